@@ -1,0 +1,246 @@
+//! `ferrodis-cli`: one-shot commands in the manner of `redis-cli` — `-h -p -a --user -n -3
+//! --raw`, the command from the remaining arguments, the reply printed the way redis-cli
+//! prints it (formatted on a terminal, raw otherwise). The cluster milestone adds `-c` and the
+//! `cluster` subcommands.
+
+use crate::resp::reply_decode::decode_reply;
+use crate::resp::Reply;
+use std::io::{IsTerminal, Read, Write};
+use std::net::TcpStream;
+
+#[derive(Debug, Default)]
+struct Options {
+    host: String,
+    port: u16,
+    password: Option<String>,
+    user: Option<String>,
+    db: Option<String>,
+    resp3: bool,
+    raw: Option<bool>,
+    command: Vec<String>,
+}
+
+fn usage() -> i32 {
+    eprintln!(
+        "Usage: ferrodis-cli [OPTIONS] [cmd [arg [arg ...]]]\n  \
+         -h <hostname>  Server hostname (default: 127.0.0.1).\n  \
+         -p <port>      Server port (default: 6379).\n  \
+         -a <password>  Password to use when connecting to the server.\n  \
+         --user <name>  Used to send ACL style 'AUTH username pass'. Needs -a.\n  \
+         -n <db>        Database number.\n  \
+         -3             Start session in RESP3 protocol mode.\n  \
+         --raw          Use raw formatting for replies.\n  \
+         --no-raw       Force formatted output even when not on a terminal."
+    );
+    1
+}
+
+fn parse(args: Vec<String>) -> Result<Options, String> {
+    let mut o = Options {
+        host: "127.0.0.1".into(),
+        port: 6379,
+        ..Default::default()
+    };
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("missing value for {name}"));
+        match a.as_str() {
+            "-h" => o.host = value("-h")?,
+            "-p" => o.port = value("-p")?.parse().map_err(|_| "invalid port".to_string())?,
+            "-a" | "--pass" => o.password = Some(value("-a")?),
+            "--user" => o.user = Some(value("--user")?),
+            "-n" => o.db = Some(value("-n")?),
+            "-3" => o.resp3 = true,
+            "-2" => o.resp3 = false,
+            "--raw" => o.raw = Some(true),
+            "--no-raw" => o.raw = Some(false),
+            "--help" => return Err(String::new()),
+            _ => {
+                o.command.push(a);
+                o.command.extend(it.by_ref());
+            }
+        }
+    }
+    Ok(o)
+}
+
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    fn call(&mut self, args: &[String]) -> std::io::Result<Reply> {
+        let mut req = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            req.extend_from_slice(a.as_bytes());
+            req.extend_from_slice(b"\r\n");
+        }
+        self.stream.write_all(&req)?;
+        loop {
+            match decode_reply(&self.buf) {
+                Ok(Some((reply, used))) => {
+                    self.buf.drain(..used);
+                    return Ok(reply);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(std::io::Error::other(e.0)),
+            }
+            let mut chunk = [0u8; 16 * 1024];
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::Error::other("Server closed the connection"));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// redis-cli's formatted output (what it prints on a terminal).
+fn format_reply(r: &Reply, indent: usize, out: &mut String) {
+    match r {
+        Reply::Simple(s) => out.push_str(s),
+        Reply::Error(e) => out.push_str(&format!("(error) {}", e.text())),
+        Reply::Int(i) => out.push_str(&format!("(integer) {i}")),
+        Reply::Bulk(b) | Reply::Verbatim(_, b) => {
+            let mut v = Vec::new();
+            crate::server::monitor::repr(b, &mut v);
+            out.push_str(&String::from_utf8_lossy(&v));
+        }
+        Reply::Null | Reply::NullArray => out.push_str("(nil)"),
+        Reply::Double(d) => out.push_str(&format!("(double) {}", crate::resp::reply::format_double_g17(*d))),
+        Reply::Bool(b) => out.push_str(if *b { "(true)" } else { "(false)" }),
+        Reply::BigNumber(n) => out.push_str(&format!("(big number) {n}")),
+        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Multi(items) => {
+            if items.is_empty() {
+                out.push_str(if matches!(r, Reply::Set(_)) { "(empty set)" } else { "(empty array)" });
+            }
+            let width = items.len().to_string().len();
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push('\n');
+                    out.push_str(&" ".repeat(indent));
+                }
+                out.push_str(&format!("{:>width$}) ", i + 1));
+                format_reply(item, indent + width + 2, out);
+            }
+        }
+        Reply::Map(pairs) => {
+            if pairs.is_empty() {
+                out.push_str("(empty hash)");
+            }
+            let width = pairs.len().to_string().len();
+            for (i, (k, v)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    out.push('\n');
+                    out.push_str(&" ".repeat(indent));
+                }
+                out.push_str(&format!("{:>width$}# ", i + 1));
+                format_reply(k, indent + width + 2, out);
+                out.push_str(" => ");
+                format_reply(v, indent + width + 2, out);
+            }
+        }
+        Reply::NoReply => {}
+    }
+}
+
+/// redis-cli's raw output (what it prints to a pipe).
+fn raw_reply(r: &Reply, out: &mut Vec<u8>) {
+    match r {
+        Reply::Simple(s) => out.extend_from_slice(s.as_bytes()),
+        Reply::Error(e) => out.extend_from_slice(e.text().as_bytes()),
+        Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Reply::Bulk(b) | Reply::Verbatim(_, b) => out.extend_from_slice(b),
+        Reply::Null | Reply::NullArray | Reply::NoReply => {}
+        Reply::Double(d) => out.extend_from_slice(crate::resp::reply::format_double_g17(*d).as_bytes()),
+        Reply::Bool(b) => out.extend_from_slice(if *b { b"1" } else { b"0" }),
+        Reply::BigNumber(n) => out.extend_from_slice(n.as_bytes()),
+        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Multi(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b'\n');
+                }
+                raw_reply(item, out);
+            }
+        }
+        Reply::Map(pairs) => {
+            for (i, (k, v)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    out.push(b'\n');
+                }
+                raw_reply(k, out);
+                out.push(b'\n');
+                raw_reply(v, out);
+            }
+        }
+    }
+}
+
+pub fn main(args: Vec<String>) -> i32 {
+    let opts = match parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("{e}");
+            }
+            return usage();
+        }
+    };
+    if opts.command.is_empty() {
+        eprintln!("ferrodis-cli: interactive mode is not available yet; pass a command.");
+        return usage();
+    }
+    let stream = match TcpStream::connect((opts.host.as_str(), opts.port)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("Could not connect to Redis at {}:{}: {}", opts.host, opts.port, e);
+            return 1;
+        }
+    };
+    let mut conn = Conn { stream, buf: Vec::new() };
+    let mut setup: Vec<Vec<String>> = Vec::new();
+    if let Some(p) = &opts.password {
+        let user = opts.user.clone().unwrap_or_else(|| "default".into());
+        setup.push(vec!["AUTH".into(), user, p.clone()]);
+    }
+    if opts.resp3 {
+        setup.push(vec!["HELLO".into(), "3".into()]);
+    }
+    if let Some(db) = &opts.db {
+        setup.push(vec!["SELECT".into(), db.clone()]);
+    }
+    for cmd in &setup {
+        match conn.call(cmd) {
+            Ok(Reply::Error(e)) => {
+                eprintln!("{}", e.text());
+                return 1;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("{e}");
+                return 1;
+            }
+        }
+    }
+    let reply = match conn.call(&opts.command) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let raw = opts.raw.unwrap_or(!std::io::stdout().is_terminal());
+    let mut out = Vec::new();
+    if raw {
+        raw_reply(&reply, &mut out);
+    } else {
+        let mut s = String::new();
+        format_reply(&reply, 0, &mut s);
+        out = s.into_bytes();
+    }
+    out.push(b'\n');
+    let _ = std::io::stdout().write_all(&out);
+    i32::from(reply.is_error())
+}

@@ -1,0 +1,262 @@
+//! `ExecCtx`: everything a handler may touch while it runs — the locked shards, the calling
+//! client's state, the shared server state — and `Effects`, what the handler asks the server
+//! to do afterwards (close the link, kill clients, shut down). Handlers never see a socket.
+
+use crate::commands::errors;
+use crate::keyspace::{Entry, Locked, StrValue, Value};
+use crate::resp::ErrorReply;
+use crate::server::state::ServerState;
+use bytes::Bytes;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// CLIENT REPLY modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command (set by CLIENT REPLY SKIP, armed after it).
+    SkipNext,
+    Skip,
+}
+
+/// Per-connection state a handler can read and change.
+#[derive(Debug)]
+pub struct ClientState {
+    pub id: u64,
+    pub db: usize,
+    pub resp3: bool,
+    pub name: Option<Bytes>,
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
+    pub authenticated: bool,
+    pub user: &'static str,
+    pub reply_mode: ReplyMode,
+    pub no_evict: bool,
+    pub no_touch: bool,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+    pub created_ms: u64,
+    /// Client flags shown by CLIENT LIST that are not derived elsewhere (e.g. `x` in MULTI).
+    pub in_multi: bool,
+    pub monitor: bool,
+}
+
+impl ClientState {
+    pub fn new(
+        id: u64,
+        addr: String,
+        laddr: String,
+        fd: i32,
+        now_ms: u64,
+        authenticated: bool,
+    ) -> Self {
+        ClientState {
+            id,
+            db: 0,
+            resp3: false,
+            name: None,
+            lib_name: None,
+            lib_ver: None,
+            authenticated,
+            user: "default",
+            reply_mode: ReplyMode::On,
+            no_evict: false,
+            no_touch: false,
+            addr,
+            laddr,
+            fd,
+            created_ms: now_ms,
+            in_multi: false,
+            monitor: false,
+        }
+    }
+}
+
+/// How SHUTDOWN was asked to behave.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShutdownRequest {
+    pub save: Option<bool>,
+    pub now: bool,
+    pub force: bool,
+}
+
+/// What a handler asks the server to do once it returns.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Changes to the dataset (Redis's `server.dirty`).
+    pub dirty: u64,
+    /// Close this connection after the reply is written (QUIT).
+    pub close_after_reply: bool,
+    pub kill_clients: Vec<u64>,
+    pub shutdown: Option<ShutdownRequest>,
+    /// Config directives changed by CONFIG SET, for the server to apply.
+    pub config_changed: Vec<&'static str>,
+    /// MONITOR: start streaming executed commands to this connection.
+    pub start_monitor: bool,
+    /// CONFIG REWRITE asked for this file to be rewritten.
+    pub rewrite_config: Option<String>,
+    /// Keys deleted by lazy expiry while the command ran, as (db, key).
+    pub expired: Vec<(usize, Box<[u8]>)>,
+}
+
+pub struct ExecCtx<'a> {
+    /// Unix time in milliseconds, fixed for the whole command.
+    pub now_ms: u64,
+    /// The same instant in microseconds (TIME).
+    pub now_us: u64,
+    ks: Option<Locked<'a>>,
+    pub client: &'a mut ClientState,
+    pub server: &'a ServerState,
+    pub effects: Effects,
+    /// Full name of the running command (`get`, `client|list`).
+    pub current_command: &'static str,
+}
+
+impl<'a> ExecCtx<'a> {
+    pub fn new(
+        now_us: u64,
+        ks: Option<Locked<'a>>,
+        client: &'a mut ClientState,
+        server: &'a ServerState,
+    ) -> Self {
+        ExecCtx {
+            now_ms: now_us / 1000,
+            now_us,
+            ks,
+            client,
+            server,
+            effects: Effects::default(),
+            current_command: "",
+        }
+    }
+
+    /// The locked shards. A command whose table entry says it touches no keys must not call
+    /// this: that would be a table error, caught here.
+    pub fn ks(&mut self) -> &mut Locked<'a> {
+        self.ks
+            .as_mut()
+            .expect("command scope does not lock the keyspace")
+    }
+
+    pub fn db(&self) -> usize {
+        self.client.db
+    }
+
+    pub fn lru_now(&self) -> u32 {
+        (self.now_ms / 1000) as u32
+    }
+
+    fn lookup(&mut self, db: usize, key: &[u8], touch: bool) -> Option<&mut Entry> {
+        let now = self.now_ms;
+        let lru = self.lru_now();
+        let no_touch = self.client.no_touch;
+        let ks = self
+            .ks
+            .as_mut()
+            .expect("command scope does not lock the keyspace");
+        let (entry, expired) = ks.lookup(db, key, now);
+        if expired {
+            self.server.stats.expired_keys.fetch_add(1, Relaxed);
+            self.effects.expired.push((db, key.into()));
+        }
+        let entry = entry?;
+        if touch && !no_touch {
+            entry.lru_secs = lru;
+        }
+        Some(entry)
+    }
+
+    /// Redis's `lookupKeyRead`: lazy expiry, hit/miss statistics, access time.
+    pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let db = self.client.db;
+        let stats = &self.server.stats;
+        let found = self.lookup(db, key, true);
+        if found.is_some() {
+            stats.keyspace_hits.fetch_add(1, Relaxed);
+        } else {
+            stats.keyspace_misses.fetch_add(1, Relaxed);
+        }
+        found
+    }
+
+    /// Redis's `lookupKeyWrite`: lazy expiry and access time, no statistics.
+    pub fn lookup_write(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let db = self.client.db;
+        self.lookup(db, key, true)
+    }
+
+    /// Looks a key up in another database (MOVE, COPY).
+    pub fn lookup_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.lookup(db, key, true)
+    }
+
+    /// Reads a string value: `Ok(None)` when missing, WRONGTYPE for other types.
+    pub fn read_str(&mut self, key: &[u8]) -> Result<Option<&mut StrValue>, ErrorReply> {
+        match self.lookup_read(key) {
+            None => Ok(None),
+            Some(Entry {
+                value: Value::Str(s),
+                ..
+            }) => Ok(Some(s)),
+        }
+    }
+
+    /// Like `read_str` but with write-lookup semantics (no hit/miss statistics).
+    pub fn write_str(&mut self, key: &[u8]) -> Result<Option<&mut StrValue>, ErrorReply> {
+        match self.lookup_write(key) {
+            None => Ok(None),
+            Some(Entry {
+                value: Value::Str(s),
+                ..
+            }) => Ok(Some(s)),
+        }
+    }
+
+    /// Redis's `setKey`: stores the value, dropping any TTL unless `keep_ttl`.
+    pub fn set_key(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
+        let db = self.client.db;
+        self.set_key_in(db, key, value, keep_ttl);
+    }
+
+    pub fn set_key_in(&mut self, db: usize, key: &[u8], value: Value, keep_ttl: bool) {
+        let lru = self.lru_now();
+        let now = self.now_ms;
+        let ks = self.ks();
+        let mut entry = Entry::new(value, lru);
+        if keep_ttl {
+            if let (Some(old), _) = ks.lookup(db, key, now) {
+                entry.expire_at_ms = old.expire_at_ms;
+            }
+        }
+        ks.insert(db, key, entry);
+    }
+
+    /// Deletes a key from the current database; true if it existed (and had not expired).
+    pub fn delete(&mut self, key: &[u8]) -> bool {
+        let db = self.client.db;
+        self.delete_in(db, key)
+    }
+
+    pub fn delete_in(&mut self, db: usize, key: &[u8]) -> bool {
+        if self.lookup(db, key, false).is_none() {
+            return false;
+        }
+        self.ks().remove(db, key).is_some()
+    }
+
+    /// Sets the absolute expiry of an existing key (0 clears it).
+    pub fn set_expire(&mut self, key: &[u8], at_ms: u64) -> bool {
+        let db = self.client.db;
+        self.ks().set_expire(db, key, at_ms)
+    }
+
+    pub fn dirty(&mut self, n: u64) {
+        self.effects.dirty += n;
+    }
+
+    /// Redis's `getLongLongFromObjectOrReply` for an argument.
+    pub fn int_arg(&self, arg: &[u8]) -> Result<i64, ErrorReply> {
+        crate::util::parse_int(arg).ok_or(errors::NOT_INTEGER)
+    }
+}

@@ -1,0 +1,5 @@
+//! Placeholder until the family lands.
+
+use super::spec::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

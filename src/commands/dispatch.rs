@@ -1,0 +1,110 @@
+//! One command from argument vector to reply: lookup, the admission gates in Redis's order
+//! (unknown command, arity, protected commands, authentication, ...), locking the shards of the
+//! keys the key specs name, running the handler, and the bookkeeping after it. The same path
+//! serves client connections and, later, EXEC, AOF loading and replica streams.
+
+use super::context::{ClientState, Effects, ExecCtx};
+use super::errors;
+use super::spec::{flag, key_positions, Scope};
+use super::table::{Command, CommandTable, Lookup};
+use crate::resp::{ErrorReply, Reply};
+use crate::server::state::ServerState;
+use crate::slot::key_slot;
+use bytes::Bytes;
+use std::sync::atomic::Ordering::Relaxed;
+
+pub struct Outcome {
+    pub reply: Reply,
+    pub effects: Effects,
+    /// The command that ran or was rejected after lookup (for commandstats), if any.
+    pub cmd: Option<&'static Command>,
+    /// Rejected before the handler ran.
+    pub rejected: bool,
+}
+
+impl Outcome {
+    fn rejected(cmd: Option<&'static Command>, e: ErrorReply) -> Outcome {
+        Outcome {
+            reply: Reply::Error(e),
+            effects: Effects::default(),
+            cmd,
+            rejected: true,
+        }
+    }
+}
+
+/// Runs one command. `is_local` tells whether the peer is on a loopback or Unix socket (for
+/// `enable-debug-command local`).
+pub fn execute(
+    server: &ServerState,
+    client: &mut ClientState,
+    args: &[Bytes],
+    now_us: u64,
+    is_local: bool,
+) -> Outcome {
+    let table: &'static CommandTable = server.commands;
+    let cmd = match table.lookup(args) {
+        Lookup::Found(c) => c,
+        Lookup::UnknownCommand => return Outcome::rejected(None, errors::unknown_command(args)),
+        Lookup::UnknownSubcommand(c) => {
+            return Outcome::rejected(None, errors::unknown_subcommand(&c.fullname, &args[1]))
+        }
+    };
+    if let Err(e) = admit(server, client, cmd, args, is_local) {
+        return Outcome::rejected(Some(cmd), e);
+    }
+    let locked = match cmd.spec.scope {
+        Scope::None => None,
+        Scope::All => Some(server.keyspace.lock_all()),
+        Scope::Keys => {
+            let shards: Vec<usize> = key_positions(cmd.spec, args)
+                .into_iter()
+                .map(|i| server.keyspace.shard_of(key_slot(&args[i])))
+                .collect();
+            Some(server.keyspace.lock(&shards))
+        }
+    };
+    let mut ctx = ExecCtx::new(now_us, locked, client, server);
+    ctx.current_command = cmd.fullname.as_str();
+    let reply = (cmd.spec.handler)(&mut ctx, args).unwrap_or_else(Reply::Error);
+    let effects = std::mem::take(&mut ctx.effects);
+    drop(ctx);
+    if effects.dirty > 0 {
+        server.dirty.fetch_add(effects.dirty, Relaxed);
+    }
+    Outcome {
+        reply,
+        effects,
+        cmd: Some(cmd),
+        rejected: false,
+    }
+}
+
+/// The gates between lookup and execution, in the order Redis's `processCommand` applies them.
+fn admit(
+    server: &ServerState,
+    client: &ClientState,
+    cmd: &Command,
+    args: &[Bytes],
+    is_local: bool,
+) -> Result<(), ErrorReply> {
+    if !cmd.spec.arity_ok(args.len()) {
+        return Err(errors::wrong_arity(&cmd.fullname));
+    }
+    let config = server.config();
+    if cmd.fullname == "debug" || cmd.fullname.starts_with("debug|") {
+        use crate::config::EnableCommand;
+        let allowed = match config.enable_debug_command {
+            EnableCommand::Yes => true,
+            EnableCommand::Local => is_local,
+            EnableCommand::No => false,
+        };
+        if !allowed {
+            return Err(errors::DEBUG_COMMAND_NOT_ALLOWED);
+        }
+    }
+    if !client.authenticated && !cmd.spec.has(flag::NO_AUTH) && config.requirepass.is_some() {
+        return Err(errors::NOAUTH);
+    }
+    Ok(())
+}

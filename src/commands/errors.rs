@@ -1,0 +1,115 @@
+//! Every error text a command can send, defined once. The texts are Redis 7.0.15's, byte for
+//! byte, because clients and tests match on them.
+
+use crate::resp::ErrorReply;
+
+macro_rules! errors {
+    ($($name:ident = $text:literal;)*) => {
+        $(pub const $name: ErrorReply = ErrorReply::fixed($text);)*
+    };
+}
+
+errors! {
+    SYNTAX = "ERR syntax error";
+    WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    NOT_INTEGER = "ERR value is not an integer or out of range";
+    NOT_FLOAT = "ERR value is not a valid float";
+    INCR_OVERFLOW = "ERR increment or decrement would overflow";
+    INCRBYFLOAT_NAN_OR_INF = "ERR increment would produce NaN or Infinity";
+    DECR_OVERFLOW = "ERR decrement would overflow";
+    LCS_NOT_STRINGS = "ERR The specified keys must contain string values";
+    LCS_LEN_AND_IDX = "ERR If you want both the length and indexes, please just use IDX.";
+    LCS_STRING_TOO_LONG = "ERR String too long for LCS";
+    LCS_TABLE_TOO_BIG = "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
+    LCS_ALLOC_FAILED = "ERR Insufficient memory, failed allocating transient memory for LCS";
+    NO_SUCH_KEY = "ERR no such key";
+    DB_INDEX_OUT_OF_RANGE = "ERR DB index is out of range";
+    INVALID_DB_INDEX = "ERR invalid DB index";
+    SAME_OBJECT = "ERR source and destination objects are the same";
+    STRING_TOO_LONG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+    OFFSET_OUT_OF_RANGE = "ERR offset is out of range";
+    INVALID_CURSOR = "ERR invalid cursor";
+    NOAUTH = "NOAUTH Authentication required.";
+    WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled.";
+    AUTH_NO_PASSWORD = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
+    NOPROTO = "NOPROTO unsupported protocol version";
+    PROTOCOL_VERSION_NOT_INT = "ERR Protocol version is not an integer or out of range";
+    SELECT_NOT_ALLOWED_IN_CLUSTER = "ERR SELECT is not allowed in cluster mode";
+    MULTI_NESTED = "ERR MULTI calls can not be nested";
+    EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI";
+    DISCARD_WITHOUT_MULTI = "ERR DISCARD without MULTI";
+    EXECABORT = "EXECABORT Transaction discarded because of previous errors.";
+    CLIENT_NAME_SPACES = "ERR Client names cannot contain spaces, newlines or special characters.";
+    NO_SUCH_CLIENT = "ERR No such client";
+    TIMEOUT_NOT_INT = "ERR timeout is not an integer or out of range";
+    TIMEOUT_NEGATIVE = "ERR timeout is negative";
+    MAX_CLIENTS = "ERR max number of clients reached";
+    EXPIRE_NX_XX_GT_LT = "ERR NX and XX, GT or LT options at the same time are not compatible";
+    EXPIRE_GT_LT = "ERR GT and LT options at the same time are not compatible";
+    NUMKEYS_ZERO_OR_NEGATIVE = "ERR numkeys should be greater than 0";
+    INVALID_EXPIRE_SET = "ERR invalid expire time in 'set' command";
+    INVALID_EXPIRE_GETEX = "ERR invalid expire time in 'getex' command";
+    INVALID_EXPIRE_SETEX = "ERR invalid expire time in 'setex' command";
+    INVALID_EXPIRE_PSETEX = "ERR invalid expire time in 'psetex' command";
+    LFU_NOT_SELECTED = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+    LRU_NOT_SELECTED = "ERR An LRU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+    SHUTDOWN_ERRORS = "ERR Errors trying to SHUTDOWN. Check logs.";
+    DEBUG_COMMAND_NOT_ALLOWED = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+    OOM = "OOM command not allowed when used memory > 'maxmemory'.";
+}
+
+/// `ERR unknown command '<name>', with args beginning with: '<a>' '<b>' `: arguments are
+/// added while the list is under 128 bytes, each cut to what is left of those 128.
+pub fn unknown_command(args: &[bytes::Bytes]) -> ErrorReply {
+    let mut list: Vec<u8> = Vec::new();
+    for a in args.iter().skip(1) {
+        if list.len() >= 128 {
+            break;
+        }
+        let room = 128 - list.len();
+        list.push(b'\'');
+        list.extend_from_slice(c_str(a, room));
+        list.extend_from_slice(b"' ");
+    }
+    ErrorReply::owned(format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        clip(&args[0]),
+        no_newlines(&list)
+    ))
+}
+
+/// `ERR unknown subcommand '<sub>'. Try <CMD> HELP.`
+pub fn unknown_subcommand(container: &str, sub: &[u8]) -> ErrorReply {
+    ErrorReply::owned(format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        clip(sub),
+        container.to_ascii_uppercase()
+    ))
+}
+
+/// `ERR wrong number of arguments for '<name>' command` (name as the user typed it for
+/// top-level commands, `container|sub` for subcommands, lowercase).
+pub fn wrong_arity(full_name: &str) -> ErrorReply {
+    ErrorReply::owned(format!(
+        "ERR wrong number of arguments for '{}' command",
+        full_name
+    ))
+}
+
+/// A `%.128s` of an argument: at most 128 bytes, ending at a NUL as C strings do, with CR
+/// and LF turned into spaces (Redis maps them so the error stays one protocol line).
+pub fn clip(b: &[u8]) -> String {
+    no_newlines(c_str(b, 128))
+}
+
+fn c_str(b: &[u8], max: usize) -> &[u8] {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len()).min(max);
+    &b[..end]
+}
+
+fn no_newlines(b: &[u8]) -> String {
+    String::from_utf8_lossy(b)
+        .chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect()
+}

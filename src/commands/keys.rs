@@ -1,0 +1,5 @@
+//! Key-space commands (placeholder table until the family lands).
+
+use super::spec::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,19 @@
+//! Commands: the one table (`table.rs`), their specs (`spec.rs`), the execution context
+//! (`context.rs`), the path from arguments to reply (`dispatch.rs`), every error text
+//! (`errors.rs`), and one file per command family. Handlers return replies and record
+//! effects; they never touch sockets.
+
+pub mod command;
+pub mod context;
+pub mod debug;
+pub mod dispatch;
+pub mod errors;
+pub mod introspection;
+pub mod keys;
+pub mod server;
+pub mod spec;
+pub mod string;
+pub mod table;
+
+pub use context::{ClientState, ExecCtx};
+pub use spec::{CmdResult, CommandSpec};

@@ -1,0 +1,239 @@
+//! Connection and server commands that act on the caller or the whole dataset: PING, ECHO,
+//! QUIT, SELECT, SWAPDB, DBSIZE, FLUSHDB, FLUSHALL, TIME, LASTSAVE.
+
+use super::context::ExecCtx;
+use super::errors;
+use super::spec::{acl, flag::*, CmdResult, CommandSpec as C, Scope};
+use crate::resp::Reply;
+use bytes::Bytes;
+use std::sync::atomic::Ordering::Relaxed;
+
+pub const COMMANDS: &[C] = &[
+    C::new(
+        "ping",
+        -1,
+        FAST | SKIP_SLOWLOG,
+        acl::CONNECTION,
+        &[],
+        "connection",
+        "1.0.0",
+        ping,
+    )
+    .tips(&["request_policy:all_shards", "response_policy:all_succeeded"]),
+    C::new(
+        "echo",
+        2,
+        FAST,
+        acl::CONNECTION,
+        &[],
+        "connection",
+        "1.0.0",
+        echo,
+    ),
+    C::new(
+        "quit",
+        -1,
+        ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
+        acl::CONNECTION,
+        &[],
+        "connection",
+        "1.0.0",
+        quit,
+    ),
+    C::new(
+        "select",
+        2,
+        LOADING | STALE | FAST,
+        acl::CONNECTION,
+        &[],
+        "connection",
+        "1.0.0",
+        select,
+    ),
+    C::new(
+        "swapdb",
+        3,
+        WRITE | FAST,
+        acl::KEYSPACE | acl::DANGEROUS,
+        &[],
+        "server",
+        "4.0.0",
+        swapdb,
+    )
+    .scope(Scope::All),
+    C::new(
+        "dbsize",
+        1,
+        READONLY | FAST,
+        acl::KEYSPACE,
+        &[],
+        "server",
+        "1.0.0",
+        dbsize,
+    )
+    .scope(Scope::All)
+    .tips(&["request_policy:all_shards", "response_policy:agg_sum"]),
+    C::new(
+        "flushdb",
+        -1,
+        WRITE,
+        acl::KEYSPACE | acl::DANGEROUS,
+        &[],
+        "server",
+        "1.0.0",
+        flushdb,
+    )
+    .scope(Scope::All)
+    .tips(&["request_policy:all_shards", "response_policy:all_succeeded"]),
+    C::new(
+        "flushall",
+        -1,
+        WRITE,
+        acl::KEYSPACE | acl::DANGEROUS,
+        &[],
+        "server",
+        "1.0.0",
+        flushall,
+    )
+    .scope(Scope::All)
+    .tips(&["request_policy:all_shards", "response_policy:all_succeeded"]),
+    C::new(
+        "time",
+        1,
+        LOADING | STALE | FAST,
+        0,
+        &[],
+        "server",
+        "2.6.0",
+        time,
+    )
+    .tips(&["nondeterministic_output"]),
+    C::new(
+        "lastsave",
+        1,
+        LOADING | STALE | FAST,
+        acl::ADMIN | acl::DANGEROUS,
+        &[],
+        "server",
+        "1.0.0",
+        lastsave,
+    )
+    .tips(&["nondeterministic_output"]),
+];
+
+fn ping(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    if args.len() > 2 {
+        return Err(errors::wrong_arity("ping"));
+    }
+    Ok(match args.get(1) {
+        Some(msg) => Reply::Bulk(msg.clone()),
+        None => {
+            let _ = ctx;
+            Reply::simple("PONG")
+        }
+    })
+}
+
+fn echo(_ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Bulk(args[1].clone()))
+}
+
+fn quit(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    ctx.effects.close_after_reply = true;
+    Ok(Reply::OK)
+}
+
+/// Parses a database index argument the way SELECT / MOVE / SWAPDB do.
+pub fn db_index(
+    ctx: &ExecCtx,
+    arg: &[u8],
+    invalid: crate::resp::ErrorReply,
+) -> Result<usize, crate::resp::ErrorReply> {
+    let idx = crate::util::parse_int(arg).ok_or(invalid)?;
+    if idx < 0 || idx as usize >= ctx.server.keyspace.databases() {
+        return Err(errors::DB_INDEX_OUT_OF_RANGE);
+    }
+    Ok(idx as usize)
+}
+
+fn select(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let idx = crate::util::parse_int(&args[1]).ok_or(errors::INVALID_DB_INDEX)?;
+    if ctx.server.config().cluster_enabled && idx != 0 {
+        return Err(errors::SELECT_NOT_ALLOWED_IN_CLUSTER);
+    }
+    if idx < 0 || idx as usize >= ctx.server.keyspace.databases() {
+        return Err(errors::DB_INDEX_OUT_OF_RANGE);
+    }
+    ctx.client.db = idx as usize;
+    Ok(Reply::OK)
+}
+
+fn swapdb(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    if ctx.server.config().cluster_enabled {
+        return Err(crate::resp::ErrorReply::fixed(
+            "ERR SWAPDB is not allowed in cluster mode",
+        ));
+    }
+    let a = db_index(
+        ctx,
+        &args[1],
+        crate::resp::ErrorReply::fixed("ERR invalid first DB index"),
+    )?;
+    let b = db_index(
+        ctx,
+        &args[2],
+        crate::resp::ErrorReply::fixed("ERR invalid second DB index"),
+    )?;
+    if a != b {
+        ctx.ks().swap_db(a, b);
+    }
+    ctx.dirty(1);
+    Ok(Reply::OK)
+}
+
+fn dbsize(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    let db = ctx.db();
+    Ok(Reply::Int(ctx.ks().db_size(db) as i64))
+}
+
+/// FLUSHDB / FLUSHALL take an optional ASYNC or SYNC.
+fn flush_mode(args: &[Bytes]) -> Result<(), crate::resp::ErrorReply> {
+    match args.len() {
+        1 => Ok(()),
+        2 if args[1].eq_ignore_ascii_case(b"async") || args[1].eq_ignore_ascii_case(b"sync") => {
+            Ok(())
+        }
+        _ => Err(errors::SYNTAX),
+    }
+}
+
+fn flushdb(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    flush_mode(args)?;
+    let db = ctx.db();
+    let removed = ctx.ks().flush_db(db);
+    ctx.dirty(removed as u64);
+    Ok(Reply::OK)
+}
+
+fn flushall(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    flush_mode(args)?;
+    let mut removed = 0;
+    for db in 0..ctx.server.keyspace.databases() {
+        removed += ctx.ks().flush_db(db);
+    }
+    // Redis counts FLUSHALL as one more change so a following save is not skipped.
+    ctx.dirty(removed as u64 + 1);
+    Ok(Reply::OK)
+}
+
+fn time(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    let us = ctx.now_us;
+    Ok(Reply::Array(vec![
+        Reply::bulk_str(&(us / 1_000_000).to_string()),
+        Reply::bulk_str(&(us % 1_000_000).to_string()),
+    ]))
+}
+
+fn lastsave(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(ctx.server.last_save_secs.load(Relaxed)))
+}

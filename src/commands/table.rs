@@ -1,0 +1,145 @@
+//! The one command table: every command family contributes its `CommandSpec` rows here, and
+//! this builds the case-insensitive lookup (with subcommands) that dispatch, arity errors,
+//! key extraction and the COMMAND family use.
+
+use super::spec::CommandSpec;
+use hashbrown::HashMap;
+use std::sync::OnceLock;
+
+/// The families, in the order COMMAND lists nothing in particular (Redis uses a dict).
+const FAMILIES: &[&[CommandSpec]] = &[
+    super::string::COMMANDS,
+    super::keys::COMMANDS,
+    super::server::COMMANDS,
+    super::introspection::COMMANDS,
+    super::command::COMMANDS,
+    super::debug::COMMANDS,
+];
+
+pub struct Command {
+    pub spec: &'static CommandSpec,
+    /// `get`, or `config|get` for a subcommand.
+    pub fullname: String,
+    /// Index into the per-command statistics.
+    pub id: usize,
+    pub subcommands: HashMap<Box<[u8]>, Command>,
+}
+
+impl Command {
+    pub fn is_container(&self) -> bool {
+        !self.subcommands.is_empty()
+    }
+}
+
+pub struct CommandTable {
+    commands: HashMap<Box<[u8]>, Command>,
+    /// Every command and subcommand by id.
+    by_id: Vec<String>,
+}
+
+pub enum Lookup<'t> {
+    Found(&'t Command),
+    UnknownCommand,
+    /// The first argument is a container and the second names none of its subcommands.
+    UnknownSubcommand(&'t Command),
+}
+
+impl CommandTable {
+    fn build() -> CommandTable {
+        let mut table = CommandTable {
+            commands: HashMap::new(),
+            by_id: Vec::new(),
+        };
+        for spec in FAMILIES.iter().flat_map(|f| f.iter()) {
+            let cmd = table.make(spec, None);
+            let clash = table.commands.insert(spec.name.as_bytes().into(), cmd);
+            assert!(clash.is_none(), "command {} defined twice", spec.name);
+        }
+        table
+    }
+
+    fn make(&mut self, spec: &'static CommandSpec, parent: Option<&str>) -> Command {
+        let fullname = match parent {
+            Some(p) => format!("{p}|{}", spec.name),
+            None => spec.name.to_string(),
+        };
+        let id = self.by_id.len();
+        self.by_id.push(fullname.clone());
+        let mut subcommands = HashMap::new();
+        for sub in spec.subcommands {
+            let c = self.make(sub, Some(spec.name));
+            subcommands.insert(sub.name.as_bytes().into(), c);
+        }
+        Command {
+            spec,
+            fullname,
+            id,
+            subcommands,
+        }
+    }
+
+    pub fn get() -> &'static CommandTable {
+        static TABLE: OnceLock<CommandTable> = OnceLock::new();
+        TABLE.get_or_init(CommandTable::build)
+    }
+
+    /// Number of command ids (commands plus subcommands).
+    pub fn len_ids(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn fullname_of(&self, id: usize) -> &str {
+        &self.by_id[id]
+    }
+
+    /// Top-level commands.
+    pub fn iter(&self) -> impl Iterator<Item = &Command> {
+        self.commands.values()
+    }
+
+    pub fn find(&self, name: &[u8]) -> Option<&Command> {
+        let mut buf = [0u8; 64];
+        let lower = lowercase(name, &mut buf)?;
+        self.commands.get(lower)
+    }
+
+    /// Redis's `lookupCommand`: the command, or its subcommand when it is a container and a
+    /// second argument is present.
+    pub fn lookup(&self, args: &[bytes::Bytes]) -> Lookup<'_> {
+        let Some(cmd) = self.find(&args[0]) else {
+            return Lookup::UnknownCommand;
+        };
+        if !cmd.is_container() || args.len() < 2 {
+            return Lookup::Found(cmd);
+        }
+        let mut buf = [0u8; 64];
+        match lowercase(&args[1], &mut buf).and_then(|s| cmd.subcommands.get(s)) {
+            Some(sub) => Lookup::Found(sub),
+            None => Lookup::UnknownSubcommand(cmd),
+        }
+    }
+
+    /// Finds `name` or `container|sub` (COMMAND INFO, COMMAND DOCS).
+    pub fn find_fullname(&self, name: &[u8]) -> Option<&Command> {
+        match name.iter().position(|&b| b == b'|') {
+            None => self.find(name),
+            Some(bar) => {
+                let parent = self.find(&name[..bar])?;
+                let mut buf = [0u8; 64];
+                parent
+                    .subcommands
+                    .get(lowercase(&name[bar + 1..], &mut buf)?)
+            }
+        }
+    }
+}
+
+fn lowercase<'b>(name: &[u8], buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
+    if name.len() > buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    Some(&buf[..name.len()])
+}

@@ -1,0 +1,321 @@
+//! `Keyspace` (all shards) and `Locked` (the shards one command holds). Every key operation
+//! goes through `Locked`, which finds the key's slot table, applies lazy expiry and keeps the
+//! per-database key and TTL counts exact.
+
+use super::slot_table::{Entry, SlotTable};
+use super::value::Value;
+use crate::slot::{key_slot, SLOT_COUNT};
+use parking_lot::{Mutex, MutexGuard};
+
+/// One shard's part of one database: the slot tables of the slots this shard owns.
+#[derive(Debug)]
+pub struct ShardDb {
+    /// Indexed by `slot / shard_count`.
+    pub slots: Vec<Option<Box<SlotTable>>>,
+    pub keys: usize,
+    pub expires: usize,
+}
+
+#[derive(Debug)]
+pub struct Shard {
+    pub dbs: Vec<ShardDb>,
+}
+
+pub struct Keyspace {
+    shards: Box<[Mutex<Shard>]>,
+    databases: usize,
+}
+
+impl Keyspace {
+    pub fn new(shard_count: usize, databases: usize) -> Keyspace {
+        assert!((1..=SLOT_COUNT).contains(&shard_count));
+        assert!(databases >= 1);
+        let per_shard = SLOT_COUNT.div_ceil(shard_count);
+        let shards = (0..shard_count)
+            .map(|_| {
+                Mutex::new(Shard {
+                    dbs: (0..databases)
+                        .map(|_| ShardDb {
+                            slots: (0..per_shard).map(|_| None).collect(),
+                            keys: 0,
+                            expires: 0,
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        Keyspace { shards, databases }
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+    pub fn databases(&self) -> usize {
+        self.databases
+    }
+    pub fn shard_of(&self, slot: u16) -> usize {
+        slot as usize % self.shards.len()
+    }
+
+    /// Locks the given shards (any order, duplicates allowed) in ascending order.
+    pub fn lock(&self, shards: &[usize]) -> Locked<'_> {
+        let mut wanted: Vec<usize> = shards.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut guards: Vec<Option<MutexGuard<'_, Shard>>> =
+            (0..self.shards.len()).map(|_| None).collect();
+        for i in wanted {
+            guards[i] = Some(self.shards[i].lock());
+        }
+        Locked {
+            guards,
+            databases: self.databases,
+        }
+    }
+
+    pub fn lock_all(&self) -> Locked<'_> {
+        let all: Vec<usize> = (0..self.shards.len()).collect();
+        self.lock(&all)
+    }
+
+    /// Locks one shard only, for background work (active expiry, snapshots).
+    pub fn lock_shard(&self, shard: usize) -> MutexGuard<'_, Shard> {
+        self.shards[shard].lock()
+    }
+}
+
+/// The shards one command holds. Touching a key whose shard is not held is a programmer error.
+pub struct Locked<'a> {
+    guards: Vec<Option<MutexGuard<'a, Shard>>>,
+    databases: usize,
+}
+
+/// What a lookup found.
+pub enum Lookup<'e> {
+    Found(&'e mut Entry),
+    Missing,
+}
+
+impl<'a> Locked<'a> {
+    pub fn databases(&self) -> usize {
+        self.databases
+    }
+
+    fn n(&self) -> usize {
+        self.guards.len()
+    }
+
+    fn shard_db(&mut self, db: usize, slot: u16) -> &mut ShardDb {
+        let n = self.n();
+        let shard = self.guards[slot as usize % n]
+            .as_mut()
+            .expect("command touched a key whose shard it did not lock");
+        &mut shard.dbs[db]
+    }
+
+    fn table_mut(&mut self, db: usize, key: &[u8]) -> (&mut ShardDb, usize) {
+        let slot = key_slot(key);
+        let n = self.n();
+        let local = slot as usize / n;
+        (self.shard_db(db, slot), local)
+    }
+
+    /// Finds a key, deleting it first if its time has passed. Returns whether a key was lazily
+    /// expired, so the caller can count and propagate it.
+    pub fn lookup(&mut self, db: usize, key: &[u8], now_ms: u64) -> (Option<&mut Entry>, bool) {
+        let (sdb, local) = self.table_mut(db, key);
+        let Some(table) = sdb.slots[local].as_mut() else {
+            return (None, false);
+        };
+        let expired = match table.get(key) {
+            None => return (None, false),
+            Some(e) => e.is_expired(now_ms),
+        };
+        if expired {
+            remove_from(sdb, local, key);
+            return (None, true);
+        }
+        let table = sdb.slots[local].as_mut().expect("table checked above");
+        (table.get_mut(key), false)
+    }
+
+    /// Looks a key up without expiring it or touching anything (DEBUG, TYPE checks of tests).
+    pub fn peek(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
+        let (sdb, local) = self.table_mut(db, key);
+        sdb.slots[local].as_ref()?.get(key)
+    }
+
+    /// Inserts or replaces a key. Returns the previous entry, if any.
+    pub fn insert(&mut self, db: usize, key: &[u8], entry: Entry) -> Option<Entry> {
+        let (sdb, local) = self.table_mut(db, key);
+        let table = sdb.slots[local].get_or_insert_with(Default::default);
+        let has_ttl = entry.expire_at_ms != 0;
+        let old = table.insert(key, entry);
+        let old_ttl = old.as_ref().is_some_and(|o| o.expire_at_ms != 0);
+        if old.is_none() {
+            sdb.keys += 1;
+        }
+        match (old_ttl, has_ttl) {
+            (false, true) => {
+                table.expires += 1;
+                sdb.expires += 1;
+            }
+            (true, false) => {
+                table.expires -= 1;
+                sdb.expires -= 1;
+            }
+            _ => {}
+        }
+        old
+    }
+
+    pub fn remove(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
+        let (sdb, local) = self.table_mut(db, key);
+        remove_from(sdb, local, key)
+    }
+
+    /// Sets or clears (0) a key's expiry time. Returns false if the key does not exist.
+    pub fn set_expire(&mut self, db: usize, key: &[u8], at_ms: u64) -> bool {
+        let (sdb, local) = self.table_mut(db, key);
+        let Some(table) = sdb.slots[local].as_mut() else {
+            return false;
+        };
+        let Some(e) = table.get_mut(key) else {
+            return false;
+        };
+        let (had, has) = (e.expire_at_ms != 0, at_ms != 0);
+        e.expire_at_ms = at_ms;
+        match (had, has) {
+            (false, true) => {
+                table.expires += 1;
+                sdb.expires += 1;
+            }
+            (true, false) => {
+                table.expires -= 1;
+                sdb.expires -= 1;
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// Keys in database `db` (all shards must be held).
+    pub fn db_size(&self, db: usize) -> usize {
+        self.held().map(|s| s.dbs[db].keys).sum()
+    }
+
+    pub fn db_expires(&self, db: usize) -> usize {
+        self.held().map(|s| s.dbs[db].expires).sum()
+    }
+
+    fn held(&self) -> impl Iterator<Item = &Shard> {
+        self.guards.iter().filter_map(|g| g.as_deref())
+    }
+
+    /// Empties one database; returns how many keys it held.
+    pub fn flush_db(&mut self, db: usize) -> usize {
+        let mut removed = 0;
+        for shard in self.guards.iter_mut().filter_map(|g| g.as_deref_mut()) {
+            let sdb = &mut shard.dbs[db];
+            removed += sdb.keys;
+            sdb.slots.iter_mut().for_each(|s| *s = None);
+            sdb.keys = 0;
+            sdb.expires = 0;
+        }
+        removed
+    }
+
+    /// Exchanges two databases' contents in every held shard (all shards must be held).
+    pub fn swap_db(&mut self, a: usize, b: usize) {
+        for shard in self.guards.iter_mut().filter_map(|g| g.as_deref_mut()) {
+            shard.dbs.swap(a, b);
+        }
+    }
+
+    /// The slot table of `slot` in `db`, if it holds keys.
+    pub fn slot_table(&mut self, db: usize, slot: u16) -> Option<&mut SlotTable> {
+        let n = self.n();
+        let local = slot as usize / n;
+        self.shard_db(db, slot).slots[local].as_deref_mut()
+    }
+
+    /// Number of keys in one slot of one database.
+    pub fn count_in_slot(&mut self, db: usize, slot: u16) -> usize {
+        self.slot_table(db, slot).map_or(0, |t| t.len())
+    }
+
+    /// Visits every live key of `db` in slot order starting at `from_slot` (all shards must be
+    /// held). `visit` answers whether it wants more; the walk stops at the end of the slot in
+    /// which it last said no. Returns the next slot to visit, or None when the end was reached.
+    pub fn for_each_key_from(
+        &mut self,
+        db: usize,
+        from_slot: usize,
+        now_ms: u64,
+        mut visit: impl FnMut(&[u8], &Entry) -> bool,
+    ) -> Option<usize> {
+        for slot in from_slot..SLOT_COUNT {
+            let Some(table) = self.slot_table(db, slot as u16) else {
+                continue;
+            };
+            let mut more = true;
+            for (k, e) in table.iter().filter(|(_, e)| !e.is_expired(now_ms)) {
+                more = visit(k, e);
+            }
+            if !more {
+                return (slot + 1 < SLOT_COUNT).then_some(slot + 1);
+            }
+        }
+        None
+    }
+
+    /// Picks a random live key of `db` using the caller's randomness (RANDOMKEY).
+    pub fn random_key(
+        &mut self,
+        db: usize,
+        now_ms: u64,
+        mut rand: impl FnMut(usize) -> usize,
+    ) -> Option<Box<[u8]>> {
+        let total = self.db_size(db);
+        if total == 0 {
+            return None;
+        }
+        // Pick a key index uniformly, then walk the tables to it; retry past expired keys a
+        // bounded number of times like Redis's dbRandomKey.
+        for _ in 0..100 {
+            let mut target = rand(total);
+            for slot in 0..SLOT_COUNT {
+                let Some(table) = self.slot_table(db, slot as u16) else {
+                    continue;
+                };
+                if target < table.len() {
+                    let (k, e) = table.nth(target).expect("index within table");
+                    if !e.is_expired(now_ms) {
+                        return Some(k.into());
+                    }
+                    break;
+                }
+                target -= table.len();
+            }
+        }
+        None
+    }
+
+    pub fn new_entry(value: Value, lru_secs: u32) -> Entry {
+        Entry::new(value, lru_secs)
+    }
+}
+
+fn remove_from(sdb: &mut ShardDb, local: usize, key: &[u8]) -> Option<Entry> {
+    let table = sdb.slots[local].as_mut()?;
+    let old = table.remove(key)?;
+    sdb.keys -= 1;
+    if old.expire_at_ms != 0 {
+        table.expires -= 1;
+        sdb.expires -= 1;
+    }
+    if table.is_empty() {
+        sdb.slots[local] = None;
+    }
+    Some(old)
+}

@@ -1,0 +1,85 @@
+//! The active expire cycle: each tick visits slot tables from a cursor and removes keys whose
+//! time has passed, within a work budget so no shard lock is held for long (Redis's
+//! `activeExpireCycle`, reshaped for per-slot tables).
+
+use super::db::Shard;
+
+/// Progress of the active expire cycle over one shard.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct ExpireCursor {
+    pub db: usize,
+    pub local_slot: usize,
+}
+
+/// Outcome of one pass over a shard.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpireStats {
+    pub sampled: usize,
+    pub expired: usize,
+}
+
+/// Visits slot tables holding keys with a TTL, starting at `cursor`, until `budget` entries
+/// have been looked at or every table was visited once; deletes the expired ones. Returns the
+/// names of the deleted keys per database (for propagation and notifications).
+pub fn expire_pass(
+    shard: &mut Shard,
+    cursor: &mut ExpireCursor,
+    now_ms: u64,
+    budget: usize,
+    deleted: &mut Vec<(usize, Box<[u8]>)>,
+) -> ExpireStats {
+    let mut stats = ExpireStats::default();
+    let ndbs = shard.dbs.len();
+    if ndbs == 0 {
+        return stats;
+    }
+    let per_db = shard.dbs[0].slots.len();
+    let total = ndbs * per_db;
+    for _ in 0..total {
+        if stats.sampled >= budget {
+            break;
+        }
+        if cursor.db >= ndbs {
+            cursor.db = 0;
+        }
+        let (db_idx, local) = (cursor.db, cursor.local_slot);
+        cursor.local_slot += 1;
+        if cursor.local_slot >= per_db {
+            cursor.local_slot = 0;
+            cursor.db = (cursor.db + 1) % ndbs;
+        }
+        let db = &mut shard.dbs[db_idx];
+        if db.expires == 0 {
+            cursor.local_slot = 0;
+            cursor.db = (db_idx + 1) % ndbs;
+            continue;
+        }
+        let Some(table) = db.slots[local].as_mut() else {
+            continue;
+        };
+        if table.expires == 0 {
+            continue;
+        }
+        stats.sampled += table.len();
+        let before = table.len();
+        let mut removed_expiring = 0;
+        table.retain(|k, e| {
+            if e.is_expired(now_ms) {
+                deleted.push((db_idx, k.into()));
+                removed_expiring += 1;
+                false
+            } else {
+                true
+            }
+        });
+        let removed = before - table.len();
+        table.expires -= removed_expiring;
+        db.keys -= removed;
+        db.expires -= removed_expiring;
+        stats.expired += removed;
+        if table.is_empty() {
+            db.slots[local] = None;
+        }
+    }
+    stats
+}

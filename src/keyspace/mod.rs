@@ -1,0 +1,14 @@
+//! The keyspace: for every database, one table per hash slot (Redis 7.4's kvstore idea), the
+//! slot tables grouped into shards behind locks (`slot % shard_count`). A command locks the
+//! shards of its keys in ascending order and works on a `Locked` view; nothing here knows about
+//! sockets or clocks: the current time comes in as `now_ms`.
+
+pub mod db;
+pub mod expiry;
+pub mod slot_table;
+pub mod small_bytes;
+pub mod value;
+
+pub use db::{Keyspace, Locked};
+pub use slot_table::{Entry, SlotTable};
+pub use value::{StrValue, Value};

@@ -1,0 +1,26 @@
+//! ferrodis: a Redis-compatible, cluster-mode server.
+//!
+//! Where to start reading: `server::run` wires the runtime; a request travels
+//! `resp::decode` → `commands::dispatch::execute` (lookup, admission gates, shard locks) →
+//! a handler in a `commands/` family file → `resp::encode`.
+//!
+//! - `slot`: CRC16 hash slots and hash tags. Pure.
+//! - `resp`: the protocol codec (requests in, replies out, and the client-side reply decoder).
+//! - `config`: redis.conf grammar, the one directive table, CONFIG GET/SET/REWRITE. Pure.
+//! - `keyspace`: per-slot tables behind shard locks, values and their encodings, expiry.
+//! - `commands`: the command table, dispatch, execution context and the command families.
+//! - `server`: the only module with tokio, sockets, files and the clock.
+//! - `util`: number parsing and glob matching with Redis's exact rules.
+
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod keyspace;
+pub mod resp;
+pub mod server;
+pub mod slot;
+pub mod util;

@@ -1,0 +1,366 @@
+//! One client connection: read into a bounded query buffer, decode every complete request,
+//! run each through `dispatch::execute`, encode the replies and flush them once per batch.
+//! Protocol errors get Redis's `-ERR Protocol error: ...` and close the link; the query buffer
+//! is bounded by `client-query-buffer-limit`; idle clients are closed after `timeout`.
+
+use super::state::{ClientEntry, ClientView, ServerState};
+use crate::commands::context::{ClientState, ReplyMode};
+use crate::commands::dispatch::{self, Outcome};
+use crate::commands::spec::flag;
+use crate::log_at;
+use crate::resp::decode::{DecodeLimits, RequestDecoder};
+use crate::resp::{encode, Reply};
+use bytes::{Bytes, BytesMut};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const READ_CHUNK: usize = 16 * 1024;
+
+pub fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// What the text of a refused connection is, if it must be refused before any command.
+fn refusal(state: &ServerState, peer: &SocketAddr) -> Option<&'static str> {
+    let cfg = state.config();
+    if state.connected_clients.load(Relaxed) as u64 >= cfg.maxclients {
+        state.stats.rejected_connections.fetch_add(1, Relaxed);
+        return Some("-ERR max number of clients reached\r\n");
+    }
+    if cfg.protected_mode && cfg.requirepass.is_none() && !is_local_peer(peer) {
+        state.stats.rejected_connections.fetch_add(1, Relaxed);
+        return Some(PROTECTED_MODE_TEXT);
+    }
+    None
+}
+
+const PROTECTED_MODE_TEXT: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Redis's `islocalClient`: exactly 127.0.0.1 or ::1.
+fn is_local_peer(peer: &SocketAddr) -> bool {
+    match peer.ip() {
+        std::net::IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::LOCALHOST,
+        std::net::IpAddr::V6(v6) => v6 == std::net::Ipv6Addr::LOCALHOST,
+    }
+}
+
+pub async fn serve(
+    state: Arc<ServerState>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+) {
+    let _ = stream.set_nodelay(true);
+    if let Some(text) = refusal(&state, &peer) {
+        let _ = stream.write_all(text.as_bytes()).await;
+        return;
+    }
+    state.stats.total_connections_received.fetch_add(1, Relaxed);
+    let id = state.next_client_id();
+    let now_us = unix_us();
+    let fd = {
+        use std::os::fd::AsRawFd;
+        stream.as_raw_fd()
+    };
+    let authenticated = state.config().requirepass.is_none();
+    let mut conn = Connection {
+        client: ClientState::new(
+            id,
+            peer.to_string(),
+            local.to_string(),
+            fd,
+            now_us / 1000,
+            authenticated,
+        ),
+        entry: Arc::new(ClientEntry {
+            view: parking_lot::Mutex::new(ClientView::default()),
+            killed: Default::default(),
+            kill_signal: tokio::sync::Notify::new(),
+        }),
+        is_local: is_local_peer(&peer),
+        out: BytesMut::with_capacity(READ_CHUNK),
+        close: false,
+        last_cmd: "NULL",
+        last_interaction_ms: now_us / 1000,
+        monitor_rx: None,
+        state: state.clone(),
+    };
+    conn.publish_view(0);
+    state.clients.lock().insert(id, conn.entry.clone());
+    state.connected_clients.fetch_add(1, Relaxed);
+    conn.run(&mut stream).await;
+    if conn.monitor_rx.is_some() {
+        super::monitor::unregister(&state, id);
+    }
+    state.clients.lock().remove(&id);
+    state.connected_clients.fetch_sub(1, Relaxed);
+}
+
+struct Connection {
+    state: Arc<ServerState>,
+    client: ClientState,
+    entry: Arc<ClientEntry>,
+    is_local: bool,
+    out: BytesMut,
+    close: bool,
+    last_cmd: &'static str,
+    last_interaction_ms: u64,
+    /// Lines to forward while this connection is in MONITOR mode.
+    monitor_rx: Option<tokio::sync::mpsc::Receiver<Bytes>>,
+}
+
+impl Connection {
+    async fn run(&mut self, stream: &mut TcpStream) {
+        let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
+        let mut decoder = RequestDecoder::new();
+        while !self.close {
+            if self.entry.killed.load(Relaxed) {
+                return;
+            }
+            if inbuf.capacity() - inbuf.len() < READ_CHUNK / 2 {
+                inbuf.reserve(READ_CHUNK);
+            }
+            let timeout_secs = self.state.config().timeout;
+            let read = async {
+                if timeout_secs > 0 {
+                    match tokio::time::timeout(
+                        Duration::from_secs(timeout_secs as u64),
+                        stream.read_buf(&mut inbuf),
+                    )
+                    .await
+                    {
+                        Ok(r) => r.map(Some),
+                        Err(_) => Ok(None),
+                    }
+                } else {
+                    stream.read_buf(&mut inbuf).await.map(Some)
+                }
+            };
+            let monitor_line = async {
+                match self.monitor_rx.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let n = tokio::select! {
+                r = read => r,
+                _ = self.entry.kill_signal.notified() => return,
+                line = monitor_line => {
+                    let Some(line) = line else { return };
+                    if stream.write_all(&line).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let n = match n {
+                Ok(Some(0)) | Err(_) => return,
+                Ok(Some(n)) => n,
+                Ok(None) => {
+                    log_at!(Verbose, "Closing idle client");
+                    return;
+                }
+            };
+            self.state
+                .stats
+                .net_input_bytes
+                .fetch_add(n as u64, Relaxed);
+            self.state.stats.total_reads_processed.fetch_add(1, Relaxed);
+            self.last_interaction_ms = unix_us() / 1000;
+            self.process_input(&mut inbuf, &mut decoder);
+            if !self.close {
+                let limit = self.state.config().client_query_buffer_limit as usize;
+                if inbuf.len() + decoder.partial_bytes() > limit {
+                    log_at!(Warning, "Closing client that reached max query buffer length: id={} addr={} (qbuf initial bytes: {:?})", self.client.id, self.client.addr, String::from_utf8_lossy(&inbuf[..inbuf.len().min(64)]));
+                    self.state
+                        .stats
+                        .client_query_buffer_limit_disconnections
+                        .fetch_add(1, Relaxed);
+                    return;
+                }
+            }
+            if !self.out.is_empty() {
+                if stream.write_all(&self.out).await.is_err() {
+                    return;
+                }
+                self.state
+                    .stats
+                    .net_output_bytes
+                    .fetch_add(self.out.len() as u64, Relaxed);
+                self.state
+                    .stats
+                    .total_writes_processed
+                    .fetch_add(1, Relaxed);
+                self.out.clear();
+                if self.out.capacity() > 4 * 1024 * 1024 {
+                    self.out = BytesMut::with_capacity(READ_CHUNK);
+                }
+            }
+            self.publish_view(inbuf.len());
+        }
+    }
+
+    fn process_input(&mut self, inbuf: &mut BytesMut, decoder: &mut RequestDecoder) {
+        loop {
+            if self.close || self.entry.killed.load(Relaxed) {
+                return;
+            }
+            let limits = DecodeLimits {
+                proto_max_bulk_len: self.state.config().proto_max_bulk_len,
+                authenticated: self.client.authenticated
+                    || self.state.config().requirepass.is_none(),
+            };
+            match decoder.decode(inbuf, limits) {
+                Ok(Some(req)) => self.run_command(&req.args),
+                Ok(None) => return,
+                Err(e) => {
+                    log_at!(
+                        Verbose,
+                        "Protocol error ({}) from client: id={} addr={}",
+                        e.0.trim_start_matches("Protocol error: "),
+                        self.client.id,
+                        self.client.addr
+                    );
+                    self.state.count_error("ERR");
+                    encode(
+                        &Reply::Error(crate::resp::ErrorReply::owned(format!("ERR {}", e.0))),
+                        self.client.resp3,
+                        &mut self.out,
+                    );
+                    self.close = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn run_command(&mut self, args: &[Bytes]) {
+        if self.client.reply_mode == ReplyMode::SkipNext {
+            self.client.reply_mode = ReplyMode::Skip;
+        }
+        let started = Instant::now();
+        let now_us = unix_us();
+        let mut outcome =
+            dispatch::execute(&self.state, &mut self.client, args, now_us, self.is_local);
+        // File work asked for by the handler happens here, before the reply is final.
+        if let Some(path) = outcome.effects.rewrite_config.take() {
+            if let Err(e) = super::rewrite_config_file(&self.state, &path) {
+                outcome.reply = Reply::Error(crate::resp::ErrorReply::owned(format!(
+                    "ERR Rewriting config file: {e}"
+                )));
+            }
+        }
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        self.account(&outcome, args, elapsed_us);
+        self.feed_monitors(&outcome, args, now_us);
+        match self.client.reply_mode {
+            ReplyMode::On | ReplyMode::SkipNext => {
+                encode(&outcome.reply, self.client.resp3, &mut self.out)
+            }
+            ReplyMode::Off => {}
+            ReplyMode::Skip => self.client.reply_mode = ReplyMode::On,
+        }
+        self.apply_effects(outcome);
+    }
+
+    fn account(&mut self, outcome: &Outcome, args: &[Bytes], elapsed_us: u64) {
+        let state = &self.state;
+        if let Reply::Error(e) = &outcome.reply {
+            state.count_error(e.code());
+        }
+        let Some(cmd) = outcome.cmd else { return };
+        self.last_cmd = cmd.fullname.as_str();
+        let cs = &state.command_stats[cmd.id];
+        if outcome.rejected {
+            cs.rejected_calls.fetch_add(1, Relaxed);
+            return;
+        }
+        state.stats.total_commands_processed.fetch_add(1, Relaxed);
+        cs.calls.fetch_add(1, Relaxed);
+        cs.usec.fetch_add(elapsed_us, Relaxed);
+        if outcome.reply.is_error() {
+            cs.failed_calls.fetch_add(1, Relaxed);
+        }
+        let threshold = state.config().slowlog_log_slower_than;
+        if threshold >= 0 && elapsed_us >= threshold as u64 && !cmd.spec.has(flag::SKIP_SLOWLOG) {
+            super::slowlog::record(state, &self.client, args, elapsed_us);
+        }
+    }
+
+    fn feed_monitors(&self, outcome: &Outcome, args: &[Bytes], now_us: u64) {
+        if self.state.monitor_count.load(Relaxed) == 0 || outcome.rejected {
+            return;
+        }
+        match outcome.cmd {
+            Some(cmd) if !cmd.spec.has(flag::SKIP_MONITOR | flag::ADMIN) => {
+                let line =
+                    super::monitor::format_line(now_us, self.client.db, &self.client.addr, args);
+                super::monitor::feed(&self.state, line);
+            }
+            _ => {}
+        }
+    }
+
+    fn apply_effects(&mut self, outcome: Outcome) {
+        let fx = outcome.effects;
+        if fx.start_monitor && self.monitor_rx.is_none() {
+            self.monitor_rx = Some(super::monitor::register(&self.state, self.client.id));
+        }
+        if fx.close_after_reply {
+            self.close = true;
+        }
+        for id in fx.kill_clients {
+            if let Some(c) = self.state.clients.lock().get(&id) {
+                c.killed.store(true, Relaxed);
+                c.kill_signal.notify_one();
+            }
+        }
+        if !fx.config_changed.is_empty() {
+            super::apply_config_changes(&self.state, &fx.config_changed);
+        }
+        if let Some(req) = fx.shutdown {
+            super::request_shutdown(&self.state, req);
+        }
+    }
+
+    /// Refreshes what CLIENT LIST shows about this connection to other clients.
+    fn publish_view(&self, qbuf: usize) {
+        let c = &self.client;
+        let mut v = self.entry.view.lock();
+        v.id = c.id;
+        v.addr.clone_from(&c.addr);
+        v.laddr.clone_from(&c.laddr);
+        v.fd = c.fd;
+        v.name = c
+            .name
+            .as_ref()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default();
+        v.created_ms = c.created_ms;
+        v.last_interaction_ms = self.last_interaction_ms;
+        v.db = c.db;
+        v.flags = if c.monitor { "O".into() } else { "N".into() };
+        v.multi = -1;
+        v.qbuf = qbuf;
+        v.last_cmd = self.last_cmd.to_string();
+        v.user = c.user.to_string();
+        v.resp = if c.resp3 { 3 } else { 2 };
+        v.lib_name = c
+            .lib_name
+            .as_ref()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default();
+        v.lib_ver = c
+            .lib_ver
+            .as_ref()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default();
+    }
+}

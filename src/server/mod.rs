@@ -1,0 +1,425 @@
+//! The runtime: the only module that owns tokio, sockets, files, signals and the clock.
+//! `run` turns a loaded configuration into a serving process: log the startup lines Redis's
+//! tools wait for, bind the listeners, spawn a task per connection, drive the cron (active
+//! expiry at `hz`), and shut down cleanly on SIGTERM/SIGINT or SHUTDOWN.
+
+pub mod connection;
+pub mod info;
+pub mod logging;
+pub mod monitor;
+pub mod slowlog;
+pub mod state;
+
+use crate::commands::context::ShutdownRequest;
+use crate::commands::table::CommandTable;
+use crate::config::{Config, LoadedConfig};
+use crate::keyspace::expiry::{expire_pass, ExpireCursor};
+use crate::keyspace::Keyspace;
+use crate::log_at;
+use state::{CommandStats, ServerState};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+pub const REDIS_VERSION: &str = "7.0.15";
+pub const FERRODIS_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Shard count when `shard-count` is 0: a few shards per core.
+fn auto_shard_count() -> usize {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    (cores * 4).clamp(1, 64)
+}
+
+pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
+    let shards = match config.shard_count {
+        0 => auto_shard_count(),
+        n => n,
+    };
+    let commands = CommandTable::get();
+    let databases = if config.cluster_enabled {
+        1
+    } else {
+        config.databases
+    };
+    ServerState {
+        keyspace: Keyspace::new(shards, databases.max(1)),
+        command_stats: (0..commands.len_ids())
+            .map(|_| CommandStats::default())
+            .collect(),
+        commands,
+        config: arc_swap::ArcSwap::from_pointee(config),
+        config_file,
+        error_stats: Default::default(),
+        stats: Default::default(),
+        clients: Default::default(),
+        next_client_id: 1.into(),
+        connected_clients: 0.into(),
+        blocked_clients: 0.into(),
+        run_id: random_hex_40(),
+        replid: parking_lot::Mutex::new(random_hex_40()),
+        pid: std::process::id(),
+        executable: std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        start_time_ms: connection::unix_us() / 1000,
+        tcp_port: 0.into(),
+        dirty: 0.into(),
+        last_save_secs: ((connection::unix_us() / 1_000_000) as i64).into(),
+        slowlog: Default::default(),
+        pause: Default::default(),
+        active_expire_enabled: true.into(),
+        shutdown_asap: false.into(),
+        stat_peak_memory: 0.into(),
+        monitors: Default::default(),
+        monitor_count: 0.into(),
+    }
+}
+
+impl ServerState {
+    /// A server state with the default configuration, for handler tests.
+    pub fn for_tests() -> ServerState {
+        new_state(Config::default(), None)
+    }
+}
+
+/// 40 random hex characters (run ids, replication ids), from the OS's randomness.
+pub fn random_hex_40() -> String {
+    let mut bytes = [0u8; 20];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut bytes);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn level_of(config: &Config) -> u8 {
+    use crate::config::LogLevel;
+    match config.loglevel {
+        LogLevel::Debug => 0,
+        LogLevel::Verbose => 1,
+        LogLevel::Notice => 2,
+        LogLevel::Warning => 3,
+        LogLevel::Nothing => u8::MAX,
+    }
+}
+
+/// Serves until shutdown; returns the process exit code.
+pub fn run(loaded: LoadedConfig, had_args: bool) -> i32 {
+    let config = loaded.config;
+    if config.daemonize {
+        daemonize();
+    }
+    logging::configure(&config.logfile, level_of(&config));
+    log_at!(Warning, "oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo");
+    log_at!(
+        Warning,
+        "Redis version={REDIS_VERSION}, bits=64, commit=00000000, modified=0, pid={}, just started",
+        std::process::id()
+    );
+    if had_args {
+        log_at!(Warning, "Configuration loaded");
+    } else {
+        log_at!(Warning, "Warning: no config file specified, using the default config. In order to specify a config file use {} /path/to/redis.conf", std::env::args().next().unwrap_or_default());
+    }
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            log_at!(
+                Warning,
+                "Failed creating the event loop. Error message: '{e}'"
+            );
+            return 1;
+        }
+    };
+    let state = Arc::new(new_state(config, loaded.config_file));
+    runtime.block_on(serve(state))
+}
+
+async fn serve(state: Arc<ServerState>) -> i32 {
+    logging::set_role(b'M');
+    log_at!(Notice, "monotonic clock: POSIX clock_gettime");
+    let cfg = state.config();
+    let listeners = match bind_all(&cfg.bind, cfg.port).await {
+        Some(l) => l,
+        None => {
+            log_at!(
+                Warning,
+                "Failed listening on port {} (TCP), aborting.",
+                cfg.port
+            );
+            return 1;
+        }
+    };
+    state.tcp_port.store(cfg.port as u64, Relaxed);
+    if cfg.daemonize || !cfg.pidfile.is_empty() {
+        write_pidfile(&cfg);
+    }
+    startup_banner(&state, &cfg);
+    log_at!(Warning, "Server initialized");
+    if !listeners.is_empty() {
+        log_at!(Notice, "Ready to accept connections");
+    }
+    drop(cfg);
+    for listener in listeners {
+        tokio::spawn(accept_loop(state.clone(), listener));
+    }
+    tokio::spawn(cron(state.clone()));
+    wait_for_shutdown(&state).await;
+    finish_shutdown(&state);
+    0
+}
+
+async fn bind_all(binds: &[String], port: u16) -> Option<Vec<TcpListener>> {
+    let mut out = Vec::new();
+    if port == 0 {
+        return Some(out);
+    }
+    for raw in binds {
+        let optional = raw.starts_with('-');
+        let addr = raw.trim_start_matches('-');
+        let host = match addr {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            other => other,
+        };
+        let sock = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        match bind_one(&sock, host.contains(':')) {
+            Ok(l) => out.push(l),
+            Err(e) => {
+                log_at!(
+                    Warning,
+                    "Warning: Could not create server TCP listening socket {addr}:{port}: bind: {}",
+                    io_text(&e)
+                );
+                let skippable = e.raw_os_error() == Some(libc::EAFNOSUPPORT)
+                    || e.raw_os_error() == Some(libc::EPROTONOSUPPORT)
+                    || (optional && e.raw_os_error() == Some(libc::EADDRNOTAVAIL));
+                if !skippable {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+fn bind_one(addr: &str, v6: bool) -> std::io::Result<TcpListener> {
+    let addr: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EADDRNOTAVAIL))?;
+    let socket = if v6 {
+        tokio::net::TcpSocket::new_v6()?
+    } else {
+        tokio::net::TcpSocket::new_v4()?
+    };
+    socket.set_reuseaddr(true)?;
+    if v6 {
+        // Like Redis, the IPv6 listener takes IPv6 only, so `* -::*` can bind both families.
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        // SAFETY: setsockopt on a socket we own, with a valid pointer and length.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IPV6,
+                libc::IPV6_V6ONLY,
+                &on as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    socket.bind(addr)?;
+    socket.listen(511)
+}
+
+/// An I/O error as C's `strerror` words it (without Rust's "(os error N)" suffix).
+fn io_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+async fn accept_loop(state: Arc<ServerState>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let local = stream.local_addr().unwrap_or(peer);
+                tokio::spawn(connection::serve(state.clone(), stream, peer, local));
+            }
+            Err(e) => {
+                log_at!(Warning, "Accepting client connection: {}", io_text(&e));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+fn startup_banner(state: &ServerState, cfg: &Config) {
+    let mode = if cfg.cluster_enabled {
+        "cluster"
+    } else {
+        "standalone"
+    };
+    if cfg.always_show_logo {
+        let text = format!(
+            "\n  ferrodis {FERRODIS_VERSION} (Redis {REDIS_VERSION} compatible) 64 bit\n  Running in {mode} mode\n  Port: {}\n  PID: {}\n\n",
+            cfg.port, state.pid
+        );
+        logging::write_raw(logging::Level::Notice, &text);
+    } else {
+        log_at!(Notice, "Running mode={mode}, port={}.", cfg.port);
+    }
+}
+
+fn write_pidfile(cfg: &Config) {
+    let path = if cfg.pidfile.is_empty() {
+        "/var/run/redis.pid"
+    } else {
+        cfg.pidfile.as_str()
+    };
+    if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+        log_at!(Warning, "Failed to write PID file: {}", io_text(&e));
+    }
+}
+
+fn daemonize() {
+    // SAFETY: called before any thread is started; fork/setsid/dup2 on a single-threaded
+    // process are well defined. The parent exits at once, as Redis's daemonize() does.
+    unsafe {
+        match libc::fork() {
+            -1 => return,
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        libc::setsid();
+        let devnull = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if devnull >= 0 {
+            libc::dup2(devnull, 0);
+            libc::dup2(devnull, 1);
+            libc::dup2(devnull, 2);
+            if devnull > 2 {
+                libc::close(devnull);
+            }
+        }
+    }
+}
+
+/// Periodic work at `hz`: the active expire cycle over every shard, each shard locked only
+/// for a bounded slice of work.
+async fn cron(state: Arc<ServerState>) {
+    let mut cursors = vec![ExpireCursor::default(); state.keyspace.shard_count()];
+    let mut deleted = Vec::new();
+    loop {
+        let hz = state.config().hz.clamp(1, 500) as u64;
+        tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        if !state.active_expire_enabled.load(Relaxed) {
+            continue;
+        }
+        let now_ms = connection::unix_us() / 1000;
+        let effort = state.config().active_expire_effort.clamp(1, 10) as usize;
+        let budget = 200 * effort;
+        for (shard, cursor) in cursors.iter_mut().enumerate() {
+            let mut guard = state.keyspace.lock_shard(shard);
+            let stats = expire_pass(&mut guard, cursor, now_ms, budget, &mut deleted);
+            drop(guard);
+            if stats.expired > 0 {
+                state
+                    .stats
+                    .expired_keys
+                    .fetch_add(stats.expired as u64, Relaxed);
+            }
+            deleted.clear();
+        }
+        let used = info::used_memory();
+        state.stat_peak_memory.fetch_max(used as u64, Relaxed);
+    }
+}
+
+/// Applies runtime side effects of CONFIG SET.
+pub fn apply_config_changes(state: &ServerState, changed: &[&'static str]) {
+    let cfg = state.config();
+    for name in changed {
+        match *name {
+            "loglevel" => logging::set_min_level(level_of(&cfg)),
+            "logfile" => logging::configure(&cfg.logfile, level_of(&cfg)),
+            _ => {}
+        }
+    }
+}
+
+/// CONFIG REWRITE: the new text from the config table, written to a temporary file and
+/// renamed over the old one.
+pub fn rewrite_config_file(state: &ServerState, path: &str) -> Result<(), String> {
+    let old = std::fs::read_to_string(path).ok();
+    let text = state.config().rewrite(old.as_deref());
+    let tmp = format!("{path}.tmp-{}", std::process::id());
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_text(&e)
+    })
+}
+
+static SHUTDOWN: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+pub fn request_shutdown(state: &ServerState, _req: ShutdownRequest) {
+    state.shutdown_asap.store(true, Relaxed);
+    SHUTDOWN.notify_one();
+}
+
+async fn wait_for_shutdown(state: &ServerState) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        SHUTDOWN.notified().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => log_at!(Warning, "Received SIGTERM scheduling shutdown..."),
+        _ = int.recv() => log_at!(Warning, "Received SIGINT scheduling shutdown..."),
+        _ = SHUTDOWN.notified() => {}
+    }
+    state.shutdown_asap.store(true, Relaxed);
+}
+
+fn finish_shutdown(state: &ServerState) {
+    log_at!(Warning, "User requested shutdown...");
+    let cfg = state.config();
+    if cfg.daemonize || !cfg.pidfile.is_empty() {
+        let path = if cfg.pidfile.is_empty() {
+            "/var/run/redis.pid"
+        } else {
+            cfg.pidfile.as_str()
+        };
+        log_at!(Notice, "Removing the pid file.");
+        let _ = std::fs::remove_file(path);
+    }
+    log_at!(Warning, "Redis is now ready to exit, bye bye...");
+}

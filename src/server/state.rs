@@ -1,0 +1,168 @@
+//! `ServerState`: what every connection shares — the keyspace, the live configuration, the
+//! statistics INFO reports, the client registry and the slow log. Plain data behind atomics and
+//! short locks; the tasks that drive it live in the rest of `server/`.
+
+use crate::commands::table::CommandTable;
+use crate::config::Config;
+use crate::keyspace::Keyspace;
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+
+#[derive(Default, Debug)]
+pub struct Stats {
+    pub total_connections_received: AtomicU64,
+    pub total_commands_processed: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub expired_keys: AtomicU64,
+    pub expired_stale_perc: AtomicU64,
+    pub expired_time_cap_reached_count: AtomicU64,
+    pub expire_cycle_cpu_milliseconds: AtomicU64,
+    pub evicted_keys: AtomicU64,
+    pub keyspace_hits: AtomicU64,
+    pub keyspace_misses: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub total_error_replies: AtomicU64,
+    pub unexpected_error_replies: AtomicU64,
+    pub client_query_buffer_limit_disconnections: AtomicU64,
+    pub client_output_buffer_limit_disconnections: AtomicU64,
+    pub io_reads_processed: AtomicU64,
+    pub io_writes_processed: AtomicU64,
+    pub total_reads_processed: AtomicU64,
+    pub total_writes_processed: AtomicU64,
+}
+
+/// Per-command statistics (INFO commandstats), indexed like the command table.
+#[derive(Default, Debug)]
+pub struct CommandStats {
+    pub calls: AtomicU64,
+    pub usec: AtomicU64,
+    pub rejected_calls: AtomicU64,
+    pub failed_calls: AtomicU64,
+}
+
+/// What CLIENT LIST shows about a connection other than the caller, kept up to date by its
+/// connection task.
+#[derive(Clone, Debug, Default)]
+pub struct ClientView {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+    pub name: String,
+    pub created_ms: u64,
+    pub last_interaction_ms: u64,
+    pub db: usize,
+    pub flags: String,
+    pub multi: i64,
+    pub sub: usize,
+    pub psub: usize,
+    pub ssub: usize,
+    pub qbuf: usize,
+    pub qbuf_free: usize,
+    pub argv_mem: usize,
+    pub obl: usize,
+    pub oll: usize,
+    pub omem: usize,
+    pub tot_mem: usize,
+    pub last_cmd: String,
+    pub user: String,
+    pub resp: u8,
+    pub lib_name: String,
+    pub lib_ver: String,
+}
+
+/// A registered connection: its view, and the kill switch CLIENT KILL pulls.
+#[derive(Debug)]
+pub struct ClientEntry {
+    pub view: Mutex<ClientView>,
+    pub killed: AtomicBool,
+    pub kill_signal: tokio::sync::Notify,
+}
+
+#[derive(Clone, Debug)]
+pub struct SlowLogEntry {
+    pub id: u64,
+    pub time_secs: i64,
+    pub duration_us: u64,
+    pub args: Vec<bytes::Bytes>,
+    pub peer: String,
+    pub name: String,
+}
+
+#[derive(Default, Debug)]
+pub struct SlowLog {
+    pub entries: std::collections::VecDeque<SlowLogEntry>,
+    pub next_id: u64,
+}
+
+/// CLIENT PAUSE state: until when, and whether only writes are paused.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pause {
+    pub until_ms: u64,
+    pub writes_only: bool,
+}
+
+/// A client in MONITOR mode and the bounded queue its connection drains.
+#[derive(Debug)]
+pub struct Monitor {
+    pub id: u64,
+    pub tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
+}
+
+pub struct ServerState {
+    pub keyspace: Keyspace,
+    pub config: ArcSwap<Config>,
+    pub config_file: Option<String>,
+    pub commands: &'static CommandTable,
+    pub command_stats: Vec<CommandStats>,
+    pub error_stats: Mutex<BTreeMap<String, u64>>,
+    pub stats: Stats,
+    pub clients: Mutex<BTreeMap<u64, Arc<ClientEntry>>>,
+    pub next_client_id: AtomicU64,
+    pub connected_clients: AtomicUsize,
+    pub blocked_clients: AtomicUsize,
+    pub run_id: String,
+    pub replid: Mutex<String>,
+    pub pid: u32,
+    pub executable: String,
+    pub start_time_ms: u64,
+    pub tcp_port: AtomicU64,
+    /// Changes since the last save (`rdb_changes_since_last_save`).
+    pub dirty: AtomicU64,
+    pub last_save_secs: AtomicI64,
+    pub slowlog: Mutex<SlowLog>,
+    pub pause: Mutex<Pause>,
+    pub active_expire_enabled: AtomicBool,
+    pub shutdown_asap: AtomicBool,
+    pub stat_peak_memory: AtomicU64,
+    pub monitors: Mutex<Vec<Monitor>>,
+    pub monitor_count: AtomicUsize,
+}
+
+impl ServerState {
+    pub fn config(&self) -> arc_swap::Guard<Arc<Config>> {
+        self.config.load()
+    }
+
+    pub fn next_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Relaxed)
+    }
+
+    /// Counts an error reply in INFO errorstats and `total_error_replies`.
+    pub fn count_error(&self, code: &str) {
+        self.stats.total_error_replies.fetch_add(1, Relaxed);
+        *self.error_stats.lock().entry(code.to_string()).or_insert(0) += 1;
+    }
+
+    pub fn client_views(&self) -> Vec<(Arc<ClientEntry>, ClientView)> {
+        self.clients
+            .lock()
+            .values()
+            .map(|c| (c.clone(), c.view.lock().clone()))
+            .collect()
+    }
+}

@@ -1,0 +1,183 @@
+//! Small number and text helpers with Redis's exact semantics (`string2ll`, `string2ld`,
+//! glob matching), shared by the command families and the config system.
+
+use crate::resp::decode::parse_i64;
+
+pub fn format_i64(i: i64) -> String {
+    i.to_string()
+}
+
+/// Redis's `string2l`-style integer argument parse (strict, no spaces, no `+`).
+pub fn parse_int(b: &[u8]) -> Option<i64> {
+    parse_i64(b)
+}
+
+/// Parses a double the way Redis's `getDoubleFromObject` / `string2d` accept it: `strtod`
+/// syntax, nothing left over, no leading space, not NaN. `inf` and `-inf` are accepted.
+pub fn parse_f64(b: &[u8]) -> Option<f64> {
+    if b.is_empty() || b.len() > 5000 || b[0].is_ascii_whitespace() {
+        return None;
+    }
+    let s = std::str::from_utf8(b).ok()?;
+    let lower = s.to_ascii_lowercase();
+    let v = match lower.as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ => {
+            if lower.contains("nan") || lower.contains("inf") {
+                return None;
+            }
+            // strtod also accepts hex floats; Rust's parser does not. Rare enough to skip.
+            let t = s.strip_prefix('+').unwrap_or(s);
+            if t.starts_with('+') || t.starts_with('-') && s.starts_with('+') {
+                return None;
+            }
+            t.parse::<f64>().ok()?
+        }
+    };
+    if v.is_nan() {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// Glob-style matching with Redis's `stringmatchlen` rules: `*`, `?`, `[...]` with ranges and
+/// `^` negation, `\` escapes; `nocase` folds ASCII case.
+pub fn glob_match(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
+    glob_inner(pattern, string, nocase, 0)
+}
+
+fn glob_inner(mut p: &[u8], mut s: &[u8], nocase: bool, depth: usize) -> bool {
+    if depth > 1000 {
+        return false;
+    }
+    let eq = |a: u8, b: u8| {
+        if nocase {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
+    while !p.is_empty() && !s.is_empty() {
+        match p[0] {
+            b'*' => {
+                while p.len() > 1 && p[1] == b'*' {
+                    p = &p[1..];
+                }
+                if p.len() == 1 {
+                    return true;
+                }
+                while !s.is_empty() {
+                    if glob_inner(&p[1..], s, nocase, depth + 1) {
+                        return true;
+                    }
+                    s = &s[1..];
+                }
+                return false;
+            }
+            b'?' => s = &s[1..],
+            b'[' => {
+                p = &p[1..];
+                let not = p.first() == Some(&b'^');
+                if not {
+                    p = &p[1..];
+                }
+                let mut matched = false;
+                loop {
+                    if p.is_empty() {
+                        break;
+                    }
+                    if p[0] == b'\\' && p.len() >= 2 {
+                        p = &p[1..];
+                        if eq(p[0], s[0]) {
+                            matched = true;
+                        }
+                    } else if p[0] == b']' {
+                        break;
+                    } else if p.len() >= 3 && p[1] == b'-' {
+                        let (mut start, mut end) = (p[0], p[2]);
+                        let mut c = s[0];
+                        if start > end {
+                            std::mem::swap(&mut start, &mut end);
+                        }
+                        if nocase {
+                            start = start.to_ascii_lowercase();
+                            end = end.to_ascii_lowercase();
+                            c = c.to_ascii_lowercase();
+                        }
+                        p = &p[2..];
+                        if c >= start && c <= end {
+                            matched = true;
+                        }
+                    } else if eq(p[0], s[0]) {
+                        matched = true;
+                    }
+                    p = &p[1..];
+                }
+                // An unterminated class ends at the pattern's end, as in Redis.
+                if not {
+                    matched = !matched;
+                }
+                if !matched {
+                    return false;
+                }
+                s = &s[1..];
+            }
+            b'\\' if p.len() >= 2 => {
+                p = &p[1..];
+                if !eq(p[0], s[0]) {
+                    return false;
+                }
+                s = &s[1..];
+            }
+            c => {
+                if !eq(c, s[0]) {
+                    return false;
+                }
+                s = &s[1..];
+            }
+        }
+        p = p.get(1..).unwrap_or(&[]);
+        if s.is_empty() {
+            while p.first() == Some(&b'*') {
+                p = &p[1..];
+            }
+            break;
+        }
+    }
+    p.is_empty() && s.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_basics() {
+        assert!(glob_match(b"*", b"anything", false));
+        assert!(glob_match(b"h?llo", b"hello", false));
+        assert!(glob_match(b"h*llo", b"heeeello", false));
+        assert!(glob_match(b"h[ae]llo", b"hallo", false));
+        assert!(!glob_match(b"h[^e]llo", b"hello", false));
+        assert!(glob_match(b"h[a-b]llo", b"hbllo", false));
+        assert!(glob_match(b"a\\*b", b"a*b", false));
+        assert!(!glob_match(b"a\\*b", b"axb", false));
+        assert!(glob_match(b"FOO*", b"foobar", true));
+        assert!(!glob_match(b"foo", b"foobar", false));
+        assert!(glob_match(b"foo*", b"foo", false));
+        assert!(glob_match(b"", b"", false));
+    }
+
+    #[test]
+    fn doubles_parse_like_strtod() {
+        assert_eq!(parse_f64(b"1.5"), Some(1.5));
+        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+        assert_eq!(parse_f64(b" 1"), None);
+        assert_eq!(parse_f64(b"1 "), None);
+        assert_eq!(parse_f64(b"nan"), None);
+        assert_eq!(parse_f64(b"abc"), None);
+        assert_eq!(parse_f64(b""), None);
+    }
+}

@@ -1,0 +1,144 @@
+//! Test harness for multi-process tests: free loopback ports, a spawned `ferrodis` that is
+//! killed (by its pid, via the child handle) when the guard drops — also when a test panics —
+//! and `wait_until(deadline, condition)` instead of bare sleeps.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    // Keep below 55535 so port + 10000 (the cluster bus) stays valid.
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = l.local_addr().unwrap().port();
+        if port < 55535 {
+            return port;
+        }
+    }
+}
+
+/// Polls `cond` until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Server {
+    /// Starts the built `ferrodis` on a free loopback port with the given extra arguments,
+    /// in its own temporary directory, and waits until it answers PING.
+    pub fn start(extra: &[&str]) -> Server {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("ferrodis-test-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut args: Vec<String> = vec![
+            "--port".into(),
+            port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--save".into(),
+            "".into(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--logfile".into(),
+            dir.join("log.txt").display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ferrodis");
+        let mut server = Server { child, port, dir };
+        let up = wait_until(Duration::from_secs(10), || server.raw_ping());
+        if !up {
+            let log = server.log();
+            panic!("ferrodis did not answer PING on port {port}; log:\n{log}");
+        }
+        server
+    }
+
+    fn raw_ping(&mut self) -> bool {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("ferrodis exited early: {status}; log:\n{}", self.log());
+        }
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        if s.write_all(b"PING\r\n").is_err() {
+            return false;
+        }
+        // Like Redis's test runner: any status or error line means the server is up.
+        let mut buf = [0u8; 1];
+        s.read_exact(&mut buf).is_ok() && (buf[0] == b'+' || buf[0] == b'-')
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log.txt")).unwrap_or_default()
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .expect("connect to ferrodis")
+    }
+
+    /// A raw socket for byte-level tests.
+    pub fn raw(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sends raw bytes and reads until `expected_len` bytes arrived or the socket times out.
+pub fn roundtrip(s: &mut TcpStream, req: &[u8], expected_len: usize) -> Vec<u8> {
+    s.write_all(req).unwrap();
+    let mut out = vec![0u8; expected_len];
+    let mut got = 0;
+    while got < expected_len {
+        match s.read(&mut out[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    out.truncate(got);
+    out
+}
