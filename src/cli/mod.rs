@@ -46,7 +46,11 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("missing value for {name}"));
         match a.as_str() {
             "-h" => o.host = value("-h")?,
-            "-p" => o.port = value("-p")?.parse().map_err(|_| "invalid port".to_string())?,
+            "-p" => {
+                o.port = value("-p")?
+                    .parse()
+                    .map_err(|_| "invalid port".to_string())?
+            }
             "-a" | "--pass" => o.password = Some(value("-a")?),
             "--user" => o.user = Some(value("--user")?),
             "-n" => o.db = Some(value("-n")?),
@@ -109,12 +113,19 @@ fn format_reply(r: &Reply, indent: usize, out: &mut String) {
             out.push_str(&String::from_utf8_lossy(&v));
         }
         Reply::Null | Reply::NullArray => out.push_str("(nil)"),
-        Reply::Double(d) => out.push_str(&format!("(double) {}", crate::resp::reply::format_double_g17(*d))),
+        Reply::Double(d) => out.push_str(&format!(
+            "(double) {}",
+            crate::resp::reply::format_double_g17(*d)
+        )),
         Reply::Bool(b) => out.push_str(if *b { "(true)" } else { "(false)" }),
         Reply::BigNumber(n) => out.push_str(&format!("(big number) {n}")),
         Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Multi(items) => {
             if items.is_empty() {
-                out.push_str(if matches!(r, Reply::Set(_)) { "(empty set)" } else { "(empty array)" });
+                out.push_str(if matches!(r, Reply::Set(_)) {
+                    "(empty set)"
+                } else {
+                    "(empty array)"
+                });
             }
             let width = items.len().to_string().len();
             for (i, item) in items.iter().enumerate() {
@@ -154,7 +165,9 @@ fn raw_reply(r: &Reply, out: &mut Vec<u8>) {
         Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
         Reply::Bulk(b) | Reply::Verbatim(_, b) => out.extend_from_slice(b),
         Reply::Null | Reply::NullArray | Reply::NoReply => {}
-        Reply::Double(d) => out.extend_from_slice(crate::resp::reply::format_double_g17(*d).as_bytes()),
+        Reply::Double(d) => {
+            out.extend_from_slice(crate::resp::reply::format_double_g17(*d).as_bytes())
+        }
         Reply::Bool(b) => out.extend_from_slice(if *b { b"1" } else { b"0" }),
         Reply::BigNumber(n) => out.extend_from_slice(n.as_bytes()),
         Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Multi(items) => {
@@ -195,11 +208,17 @@ pub fn main(args: Vec<String>) -> i32 {
     let stream = match TcpStream::connect((opts.host.as_str(), opts.port)) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("Could not connect to Redis at {}:{}: {}", opts.host, opts.port, e);
+            eprintln!(
+                "Could not connect to Redis at {}:{}: {}",
+                opts.host, opts.port, e
+            );
             return 1;
         }
     };
-    let mut conn = Conn { stream, buf: Vec::new() };
+    let mut conn = Conn {
+        stream,
+        buf: Vec::new(),
+    };
     let mut setup: Vec<Vec<String>> = Vec::new();
     if let Some(p) = &opts.password {
         let user = opts.user.clone().unwrap_or_else(|| "default".into());

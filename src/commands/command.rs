@@ -279,11 +279,14 @@ fn key_spec_reply(ks: &KeySpec) -> Reply {
             pair("spec", Reply::Map(spec)),
         ])
     };
-    Reply::Map(vec![
-        pair("flags", name_set(ks.flags, kflag::NAMES)),
-        pair("begin_search", typed(begin_type, begin_spec)),
-        pair("find_keys", typed(find_type, find_spec)),
-    ])
+    let mut fields = Vec::with_capacity(4);
+    if let Some(notes) = ks.notes {
+        fields.push(pair("notes", Reply::bulk_str(notes)));
+    }
+    fields.push(pair("flags", name_set(ks.flags, kflag::NAMES)));
+    fields.push(pair("begin_search", typed(begin_type, begin_spec)));
+    fields.push(pair("find_keys", typed(find_type, find_spec)));
+    Reply::Map(fields)
 }
 
 // ---- COMMAND DOCS ----
@@ -754,6 +757,7 @@ mod tests {
     #[test]
     fn may_replicate_is_hidden_and_movable_keys_shown() {
         const KEYNUM: &[KeySpec] = &[KeySpec {
+            notes: None,
             flags: kflag::RO,
             begin: BeginSearch::Index(2),
             find: FindKeys::Keynum {
@@ -904,6 +908,7 @@ mod tests {
         const ZSTORE: &[KeySpec] = &[
             KeySpec::single(1, kflag::OW),
             KeySpec {
+                notes: None,
                 flags: kflag::RO,
                 begin: BeginSearch::Index(2),
                 find: FindKeys::Keynum {
@@ -937,6 +942,7 @@ mod tests {
     #[test]
     fn keyword_specs_start_after_the_keyword() {
         const XREAD: &[KeySpec] = &[KeySpec {
+            notes: None,
             flags: kflag::RO | kflag::ACCESS,
             begin: BeginSearch::Keyword {
                 keyword: "STREAMS",

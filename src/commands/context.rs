@@ -180,6 +180,20 @@ impl<'a> ExecCtx<'a> {
         found
     }
 
+    /// Redis's `lookupKeyReadWithFlags(LOOKUP_NOTOUCH)`: lazy expiry and hit/miss statistics
+    /// but no access time (EXISTS, TYPE, TTL, OBJECT).
+    pub fn lookup_read_no_touch(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let db = self.client.db;
+        let stats = &self.server.stats;
+        let found = self.lookup(db, key, false);
+        if found.is_some() {
+            stats.keyspace_hits.fetch_add(1, Relaxed);
+        } else {
+            stats.keyspace_misses.fetch_add(1, Relaxed);
+        }
+        found
+    }
+
     /// Redis's `lookupKeyWrite`: lazy expiry and access time, no statistics.
     pub fn lookup_write(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let db = self.client.db;

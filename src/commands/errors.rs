@@ -56,6 +56,10 @@ errors! {
     SHUTDOWN_ERRORS = "ERR Errors trying to SHUTDOWN. Check logs.";
     DEBUG_COMMAND_NOT_ALLOWED = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
     OOM = "OOM command not allowed when used memory > 'maxmemory'.";
+    INT_OUT_OF_RANGE = "ERR value is out of range, value must between -2147483648 and 2147483647";
+    MOVE_IN_CLUSTER = "ERR MOVE is not allowed in cluster mode";
+    COPY_DB_IN_CLUSTER = "ERR Copying to another database is not allowed in cluster mode";
+    LFU_SELECTED = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 }
 
 /// `ERR unknown command '<name>', with args beginning with: '<a>' '<b>' `: arguments are
@@ -75,6 +79,22 @@ pub fn unknown_command(args: &[bytes::Bytes]) -> ErrorReply {
         "ERR unknown command '{}', with args beginning with: {}",
         clip(&args[0]),
         no_newlines(&list)
+    ))
+}
+
+/// `ERR Unsupported option <opt>` (the EXPIRE family's flags).
+pub fn unsupported_option(opt: &[u8]) -> ErrorReply {
+    ErrorReply::owned(format!(
+        "ERR Unsupported option {}",
+        no_newlines(c_str(opt, usize::MAX))
+    ))
+}
+
+/// `ERR invalid expire time in '<command>' command`.
+pub fn invalid_expire_time(full_name: &str) -> ErrorReply {
+    ErrorReply::owned(format!(
+        "ERR invalid expire time in '{}' command",
+        full_name
     ))
 }
 

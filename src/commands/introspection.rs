@@ -396,7 +396,7 @@ fn client_help(_ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
         "NO-EVICT (ON|OFF)",
         "    Protect current client connection from eviction.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ]))
 }
 
@@ -425,7 +425,16 @@ fn own_view(ctx: &ExecCtx) -> ClientView {
     if flags.is_empty() {
         flags.push('N');
     }
+    let registered = ctx
+        .server
+        .clients
+        .lock()
+        .get(&c.id)
+        .map(|e| e.view.lock().clone())
+        .unwrap_or_default();
     ClientView {
+        qbuf: registered.qbuf,
+        qbuf_alloc: registered.qbuf_alloc,
         id: c.id,
         addr: c.addr.clone(),
         laddr: c.laddr.clone(),
@@ -453,7 +462,7 @@ fn client_line(v: &ClientView, now_ms: u64) -> String {
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=1024 rbp=0 obl={} oll={} omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
         v.id, v.addr, v.laddr, v.fd, v.name, age, idle, v.flags, v.db, v.sub, v.psub, v.ssub, v.multi,
-        v.qbuf, v.qbuf_free, v.argv_mem, v.obl, v.oll, v.omem, v.tot_mem, v.last_cmd, v.user, v.resp,
+        v.qbuf, v.qbuf_alloc.saturating_sub(v.qbuf), v.argv_mem, v.obl, v.oll, v.omem, v.tot_mem, v.last_cmd, v.user, v.resp,
         v.lib_name, v.lib_ver
     )
 }
@@ -861,7 +870,7 @@ fn config_help(_ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
         "REWRITE",
         "    Rewrite the configuration file.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ]))
 }
 
@@ -923,6 +932,9 @@ fn config_resetstat(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
         cs.failed_calls.store(0, Relaxed);
     }
     s.error_stats.lock().clear();
+    for h in s.latency.iter().filter_map(|h| h.get()) {
+        h.reset();
+    }
     s.stat_peak_memory.store(0, Relaxed);
     Ok(Reply::OK)
 }
@@ -958,7 +970,7 @@ fn slowlog_help(_ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
         "RESET",
         "    Reset the slowlog.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ]))
 }
 

@@ -12,7 +12,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "ping",
         -1,
-        FAST | SKIP_SLOWLOG,
+        FAST,
         acl::CONNECTION,
         &[],
         "connection",
@@ -23,7 +23,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "echo",
         2,
-        FAST,
+        LOADING | STALE | FAST,
         acl::CONNECTION,
         &[],
         "connection",
@@ -157,7 +157,7 @@ pub fn db_index(
 }
 
 fn select(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
-    let idx = crate::util::parse_int(&args[1]).ok_or(errors::INVALID_DB_INDEX)?;
+    let idx = crate::util::parse_int(&args[1]).ok_or(errors::NOT_INTEGER)?;
     if ctx.server.config().cluster_enabled && idx != 0 {
         return Err(errors::SELECT_NOT_ALLOWED_IN_CLUSTER);
     }

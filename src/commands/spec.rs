@@ -164,15 +164,22 @@ pub enum FindKeys {
 
 #[derive(Clone, Copy, Debug)]
 pub struct KeySpec {
+    /// Redis's remark on the spec, shown first by COMMAND INFO when present.
+    pub notes: Option<&'static str>,
     pub flags: u32,
     pub begin: BeginSearch,
     pub find: FindKeys,
 }
 
 impl KeySpec {
+    pub const fn notes(mut self, notes: &'static str) -> KeySpec {
+        self.notes = Some(notes);
+        self
+    }
     /// The common case: one key at `pos`.
     pub const fn single(pos: i32, flags: u32) -> KeySpec {
         KeySpec {
+            notes: None,
             flags,
             begin: BeginSearch::Index(pos),
             find: FindKeys::Range {
@@ -185,6 +192,7 @@ impl KeySpec {
     /// Keys from `pos` to `last_key` (relative, -1 = end) every `step` arguments.
     pub const fn range(pos: i32, last_key: i32, step: i32, flags: u32) -> KeySpec {
         KeySpec {
+            notes: None,
             flags,
             begin: BeginSearch::Index(pos),
             find: FindKeys::Range {

@@ -14,10 +14,13 @@ use crate::util::parse_int;
 use bytes::Bytes;
 
 const K_GET: &[KeySpec] = &[KeySpec::single(1, RO | ACCESS)];
-const K_SET: &[KeySpec] = &[KeySpec::single(1, RW | ACCESS | UPDATE | VARIABLE_FLAGS)];
+const K_SET: &[KeySpec] = &[KeySpec::single(1, RW | ACCESS | UPDATE | VARIABLE_FLAGS)
+    .notes("RW and ACCESS due to the optional `GET` argument")];
 const K_OW_INSERT: &[KeySpec] = &[KeySpec::single(1, OW | INSERT)];
 const K_OW_UPDATE: &[KeySpec] = &[KeySpec::single(1, OW | UPDATE)];
 const K_RW_ACCESS_UPDATE: &[KeySpec] = &[KeySpec::single(1, RW | ACCESS | UPDATE)];
+const K_GETEX: &[KeySpec] =
+    &[KeySpec::single(1, RW | ACCESS | UPDATE).notes("RW and UPDATE because it changes the TTL")];
 const K_GETDEL: &[KeySpec] = &[KeySpec::single(1, RW | ACCESS | DELETE)];
 const K_MGET: &[KeySpec] = &[KeySpec::range(1, -1, 1, RO | ACCESS)];
 const K_MSET: &[KeySpec] = &[KeySpec::range(1, -1, 2, OW | UPDATE)];
@@ -58,7 +61,7 @@ pub const COMMANDS: &[C] = &[
     cmd("psetex", 4, WRITE | DENYOOM, K_OW_UPDATE, "2.6.0", psetex),
     cmd("getset", 3, WRITE | DENYOOM | FAST, K_RW_ACCESS_UPDATE, "1.0.0", getset),
     cmd("getdel", 2, WRITE | FAST, K_GETDEL, "6.2.0", getdel),
-    cmd("getex", -2, WRITE | FAST, K_RW_ACCESS_UPDATE, "6.2.0", getex),
+    cmd("getex", -2, WRITE | FAST, K_GETEX, "6.2.0", getex),
     cmd("mget", -2, READONLY | FAST, K_MGET, "1.0.0", mget).tips(&["request_policy:multi_shard"]),
     cmd("mset", -3, WRITE | DENYOOM, K_MSET, "1.0.1", mset)
         .tips(&["request_policy:multi_shard", "response_policy:all_succeeded"]),

@@ -64,6 +64,11 @@ impl RequestDecoder {
         self.args.iter().map(|a| a.len()).sum()
     }
 
+    /// Length of the bulk argument being read, if its header has been seen.
+    pub fn pending_bulk_len(&self) -> usize {
+        self.bulk_len.map_or(0, |l| l + 2)
+    }
+
     /// Parses the next request from `buf`. `Ok(None)`: more bytes are needed. Empty requests
     /// (blank inline lines, `*0`) are skipped silently, like Redis.
     pub fn decode(

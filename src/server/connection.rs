@@ -82,6 +82,7 @@ pub async fn serve(
         entry: Arc::new(ClientEntry {
             view: parking_lot::Mutex::new(ClientView::default()),
             killed: Default::default(),
+            release_buffer: Default::default(),
             kill_signal: tokio::sync::Notify::new(),
         }),
         is_local: is_local_peer(&peer),
@@ -92,7 +93,7 @@ pub async fn serve(
         monitor_rx: None,
         state: state.clone(),
     };
-    conn.publish_view(0);
+    conn.publish_view(0, 0);
     state.clients.lock().insert(id, conn.entry.clone());
     state.connected_clients.fetch_add(1, Relaxed);
     conn.run(&mut stream).await;
@@ -151,7 +152,12 @@ impl Connection {
             };
             let n = tokio::select! {
                 r = read => r,
-                _ = self.entry.kill_signal.notified() => return,
+                _ = self.entry.kill_signal.notified() => {
+                    if self.entry.release_buffer.swap(false, Relaxed) && inbuf.is_empty() {
+                        inbuf = BytesMut::new();
+                    }
+                    continue;
+                }
                 line = monitor_line => {
                     let Some(line) = line else { return };
                     if stream.write_all(&line).await.is_err() {
@@ -174,6 +180,7 @@ impl Connection {
                 .fetch_add(n as u64, Relaxed);
             self.state.stats.total_reads_processed.fetch_add(1, Relaxed);
             self.last_interaction_ms = unix_us() / 1000;
+            let in_use = inbuf.len() + decoder.partial_bytes() + decoder.pending_bulk_len();
             self.process_input(&mut inbuf, &mut decoder);
             if !self.close {
                 let limit = self.state.config().client_query_buffer_limit as usize;
@@ -203,7 +210,9 @@ impl Connection {
                     self.out = BytesMut::with_capacity(READ_CHUNK);
                 }
             }
-            self.publish_view(inbuf.len());
+            let in_use =
+                in_use.max(inbuf.len() + decoder.partial_bytes() + decoder.pending_bulk_len());
+            self.publish_view(inbuf.len(), in_use);
         }
     }
 
@@ -257,8 +266,8 @@ impl Connection {
                 )));
             }
         }
-        let elapsed_us = started.elapsed().as_micros() as u64;
-        self.account(&outcome, args, elapsed_us);
+        let elapsed = started.elapsed();
+        self.account(&outcome, args, elapsed);
         self.feed_monitors(&outcome, args, now_us);
         match self.client.reply_mode {
             ReplyMode::On | ReplyMode::SkipNext => {
@@ -270,7 +279,8 @@ impl Connection {
         self.apply_effects(outcome);
     }
 
-    fn account(&mut self, outcome: &Outcome, args: &[Bytes], elapsed_us: u64) {
+    fn account(&mut self, outcome: &Outcome, args: &[Bytes], elapsed: Duration) {
+        let elapsed_us = elapsed.as_micros() as u64;
         let state = &self.state;
         if let Reply::Error(e) = &outcome.reply {
             state.count_error(e.code());
@@ -285,6 +295,11 @@ impl Connection {
         state.stats.total_commands_processed.fetch_add(1, Relaxed);
         cs.calls.fetch_add(1, Relaxed);
         cs.usec.fetch_add(elapsed_us, Relaxed);
+        if state.config().latency_tracking {
+            state.latency[cmd.id]
+                .get_or_init(Default::default)
+                .record(elapsed.as_nanos() as u64);
+        }
         if outcome.reply.is_error() {
             cs.failed_calls.fetch_add(1, Relaxed);
         }
@@ -331,7 +346,7 @@ impl Connection {
     }
 
     /// Refreshes what CLIENT LIST shows about this connection to other clients.
-    fn publish_view(&self, qbuf: usize) {
+    fn publish_view(&self, qbuf: usize, in_use: usize) {
         let c = &self.client;
         let mut v = self.entry.view.lock();
         v.id = c.id;
@@ -348,7 +363,7 @@ impl Connection {
         v.db = c.db;
         v.flags = if c.monitor { "O".into() } else { "N".into() };
         v.multi = -1;
-        v.qbuf = qbuf;
+        v.note_query_buffer(qbuf, in_use);
         v.last_cmd = self.last_cmd.to_string();
         v.user = c.user.to_string();
         v.resp = if c.resp3 { 3 } else { 2 };

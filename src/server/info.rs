@@ -148,7 +148,9 @@ pub fn render(state: &ServerState, args: &[&[u8]], client_db_resp: (u64, u64)) -
         errorstats_section(state, o)
     });
     if sel.all || sel.names.iter().any(|n| n == "latencystats") {
-        section("latencystats", "Latencystats", &|_| {});
+        section("latencystats", "Latencystats", &|o| {
+            latencystats_section(state, o)
+        });
     }
     section("cluster", "Cluster", &|o| {
         let _ = write!(
@@ -439,6 +441,31 @@ fn commandstats_section(state: &ServerState, o: &mut String) {
             "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls={rejected},failed_calls={failed}\r\n",
             state.commands.fullname_of(id)
         );
+    }
+}
+
+fn latencystats_section(state: &ServerState, o: &mut String) {
+    let cfg = state.config();
+    if !cfg.latency_tracking {
+        return;
+    }
+    for (id, h) in state.latency.iter().enumerate() {
+        let Some(h) = h.get().filter(|h| !h.is_empty()) else {
+            continue;
+        };
+        let _ = write!(
+            o,
+            "latency_percentiles_usec_{}:",
+            state.commands.fullname_of(id)
+        );
+        for (i, p) in cfg.latency_tracking_info_percentiles.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            let us = h.value_at_percentile(*p) as f64 / 1000.0;
+            let _ = write!(o, "p{}={us:.3}", super::latency::percentile_name(*p));
+        }
+        o.push_str("\r\n");
     }
 }
 

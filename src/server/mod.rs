@@ -5,6 +5,7 @@
 
 pub mod connection;
 pub mod info;
+pub mod latency;
 pub mod logging;
 pub mod monitor;
 pub mod slowlog;
@@ -48,6 +49,9 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         keyspace: Keyspace::new(shards, databases.max(1)),
         command_stats: (0..commands.len_ids())
             .map(|_| CommandStats::default())
+            .collect(),
+        latency: (0..commands.len_ids())
+            .map(|_| Default::default())
             .collect(),
         commands,
         config: arc_swap::ArcSwap::from_pointee(config),
@@ -349,8 +353,20 @@ async fn cron(state: Arc<ServerState>) {
             }
             deleted.clear();
         }
+        clients_cron(&state, now_ms);
         let used = info::used_memory();
         state.stat_peak_memory.fetch_max(used as u64, Relaxed);
+    }
+}
+
+/// Per-client housekeeping: query buffer trimming and release of idle buffers.
+fn clients_cron(state: &ServerState, now_ms: u64) {
+    let clients: Vec<_> = state.clients.lock().values().cloned().collect();
+    for c in clients {
+        if c.view.lock().resize_query_buffer(now_ms) {
+            c.release_buffer.store(true, Relaxed);
+            c.kill_signal.notify_one();
+        }
     }
 }
 

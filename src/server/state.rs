@@ -61,8 +61,14 @@ pub struct ClientView {
     pub sub: usize,
     pub psub: usize,
     pub ssub: usize,
+    /// Unparsed bytes in the query buffer.
     pub qbuf: usize,
-    pub qbuf_free: usize,
+    /// What the query buffer holds allocated, accounted as Redis accounts it (16 KiB on first
+    /// read, grown to the largest request, trimmed by the cron to the recent peak, released
+    /// after two idle seconds).
+    pub qbuf_alloc: usize,
+    /// Largest query buffer use since the cron last looked.
+    pub qbuf_peak: usize,
     pub argv_mem: usize,
     pub obl: usize,
     pub oll: usize,
@@ -75,12 +81,49 @@ pub struct ClientView {
     pub lib_ver: String,
 }
 
-/// A registered connection: its view, and the kill switch CLIENT KILL pulls.
+/// A registered connection: its view, the kill switch CLIENT KILL pulls, and the cron's
+/// request to release an idle query buffer. `kill_signal` wakes the connection for either.
 #[derive(Debug)]
 pub struct ClientEntry {
     pub view: Mutex<ClientView>,
     pub killed: AtomicBool,
+    pub release_buffer: AtomicBool,
     pub kill_signal: tokio::sync::Notify,
+}
+
+/// Redis's initial query buffer size (PROTO_IOBUF_LEN).
+pub const QUERY_BUF_INITIAL: usize = 16 * 1024;
+/// Above this a query buffer may be trimmed to its recent peak (PROTO_RESIZE_THRESHOLD).
+const QUERY_BUF_RESIZE_THRESHOLD: usize = 32 * 1024;
+
+impl ClientView {
+    /// Records query buffer use seen by the connection.
+    pub fn note_query_buffer(&mut self, unparsed: usize, in_use: usize) {
+        self.qbuf = unparsed;
+        if self.qbuf_alloc == 0 && in_use > 0 {
+            self.qbuf_alloc = QUERY_BUF_INITIAL;
+        }
+        self.qbuf_alloc = self.qbuf_alloc.max(in_use);
+        self.qbuf_peak = self.qbuf_peak.max(in_use);
+    }
+
+    /// The cron's resize step; true when the buffer should be released for real.
+    pub fn resize_query_buffer(&mut self, now_ms: u64) -> bool {
+        let idle_secs = now_ms.saturating_sub(self.last_interaction_ms) / 1000;
+        let mut release = false;
+        if self.qbuf_alloc.saturating_sub(self.qbuf) > 4 * 1024 {
+            if idle_secs > 2 {
+                self.qbuf_alloc = self.qbuf;
+                release = true;
+            } else if self.qbuf_alloc > QUERY_BUF_RESIZE_THRESHOLD
+                && self.qbuf_alloc / 2 > self.qbuf_peak
+            {
+                self.qbuf_alloc = self.qbuf.max(self.qbuf_peak);
+            }
+        }
+        self.qbuf_peak = self.qbuf;
+        release
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -119,6 +162,8 @@ pub struct ServerState {
     pub config_file: Option<String>,
     pub commands: &'static CommandTable,
     pub command_stats: Vec<CommandStats>,
+    /// Latency histograms by command id, created on first use (INFO latencystats).
+    pub latency: Vec<std::sync::OnceLock<super::latency::Histogram>>,
     pub error_stats: Mutex<BTreeMap<String, u64>>,
     pub stats: Stats,
     pub clients: Mutex<BTreeMap<u64, Arc<ClientEntry>>>,
