@@ -37,8 +37,8 @@ pub struct ClientState {
     pub laddr: String,
     pub fd: i32,
     pub created_ms: u64,
-    /// Client flags shown by CLIENT LIST that are not derived elsewhere (e.g. `x` in MULTI).
-    pub in_multi: bool,
+    /// The transaction being queued between MULTI and EXEC.
+    pub multi: Option<Multi>,
     pub monitor: bool,
 }
 
@@ -67,10 +67,17 @@ impl ClientState {
             laddr,
             fd,
             created_ms: now_ms,
-            in_multi: false,
+            multi: None,
             monitor: false,
         }
     }
+}
+
+/// Commands queued by MULTI, and whether queueing failed (EXEC then aborts).
+#[derive(Debug, Default)]
+pub struct Multi {
+    pub queued: Vec<Vec<Bytes>>,
+    pub aborted: bool,
 }
 
 /// How SHUTDOWN was asked to behave.
@@ -213,6 +220,7 @@ impl<'a> ExecCtx<'a> {
                 value: Value::Str(s),
                 ..
             }) => Ok(Some(s)),
+            Some(_) => Err(errors::WRONGTYPE),
         }
     }
 
@@ -224,6 +232,7 @@ impl<'a> ExecCtx<'a> {
                 value: Value::Str(s),
                 ..
             }) => Ok(Some(s)),
+            Some(_) => Err(errors::WRONGTYPE),
         }
     }
 

@@ -20,6 +20,8 @@ pub struct Outcome {
     pub cmd: Option<&'static Command>,
     /// Rejected before the handler ran.
     pub rejected: bool,
+    /// Queued inside MULTI rather than run.
+    pub queued: bool,
 }
 
 impl Outcome {
@@ -29,7 +31,15 @@ impl Outcome {
             effects: Effects::default(),
             cmd,
             rejected: true,
+            queued: false,
         }
+    }
+}
+
+/// A refusal while a transaction is open makes its EXEC fail (Redis's `flagTransaction`).
+fn flag_transaction(client: &mut ClientState) {
+    if let Some(m) = client.multi.as_mut() {
+        m.aborted = true;
     }
 }
 
@@ -45,25 +55,41 @@ pub fn execute(
     let table: &'static CommandTable = server.commands;
     let cmd = match table.lookup(args) {
         Lookup::Found(c) => c,
-        Lookup::UnknownCommand => return Outcome::rejected(None, errors::unknown_command(args)),
+        Lookup::UnknownCommand => {
+            flag_transaction(client);
+            return Outcome::rejected(None, errors::unknown_command(args));
+        }
         Lookup::UnknownSubcommand(c) => {
-            return Outcome::rejected(None, errors::unknown_subcommand(&c.fullname, &args[1]))
+            flag_transaction(client);
+            return Outcome::rejected(None, errors::unknown_subcommand(&c.fullname, &args[1]));
         }
     };
     if let Err(e) = admit(server, client, cmd, args, is_local) {
+        flag_transaction(client);
+        let e = if cmd.fullname == "exec" {
+            client.multi = None;
+            ErrorReply::owned(format!(
+                "EXECABORT Transaction discarded because of: {}",
+                e.text().strip_prefix("ERR ").unwrap_or(e.text())
+            ))
+        } else {
+            e
+        };
         return Outcome::rejected(Some(cmd), e);
     }
-    let locked = match cmd.spec.scope {
-        Scope::None => None,
-        Scope::All => Some(server.keyspace.lock_all()),
-        Scope::Keys => {
-            let shards: Vec<usize> = key_positions(cmd.spec, args)
-                .into_iter()
-                .map(|i| server.keyspace.shard_of(key_slot(&args[i])))
-                .collect();
-            Some(server.keyspace.lock(&shards))
+    if let Some(m) = client.multi.as_mut() {
+        if !super::tx::runs_inside_multi(&cmd.fullname) {
+            m.queued.push(args.to_vec());
+            return Outcome {
+                reply: Reply::QUEUED,
+                effects: Effects::default(),
+                cmd: Some(cmd),
+                rejected: false,
+                queued: true,
+            };
         }
-    };
+    }
+    let locked = lock_for(server, cmd, args, client);
     let mut ctx = ExecCtx::new(now_us, locked, client, server);
     ctx.current_command = cmd.fullname.as_str();
     let reply = (cmd.spec.handler)(&mut ctx, args).unwrap_or_else(Reply::Error);
@@ -77,6 +103,52 @@ pub fn execute(
         effects,
         cmd: Some(cmd),
         rejected: false,
+        queued: false,
+    }
+}
+
+/// The shards a command must hold: none, its keys' shards, or all. EXEC holds the union of
+/// what its queued commands need, so the transaction runs as one atomic step.
+fn lock_for<'s>(
+    server: &'s ServerState,
+    cmd: &Command,
+    args: &[Bytes],
+    client: &ClientState,
+) -> Option<crate::keyspace::Locked<'s>> {
+    let mut shards = Vec::new();
+    let mut any = false;
+    let mut all = false;
+    let mut want = |cmd: &Command, args: &[Bytes]| match cmd.spec.scope {
+        Scope::None => {}
+        Scope::All => {
+            any = true;
+            all = true;
+        }
+        Scope::Keys => {
+            any = true;
+            shards.extend(
+                key_positions(cmd.spec, args)
+                    .into_iter()
+                    .map(|i| server.keyspace.shard_of(key_slot(&args[i]))),
+            );
+        }
+    };
+    match client.multi.as_ref().filter(|_| cmd.fullname == "exec") {
+        Some(tx) => {
+            for queued in &tx.queued {
+                if let Lookup::Found(c) = server.commands.lookup(queued) {
+                    want(c, queued);
+                }
+            }
+        }
+        None => want(cmd, args),
+    }
+    if all {
+        Some(server.keyspace.lock_all())
+    } else if any {
+        Some(server.keyspace.lock(&shards))
+    } else {
+        None
     }
 }
 
@@ -105,6 +177,11 @@ fn admit(
     }
     if !client.authenticated && !cmd.spec.has(flag::NO_AUTH) && config.requirepass.is_some() {
         return Err(errors::NOAUTH);
+    }
+    if client.multi.is_some() && cmd.spec.has(flag::NO_MULTI) {
+        return Err(ErrorReply::fixed(
+            "ERR Command not allowed inside a transaction",
+        ));
     }
     Ok(())
 }

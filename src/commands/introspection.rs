@@ -140,6 +140,46 @@ const CLIENT_SUBCOMMANDS: &[C] = &[
         client_pause,
     ),
     C::new(
+        "caching",
+        3,
+        CLIENT_FLAGS,
+        CONN,
+        &[],
+        "connection",
+        "6.0.0",
+        client_caching,
+    ),
+    C::new(
+        "getredir",
+        2,
+        CLIENT_FLAGS,
+        CONN,
+        &[],
+        "connection",
+        "6.0.0",
+        client_getredir,
+    ),
+    C::new(
+        "trackinginfo",
+        2,
+        CLIENT_FLAGS,
+        CONN,
+        &[],
+        "connection",
+        "6.2.0",
+        client_trackinginfo,
+    ),
+    C::new(
+        "unblock",
+        -3,
+        CLIENT_ADMIN,
+        CONN,
+        &[],
+        "connection",
+        "5.0.0",
+        client_unblock,
+    ),
+    C::new(
         "unpause",
         2,
         CLIENT_ADMIN,
@@ -416,7 +456,7 @@ fn own_view(ctx: &ExecCtx) -> ClientView {
     if c.monitor {
         flags.push('O');
     }
-    if c.in_multi {
+    if c.multi.is_some() {
         flags.push('x');
     }
     if c.no_evict {
@@ -444,7 +484,7 @@ fn own_view(ctx: &ExecCtx) -> ClientView {
         last_interaction_ms: ctx.now_ms,
         db: c.db,
         flags,
-        multi: -1,
+        multi: c.multi.as_ref().map_or(-1, |m| m.queued.len() as i64),
         last_cmd: ctx.current_command.to_string(),
         user: c.user.to_string(),
         resp: if c.resp3 { 3 } else { 2 },
@@ -745,6 +785,50 @@ fn client_pause(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::OK)
 }
 
+/// Key tracking (client-side caching) is not available yet, so no client is ever in tracking
+/// mode: CACHING is refused the way Redis refuses it outside tracking mode, and GETREDIR and
+/// TRACKINGINFO report tracking off.
+fn client_caching(_ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    Err(ErrorReply::fixed(
+        "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+    ))
+}
+
+fn client_getredir(_ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(-1))
+}
+
+fn client_trackinginfo(_ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Map(vec![
+        (
+            Reply::bulk_str("flags"),
+            Reply::Set(vec![Reply::bulk_str("off")]),
+        ),
+        (Reply::bulk_str("redirect"), Reply::Int(-1)),
+        (Reply::bulk_str("prefixes"), Reply::Array(vec![])),
+    ]))
+}
+
+/// CLIENT UNBLOCK: no command blocks yet, so no client can be unblocked; the arguments are
+/// still checked as Redis checks them.
+fn client_unblock(_ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    if args.len() > 4 {
+        return Err(ErrorReply::owned(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(&args[1])
+        )));
+    }
+    if let Some(reason) = args.get(3) {
+        if !eq(reason, "timeout") && !eq(reason, "error") {
+            return Err(ErrorReply::fixed(
+                "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ));
+        }
+    }
+    crate::util::parse_int(&args[2]).ok_or(errors::NOT_INTEGER)?;
+    Ok(Reply::Int(0))
+}
+
 fn client_unpause(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
     *ctx.server.pause.lock() = Default::default();
     Ok(Reply::OK)
@@ -850,7 +934,7 @@ fn reset(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
     c.reply_mode = ReplyMode::On;
     c.no_evict = false;
     c.no_touch = false;
-    c.in_multi = false;
+    c.multi = None;
     c.monitor = false;
     c.authenticated = ctx.server.config().requirepass.is_none();
     Ok(Reply::simple("RESET"))

@@ -965,6 +965,7 @@ mod tests {
         fn value(&mut self, key: &str) -> Option<Vec<u8>> {
             self.entry(key).map(|e| match e.value {
                 Value::Str(s) => s.to_bytes().into_owned(),
+                other => panic!("{key} holds a {}", other.type_name()),
             })
         }
 

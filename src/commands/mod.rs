@@ -14,6 +14,7 @@ pub mod server;
 pub mod spec;
 pub mod string;
 pub mod table;
+pub mod tx;
 
 pub use context::{ClientState, ExecCtx};
 pub use spec::{CmdResult, CommandSpec};

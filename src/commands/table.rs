@@ -14,6 +14,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::introspection::COMMANDS,
     super::command::COMMANDS,
     super::debug::COMMANDS,
+    super::tx::COMMANDS,
 ];
 
 pub struct Command {

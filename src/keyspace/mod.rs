@@ -5,6 +5,8 @@
 
 pub mod db;
 pub mod expiry;
+pub mod list;
+pub mod set;
 pub mod slot_table;
 pub mod small_bytes;
 pub mod value;

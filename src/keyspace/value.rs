@@ -10,6 +10,8 @@ pub const EMBSTR_SIZE_LIMIT: usize = 44;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Str(StrValue),
+    List(Box<super::list::List>),
+    Set(Box<super::set::Set>),
 }
 
 /// A string value in 24 bytes. `Inline` and `Embstr` are both reported as `embstr`: short
@@ -30,6 +32,8 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
         }
     }
     /// The name OBJECT ENCODING reports.
@@ -38,12 +42,16 @@ impl Value {
             Value::Str(StrValue::Int(_)) => "int",
             Value::Str(StrValue::Inline { .. } | StrValue::Embstr(_)) => "embstr",
             Value::Str(StrValue::Raw(_)) => "raw",
+            Value::List(l) => l.encoding_name(),
+            Value::Set(s) => s.encoding_name(),
         }
     }
     /// Approximate bytes this value occupies, for MEMORY USAGE.
     pub fn heap_bytes(&self) -> usize {
         match self {
             Value::Str(s) => s.heap_bytes(),
+            Value::List(l) => l.heap_bytes(),
+            Value::Set(s) => s.heap_bytes(),
         }
     }
 }

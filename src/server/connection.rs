@@ -292,6 +292,9 @@ impl Connection {
             cs.rejected_calls.fetch_add(1, Relaxed);
             return;
         }
+        if outcome.queued {
+            return;
+        }
         state.stats.total_commands_processed.fetch_add(1, Relaxed);
         cs.calls.fetch_add(1, Relaxed);
         cs.usec.fetch_add(elapsed_us, Relaxed);
@@ -310,7 +313,7 @@ impl Connection {
     }
 
     fn feed_monitors(&self, outcome: &Outcome, args: &[Bytes], now_us: u64) {
-        if self.state.monitor_count.load(Relaxed) == 0 || outcome.rejected {
+        if self.state.monitor_count.load(Relaxed) == 0 || outcome.rejected || outcome.queued {
             return;
         }
         match outcome.cmd {
