@@ -14,13 +14,18 @@ redis=${REDIS_BIN:-$(command -v redis-server)}
 [ -x "$ferrodis" ] || cargo build --release
 work=$(mktemp -d /tmp/ferrodis-bench.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 start() { # name binary port
   mkdir -p "$work/$1"
-  "$2" --port "$3" --bind 127.0.0.1 --save "" --appendonly no --dir "$work/$1" --logfile "$work/$1/log" &
+  "$2" --port "$3" --bind 127.0.0.1 --save "" --appendonly no --enable-debug-command yes \
+    --dir "$work/$1" --logfile "$work/$1/log" &
   pids+=($!)
   for _ in $(seq 100); do redis-cli -p "$3" ping >/dev/null 2>&1 && return; sleep 0.1; done
   echo "$1 did not start" >&2; exit 1

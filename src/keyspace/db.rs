@@ -57,25 +57,31 @@ impl Keyspace {
         slot as usize % self.shards.len()
     }
 
-    /// Locks the given shards (any order, duplicates allowed) in ascending order.
+    /// Locks the given shards (any order, duplicates allowed) in ascending order, so two
+    /// commands can never wait on each other.
     pub fn lock(&self, shards: &[usize]) -> Locked<'_> {
         let mut wanted: Vec<usize> = shards.to_vec();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let mut guards: Vec<Option<MutexGuard<'_, Shard>>> =
-            (0..self.shards.len()).map(|_| None).collect();
-        for i in wanted {
-            guards[i] = Some(self.shards[i].lock());
+        if wanted.len() > 1 {
+            wanted.sort_unstable();
+            wanted.dedup();
         }
-        Locked {
-            guards,
-            databases: self.databases,
-        }
+        self.lock_sorted(wanted)
     }
 
     pub fn lock_all(&self) -> Locked<'_> {
-        let all: Vec<usize> = (0..self.shards.len()).collect();
-        self.lock(&all)
+        self.lock_sorted((0..self.shards.len()).collect())
+    }
+
+    fn lock_sorted(&self, wanted: Vec<usize>) -> Locked<'_> {
+        let guards = wanted
+            .into_iter()
+            .map(|i| (i, self.shards[i].lock()))
+            .collect();
+        Locked {
+            guards,
+            shard_count: self.shards.len(),
+            databases: self.databases,
+        }
     }
 
     /// Locks one shard only, for background work (active expiry, snapshots).
@@ -86,7 +92,9 @@ impl Keyspace {
 
 /// The shards one command holds. Touching a key whose shard is not held is a programmer error.
 pub struct Locked<'a> {
-    guards: Vec<Option<MutexGuard<'a, Shard>>>,
+    /// Held shards in ascending index order (usually one).
+    guards: Vec<(usize, MutexGuard<'a, Shard>)>,
+    shard_count: usize,
     databases: usize,
 }
 
@@ -102,13 +110,15 @@ impl<'a> Locked<'a> {
     }
 
     fn n(&self) -> usize {
-        self.guards.len()
+        self.shard_count
     }
 
     fn shard_db(&mut self, db: usize, slot: u16) -> &mut ShardDb {
-        let n = self.n();
-        let shard = self.guards[slot as usize % n]
-            .as_mut()
+        let wanted = slot as usize % self.shard_count;
+        let (_, shard) = self
+            .guards
+            .iter_mut()
+            .find(|(i, _)| *i == wanted)
             .expect("command touched a key whose shard it did not lock");
         &mut shard.dbs[db]
     }
@@ -209,13 +219,13 @@ impl<'a> Locked<'a> {
     }
 
     fn held(&self) -> impl Iterator<Item = &Shard> {
-        self.guards.iter().filter_map(|g| g.as_deref())
+        self.guards.iter().map(|(_, g)| &**g)
     }
 
     /// Empties one database; returns how many keys it held.
     pub fn flush_db(&mut self, db: usize) -> usize {
         let mut removed = 0;
-        for shard in self.guards.iter_mut().filter_map(|g| g.as_deref_mut()) {
+        for (_, shard) in self.guards.iter_mut() {
             let sdb = &mut shard.dbs[db];
             removed += sdb.keys;
             sdb.slots.iter_mut().for_each(|s| *s = None);
@@ -227,7 +237,7 @@ impl<'a> Locked<'a> {
 
     /// Exchanges two databases' contents in every held shard (all shards must be held).
     pub fn swap_db(&mut self, a: usize, b: usize) {
-        for shard in self.guards.iter_mut().filter_map(|g| g.as_deref_mut()) {
+        for (_, shard) in self.guards.iter_mut() {
             shard.dbs.swap(a, b);
         }
     }
