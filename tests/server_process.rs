@@ -168,3 +168,44 @@ fn bad_config_prints_the_fatal_report() {
         "{text}"
     );
 }
+
+#[test]
+fn redis_cli_pipe_gets_a_reply_for_every_set() {
+    let Ok(probe) = std::process::Command::new("redis-cli")
+        .arg("--version")
+        .output()
+    else {
+        println!("SKIPPED: redis-cli not installed");
+        return;
+    };
+    assert!(probe.status.success());
+    let server = Server::start(&[]);
+    let n = 1_000_000;
+    let mut input = Vec::with_capacity(n * 50);
+    for i in 0..n {
+        let key = format!("key:{i}");
+        let value = format!("{:<16}", format!("value:{i}"));
+        input.extend_from_slice(
+            format!(
+                "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$16\r\n{value}\r\n",
+                key.len()
+            )
+            .as_bytes(),
+        );
+    }
+    let mut child = std::process::Command::new("redis-cli")
+        .args(["-p", &server.port.to_string(), "--pipe"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("errors: 0, replies: {n}")), "{text}");
+    let mut c = server.client();
+    let size: usize = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(size, n);
+}
