@@ -10,10 +10,19 @@ use parking_lot::{Mutex, MutexGuard};
 /// One shard's part of one database: the slot tables of the slots this shard owns.
 #[derive(Debug)]
 pub struct ShardDb {
-    /// Indexed by `slot / shard_count`.
+    /// Indexed by `slot / shard_count`; empty until the database gets its first key here, so
+    /// the many databases of standalone mode cost nothing while unused.
     pub slots: Vec<Option<Box<SlotTable>>>,
+    /// How many slots this shard owns (the length `slots` takes once used).
+    pub slots_owned: usize,
     pub keys: usize,
     pub expires: usize,
+}
+
+impl ShardDb {
+    pub fn table_mut(&mut self, local: usize) -> Option<&mut SlotTable> {
+        self.slots.get_mut(local)?.as_deref_mut()
+    }
 }
 
 #[derive(Debug)]
@@ -36,7 +45,8 @@ impl Keyspace {
                 Mutex::new(Shard {
                     dbs: (0..databases)
                         .map(|_| ShardDb {
-                            slots: (0..per_shard).map(|_| None).collect(),
+                            slots: Vec::new(),
+                            slots_owned: per_shard,
                             keys: 0,
                             expires: 0,
                         })
@@ -134,7 +144,7 @@ impl<'a> Locked<'a> {
     /// expired, so the caller can count and propagate it.
     pub fn lookup(&mut self, db: usize, key: &[u8], now_ms: u64) -> (Option<&mut Entry>, bool) {
         let (sdb, local) = self.table_mut(db, key);
-        let Some(table) = sdb.slots[local].as_mut() else {
+        let Some(table) = sdb.table_mut(local) else {
             return (None, false);
         };
         let expired = match table.get(key) {
@@ -145,19 +155,22 @@ impl<'a> Locked<'a> {
             remove_from(sdb, local, key);
             return (None, true);
         }
-        let table = sdb.slots[local].as_mut().expect("table checked above");
+        let table = sdb.table_mut(local).expect("table checked above");
         (table.get_mut(key), false)
     }
 
     /// Looks a key up without expiring it or touching anything (DEBUG, TYPE checks of tests).
     pub fn peek(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
         let (sdb, local) = self.table_mut(db, key);
-        sdb.slots[local].as_ref()?.get(key)
+        sdb.slots.get(local)?.as_ref()?.get(key)
     }
 
     /// Inserts or replaces a key. Returns the previous entry, if any.
     pub fn insert(&mut self, db: usize, key: &[u8], entry: Entry) -> Option<Entry> {
         let (sdb, local) = self.table_mut(db, key);
+        if sdb.slots.is_empty() {
+            sdb.slots.resize_with(sdb.slots_owned, || None);
+        }
         let table = sdb.slots[local].get_or_insert_with(Default::default);
         let has_ttl = entry.expire_at_ms != 0;
         let old = table.insert(key, entry);
@@ -187,7 +200,7 @@ impl<'a> Locked<'a> {
     /// Sets or clears (0) a key's expiry time. Returns false if the key does not exist.
     pub fn set_expire(&mut self, db: usize, key: &[u8], at_ms: u64) -> bool {
         let (sdb, local) = self.table_mut(db, key);
-        let Some(table) = sdb.slots[local].as_mut() else {
+        let Some(table) = sdb.table_mut(local) else {
             return false;
         };
         let Some(e) = table.get_mut(key) else {
@@ -228,7 +241,7 @@ impl<'a> Locked<'a> {
         for (_, shard) in self.guards.iter_mut() {
             let sdb = &mut shard.dbs[db];
             removed += sdb.keys;
-            sdb.slots.iter_mut().for_each(|s| *s = None);
+            sdb.slots = Vec::new();
             sdb.keys = 0;
             sdb.expires = 0;
         }
@@ -246,7 +259,7 @@ impl<'a> Locked<'a> {
     pub fn slot_table(&mut self, db: usize, slot: u16) -> Option<&mut SlotTable> {
         let n = self.n();
         let local = slot as usize / n;
-        self.shard_db(db, slot).slots[local].as_deref_mut()
+        self.shard_db(db, slot).table_mut(local)
     }
 
     /// Number of keys in one slot of one database.
@@ -317,7 +330,7 @@ impl<'a> Locked<'a> {
 }
 
 fn remove_from(sdb: &mut ShardDb, local: usize, key: &[u8]) -> Option<Entry> {
-    let table = sdb.slots[local].as_mut()?;
+    let table = sdb.slots.get_mut(local)?.as_deref_mut()?;
     let old = table.remove(key)?;
     sdb.keys -= 1;
     if old.expire_at_ms != 0 {

@@ -33,7 +33,7 @@ pub fn expire_pass(
     if ndbs == 0 {
         return stats;
     }
-    let per_db = shard.dbs[0].slots.len();
+    let per_db = shard.dbs[0].slots_owned;
     let total = ndbs * per_db;
     for _ in 0..total {
         if stats.sampled >= budget {
@@ -54,7 +54,7 @@ pub fn expire_pass(
             cursor.db = (db_idx + 1) % ndbs;
             continue;
         }
-        let Some(table) = db.slots[local].as_mut() else {
+        let Some(table) = db.slots.get_mut(local).and_then(|t| t.as_deref_mut()) else {
             continue;
         };
         if table.expires == 0 {
