@@ -86,6 +86,10 @@ impl Conn {
             match decode_reply(&self.buf) {
                 Ok(Some((reply, used))) => {
                     self.buf.drain(..used);
+                    // An attribute describes the reply after it; the reply is what we want.
+                    if matches!(reply, Reply::Attribute(_)) {
+                        continue;
+                    }
                     return Ok(reply);
                 }
                 Ok(None) => {}
@@ -153,7 +157,7 @@ fn format_reply(r: &Reply, indent: usize, out: &mut String) {
                 format_reply(v, indent + width + 2, out);
             }
         }
-        Reply::NoReply => {}
+        Reply::NoReply | Reply::Attribute(_) => {}
     }
 }
 
@@ -164,7 +168,7 @@ fn raw_reply(r: &Reply, out: &mut Vec<u8>) {
         Reply::Error(e) => out.extend_from_slice(e.text().as_bytes()),
         Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
         Reply::Bulk(b) | Reply::Verbatim(_, b) => out.extend_from_slice(b),
-        Reply::Null | Reply::NullArray | Reply::NoReply => {}
+        Reply::Null | Reply::NullArray | Reply::NoReply | Reply::Attribute(_) => {}
         Reply::Double(d) => {
             out.extend_from_slice(crate::resp::reply::format_double_g17(*d).as_bytes())
         }

@@ -473,7 +473,7 @@ fn keys(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
 
 /// Redis parses the cursor with `strtoul`: an optional sign, decimal digits, nothing after,
 /// no leading space; an empty string is cursor 0 and a negative number wraps around.
-fn parse_cursor(arg: &[u8]) -> Result<u64, ErrorReply> {
+pub(crate) fn parse_cursor(arg: &[u8]) -> Result<u64, ErrorReply> {
     let is_c_space = |c: u8| c == b' ' || (b'\t'..=b'\r').contains(&c);
     if arg.is_empty() {
         return Ok(0);
@@ -579,7 +579,7 @@ static RANDOM_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
 /// SplitMix64: a small, well-mixed generator seeded from the command's time and client;
 /// command modules take no randomness from the OS.
-fn splitmix64(state: &mut u64) -> u64 {
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -11,6 +11,7 @@ pub mod errors;
 pub mod introspection;
 pub mod keys;
 pub mod server;
+pub mod set;
 pub mod spec;
 pub mod string;
 pub mod table;

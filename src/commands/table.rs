@@ -15,6 +15,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::command::COMMANDS,
     super::debug::COMMANDS,
     super::tx::COMMANDS,
+    super::set::COMMANDS,
 ];
 
 pub struct Command {

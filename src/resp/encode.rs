@@ -29,6 +29,15 @@ pub fn encode(reply: &Reply, resp3: bool, out: &mut BytesMut) {
                 encode(v, resp3, out);
             }
         }
+        Reply::Attribute(pairs) => {
+            if resp3 {
+                int_line(out, b'|', pairs.len() as i64);
+                for (k, v) in pairs {
+                    encode(k, true, out);
+                    encode(v, true, out);
+                }
+            }
+        }
         Reply::Double(d) => {
             let text = format_double_g17(*d);
             if resp3 {
@@ -198,6 +207,11 @@ mod tests {
                 "=15\r\ntxt:Some string\r\n",
             ),
             (Reply::NoReply, "", ""),
+            (
+                Reply::Attribute(vec![(Reply::bulk_str("a"), Reply::Int(1))]),
+                "",
+                "|1\r\n$1\r\na\r\n:1\r\n",
+            ),
             (
                 Reply::Multi(vec![Reply::OK, Reply::Int(2)]),
                 "+OK\r\n:2\r\n",

@@ -52,6 +52,8 @@ pub enum Reply {
     /// Verbatim string with its three-letter format (`txt`, `mkd`).
     Verbatim(&'static str, Bytes),
     Push(Vec<Reply>),
+    /// RESP3 attribute (out-of-band metadata before a reply); RESP2 clients never see it.
+    Attribute(Vec<(Reply, Reply)>),
     /// Several replies sent back to back for one command (SUBSCRIBE to several channels).
     Multi(Vec<Reply>),
     /// No reply at all (CLIENT REPLY OFF/SKIP, a command whose reply is suppressed).

@@ -84,7 +84,7 @@ fn parse(input: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Reply>, R
                 Reply::Bulk(body)
             }
         }
-        b'*' | b'~' | b'>' | b'%' => {
+        b'*' | b'~' | b'>' | b'%' | b'|' => {
             let n = int()?;
             if n < 0 {
                 return Ok(Some(Reply::NullArray));
@@ -92,7 +92,11 @@ fn parse(input: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Reply>, R
             if n > MAX_AGGREGATE {
                 return Err(err("aggregate too long"));
             }
-            let count = if kind == b'%' { n * 2 } else { n } as usize;
+            let count = if kind == b'%' || kind == b'|' {
+                n * 2
+            } else {
+                n
+            } as usize;
             let mut items = Vec::with_capacity(count.min(1024));
             for _ in 0..count {
                 match parse(input, pos, depth + 1)? {
@@ -113,7 +117,11 @@ fn parse(input: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Reply>, R
                     while let (Some(k), Some(v)) = (it.next(), it.next()) {
                         pairs.push((k, v));
                     }
-                    Reply::Map(pairs)
+                    if kind == b'|' {
+                        Reply::Attribute(pairs)
+                    } else {
+                        Reply::Map(pairs)
+                    }
                 }
             }
         }

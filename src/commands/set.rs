@@ -1,0 +1,834 @@
+//! The set family: SADD, SREM, SCARD, SISMEMBER, SMISMEMBER, SMEMBERS, SRANDMEMBER, SPOP,
+//! SMOVE, SINTER, SINTERCARD, SINTERSTORE, SUNION, SUNIONSTORE, SDIFF, SDIFFSTORE and SSCAN.
+//! They mirror Redis 7.0's `t_set.c`: same replies (RESP3 sets where Redis sends sets), same
+//! error texts, same order of checks, same dirty counts, and the same choices that decide the
+//! encoding of a stored result (SDIFFSTORE's two algorithms can leave different encodings).
+//! Empty sets are deleted. Random picks come from a SplitMix64 seeded per command.
+
+use super::context::ExecCtx;
+use super::errors;
+use super::keys::{parse_cursor, splitmix64};
+use super::spec::{
+    acl, flag::*, kflag, BeginSearch, CmdResult, CommandSpec as C, FindKeys, KeySpec,
+};
+use crate::keyspace::{set::Set, Entry, Value};
+use crate::resp::{ErrorReply, Reply};
+use crate::util::glob_match;
+use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+const SET: u32 = acl::SET;
+const ORDER: &[&str] = &["nondeterministic_output_order"];
+const NONDETERMINISTIC: &[&str] = &["nondeterministic_output"];
+
+const KEY_RO: &[KeySpec] = &[KeySpec::single(1, kflag::RO)];
+const KEY_RO_ACCESS: &[KeySpec] = &[KeySpec::single(1, kflag::RO | kflag::ACCESS)];
+const KEY_RW_INSERT: &[KeySpec] = &[KeySpec::single(1, kflag::RW | kflag::INSERT)];
+const KEY_RW_DELETE: &[KeySpec] = &[KeySpec::single(1, kflag::RW | kflag::DELETE)];
+const KEY_RW_ACCESS_DELETE: &[KeySpec] = &[KeySpec::single(
+    1,
+    kflag::RW | kflag::ACCESS | kflag::DELETE,
+)];
+const SMOVE_KEYS: &[KeySpec] = &[
+    KeySpec::single(1, kflag::RW | kflag::ACCESS | kflag::DELETE),
+    KeySpec::single(2, kflag::RW | kflag::INSERT),
+];
+const ALL_KEYS_RO_ACCESS: &[KeySpec] = &[KeySpec::range(1, -1, 1, kflag::RO | kflag::ACCESS)];
+const SINTERCARD_KEYS: &[KeySpec] = &[KeySpec {
+    notes: None,
+    flags: kflag::RO | kflag::ACCESS,
+    begin: BeginSearch::Index(1),
+    find: FindKeys::Keynum {
+        keynum_idx: 0,
+        first_key: 1,
+        step: 1,
+    },
+}];
+const SINTERSTORE_KEYS: &[KeySpec] = &[
+    KeySpec::single(1, kflag::RW | kflag::UPDATE),
+    KeySpec::range(2, -1, 1, kflag::RO | kflag::ACCESS),
+];
+const STORE_KEYS: &[KeySpec] = &[
+    KeySpec::single(1, kflag::OW | kflag::UPDATE),
+    KeySpec::range(2, -1, 1, kflag::RO | kflag::ACCESS),
+];
+
+pub const COMMANDS: &[C] = &[
+    C::new(
+        "sadd",
+        -3,
+        WRITE | DENYOOM | FAST,
+        SET,
+        KEY_RW_INSERT,
+        "set",
+        "1.0.0",
+        sadd,
+    ),
+    C::new(
+        "srem",
+        -3,
+        WRITE | FAST,
+        SET,
+        KEY_RW_DELETE,
+        "set",
+        "1.0.0",
+        srem,
+    ),
+    C::new(
+        "scard",
+        2,
+        READONLY | FAST,
+        SET,
+        KEY_RO,
+        "set",
+        "1.0.0",
+        scard,
+    ),
+    C::new(
+        "sismember",
+        3,
+        READONLY | FAST,
+        SET,
+        KEY_RO,
+        "set",
+        "1.0.0",
+        sismember,
+    ),
+    C::new(
+        "smismember",
+        -3,
+        READONLY | FAST,
+        SET,
+        KEY_RO_ACCESS,
+        "set",
+        "6.2.0",
+        smismember,
+    ),
+    C::new(
+        "smembers",
+        2,
+        READONLY,
+        SET,
+        KEY_RO_ACCESS,
+        "set",
+        "1.0.0",
+        smembers,
+    )
+    .tips(ORDER),
+    C::new(
+        "srandmember",
+        -2,
+        READONLY,
+        SET,
+        KEY_RO_ACCESS,
+        "set",
+        "1.0.0",
+        srandmember,
+    )
+    .tips(NONDETERMINISTIC),
+    C::new(
+        "spop",
+        -2,
+        WRITE | FAST,
+        SET,
+        KEY_RW_ACCESS_DELETE,
+        "set",
+        "1.0.0",
+        spop,
+    )
+    .tips(NONDETERMINISTIC),
+    C::new(
+        "smove",
+        4,
+        WRITE | FAST,
+        SET,
+        SMOVE_KEYS,
+        "set",
+        "1.0.0",
+        smove,
+    ),
+    C::new(
+        "sinter",
+        -2,
+        READONLY,
+        SET,
+        ALL_KEYS_RO_ACCESS,
+        "set",
+        "1.0.0",
+        sinter,
+    )
+    .tips(ORDER),
+    C::new(
+        "sintercard",
+        -3,
+        READONLY,
+        SET,
+        SINTERCARD_KEYS,
+        "set",
+        "7.0.0",
+        sintercard,
+    ),
+    C::new(
+        "sinterstore",
+        -3,
+        WRITE | DENYOOM,
+        SET,
+        SINTERSTORE_KEYS,
+        "set",
+        "1.0.0",
+        sinterstore,
+    ),
+    C::new(
+        "sunion",
+        -2,
+        READONLY,
+        SET,
+        ALL_KEYS_RO_ACCESS,
+        "set",
+        "1.0.0",
+        sunion,
+    )
+    .tips(ORDER),
+    C::new(
+        "sunionstore",
+        -3,
+        WRITE | DENYOOM,
+        SET,
+        STORE_KEYS,
+        "set",
+        "1.0.0",
+        sunionstore,
+    ),
+    C::new(
+        "sdiff",
+        -2,
+        READONLY,
+        SET,
+        ALL_KEYS_RO_ACCESS,
+        "set",
+        "1.0.0",
+        sdiff,
+    )
+    .tips(ORDER),
+    C::new(
+        "sdiffstore",
+        -3,
+        WRITE | DENYOOM,
+        SET,
+        STORE_KEYS,
+        "set",
+        "1.0.0",
+        sdiffstore,
+    ),
+    C::new(
+        "sscan",
+        -3,
+        READONLY,
+        SET,
+        KEY_RO_ACCESS,
+        "set",
+        "2.8.0",
+        sscan,
+    )
+    .tips(NONDETERMINISTIC),
+];
+
+/// Reply texts of Redis's range checks on counts.
+const SPOP_COUNT_RANGE: ErrorReply =
+    ErrorReply::fixed("ERR value is out of range, must be positive");
+const SRANDMEMBER_COUNT_RANGE: ErrorReply = ErrorReply::fixed(
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+);
+const SINTERCARD_TOO_MANY_KEYS: ErrorReply =
+    ErrorReply::fixed("ERR Number of keys can't be greater than number of args");
+const SINTERCARD_NEGATIVE_LIMIT: ErrorReply = ErrorReply::fixed("ERR LIMIT can't be negative");
+
+/// Redis would stream a repeated-pick SRANDMEMBER of any length; we build replies in memory,
+/// so an absurd negative count is refused instead of exhausting memory.
+const MAX_REPEATED_PICKS: u64 = 1 << 28;
+
+/// Keeps successive commands in the same microsecond on different random sequences.
+static RANDOM_SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// A generator for one command: `below(n)` is uniform enough in `0..n` for sampling.
+struct Rng(u64);
+
+impl Rng {
+    fn for_command(ctx: &ExecCtx) -> Rng {
+        Rng(ctx.now_us
+            ^ ctx.client.id.rotate_left(32)
+            ^ RANDOM_SEQUENCE.fetch_add(1, Relaxed).rotate_left(48))
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (splitmix64(&mut self.0) % n as u64) as usize
+    }
+}
+
+/// What a lookup found under a key, without holding on to it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Found {
+    Missing,
+    Set(usize),
+    Other,
+}
+
+fn found(entry: Option<&mut Entry>) -> Found {
+    match entry {
+        None => Found::Missing,
+        Some(Entry {
+            value: Value::Set(s),
+            ..
+        }) => Found::Set(s.len()),
+        Some(_) => Found::Other,
+    }
+}
+
+fn as_set(entry: Option<&mut Entry>) -> Result<Option<&mut Set>, ErrorReply> {
+    match entry {
+        None => Ok(None),
+        Some(Entry {
+            value: Value::Set(s),
+            ..
+        }) => Ok(Some(s)),
+        Some(_) => Err(errors::WRONGTYPE),
+    }
+}
+
+/// Redis's `lookupKeyRead` + `checkType(OBJ_SET)`.
+fn read_set<'c>(ctx: &'c mut ExecCtx<'_>, key: &[u8]) -> Result<Option<&'c mut Set>, ErrorReply> {
+    as_set(ctx.lookup_read(key))
+}
+
+/// Redis's `lookupKeyWrite` + `checkType(OBJ_SET)`.
+fn write_set<'c>(ctx: &'c mut ExecCtx<'_>, key: &[u8]) -> Result<Option<&'c mut Set>, ErrorReply> {
+    as_set(ctx.lookup_write(key))
+}
+
+/// A set already looked up (and type-checked) by this command, read again without
+/// statistics or expiry.
+fn peek_set<'c>(ctx: &'c mut ExecCtx<'_>, key: &[u8]) -> Option<&'c Set> {
+    let db = ctx.db();
+    match ctx.ks().peek(db, key) {
+        Some(Entry {
+            value: Value::Set(s),
+            ..
+        }) => Some(s),
+        _ => None,
+    }
+}
+
+fn max_intset_entries(ctx: &ExecCtx) -> usize {
+    ctx.server.config().set_max_intset_entries
+}
+
+fn bulk(member: &[u8]) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(member))
+}
+
+fn all_members(set: &Set) -> Vec<Reply> {
+    set.iter().map(|m| bulk(&m)).collect()
+}
+
+fn sadd(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let max = max_intset_entries(ctx);
+    let add_all = |set: &mut Set| args[2..].iter().filter(|m| set.insert(m, max)).count();
+    let added = match write_set(ctx, &args[1])? {
+        Some(set) => add_all(set),
+        None => {
+            let mut set = Set::new_for(&args[2]);
+            let added = add_all(&mut set);
+            ctx.set_key(&args[1], Value::Set(Box::new(set)), false);
+            added
+        }
+    };
+    ctx.dirty(added as u64);
+    Ok(Reply::Int(added as i64))
+}
+
+fn srem(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let Some(set) = write_set(ctx, &args[1])? else {
+        return Ok(Reply::Int(0));
+    };
+    let mut deleted = 0;
+    for member in &args[2..] {
+        if set.remove(member) {
+            deleted += 1;
+            if set.is_empty() {
+                break;
+            }
+        }
+    }
+    if set.is_empty() {
+        ctx.delete(&args[1]);
+    }
+    ctx.dirty(deleted);
+    Ok(Reply::Int(deleted as i64))
+}
+
+fn scard(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let len = read_set(ctx, &args[1])?.map_or(0, |s| s.len());
+    Ok(Reply::Int(len as i64))
+}
+
+fn sismember(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let found = read_set(ctx, &args[1])?.is_some_and(|s| s.contains(&args[2]));
+    Ok(Reply::Int(found as i64))
+}
+
+fn smismember(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let set = read_set(ctx, &args[1])?;
+    let replies = args[2..]
+        .iter()
+        .map(|m| Reply::Int(set.as_ref().is_some_and(|s| s.contains(m)) as i64))
+        .collect();
+    Ok(Reply::Array(replies))
+}
+
+/// SMOVE source destination member. Redis looks both keys up before checking either, and
+/// only checks types once the source exists.
+fn smove(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let (src, dst, member) = (&args[1], &args[2], &args[3]);
+    let src_found = found(ctx.lookup_write(src));
+    let dst_found = found(ctx.lookup_write(dst));
+    if src_found == Found::Missing {
+        return Ok(Reply::Int(0));
+    }
+    if src_found == Found::Other || dst_found == Found::Other {
+        return Err(errors::WRONGTYPE);
+    }
+    let set = write_set(ctx, src)?.expect("source checked above");
+    if src == dst {
+        return Ok(Reply::Int(set.contains(member) as i64));
+    }
+    if !set.remove(member) {
+        return Ok(Reply::Int(0));
+    }
+    if set.is_empty() {
+        ctx.delete(src);
+    }
+    ctx.dirty(1);
+    let max = max_intset_entries(ctx);
+    let added = match write_set(ctx, dst)? {
+        Some(set) => set.insert(member, max),
+        None => {
+            let mut set = Set::new_for(member);
+            set.insert(member, max);
+            ctx.set_key(dst, Value::Set(Box::new(set)), false);
+            true
+        }
+    };
+    if added {
+        ctx.dirty(1);
+    }
+    Ok(Reply::Int(1))
+}
+
+fn spop(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    match args.len() {
+        2 => spop_one(ctx, &args[1]),
+        3 => spop_count(ctx, &args[1], &args[2]),
+        _ => Err(errors::SYNTAX),
+    }
+}
+
+fn spop_one(ctx: &mut ExecCtx, key: &[u8]) -> CmdResult {
+    let mut rng = Rng::for_command(ctx);
+    let Some(set) = write_set(ctx, key)? else {
+        return Ok(Reply::Null);
+    };
+    let member = set
+        .pop_random(&mut |n| rng.below(n))
+        .expect("stored sets are never empty");
+    if set.is_empty() {
+        ctx.delete(key);
+    }
+    ctx.dirty(1);
+    Ok(bulk(&member))
+}
+
+/// Redis pops one random member at a time while many would remain, and otherwise picks the
+/// few survivors and returns everything else.
+const SPOP_MOVE_STRATEGY_MUL: usize = 5;
+
+fn spop_count(ctx: &mut ExecCtx, key: &[u8], count: &[u8]) -> CmdResult {
+    let count = crate::util::parse_int(count)
+        .filter(|c| *c >= 0)
+        .ok_or(SPOP_COUNT_RANGE)? as u64;
+    let mut rng = Rng::for_command(ctx);
+    let max = max_intset_entries(ctx);
+    let Some(set) = write_set(ctx, key)? else {
+        return Ok(Reply::Set(Vec::new()));
+    };
+    if count == 0 {
+        return Ok(Reply::Set(Vec::new()));
+    }
+    let size = set.len();
+    if count >= size as u64 {
+        let popped = all_members(set);
+        ctx.delete(key);
+        ctx.dirty(size as u64);
+        return Ok(Reply::Set(popped));
+    }
+    let count = count as usize;
+    let remaining = size - count;
+    let mut popped = Vec::with_capacity(count);
+    if remaining * SPOP_MOVE_STRATEGY_MUL > count {
+        for _ in 0..count {
+            let member = set.pop_random(&mut |n| rng.below(n)).expect("not empty");
+            popped.push(bulk(&member));
+        }
+    } else {
+        let mut survivors = Set::new_intset();
+        let mut first = true;
+        for _ in 0..remaining {
+            let member = set.pop_random(&mut |n| rng.below(n)).expect("not empty");
+            if first {
+                survivors = Set::new_for(&member);
+                first = false;
+            }
+            survivors.insert(&member, max);
+        }
+        popped = all_members(set);
+        *set = survivors;
+    }
+    ctx.dirty(count as u64);
+    Ok(Reply::Set(popped))
+}
+
+fn srandmember(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    match args.len() {
+        2 => {
+            let mut rng = Rng::for_command(ctx);
+            let Some(set) = read_set(ctx, &args[1])? else {
+                return Ok(Reply::Null);
+            };
+            let member = set.random(&mut |n| rng.below(n)).expect("not empty");
+            Ok(bulk(&member))
+        }
+        3 => srandmember_count(ctx, &args[1], &args[2]),
+        _ => Err(errors::SYNTAX),
+    }
+}
+
+/// Redis collects every member and drops random ones when the sample is a large share of
+/// the set, and draws distinct random members otherwise.
+const SRANDMEMBER_SUB_STRATEGY_MUL: u64 = 3;
+
+fn srandmember_count(ctx: &mut ExecCtx, key: &[u8], count: &[u8]) -> CmdResult {
+    let count = ctx.int_arg(count)?;
+    if count == i64::MIN {
+        return Err(SRANDMEMBER_COUNT_RANGE);
+    }
+    let (count, distinct) = (count.unsigned_abs(), count >= 0);
+    let mut rng = Rng::for_command(ctx);
+    let Some(set) = read_set(ctx, key)? else {
+        return Ok(Reply::Array(Vec::new()));
+    };
+    let size = set.len() as u64;
+    let mut pick = |n| rng.below(n);
+    if count == 0 {
+        return Ok(Reply::Array(Vec::new()));
+    }
+    if !distinct || count == 1 {
+        if count > MAX_REPEATED_PICKS {
+            return Err(SRANDMEMBER_COUNT_RANGE);
+        }
+        let picks = (0..count)
+            .map(|_| bulk(&set.random(&mut pick).expect("not empty")))
+            .collect();
+        return Ok(Reply::Array(picks));
+    }
+    if count >= size {
+        return Ok(Reply::Array(all_members(set)));
+    }
+    let count = count as usize;
+    if count as u64 * SRANDMEMBER_SUB_STRATEGY_MUL > size {
+        // A partial Fisher-Yates shuffle: the first `count` are a uniform sample.
+        let mut members: Vec<Reply> = all_members(set);
+        for i in 0..count {
+            let j = i + pick(members.len() - i);
+            members.swap(i, j);
+        }
+        members.truncate(count);
+        return Ok(Reply::Array(members));
+    }
+    let mut chosen = hashbrown::HashSet::with_capacity(count);
+    let mut picks = Vec::with_capacity(count);
+    while picks.len() < count {
+        let member = set.random(&mut pick).expect("not empty");
+        if chosen.insert(member.clone().into_owned()) {
+            picks.push(bulk(&member));
+        }
+    }
+    Ok(Reply::Array(picks))
+}
+
+/// How SINTER's generic path delivers its result.
+enum InterOutput<'a> {
+    Reply,
+    Cardinality { limit: usize },
+    Store(&'a [u8]),
+}
+
+/// Members of the intersection are checked against the other sets this many at a time, so
+/// SINTERCARD's LIMIT stops early without holding several sets borrowed at once.
+const INTER_CHUNK: usize = 1024;
+
+fn sinter(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    sinter_generic(ctx, &args[1..], InterOutput::Reply)
+}
+
+fn smembers(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    sinter_generic(ctx, &args[1..2], InterOutput::Reply)
+}
+
+fn sinterstore(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    sinter_generic(ctx, &args[2..], InterOutput::Store(&args[1]))
+}
+
+fn sintercard(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let numkeys = crate::util::parse_int(&args[1])
+        .filter(|n| *n >= 1)
+        .ok_or(errors::NUMKEYS_ZERO_OR_NEGATIVE)?;
+    if numkeys > args.len() as i64 - 2 {
+        return Err(SINTERCARD_TOO_MANY_KEYS);
+    }
+    let keys_end = 2 + numkeys as usize;
+    let mut limit = 0usize;
+    let mut i = keys_end;
+    while i < args.len() {
+        if args[i].eq_ignore_ascii_case(b"limit") && i + 1 < args.len() {
+            let l = crate::util::parse_int(&args[i + 1])
+                .filter(|l| *l >= 0)
+                .ok_or(SINTERCARD_NEGATIVE_LIMIT)?;
+            limit = usize::try_from(l).unwrap_or(usize::MAX);
+            i += 2;
+        } else {
+            return Err(errors::SYNTAX);
+        }
+    }
+    sinter_generic(ctx, &args[2..keys_end], InterOutput::Cardinality { limit })
+}
+
+/// Looks every key up in order (all of them: a later WRONGTYPE wins over an earlier missing
+/// key), returning each one's cardinality or `None` when missing.
+fn lookup_sets(ctx: &mut ExecCtx, keys: &[Bytes]) -> Result<Vec<Option<usize>>, ErrorReply> {
+    let mut sizes = Vec::with_capacity(keys.len());
+    for key in keys {
+        match found(ctx.lookup_read(key)) {
+            Found::Missing => sizes.push(None),
+            Found::Set(n) => sizes.push(Some(n)),
+            Found::Other => return Err(errors::WRONGTYPE),
+        }
+    }
+    Ok(sizes)
+}
+
+/// Stores a computed set under `dst` the way Redis's SINTERSTORE / SUNIONSTORE / SDIFFSTORE
+/// do: an empty result deletes the destination.
+fn store_result(ctx: &mut ExecCtx, dst: &[u8], result: Set) -> CmdResult {
+    let len = result.len();
+    if len > 0 {
+        ctx.set_key(dst, Value::Set(Box::new(result)), false);
+        ctx.dirty(1);
+    } else if ctx.delete(dst) {
+        ctx.dirty(1);
+    }
+    Ok(Reply::Int(len as i64))
+}
+
+fn sinter_generic(ctx: &mut ExecCtx, keys: &[Bytes], out: InterOutput) -> CmdResult {
+    let sizes = lookup_sets(ctx, keys)?;
+    let Some(sizes) = sizes.into_iter().collect::<Option<Vec<usize>>>() else {
+        return match out {
+            InterOutput::Store(dst) => store_result(ctx, dst, Set::new_intset()),
+            InterOutput::Cardinality { .. } => Ok(Reply::Int(0)),
+            InterOutput::Reply => Ok(Reply::Set(Vec::new())),
+        };
+    };
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by_key(|&i| sizes[i]);
+    let smallest = &keys[order[0]];
+    let candidates: Vec<Vec<u8>> = peek_set(ctx, smallest)
+        .map(|s| s.iter().map(|m| m.into_owned()).collect())
+        .unwrap_or_default();
+    let limit = match out {
+        InterOutput::Cardinality { limit } if limit > 0 => limit,
+        _ => usize::MAX,
+    };
+    let mut members: Vec<Vec<u8>> = Vec::new();
+    for chunk in candidates.chunks(INTER_CHUNK) {
+        let mut chunk = chunk.to_vec();
+        for &i in &order[1..] {
+            if keys[i] == *smallest {
+                continue;
+            }
+            let other = peek_set(ctx, &keys[i]).expect("looked up above");
+            chunk.retain(|m| other.contains(m));
+        }
+        members.extend(chunk);
+        if members.len() >= limit {
+            members.truncate(limit);
+            break;
+        }
+    }
+    match out {
+        InterOutput::Cardinality { .. } => Ok(Reply::Int(members.len() as i64)),
+        InterOutput::Reply => Ok(Reply::Set(members.iter().map(|m| bulk(m)).collect())),
+        InterOutput::Store(dst) => {
+            let max = max_intset_entries(ctx);
+            let mut result = Set::new_intset();
+            for m in &members {
+                result.insert(m, max);
+            }
+            store_result(ctx, dst, result)
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SetOp {
+    Union,
+    Diff,
+}
+
+fn sunion(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    sunion_diff(ctx, &args[1..], None, SetOp::Union)
+}
+
+fn sunionstore(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    sunion_diff(ctx, &args[2..], Some(&args[1]), SetOp::Union)
+}
+
+fn sdiff(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    sunion_diff(ctx, &args[1..], None, SetOp::Diff)
+}
+
+fn sdiffstore(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    sunion_diff(ctx, &args[2..], Some(&args[1]), SetOp::Diff)
+}
+
+fn sunion_diff(ctx: &mut ExecCtx, keys: &[Bytes], dst: Option<&[u8]>, op: SetOp) -> CmdResult {
+    let sizes = lookup_sets(ctx, keys)?;
+    let max = max_intset_entries(ctx);
+    let mut result = Set::new_intset();
+    match (op, sizes[0]) {
+        (SetOp::Union, _) => {
+            for (key, size) in keys.iter().zip(&sizes) {
+                if size.is_some() {
+                    let set = peek_set(ctx, key).expect("looked up above");
+                    for m in set.iter() {
+                        result.insert(&m, max);
+                    }
+                }
+            }
+        }
+        // A missing first key, or the first key repeated, leaves nothing.
+        (SetOp::Diff, None) => {}
+        (SetOp::Diff, Some(_)) if keys[1..].contains(&keys[0]) => {}
+        (SetOp::Diff, Some(first)) => {
+            let existing: Vec<usize> = sizes.iter().flatten().copied().collect();
+            let algo_one_work = (first * existing.len()) as u64 / 2;
+            let algo_two_work: u64 = existing.iter().map(|&n| n as u64).sum();
+            result = if algo_one_work <= algo_two_work {
+                diff_by_lookup(ctx, keys, &sizes, max)
+            } else {
+                diff_by_removal(ctx, keys, &sizes, max)
+            };
+        }
+    }
+    match dst {
+        Some(dst) => store_result(ctx, dst, result),
+        None => Ok(Reply::Set(all_members(&result))),
+    }
+}
+
+/// SDIFF's first algorithm: keep the first set's members found in no other set.
+fn diff_by_lookup(ctx: &mut ExecCtx, keys: &[Bytes], sizes: &[Option<usize>], max: usize) -> Set {
+    let first = peek_set(ctx, &keys[0]).expect("looked up above");
+    let mut members: Vec<Vec<u8>> = first.iter().map(|m| m.into_owned()).collect();
+    for (key, size) in keys.iter().zip(sizes).skip(1) {
+        if size.is_some() && !members.is_empty() {
+            let other = peek_set(ctx, key).expect("looked up above");
+            members.retain(|m| !other.contains(m));
+        }
+    }
+    let mut result = Set::new_intset();
+    for m in &members {
+        result.insert(m, max);
+    }
+    result
+}
+
+/// SDIFF's second algorithm: copy the first set, then remove every other set's members.
+/// Intermediate members can turn the result into a `hashtable` for good.
+fn diff_by_removal(ctx: &mut ExecCtx, keys: &[Bytes], sizes: &[Option<usize>], max: usize) -> Set {
+    let mut result = Set::new_intset();
+    for (j, (key, size)) in keys.iter().zip(sizes).enumerate() {
+        if size.is_none() {
+            continue;
+        }
+        let set = peek_set(ctx, key).expect("looked up above");
+        for m in set.iter() {
+            if j == 0 {
+                result.insert(&m, max);
+            } else {
+                result.remove(&m);
+            }
+        }
+        if result.is_empty() {
+            break;
+        }
+    }
+    result
+}
+
+/// SSCAN key cursor [MATCH pattern] [COUNT count]. An `intset` is returned whole with cursor
+/// 0, as Redis does; a `hashtable` is walked bucket by bucket with Redis's cursor until
+/// COUNT members were gathered or ten times COUNT buckets were visited.
+fn sscan(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let cursor = parse_cursor(&args[2])?;
+    let empty_scan = || Reply::Array(vec![Reply::bulk_str("0"), Reply::Array(Vec::new())]);
+    if read_set(ctx, &args[1])?.is_none() {
+        return Ok(empty_scan());
+    }
+    let mut count = 10usize;
+    let mut pattern: Option<&[u8]> = None;
+    let mut i = 3;
+    while i < args.len() {
+        let has_value = i + 1 < args.len();
+        if args[i].eq_ignore_ascii_case(b"count") && has_value {
+            let c = ctx.int_arg(&args[i + 1])?;
+            if c < 1 {
+                return Err(errors::SYNTAX);
+            }
+            count = usize::try_from(c).unwrap_or(usize::MAX);
+        } else if args[i].eq_ignore_ascii_case(b"match") && has_value {
+            let p = &args[i + 1][..];
+            pattern = (p != b"*").then_some(p);
+        } else {
+            return Err(errors::SYNTAX);
+        }
+        i += 2;
+    }
+    let set = peek_set(ctx, &args[1]).expect("looked up above");
+    let mut found: Vec<Vec<u8>> = Vec::new();
+    let mut next = cursor;
+    let mut budget = count.saturating_mul(10).saturating_add(1);
+    loop {
+        next = set.scan_step(next, &mut |m| found.push(m.into_owned()));
+        budget = budget.saturating_sub(1);
+        if next == 0 || budget == 0 || found.len() >= count {
+            break;
+        }
+    }
+    let items = found
+        .iter()
+        .filter(|m| pattern.is_none_or(|p| glob_match(p, m, false)))
+        .map(|m| bulk(m))
+        .collect();
+    Ok(Reply::Array(vec![
+        Reply::bulk_str(&next.to_string()),
+        Reply::Array(items),
+    ]))
+}
