@@ -832,3 +832,420 @@ fn sscan(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         Reply::Array(items),
     ]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::context::ClientState;
+    use crate::server::state::ServerState;
+
+    const NOW_MS: u64 = 1_700_000_000_000;
+
+    /// Runs set commands against a fresh server the way dispatch would (arity first), with
+    /// every shard locked.
+    struct Harness {
+        server: ServerState,
+        client: ClientState,
+        dirty: u64,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            Harness {
+                server: ServerState::for_tests(),
+                client: ClientState::new(
+                    1,
+                    "127.0.0.1:1".into(),
+                    "127.0.0.1:6379".into(),
+                    8,
+                    NOW_MS,
+                    true,
+                ),
+                dirty: 0,
+            }
+        }
+
+        fn run(&mut self, argv: &[&str]) -> CmdResult {
+            let args: Vec<Bytes> = argv
+                .iter()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect();
+            let name = argv[0].to_ascii_lowercase();
+            let spec = COMMANDS
+                .iter()
+                .find(|c| c.name == name)
+                .expect("a set command");
+            if !spec.arity_ok(args.len()) {
+                return Err(errors::wrong_arity(&name));
+            }
+            let ks = self.server.keyspace.lock_all();
+            let mut ctx = ExecCtx::new(NOW_MS * 1000, Some(ks), &mut self.client, &self.server);
+            let result = (spec.handler)(&mut ctx, &args);
+            self.dirty += ctx.effects.dirty;
+            result
+        }
+
+        fn ok(&mut self, argv: &[&str]) -> Reply {
+            self.run(argv)
+                .unwrap_or_else(|e| panic!("{argv:?} failed: {}", e.text()))
+        }
+
+        fn int(&mut self, argv: &[&str]) -> i64 {
+            match self.ok(argv) {
+                Reply::Int(i) => i,
+                other => panic!("{argv:?} replied {other:?}, expected an integer"),
+            }
+        }
+
+        fn err(&mut self, argv: &[&str]) -> String {
+            match self.run(argv) {
+                Err(e) => e.text().to_string(),
+                Ok(r) => panic!("{argv:?} replied {r:?}, expected an error"),
+            }
+        }
+
+        fn members(&mut self, argv: &[&str]) -> Vec<String> {
+            sorted(self.ok(argv))
+        }
+
+        fn set(&mut self, key: &str) -> Option<Set> {
+            let mut ks = self.server.keyspace.lock_all();
+            ks.peek(0, key.as_bytes()).map(|e| match &e.value {
+                Value::Set(s) => (**s).clone(),
+                other => panic!("{key} holds a {}", other.type_name()),
+            })
+        }
+
+        fn encoding(&mut self, key: &str) -> &'static str {
+            self.set(key).expect("key exists").encoding_name()
+        }
+
+        fn set_string(&mut self, key: &str) {
+            let entry = Entry::new(Value::Str(crate::keyspace::StrValue::from_bytes(b"x")), 0);
+            self.server
+                .keyspace
+                .lock_all()
+                .insert(0, key.as_bytes(), entry);
+        }
+
+        fn set_max_intset_entries(&self, n: usize) {
+            let mut config = (**self.server.config()).clone();
+            config.set_max_intset_entries = n;
+            self.server.config.store(std::sync::Arc::new(config));
+        }
+    }
+
+    fn sorted(reply: Reply) -> Vec<String> {
+        let (Reply::Array(items) | Reply::Set(items)) = reply else {
+            panic!("expected an aggregate, got {reply:?}");
+        };
+        let mut out: Vec<String> = items
+            .into_iter()
+            .map(|r| match r {
+                Reply::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+                other => panic!("expected bulk strings, got {other:?}"),
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn sadd_counts_new_members_and_converts_intset_one_way() {
+        let mut h = Harness::new();
+        assert_eq!(h.int(&["SADD", "s", "3", "1", "3"]), 2);
+        assert_eq!(h.encoding("s"), "intset");
+        assert_eq!(
+            h.ok(&["SMEMBERS", "s"]),
+            Reply::Set(vec![Reply::bulk_str("1"), Reply::bulk_str("3")])
+        );
+        assert_eq!(h.int(&["SADD", "s", "a"]), 1);
+        assert_eq!(h.encoding("s"), "hashtable");
+        h.int(&["SREM", "s", "a"]);
+        assert_eq!(h.encoding("s"), "hashtable");
+        assert_eq!(h.dirty, 4);
+        assert_eq!(h.int(&["SADD", "t", "a", "1"]), 2);
+        assert_eq!(h.encoding("t"), "hashtable");
+    }
+
+    #[test]
+    fn intset_limit_follows_the_config() {
+        let mut h = Harness::new();
+        h.set_max_intset_entries(2);
+        h.int(&["SADD", "s", "1", "2"]);
+        assert_eq!(h.encoding("s"), "intset");
+        h.int(&["SADD", "s", "3"]);
+        assert_eq!(h.encoding("s"), "hashtable");
+        h.set_max_intset_entries(0);
+        h.int(&["SADD", "z", "1"]);
+        assert_eq!(h.encoding("z"), "hashtable");
+    }
+
+    #[test]
+    fn srem_deletes_the_emptied_key() {
+        let mut h = Harness::new();
+        h.int(&["SADD", "s", "a", "b"]);
+        h.dirty = 0;
+        assert_eq!(h.int(&["SREM", "s", "a", "zz", "b", "a"]), 2);
+        assert!(h.set("s").is_none());
+        assert_eq!(h.dirty, 2);
+        assert_eq!(h.int(&["SREM", "s", "a"]), 0);
+    }
+
+    #[test]
+    fn non_set_keys_are_wrongtype() {
+        let mut h = Harness::new();
+        h.set_string("str");
+        h.int(&["SADD", "s", "a"]);
+        let wrongtype = errors::WRONGTYPE.text().to_string();
+        for argv in [
+            &["SADD", "str", "a"][..],
+            &["SCARD", "str"],
+            &["SMISMEMBER", "str", "a"],
+            &["SINTER", "nokey", "str"],
+            &["SINTERSTORE", "d", "nokey", "str"],
+            &["SDIFF", "s", "str"],
+            &["SINTERCARD", "2", "nokey", "str"],
+            &["SMOVE", "s", "str", "a"],
+            &["SPOP", "str", "1"],
+            &["SSCAN", "str", "0"],
+        ] {
+            assert_eq!(h.err(argv), wrongtype, "{argv:?}");
+        }
+        assert_eq!(h.int(&["SMOVE", "nokey", "str", "a"]), 0);
+    }
+
+    #[test]
+    fn smove_moves_one_member_and_deletes_an_emptied_source() {
+        let mut h = Harness::new();
+        h.int(&["SADD", "a", "1", "2"]);
+        h.int(&["SADD", "b", "x"]);
+        h.dirty = 0;
+        assert_eq!(h.int(&["SMOVE", "a", "b", "1"]), 1);
+        assert_eq!(h.int(&["SMOVE", "a", "b", "9"]), 0);
+        assert_eq!(h.int(&["SMOVE", "a", "a", "2"]), 1);
+        assert_eq!(h.int(&["SMOVE", "a", "c", "2"]), 1);
+        assert!(h.set("a").is_none());
+        assert_eq!(h.encoding("c"), "intset");
+        assert_eq!(h.members(&["SMEMBERS", "b"]), strings(&["1", "x"]));
+        assert_eq!(h.dirty, 4);
+    }
+
+    #[test]
+    fn spop_with_count_returns_distinct_members_and_deletes_when_exhausted() {
+        let mut h = Harness::new();
+        let members: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
+        let mut argv = vec!["SADD", "s"];
+        argv.extend(members.iter().map(String::as_str));
+        h.int(&argv);
+        h.dirty = 0;
+        let mut popped = h.members(&["SPOP", "s", "3"]);
+        popped.extend(h.members(&["SPOP", "s", "15"]));
+        assert_eq!(h.set("s").unwrap().len(), 2);
+        popped.extend(h.members(&["SPOP", "s", "5"]));
+        popped.sort();
+        let mut expected = members.clone();
+        expected.sort();
+        assert_eq!(popped, expected);
+        assert!(h.set("s").is_none());
+        assert_eq!(h.dirty, 20);
+        assert_eq!(h.ok(&["SPOP", "s", "0"]), Reply::Set(vec![]));
+        assert_eq!(h.ok(&["SPOP", "s"]), Reply::Null);
+        assert_eq!(
+            h.err(&["SPOP", "s", "-1"]),
+            "ERR value is out of range, must be positive"
+        );
+        assert_eq!(h.err(&["SPOP", "s", "1", "2"]), "ERR syntax error");
+    }
+
+    #[test]
+    fn srandmember_distinguishes_distinct_and_repeated_picks() {
+        let mut h = Harness::new();
+        h.int(&[
+            "SADD", "s", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j",
+        ]);
+        for count in ["2", "4", "9"] {
+            let picks = h.members(&["SRANDMEMBER", "s", count]);
+            let mut unique = picks.clone();
+            unique.dedup();
+            assert_eq!(unique.len(), count.parse::<usize>().unwrap());
+        }
+        assert_eq!(h.members(&["SRANDMEMBER", "s", "50"]).len(), 10);
+        assert_eq!(h.members(&["SRANDMEMBER", "s", "-50"]).len(), 50);
+        assert_eq!(h.ok(&["SRANDMEMBER", "nokey", "-5"]), Reply::Array(vec![]));
+        assert_eq!(h.ok(&["SRANDMEMBER", "nokey"]), Reply::Null);
+        assert_eq!(
+            h.err(&["SRANDMEMBER", "s", "-9223372036854775808"]),
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+        );
+        assert_eq!(
+            h.err(&["SRANDMEMBER", "s", "x"]),
+            errors::NOT_INTEGER.text()
+        );
+        assert_eq!(h.dirty, 10);
+    }
+
+    #[test]
+    fn srandmember_picks_every_member_about_equally_often() {
+        let mut h = Harness::new();
+        let members: Vec<String> = (0..50).map(|i| format!("m{i}")).collect();
+        let mut argv = vec!["SADD", "s"];
+        argv.extend(members.iter().map(String::as_str));
+        h.int(&argv);
+        let mut counts = std::collections::HashMap::new();
+        for m in h.members(&["SRANDMEMBER", "s", "-50000"]) {
+            *counts.entry(m).or_insert(0) += 1;
+        }
+        assert_eq!(counts.len(), 50);
+        assert!(
+            counts.values().all(|&c| (700..1300).contains(&c)),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn set_algebra_replies_and_stores() {
+        let mut h = Harness::new();
+        h.int(&["SADD", "a", "1", "2", "3"]);
+        h.int(&["SADD", "b", "2", "3", "4", "x"]);
+        assert_eq!(h.members(&["SINTER", "a", "b"]), strings(&["2", "3"]));
+        assert_eq!(h.ok(&["SINTER", "a", "nokey"]), Reply::Set(vec![]));
+        assert_eq!(
+            h.members(&["SUNION", "a", "b", "nokey"]),
+            strings(&["1", "2", "3", "4", "x"])
+        );
+        assert_eq!(h.members(&["SDIFF", "b", "a"]), strings(&["4", "x"]));
+        assert_eq!(h.members(&["SDIFF", "a", "a"]), strings(&[]));
+        h.dirty = 0;
+        assert_eq!(h.int(&["SINTERSTORE", "d", "a", "b"]), 2);
+        assert_eq!(h.encoding("d"), "intset");
+        assert_eq!(h.int(&["SUNIONSTORE", "d", "a", "b"]), 5);
+        assert_eq!(h.encoding("d"), "hashtable");
+        assert_eq!(h.int(&["SDIFFSTORE", "d", "a", "a"]), 0);
+        assert!(h.set("d").is_none());
+        assert_eq!(h.int(&["SDIFFSTORE", "d", "a", "a"]), 0);
+        assert_eq!(h.dirty, 3);
+    }
+
+    #[test]
+    fn sdiffstore_by_removal_keeps_the_hashtable_encoding() {
+        let mut h = Harness::new();
+        h.int(&["SADD", "a", "1", "2", "x"]);
+        h.int(&["SADD", "b", "x"]);
+        // One big first set against a tiny one: Redis picks the first algorithm.
+        assert_eq!(h.int(&["SDIFFSTORE", "d", "a", "b"]), 2);
+        assert_eq!(h.encoding("d"), "intset");
+        // The first set against many tiny ones: copy it, then remove the others' members.
+        assert_eq!(
+            h.int(&["SDIFFSTORE", "d", "a", "b", "b", "b", "b", "b", "b"]),
+            2
+        );
+        assert_eq!(h.encoding("d"), "hashtable");
+    }
+
+    #[test]
+    fn sintercard_counts_up_to_the_limit_and_checks_its_arguments() {
+        let mut h = Harness::new();
+        h.int(&["SADD", "a", "1", "2", "3", "4"]);
+        h.int(&["SADD", "b", "2", "3", "4", "5"]);
+        assert_eq!(h.int(&["SINTERCARD", "2", "a", "b"]), 3);
+        assert_eq!(h.int(&["SINTERCARD", "2", "a", "b", "LIMIT", "2"]), 2);
+        assert_eq!(h.int(&["SINTERCARD", "2", "a", "b", "limit", "0"]), 3);
+        assert_eq!(h.int(&["SINTERCARD", "2", "a", "nokey"]), 0);
+        assert_eq!(
+            h.err(&["SINTERCARD", "0", "a"]),
+            "ERR numkeys should be greater than 0"
+        );
+        assert_eq!(
+            h.err(&["SINTERCARD", "x", "a"]),
+            "ERR numkeys should be greater than 0"
+        );
+        assert_eq!(
+            h.err(&["SINTERCARD", "3", "a", "b"]),
+            "ERR Number of keys can't be greater than number of args"
+        );
+        assert_eq!(h.err(&["SINTERCARD", "1", "a", "b"]), "ERR syntax error");
+        assert_eq!(
+            h.err(&["SINTERCARD", "1", "a", "LIMIT"]),
+            "ERR syntax error"
+        );
+        assert_eq!(
+            h.err(&["SINTERCARD", "1", "a", "LIMIT", "-1"]),
+            "ERR LIMIT can't be negative"
+        );
+    }
+
+    fn scan_all(h: &mut Harness, key: &str, count: &str) -> (Vec<String>, usize) {
+        let (mut cursor, mut calls, mut seen) = ("0".to_string(), 0, Vec::new());
+        loop {
+            let Reply::Array(parts) = h.ok(&["SSCAN", key, &cursor, "COUNT", count]) else {
+                panic!("SSCAN replies an array");
+            };
+            let [Reply::Bulk(next), items] = &parts[..] else {
+                panic!("SSCAN replies a cursor and items");
+            };
+            seen.extend(sorted(items.clone()));
+            calls += 1;
+            cursor = String::from_utf8_lossy(next).into_owned();
+            if cursor == "0" {
+                break;
+            }
+        }
+        seen.sort();
+        (seen, calls)
+    }
+
+    #[test]
+    fn sscan_returns_intsets_whole_and_walks_hashtables_with_a_cursor() {
+        let mut h = Harness::new();
+        h.int(&["SADD", "i", "3", "1", "2"]);
+        assert_eq!(scan_all(&mut h, "i", "1"), (strings(&["1", "2", "3"]), 1));
+        let members: Vec<String> = (0..500).map(|i| format!("m{i}")).collect();
+        let mut argv = vec!["SADD", "h"];
+        argv.extend(members.iter().map(String::as_str));
+        h.int(&argv);
+        let (seen, calls) = scan_all(&mut h, "h", "10");
+        let mut expected = members.clone();
+        expected.sort();
+        assert_eq!(seen, expected);
+        assert!(calls > 10, "{calls} calls");
+        let matched = h.ok(&["SSCAN", "h", "0", "MATCH", "m1?", "COUNT", "1000"]);
+        let Reply::Array(parts) = matched else {
+            panic!()
+        };
+        assert_eq!(sorted(parts[1].clone()).len(), 10);
+        assert_eq!(
+            h.err(&["SSCAN", "h", "0", "COUNT", "0"]),
+            "ERR syntax error"
+        );
+        assert_eq!(
+            h.err(&["SSCAN", "h", "0", "TYPE", "set"]),
+            "ERR syntax error"
+        );
+        assert_eq!(h.err(&["SSCAN", "h", "x"]), "ERR invalid cursor");
+        assert_eq!(
+            h.ok(&["SSCAN", "nokey", "0", "COUNT", "0"]),
+            Reply::Array(vec![Reply::bulk_str("0"), Reply::Array(vec![])])
+        );
+    }
+
+    #[test]
+    fn command_table_rows_match_redis() {
+        let find = |n: &str| COMMANDS.iter().find(|c| c.name == n).unwrap();
+        assert_eq!(find("sinterstore").legacy_range(), (1, -1, 1, false));
+        assert_eq!(find("smove").legacy_range(), (1, 2, 1, false));
+        assert_eq!(find("sintercard").legacy_range(), (0, 0, 0, true));
+        assert_eq!(
+            find("sadd").acl_categories(),
+            acl::SET | acl::WRITE | acl::FAST
+        );
+        assert_eq!(
+            find("smembers").acl_categories(),
+            acl::SET | acl::READ | acl::SLOW
+        );
+    }
+}

@@ -91,6 +91,7 @@ pub async fn serve(
         last_cmd: "NULL",
         last_interaction_ms: now_us / 1000,
         monitor_rx: None,
+        published_meta: None,
         state: state.clone(),
     };
     conn.publish_view(0, 0);
@@ -113,6 +114,8 @@ struct Connection {
     close: bool,
     last_cmd: &'static str,
     last_interaction_ms: u64,
+    /// Name, library name/version and monitor flag as last shown to CLIENT LIST.
+    published_meta: Option<(Option<Bytes>, Option<Bytes>, Option<Bytes>, bool)>,
     /// Lines to forward while this connection is in MONITOR mode.
     monitor_rx: Option<tokio::sync::mpsc::Receiver<Bytes>>,
 }
@@ -151,6 +154,7 @@ impl Connection {
                 }
             };
             let n = tokio::select! {
+                biased;
                 r = read => r,
                 _ = self.entry.kill_signal.notified() => {
                     if self.entry.release_buffer.swap(false, Relaxed) && inbuf.is_empty() {
@@ -349,36 +353,37 @@ impl Connection {
     }
 
     /// Refreshes what CLIENT LIST shows about this connection to other clients.
-    fn publish_view(&self, qbuf: usize, in_use: usize) {
+    fn publish_view(&mut self, qbuf: usize, in_use: usize) {
         let c = &self.client;
+        let meta = (c.name.clone(), c.lib_name.clone(), c.lib_ver.clone(), c.monitor);
+        let meta_changed = self.published_meta.as_ref() != Some(&meta);
         let mut v = self.entry.view.lock();
-        v.id = c.id;
-        v.addr.clone_from(&c.addr);
-        v.laddr.clone_from(&c.laddr);
-        v.fd = c.fd;
-        v.name = c
-            .name
-            .as_ref()
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .unwrap_or_default();
-        v.created_ms = c.created_ms;
+        if meta_changed {
+            let text = |b: &Option<Bytes>| {
+                b.as_ref()
+                    .map(|n| String::from_utf8_lossy(n).into_owned())
+                    .unwrap_or_default()
+            };
+            v.id = c.id;
+            v.addr.clone_from(&c.addr);
+            v.laddr.clone_from(&c.laddr);
+            v.fd = c.fd;
+            v.created_ms = c.created_ms;
+            v.name = text(&c.name);
+            v.lib_name = text(&c.lib_name);
+            v.lib_ver = text(&c.lib_ver);
+            v.flags = if c.monitor { "O".into() } else { "N".into() };
+            v.user = c.user;
+        }
         v.last_interaction_ms = self.last_interaction_ms;
         v.db = c.db;
-        v.flags = if c.monitor { "O".into() } else { "N".into() };
-        v.multi = -1;
+        v.multi = c.multi.as_ref().map_or(-1, |m| m.queued.len() as i64);
         v.note_query_buffer(qbuf, in_use);
-        v.last_cmd = self.last_cmd.to_string();
-        v.user = c.user.to_string();
+        v.last_cmd = self.last_cmd;
         v.resp = if c.resp3 { 3 } else { 2 };
-        v.lib_name = c
-            .lib_name
-            .as_ref()
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .unwrap_or_default();
-        v.lib_ver = c
-            .lib_ver
-            .as_ref()
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .unwrap_or_default();
+        drop(v);
+        if meta_changed {
+            self.published_meta = Some(meta);
+        }
     }
 }

@@ -79,6 +79,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         stat_peak_memory: 0.into(),
         monitors: Default::default(),
         monitor_count: 0.into(),
+        debug: Default::default(),
     }
 }
 
@@ -335,6 +336,9 @@ async fn cron(state: Arc<ServerState>) {
     loop {
         let hz = state.config().hz.clamp(1, 500) as u64;
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        if state.debug.pause_cron.load(Relaxed) {
+            continue;
+        }
         if !state.active_expire_enabled.load(Relaxed) {
             continue;
         }

@@ -74,8 +74,8 @@ pub struct ClientView {
     pub oll: usize,
     pub omem: usize,
     pub tot_mem: usize,
-    pub last_cmd: String,
-    pub user: String,
+    pub last_cmd: &'static str,
+    pub user: &'static str,
     pub resp: u8,
     pub lib_name: String,
     pub lib_ver: String,
@@ -186,6 +186,8 @@ pub struct ServerState {
     pub stat_peak_memory: AtomicU64,
     pub monitors: Mutex<Vec<Monitor>>,
     pub monitor_count: AtomicUsize,
+    /// Switches DEBUG flips for tests (PAUSE-CRON, REPLYBUFFER, ...).
+    pub debug: crate::commands::debug::DebugFlags,
 }
 
 impl ServerState {
