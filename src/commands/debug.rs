@@ -399,11 +399,17 @@ fn one_line(b: &[u8]) -> String {
         .collect()
 }
 
+/// How long DEBUG SLEEP stops for: `strtod` of the argument, in whole microseconds as Redis
+/// rounds it; nothing for zero or negative values.
+fn sleep_duration(arg: &[u8]) -> Option<std::time::Duration> {
+    let micros = strtod_prefix(arg) * 1_000_000.0;
+    (micros >= 1.0 && micros.is_finite()).then(|| std::time::Duration::from_micros(micros as u64))
+}
+
 /// Stops the whole server: the caller holds every shard, so every other client waits too.
 fn debug_sleep(arg: &[u8]) {
-    let micros = strtod_prefix(arg) * 1_000_000.0;
-    if micros >= 1.0 && micros.is_finite() {
-        std::thread::sleep(std::time::Duration::from_micros(micros as u64));
+    if let Some(pause) = sleep_duration(arg) {
+        std::thread::sleep(pause);
     }
 }
 
@@ -853,13 +859,17 @@ fn sha1_block(h: &mut [u32; 5], block: &[u8]) {
 
 // ---- DEBUG PROTOCOL ----
 
+/// Redis's sample double is the literal 3.141, not pi.
+#[allow(clippy::approx_constant)]
+const SAMPLE_DOUBLE: f64 = 3.141;
+
 fn debug_protocol(ctx: &mut ExecCtx, kind: &[u8]) -> CmdResult {
     let bulk = Reply::bulk_str;
     let resp3 = ctx.client.resp3;
     Ok(match kind.to_ascii_lowercase().as_slice() {
         b"string" => bulk("Hello World"),
         b"integer" => Reply::Int(12345),
-        b"double" => Reply::Double(3.141),
+        b"double" => Reply::Double(SAMPLE_DOUBLE),
         b"bignum" => Reply::BigNumber("1234567999999999999999999999999999999".into()),
         b"null" => Reply::Null,
         b"array" => Reply::Array((0..3).map(Reply::Int).collect()),
@@ -1503,14 +1513,16 @@ mod tests {
     }
 
     #[test]
-    fn sleep_blocks_for_the_given_seconds() {
+    fn sleep_takes_decimal_seconds() {
         let mut h = Harness::new();
-        let start = std::time::Instant::now();
         assert_eq!(h.ok(&["debug", "sleep", "0"]), Reply::OK);
-        assert_eq!(h.ok(&["debug", "sleep", "-1"]), Reply::OK);
-        assert!(start.elapsed() < std::time::Duration::from_millis(50));
-        assert_eq!(h.ok(&["debug", "sleep", "0.05"]), Reply::OK);
-        assert!(start.elapsed() >= std::time::Duration::from_millis(50));
+        assert_eq!(h.ok(&["debug", "sleep", "0.001"]), Reply::OK);
+        let micros = |arg: &str| sleep_duration(arg.as_bytes()).map(|d| d.as_micros());
+        assert_eq!(micros("0"), None);
+        assert_eq!(micros("-1"), None);
+        assert_eq!(micros("abc"), None);
+        assert_eq!(micros("0.05"), Some(50_000));
+        assert_eq!(micros("2"), Some(2_000_000));
     }
 
     #[test]
@@ -1719,7 +1731,10 @@ mod tests {
             Reply::bulk_str("Hello World")
         );
         assert_eq!(h.ok(&["debug", "protocol", "INTEGER"]), Reply::Int(12345));
-        assert_eq!(h.ok(&["debug", "protocol", "double"]), Reply::Double(3.141));
+        assert_eq!(
+            h.ok(&["debug", "protocol", "double"]),
+            Reply::Double(SAMPLE_DOUBLE)
+        );
         assert_eq!(
             h.ok(&["debug", "protocol", "bignum"]),
             Reply::BigNumber("1234567999999999999999999999999999999".into())

@@ -355,7 +355,12 @@ impl Connection {
     /// Refreshes what CLIENT LIST shows about this connection to other clients.
     fn publish_view(&mut self, qbuf: usize, in_use: usize) {
         let c = &self.client;
-        let meta = (c.name.clone(), c.lib_name.clone(), c.lib_ver.clone(), c.monitor);
+        let meta = (
+            c.name.clone(),
+            c.lib_name.clone(),
+            c.lib_ver.clone(),
+            c.monitor,
+        );
         let meta_changed = self.published_meta.as_ref() != Some(&meta);
         let mut v = self.entry.view.lock();
         if meta_changed {
