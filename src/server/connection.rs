@@ -105,6 +105,9 @@ pub async fn serve(
     state.connected_clients.fetch_sub(1, Relaxed);
 }
 
+/// Name, library name, library version, monitor flag.
+type PublishedMeta = (Option<Bytes>, Option<Bytes>, Option<Bytes>, bool);
+
 struct Connection {
     state: Arc<ServerState>,
     client: ClientState,
@@ -115,7 +118,7 @@ struct Connection {
     last_cmd: &'static str,
     last_interaction_ms: u64,
     /// Name, library name/version and monitor flag as last shown to CLIENT LIST.
-    published_meta: Option<(Option<Bytes>, Option<Bytes>, Option<Bytes>, bool)>,
+    published_meta: Option<PublishedMeta>,
     /// Lines to forward while this connection is in MONITOR mode.
     monitor_rx: Option<tokio::sync::mpsc::Receiver<Bytes>>,
 }
