@@ -580,6 +580,24 @@ fn serialized_len(value: &Value, config: &crate::config::Config) -> usize {
         Value::Set(set) => {
             rdb_len_bytes(set.len()) + set.iter().map(|m| rdb_string_bytes(&m)).sum::<usize>()
         }
+        // Field/value pairs (and member/score pairs) as strings; the hash and sorted set
+        // families refine this to their listpack form.
+        Value::Hash(hash) => {
+            rdb_len_bytes(hash.fields.len())
+                + hash
+                    .fields
+                    .iter()
+                    .map(|(f, v)| rdb_string_bytes(f) + rdb_string_bytes(v))
+                    .sum::<usize>()
+        }
+        Value::ZSet(zset) => {
+            rdb_len_bytes(zset.members.len())
+                + zset
+                    .members
+                    .iter()
+                    .map(|(m, _)| rdb_string_bytes(m) + 8)
+                    .sum::<usize>()
+        }
     }
 }
 
@@ -710,6 +728,8 @@ fn rdb_object_type(value: &Value) -> u32 {
         Value::Str(_) => 0,
         Value::List(_) => 1,
         Value::Set(_) => 2,
+        Value::ZSet(_) => 3,
+        Value::Hash(_) => 4,
     }
 }
 
@@ -740,6 +760,25 @@ fn value_digest(digest: &mut Digest, entry: &Entry) {
         Value::Set(set) => {
             for member in set.iter() {
                 xor_digest(digest, &member);
+            }
+        }
+        Value::Hash(hash) => {
+            for (field, value) in &hash.fields {
+                let mut element = [0u8; 20];
+                mix_digest(&mut element, field);
+                mix_digest(&mut element, value);
+                xor_digest(digest, &element);
+            }
+        }
+        Value::ZSet(zset) => {
+            for (member, score) in &zset.members {
+                let mut element = [0u8; 20];
+                mix_digest(&mut element, member);
+                mix_digest(
+                    &mut element,
+                    crate::resp::reply::format_double_g17(*score).as_bytes(),
+                );
+                xor_digest(digest, &element);
             }
         }
     }

@@ -5,11 +5,13 @@
 
 pub mod db;
 pub mod expiry;
+pub mod hash;
 pub mod list;
 pub mod set;
 pub mod slot_table;
 pub mod small_bytes;
 pub mod value;
+pub mod zset;
 
 pub use db::{Keyspace, Locked};
 pub use slot_table::{Entry, SlotTable};

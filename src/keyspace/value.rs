@@ -12,6 +12,8 @@ pub enum Value {
     Str(StrValue),
     List(Box<super::list::List>),
     Set(Box<super::set::Set>),
+    Hash(Box<super::hash::Hash>),
+    ZSet(Box<super::zset::ZSet>),
 }
 
 /// A string value in 24 bytes. `Inline` and `Embstr` are both reported as `embstr`: short
@@ -34,6 +36,8 @@ impl Value {
             Value::Str(_) => "string",
             Value::List(_) => "list",
             Value::Set(_) => "set",
+            Value::Hash(_) => "hash",
+            Value::ZSet(_) => "zset",
         }
     }
     /// The name OBJECT ENCODING reports.
@@ -44,6 +48,8 @@ impl Value {
             Value::Str(StrValue::Raw(_)) => "raw",
             Value::List(l) => l.encoding_name(),
             Value::Set(s) => s.encoding_name(),
+            Value::Hash(h) => h.encoding_name(),
+            Value::ZSet(z) => z.encoding_name(),
         }
     }
     /// Approximate bytes this value occupies, for MEMORY USAGE.
@@ -52,6 +58,8 @@ impl Value {
             Value::Str(s) => s.heap_bytes(),
             Value::List(l) => l.heap_bytes(),
             Value::Set(s) => s.heap_bytes(),
+            Value::Hash(h) => h.heap_bytes(),
+            Value::ZSet(z) => z.heap_bytes(),
         }
     }
 }
