@@ -42,5 +42,22 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // `dir` takes effect as the configuration is read, as in Redis: a directory that cannot be
+    // entered stops startup with the fatal report.
+    if !loaded.config.dir.is_empty() {
+        if let Err(e) = std::env::set_current_dir(&loaded.config.dir) {
+            let reason = e.to_string();
+            let reason = reason
+                .split(" (os error")
+                .next()
+                .unwrap_or(&reason)
+                .to_string();
+            eprint!(
+                "{}",
+                ferrodis::config::FatalConfigError::Report { line: None, reason }
+            );
+            std::process::exit(1);
+        }
+    }
     std::process::exit(server::run(loaded, !args.is_empty()));
 }

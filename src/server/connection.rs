@@ -43,6 +43,33 @@ fn refusal(state: &ServerState, peer: &SocketAddr) -> Option<&'static str> {
 
 const PROTECTED_MODE_TEXT: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
+/// `tcp-keepalive`: TCP keepalive probes after `secs` idle seconds, then every third of that,
+/// giving up after three, as Redis sets them.
+fn set_keepalive(stream: &TcpStream, secs: i64) {
+    if secs <= 0 {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    let fd = stream.as_raw_fd();
+    let secs = secs.min(i32::MAX as i64) as libc::c_int;
+    let set = |level: libc::c_int, opt: libc::c_int, value: libc::c_int| {
+        // SAFETY: setsockopt on a socket this connection owns, with a valid int pointer.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                opt,
+                &value as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+    };
+    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, (secs / 3).max(1));
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3);
+}
+
 /// Redis's `islocalClient`: exactly 127.0.0.1 or ::1.
 fn is_local_peer(peer: &SocketAddr) -> bool {
     match peer.ip() {
@@ -58,6 +85,7 @@ pub async fn serve(
     local: SocketAddr,
 ) {
     let _ = stream.set_nodelay(true);
+    set_keepalive(&stream, state.config().tcp_keepalive);
     if let Some(text) = refusal(&state, &peer) {
         let _ = stream.write_all(text.as_bytes()).await;
         return;

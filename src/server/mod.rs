@@ -154,7 +154,7 @@ async fn serve(state: Arc<ServerState>) -> i32 {
     logging::set_role(b'M');
     log_at!(Notice, "monotonic clock: POSIX clock_gettime");
     let cfg = state.config();
-    let listeners = match bind_all(&cfg.bind, cfg.port).await {
+    let listeners = match bind_all(&cfg.bind, cfg.port, cfg.tcp_backlog).await {
         Some(l) => l,
         None => {
             log_at!(
@@ -184,7 +184,7 @@ async fn serve(state: Arc<ServerState>) -> i32 {
     0
 }
 
-async fn bind_all(binds: &[String], port: u16) -> Option<Vec<TcpListener>> {
+async fn bind_all(binds: &[String], port: u16, backlog: i64) -> Option<Vec<TcpListener>> {
     let mut out = Vec::new();
     if port == 0 {
         return Some(out);
@@ -202,7 +202,7 @@ async fn bind_all(binds: &[String], port: u16) -> Option<Vec<TcpListener>> {
         } else {
             format!("{host}:{port}")
         };
-        match bind_one(&sock, host.contains(':')) {
+        match bind_one(&sock, host.contains(':'), backlog) {
             Ok(l) => out.push(l),
             Err(e) => {
                 log_at!(
@@ -222,7 +222,7 @@ async fn bind_all(binds: &[String], port: u16) -> Option<Vec<TcpListener>> {
     Some(out)
 }
 
-fn bind_one(addr: &str, v6: bool) -> std::io::Result<TcpListener> {
+fn bind_one(addr: &str, v6: bool, backlog: i64) -> std::io::Result<TcpListener> {
     let addr: std::net::SocketAddr = addr
         .parse()
         .map_err(|_| std::io::Error::from_raw_os_error(libc::EADDRNOTAVAIL))?;
@@ -251,7 +251,7 @@ fn bind_one(addr: &str, v6: bool) -> std::io::Result<TcpListener> {
         }
     }
     socket.bind(addr)?;
-    socket.listen(511)
+    socket.listen(backlog.clamp(1, i32::MAX as i64) as u32)
 }
 
 /// An I/O error as C's `strerror` words it (without Rust's "(os error N)" suffix).
@@ -381,6 +381,11 @@ pub fn apply_config_changes(state: &ServerState, changed: &[&'static str]) {
         match *name {
             "loglevel" => logging::set_min_level(level_of(&cfg)),
             "logfile" => logging::configure(&cfg.logfile, level_of(&cfg)),
+            "dir" if !cfg.dir.is_empty() => {
+                if let Err(e) = std::env::set_current_dir(&cfg.dir) {
+                    log_at!(Warning, "Can't chdir to '{}': {}", cfg.dir, io_text(&e));
+                }
+            }
             _ => {}
         }
     }
