@@ -1444,9 +1444,9 @@ mod tests {
     }
 
     fn list_of(items: &[&str]) -> Value {
-        Value::List(Box::new(List {
-            items: items.iter().map(|i| i.as_bytes().to_vec()).collect(),
-        }))
+        Value::List(Box::new(List::from_items(
+            items.iter().map(|i| i.as_bytes()),
+        )))
     }
 
     fn set_of(members: &[&str]) -> Value {

@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod errors;
 pub mod introspection;
 pub mod keys;
+pub mod list;
 pub mod server;
 pub mod set;
 pub mod spec;
