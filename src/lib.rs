@@ -9,6 +9,8 @@
 //! - `config`: redis.conf grammar, the one directive table, CONFIG GET/SET/REWRITE. Pure.
 //! - `keyspace`: per-slot tables behind shard locks, values and their encodings, expiry.
 //! - `commands`: the command table, dispatch, execution context and the command families.
+//! - `replication`: the replication stream and its backlog. Pure.
+//! - `persistence`: the RDB codec. Pure.
 //! - `server`: the only module with tokio, sockets, files and the clock.
 //! - `util`: number parsing and glob matching with Redis's exact rules.
 
@@ -20,6 +22,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod keyspace;
+pub mod persistence;
+pub mod replication;
 pub mod resp;
 pub mod server;
 pub mod slot;

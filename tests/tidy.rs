@@ -1,6 +1,7 @@
 //! Architecture checks that read the source: the pure modules (slot, resp, config, keyspace,
-//! commands, util) never name tokio, sockets, files, the wall or monotonic clock, or a thread
-//! RNG — time and randomness come in as arguments, and only `server/` does I/O.
+//! commands, replication, persistence, util) never name tokio, sockets, files, the wall or
+//! monotonic clock, or a thread RNG — time and randomness come in as arguments, and only
+//! `server/` does I/O.
 
 use std::path::Path;
 
@@ -11,6 +12,8 @@ const PURE: &[&str] = &[
     "src/config",
     "src/keyspace",
     "src/commands",
+    "src/replication",
+    "src/persistence",
 ];
 
 const FORBIDDEN: &[&str] = &[

@@ -40,6 +40,8 @@ pub struct ClientState {
     /// The transaction being queued between MULTI and EXEC.
     pub multi: Option<Multi>,
     pub monitor: bool,
+    /// The port a replica announced with REPLCONF listening-port.
+    pub replica_listening_port: u16,
 }
 
 impl ClientState {
@@ -69,6 +71,7 @@ impl ClientState {
             created_ms: now_ms,
             multi: None,
             monitor: false,
+            replica_listening_port: 0,
         }
     }
 }
@@ -105,6 +108,27 @@ pub struct Effects {
     pub rewrite_config: Option<String>,
     /// Keys deleted by lazy expiry while the command ran, as (db, key).
     pub expired: Vec<(usize, Box<[u8]>)>,
+    /// Commands for the replication stream (and AOF), in execution order, each with the
+    /// database it ran in (Redis's `also_propagate`).
+    pub propagate: Vec<(usize, Vec<Bytes>)>,
+    /// The running command is to be propagated as this argument vector instead of its own
+    /// (Redis's `rewriteClientCommandVector`).
+    pub rewrite: Option<Vec<Bytes>>,
+    /// The running command must not be propagated (it propagated its effects itself).
+    pub prevent_propagation: bool,
+    /// The running command is propagated even if it changed nothing (FLUSHALL on empty dbs).
+    pub force_propagation: bool,
+    /// SYNC / PSYNC turned this connection into a replica link.
+    pub replica_sync: Option<ReplicaSync>,
+}
+
+/// How a replica asked for the dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplicaSync {
+    /// SYNC: the RDB payload, then the stream.
+    Legacy,
+    /// PSYNC: `+FULLRESYNC <replid> <offset>`, the RDB payload, then the stream.
+    Psync,
 }
 
 pub struct ExecCtx<'a> {
@@ -166,6 +190,17 @@ impl<'a> ExecCtx<'a> {
         if expired {
             self.server.stats.expired_keys.fetch_add(1, Relaxed);
             self.effects.expired.push((db, key.into()));
+            let del = match self.server.config().lazyfree_lazy_expire {
+                true => "UNLINK",
+                false => "DEL",
+            };
+            self.effects.propagate.push((
+                db,
+                vec![
+                    Bytes::from_static(del.as_bytes()),
+                    Bytes::copy_from_slice(key),
+                ],
+            ));
         }
         let entry = entry?;
         if touch && !no_touch {
@@ -276,6 +311,34 @@ impl<'a> ExecCtx<'a> {
 
     pub fn dirty(&mut self, n: u64) {
         self.effects.dirty += n;
+    }
+
+    /// Propagates the running command as `argv` instead of as it was called.
+    pub fn propagate_as(&mut self, argv: Vec<Bytes>) {
+        self.effects.rewrite = Some(argv);
+    }
+
+    /// Propagates `argv` now, as a separate command in the current database.
+    pub fn also_propagate(&mut self, argv: Vec<Bytes>) {
+        let db = self.client.db;
+        self.effects.propagate.push((db, argv));
+    }
+
+    /// The running command is not propagated as itself.
+    pub fn prevent_propagation(&mut self) {
+        self.effects.prevent_propagation = true;
+    }
+
+    /// The running command is propagated even if it changed nothing.
+    pub fn force_propagation(&mut self) {
+        self.effects.force_propagation = true;
+    }
+
+    /// Propagates the running command as `DEL key`, or `UNLINK key` when `lazy` (the
+    /// matching `lazyfree-lazy-*` directive) is set.
+    pub fn propagate_as_del(&mut self, key: &[u8], lazy: bool) {
+        let name: &'static [u8] = if lazy { b"UNLINK" } else { b"DEL" };
+        self.propagate_as(vec![Bytes::from_static(name), Bytes::copy_from_slice(key)]);
     }
 
     /// Redis's `getLongLongFromObjectOrReply` for an argument.

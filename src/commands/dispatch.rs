@@ -91,9 +91,10 @@ pub fn execute(
     }
     let locked = lock_for(server, cmd, args, client);
     let mut ctx = ExecCtx::new(now_us, locked, client, server);
-    ctx.current_command = cmd.fullname.as_str();
-    let reply = (cmd.spec.handler)(&mut ctx, args).unwrap_or_else(Reply::Error);
+    let reply = call(&mut ctx, cmd, args);
     let effects = std::mem::take(&mut ctx.effects);
+    // Still holding the shards: the stream order is the execution order.
+    feed_replication(server, &effects.propagate);
     drop(ctx);
     if effects.dirty > 0 {
         server.dirty.fetch_add(effects.dirty, Relaxed);
@@ -105,6 +106,57 @@ pub fn execute(
         rejected: false,
         queued: false,
     }
+}
+
+/// Runs one handler and records what it propagates (Redis's `call`): the command itself, or
+/// what it asked to be propagated as, when it changed the dataset or forced propagation.
+/// EXEC is never propagated as itself; its commands are.
+pub fn call(ctx: &mut ExecCtx, cmd: &'static Command, args: &[Bytes]) -> Reply {
+    let outer_command = ctx.current_command;
+    let dirty_before = ctx.effects.dirty;
+    let saved = (
+        ctx.effects.rewrite.take(),
+        std::mem::take(&mut ctx.effects.prevent_propagation),
+        std::mem::take(&mut ctx.effects.force_propagation),
+    );
+    ctx.current_command = cmd.fullname.as_str();
+    let reply = (cmd.spec.handler)(ctx, args).unwrap_or_else(Reply::Error);
+    let changed = ctx.effects.dirty > dirty_before;
+    let fx = &mut ctx.effects;
+    if cmd.fullname != "exec" && !fx.prevent_propagation && (changed || fx.force_propagation) {
+        let argv = fx.rewrite.take().unwrap_or_else(|| args.to_vec());
+        fx.propagate.push((ctx.client.db, argv));
+    }
+    (fx.rewrite, fx.prevent_propagation, fx.force_propagation) = saved;
+    if !outer_command.is_empty() {
+        ctx.current_command = outer_command;
+    }
+    reply
+}
+
+/// Appends one execution unit's propagated commands to the replication stream, wrapped in
+/// MULTI / EXEC when there are several (Redis's `propagatePendingCommands`).
+pub fn feed_replication(server: &ServerState, ops: &[(usize, Vec<Bytes>)]) {
+    if ops.is_empty() {
+        return;
+    }
+    let mut backlog = server.backlog.lock();
+    if !backlog.is_active() {
+        return;
+    }
+    let transaction = ops.len() > 1;
+    if transaction {
+        backlog.feed(ops[0].0, &[Bytes::from_static(b"MULTI")]);
+    }
+    for (db, argv) in ops {
+        backlog.feed(*db, argv);
+    }
+    if transaction {
+        backlog.feed(ops[ops.len() - 1].0, &[Bytes::from_static(b"EXEC")]);
+    }
+    let end = backlog.end_offset();
+    drop(backlog);
+    server.stream_end.send_replace(end);
 }
 
 /// The shards a command must hold: none, its keys' shards, or all. EXEC holds the union of

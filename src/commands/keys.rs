@@ -687,8 +687,17 @@ fn expire_generic(
     // A replica keeps the key until its primary sends the DEL.
     if when <= ctx.now_ms as i64 && ctx.server.config().replicaof.is_none() {
         ctx.delete(key);
+        let lazy = ctx.server.config().lazyfree_lazy_expire;
+        ctx.propagate_as_del(key, lazy);
     } else {
         ctx.set_expire(key, when.max(1) as u64);
+        // Propagated as PEXPIREAT with the absolute time; the options stay.
+        let mut argv = args.to_vec();
+        argv[0] = Bytes::from_static(b"PEXPIREAT");
+        if basetime_ms != 0 || seconds {
+            argv[2] = Bytes::from(when.to_string());
+        }
+        ctx.propagate_as(argv);
     }
     ctx.dirty(1);
     Ok(Reply::Int(1))

@@ -478,6 +478,15 @@ fn lmpop(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             ctx.delete(key);
         }
         ctx.dirty(items.len() as u64);
+        let pop: &'static [u8] = match end {
+            End::Head => b"LPOP",
+            End::Tail => b"RPOP",
+        };
+        ctx.propagate_as(vec![
+            Bytes::from_static(pop),
+            key.clone(),
+            Bytes::from(items.len().to_string()),
+        ]);
         return Ok(Reply::Array(vec![
             Reply::Bulk(key.clone()),
             Reply::Array(items),

@@ -11,6 +11,7 @@ pub mod errors;
 pub mod introspection;
 pub mod keys;
 pub mod list;
+pub mod replication;
 pub mod server;
 pub mod set;
 pub mod spec;

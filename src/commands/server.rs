@@ -212,6 +212,8 @@ fn flushdb(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let db = ctx.db();
     let removed = ctx.ks().flush_db(db);
     ctx.dirty(removed as u64);
+    // Replicas must flush too, even when this database was already empty.
+    ctx.force_propagation();
     Ok(Reply::OK)
 }
 
@@ -223,6 +225,7 @@ fn flushall(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     }
     // Redis counts FLUSHALL as one more change so a following save is not skipped.
     ctx.dirty(removed as u64 + 1);
+    ctx.force_propagation();
     Ok(Reply::OK)
 }
 

@@ -443,6 +443,11 @@ fn spop_one(ctx: &mut ExecCtx, key: &[u8]) -> CmdResult {
         ctx.delete(key);
     }
     ctx.dirty(1);
+    ctx.propagate_as(vec![
+        Bytes::from_static(b"SREM"),
+        Bytes::copy_from_slice(key),
+        Bytes::copy_from_slice(&member),
+    ]);
     Ok(bulk(&member))
 }
 
@@ -467,6 +472,10 @@ fn spop_count(ctx: &mut ExecCtx, key: &[u8], count: &[u8]) -> CmdResult {
         let popped = all_members(set);
         ctx.delete(key);
         ctx.dirty(size as u64);
+        ctx.propagate_as(vec![
+            Bytes::from_static(b"DEL"),
+            Bytes::copy_from_slice(key),
+        ]);
         return Ok(Reply::Set(popped));
     }
     let count = count as usize;
@@ -492,6 +501,17 @@ fn spop_count(ctx: &mut ExecCtx, key: &[u8], count: &[u8]) -> CmdResult {
         *set = survivors;
     }
     ctx.dirty(count as u64);
+    // Replicas get one SREM per member, not the random choice.
+    for member in &popped {
+        if let Reply::Bulk(m) = member {
+            ctx.also_propagate(vec![
+                Bytes::from_static(b"SREM"),
+                Bytes::copy_from_slice(key),
+                m.clone(),
+            ]);
+        }
+    }
+    ctx.prevent_propagation();
     Ok(Reply::Set(popped))
 }
 

@@ -272,6 +272,14 @@ fn set_generic(
     ctx.dirty(1);
     if let Some(at) = at_ms {
         ctx.set_expire(key, at);
+        // Relative times would mean something else on a replica: send the absolute time.
+        ctx.propagate_as(vec![
+            Bytes::from_static(b"SET"),
+            args[1].clone(),
+            Bytes::copy_from_slice(value),
+            Bytes::from_static(b"PXAT"),
+            Bytes::from(at.to_string()),
+        ]);
     }
     Ok(old.map_or(replies.ok, bulk_or_null))
 }
@@ -334,6 +342,9 @@ fn getset(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let old = read_bytes(ctx, &args[1])?;
     ctx.set_key(&args[1], Value::Str(StrValue::from_bytes(&args[2])), false);
     ctx.dirty(1);
+    let mut argv = args.to_vec();
+    argv[0] = Bytes::from_static(b"SET");
+    ctx.propagate_as(argv);
     Ok(bulk_or_null(old))
 }
 
@@ -341,6 +352,8 @@ fn getdel(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let old = read_bytes(ctx, &args[1])?;
     if old.is_some() && ctx.delete(&args[1]) {
         ctx.dirty(1);
+        let lazy = ctx.server.config().lazyfree_lazy_user_del;
+        ctx.propagate_as_del(&args[1], lazy);
     }
     Ok(bulk_or_null(old))
 }
@@ -366,14 +379,22 @@ fn getex(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         Some(at) if absolute && at <= ctx.now_ms => {
             ctx.delete(key);
             ctx.dirty(1);
+            let lazy = ctx.server.config().lazyfree_lazy_expire;
+            ctx.propagate_as_del(key, lazy);
         }
         Some(at) => {
             ctx.set_expire(key, at);
             ctx.dirty(1);
+            ctx.propagate_as(vec![
+                Bytes::from_static(b"PEXPIREAT"),
+                args[1].clone(),
+                Bytes::from(at.to_string()),
+            ]);
         }
         None if o.persist && expire_at(ctx, key) != 0 => {
             ctx.set_expire(key, 0);
             ctx.dirty(1);
+            ctx.propagate_as(vec![Bytes::from_static(b"PERSIST"), args[1].clone()]);
         }
         None => {}
     }
@@ -566,10 +587,17 @@ fn incrbyfloat(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let reply = Reply::bulk_slice(&text);
     match ctx.write_str(key)? {
         // Overwriting in place keeps the TTL, as Redis's dbOverwrite does.
-        Some(s) if exists => *s = plain_string(text),
-        _ => ctx.set_key(key, Value::Str(plain_string(text)), false),
+        Some(s) if exists => *s = plain_string(text.clone()),
+        _ => ctx.set_key(key, Value::Str(plain_string(text.clone())), false),
     }
     ctx.dirty(1);
+    // Replicas must not redo the float arithmetic: they get the result.
+    ctx.propagate_as(vec![
+        Bytes::from_static(b"SET"),
+        args[1].clone(),
+        Bytes::from(text),
+        Bytes::from_static(b"KEEPTTL"),
+    ]);
     Ok(reply)
 }
 

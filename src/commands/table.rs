@@ -17,6 +17,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::tx::COMMANDS,
     super::set::COMMANDS,
     super::list::COMMANDS,
+    super::replication::COMMANDS,
 ];
 
 pub struct Command {

@@ -83,8 +83,7 @@ fn exec(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
         let Lookup::Found(cmd) = table.lookup(args) else {
             unreachable!("queued commands were looked up when queued");
         };
-        ctx.current_command = cmd.fullname.as_str();
-        let reply = (cmd.spec.handler)(ctx, args).unwrap_or_else(Reply::Error);
+        let reply = super::dispatch::call(ctx, cmd, args);
         let stats = &ctx.server.command_stats[cmd.id];
         stats.calls.fetch_add(1, Relaxed);
         ctx.server

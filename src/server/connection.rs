@@ -119,6 +119,7 @@ pub async fn serve(
         last_cmd: "NULL",
         last_interaction_ms: now_us / 1000,
         monitor_rx: None,
+        replica: None,
         published_meta: None,
         state: state.clone(),
     };
@@ -149,6 +150,8 @@ struct Connection {
     published_meta: Option<PublishedMeta>,
     /// Lines to forward while this connection is in MONITOR mode.
     monitor_rx: Option<tokio::sync::mpsc::Receiver<Bytes>>,
+    /// Set by SYNC / PSYNC: once the pending replies are written, this becomes a replica link.
+    replica: Option<crate::commands::context::ReplicaSync>,
 }
 
 impl Connection {
@@ -248,12 +251,30 @@ impl Connection {
             let in_use =
                 in_use.max(inbuf.len() + decoder.partial_bytes() + decoder.pending_bulk_len());
             self.publish_view(inbuf.len(), in_use);
+            if let Some(kind) = self.replica.take() {
+                let ip = self
+                    .client
+                    .addr
+                    .rsplit_once(':')
+                    .map_or(self.client.addr.clone(), |(ip, _)| ip.to_string());
+                super::replication_driver::serve_replica(
+                    self.state.clone(),
+                    stream,
+                    self.client.id,
+                    ip,
+                    self.client.replica_listening_port,
+                    kind,
+                    &self.entry.kill_signal,
+                )
+                .await;
+                return;
+            }
         }
     }
 
     fn process_input(&mut self, inbuf: &mut BytesMut, decoder: &mut RequestDecoder) {
         loop {
-            if self.close || self.entry.killed.load(Relaxed) {
+            if self.close || self.replica.is_some() || self.entry.killed.load(Relaxed) {
                 return;
             }
             let limits = DecodeLimits {
@@ -363,6 +384,9 @@ impl Connection {
 
     fn apply_effects(&mut self, outcome: Outcome) {
         let fx = outcome.effects;
+        if fx.replica_sync.is_some() && self.monitor_rx.is_none() {
+            self.replica = fx.replica_sync;
+        }
         if fx.start_monitor && self.monitor_rx.is_none() {
             self.monitor_rx = Some(super::monitor::register(&self.state, self.client.id));
         }

@@ -393,18 +393,39 @@ fn stats_section(state: &ServerState, o: &mut String) {
 }
 
 fn replication_section(state: &ServerState, o: &mut String) {
+    let replicas: Vec<_> = state.replicas.lock().values().cloned().collect();
+    let (offset, active, first, histlen) = {
+        let b = state.backlog.lock();
+        (
+            b.end_offset(),
+            b.is_active() as u8,
+            b.first_byte_offset(),
+            b.history_len(),
+        )
+    };
+    let now_ms = super::connection::unix_us() / 1000;
     fields!(o,
         "role" => "master",
-        "connected_slaves" => 0,
+        "connected_slaves" => replicas.len(),
+    );
+    for (i, r) in replicas.iter().enumerate() {
+        let lag = now_ms.saturating_sub(r.last_ack_ms) / 1000;
+        let _ = write!(
+            o,
+            "slave{i}:ip={},port={},state={},offset={},lag={lag}\r\n",
+            r.ip, r.port, r.state, r.ack_offset
+        );
+    }
+    fields!(o,
         "master_failover_state" => "no-failover",
         "master_replid" => state.replid.lock(),
         "master_replid2" => "0000000000000000000000000000000000000000",
-        "master_repl_offset" => 0,
+        "master_repl_offset" => offset,
         "second_repl_offset" => -1,
-        "repl_backlog_active" => 0,
+        "repl_backlog_active" => active,
         "repl_backlog_size" => state.config().repl_backlog_size,
-        "repl_backlog_first_byte_offset" => 0,
-        "repl_backlog_histlen" => 0,
+        "repl_backlog_first_byte_offset" => first,
+        "repl_backlog_histlen" => histlen,
     );
 }
 

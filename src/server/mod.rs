@@ -8,6 +8,7 @@ pub mod info;
 pub mod latency;
 pub mod logging;
 pub mod monitor;
+pub mod replication_driver;
 pub mod slowlog;
 pub mod state;
 
@@ -17,6 +18,7 @@ use crate::config::{Config, LoadedConfig};
 use crate::keyspace::expiry::{expire_pass, ExpireCursor};
 use crate::keyspace::Keyspace;
 use crate::log_at;
+use bytes::Bytes;
 use state::{CommandStats, ServerState};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -45,8 +47,12 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
     } else {
         config.databases
     };
+    let backlog_size = config.repl_backlog_size as usize;
     ServerState {
         keyspace: Keyspace::new(shards, databases.max(1)),
+        backlog: parking_lot::Mutex::new(crate::replication::backlog::Backlog::new(backlog_size)),
+        stream_end: tokio::sync::watch::Sender::new(0),
+        replicas: Default::default(),
         command_stats: (0..commands.len_ids())
             .map(|_| CommandStats::default())
             .collect(),
@@ -348,6 +354,25 @@ async fn cron(state: Arc<ServerState>) {
         for (shard, cursor) in cursors.iter_mut().enumerate() {
             let mut guard = state.keyspace.lock_shard(shard);
             let stats = expire_pass(&mut guard, cursor, now_ms, budget, &mut deleted);
+            if !deleted.is_empty() {
+                // Still holding the shard, so the deletions enter the stream in order.
+                let del: &'static [u8] = match state.config().lazyfree_lazy_expire {
+                    true => b"UNLINK",
+                    false => b"DEL",
+                };
+                let ops: Vec<_> = deleted
+                    .iter()
+                    .map(|(db, key)| {
+                        (
+                            *db,
+                            vec![Bytes::from_static(del), Bytes::copy_from_slice(key)],
+                        )
+                    })
+                    .collect();
+                for op in ops.chunks(1) {
+                    crate::commands::dispatch::feed_replication(&state, op);
+                }
+            }
             drop(guard);
             if stats.expired > 0 {
                 state

@@ -158,6 +158,12 @@ pub struct Monitor {
 
 pub struct ServerState {
     pub keyspace: Keyspace,
+    /// The replication stream (appended to while the writing command holds its shards).
+    pub backlog: Mutex<crate::replication::backlog::Backlog>,
+    /// The stream's end offset, for replica links to wait on.
+    pub stream_end: tokio::sync::watch::Sender<u64>,
+    /// Attached replicas by client id (INFO replication).
+    pub replicas: Mutex<BTreeMap<u64, ReplicaLink>>,
     pub config: ArcSwap<Config>,
     pub config_file: Option<String>,
     pub commands: &'static CommandTable,
@@ -188,6 +194,19 @@ pub struct ServerState {
     pub monitor_count: AtomicUsize,
     /// Switches DEBUG flips for tests (PAUSE-CRON, REPLYBUFFER, ...).
     pub debug: crate::commands::debug::DebugFlags,
+}
+
+/// What INFO replication shows about one attached replica.
+#[derive(Debug, Clone)]
+pub struct ReplicaLink {
+    pub ip: String,
+    /// The port the replica announced with REPLCONF listening-port (0 if none).
+    pub port: u16,
+    /// `wait_bgsave`, `send_bulk` or `online`.
+    pub state: &'static str,
+    /// The last offset the replica acknowledged (REPLCONF ACK).
+    pub ack_offset: u64,
+    pub last_ack_ms: u64,
 }
 
 impl ServerState {

@@ -1,0 +1,5 @@
+//! Replication as pure logic: the one command stream that write effects are appended to
+//! (`backlog`), with its offsets and the window a reconnecting replica can resume from. The
+//! sockets that carry it to replicas live in `server/replication_driver.rs`.
+
+pub mod backlog;

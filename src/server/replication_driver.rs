@@ -1,0 +1,200 @@
+//! The primary's end of a replica link. After SYNC or PSYNC the connection stops being a
+//! client: it gets a snapshot of the dataset as an RDB payload (cut while every shard is held,
+//! at a known stream offset), then every byte of the replication stream after that offset.
+//! What the replica sends back (REPLCONF ACK) updates what INFO replication shows. A replica
+//! that falls out of the backlog window is disconnected, as Redis's output buffer limit does.
+
+use super::connection::unix_us;
+use super::state::{ReplicaLink, ServerState};
+use crate::commands::context::ReplicaSync;
+use crate::log_at;
+use crate::resp::decode::{DecodeLimits, RequestDecoder};
+use bytes::BytesMut;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Largest piece of the stream written at once.
+const CHUNK: usize = 64 * 1024;
+
+/// Cuts the snapshot: the RDB payload and the stream offset it corresponds to.
+fn snapshot(state: &ServerState) -> (Vec<u8>, u64) {
+    let mut locked = state.keyspace.lock_all();
+    let offset = {
+        let mut backlog = state.backlog.lock();
+        backlog.set_capacity(state.config().repl_backlog_size as usize);
+        backlog.activate();
+        backlog.force_select();
+        backlog.end_offset()
+    };
+    let now_ms = unix_us() / 1000;
+    let used = super::info::used_memory();
+    let aux: Vec<(&str, Vec<u8>)> = vec![
+        ("redis-ver", super::REDIS_VERSION.as_bytes().to_vec()),
+        ("redis-bits", b"64".to_vec()),
+        ("ctime", (now_ms / 1000).to_string().into_bytes()),
+        ("used-mem", used.to_string().into_bytes()),
+        ("repl-stream-db", b"0".to_vec()),
+        ("repl-id", state.replid.lock().as_bytes().to_vec()),
+        ("repl-offset", offset.to_string().into_bytes()),
+        ("aof-base", b"0".to_vec()),
+    ];
+    let payload = crate::persistence::rdb::encode::encode_dataset(&mut locked, now_ms, &aux);
+    (payload, offset)
+}
+
+/// Serves one replica until it disconnects or falls behind.
+pub async fn serve_replica(
+    state: Arc<ServerState>,
+    stream: &mut TcpStream,
+    client_id: u64,
+    ip: String,
+    port: u16,
+    kind: ReplicaSync,
+    kill: &tokio::sync::Notify,
+) {
+    let now_ms = unix_us() / 1000;
+    let mut link = ReplicaLink {
+        ip,
+        port,
+        state: "wait_bgsave",
+        ack_offset: 0,
+        last_ack_ms: now_ms,
+    };
+    state.replicas.lock().insert(client_id, link.clone());
+    log_at!(
+        Notice,
+        "Replica {}:{} asks for synchronization",
+        link.ip,
+        link.port
+    );
+    serve_link(&state, stream, client_id, &mut link, kind, kill).await;
+    state.replicas.lock().remove(&client_id);
+    log_at!(
+        Notice,
+        "Connection with replica {}:{} lost.",
+        link.ip,
+        link.port
+    );
+}
+
+async fn serve_link(
+    state: &ServerState,
+    stream: &mut TcpStream,
+    client_id: u64,
+    link: &mut ReplicaLink,
+    kind: ReplicaSync,
+    kill: &tokio::sync::Notify,
+) {
+    let mut ends = state.stream_end.subscribe();
+    let (payload, mut sent) = snapshot(state);
+    log_at!(
+        Notice,
+        "Synchronization with replica {}:{} started: {} bytes of RDB at offset {}",
+        link.ip,
+        link.port,
+        payload.len(),
+        sent
+    );
+    let mut head = String::new();
+    if kind == ReplicaSync::Psync {
+        head.push_str(&format!("+FULLRESYNC {} {}\r\n", state.replid.lock(), sent));
+    }
+    head.push_str(&format!("${}\r\n", payload.len()));
+    set_state(state, client_id, link, "send_bulk");
+    if stream.write_all(head.as_bytes()).await.is_err() || stream.write_all(&payload).await.is_err()
+    {
+        return;
+    }
+    drop(payload);
+    set_state(state, client_id, link, "online");
+    log_at!(
+        Notice,
+        "Synchronization with replica {}:{} succeeded",
+        link.ip,
+        link.port
+    );
+    let mut inbuf = BytesMut::with_capacity(4096);
+    let mut decoder = RequestDecoder::new();
+    loop {
+        let chunk = state.backlog.lock().read_after(sent, CHUNK);
+        let Some(chunk) = chunk else {
+            log_at!(
+                Warning,
+                "Client id={} addr={}:{} closed for overcoming of output buffer limits.",
+                client_id,
+                link.ip,
+                link.port
+            );
+            return;
+        };
+        if !chunk.is_empty() {
+            if stream.write_all(&chunk).await.is_err() {
+                return;
+            }
+            sent += chunk.len() as u64;
+            continue;
+        }
+        tokio::select! {
+            changed = ends.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            read = stream.read_buf(&mut inbuf) => {
+                match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                if !read_acks(state, client_id, link, &mut inbuf, &mut decoder) {
+                    return;
+                }
+            }
+            _ = kill.notified() => return,
+        }
+    }
+}
+
+fn set_state(state: &ServerState, client_id: u64, link: &mut ReplicaLink, s: &'static str) {
+    link.state = s;
+    if let Some(l) = state.replicas.lock().get_mut(&client_id) {
+        l.state = s;
+    }
+}
+
+/// Reads what the replica sent: REPLCONF ACK <offset> records its progress; anything else
+/// is ignored, like Redis ignores replies from replicas. False on a protocol error.
+fn read_acks(
+    state: &ServerState,
+    client_id: u64,
+    link: &mut ReplicaLink,
+    inbuf: &mut BytesMut,
+    decoder: &mut RequestDecoder,
+) -> bool {
+    let limits = DecodeLimits {
+        proto_max_bulk_len: state.config().proto_max_bulk_len,
+        authenticated: true,
+    };
+    loop {
+        match decoder.decode(inbuf, limits) {
+            Ok(Some(req)) => {
+                let args = &req.args;
+                if args.len() >= 3
+                    && args[0].eq_ignore_ascii_case(b"replconf")
+                    && args[1].eq_ignore_ascii_case(b"ack")
+                {
+                    if let Some(offset) = crate::util::parse_int(&args[2]) {
+                        link.ack_offset = offset.max(0) as u64;
+                        link.last_ack_ms = unix_us() / 1000;
+                        if let Some(l) = state.replicas.lock().get_mut(&client_id) {
+                            l.ack_offset = link.ack_offset;
+                            l.last_ack_ms = link.last_ack_ms;
+                        }
+                    }
+                }
+            }
+            Ok(None) => return true,
+            Err(_) => return false,
+        }
+    }
+}
