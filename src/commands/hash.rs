@@ -43,9 +43,30 @@ const fn row(
 }
 
 pub const COMMANDS: &[C] = &[
-    row("hset", -4, WRITE | DENYOOM | FAST, KEY_RW_UPDATE, "2.0.0", hset),
-    row("hsetnx", 4, WRITE | DENYOOM | FAST, KEY_RW_INSERT, "2.0.0", hsetnx),
-    row("hmset", -4, WRITE | DENYOOM | FAST, KEY_RW_UPDATE, "2.0.0", hset),
+    row(
+        "hset",
+        -4,
+        WRITE | DENYOOM | FAST,
+        KEY_RW_UPDATE,
+        "2.0.0",
+        hset,
+    ),
+    row(
+        "hsetnx",
+        4,
+        WRITE | DENYOOM | FAST,
+        KEY_RW_INSERT,
+        "2.0.0",
+        hsetnx,
+    ),
+    row(
+        "hmset",
+        -4,
+        WRITE | DENYOOM | FAST,
+        KEY_RW_UPDATE,
+        "2.0.0",
+        hset,
+    ),
     row("hget", 3, READONLY | FAST, KEY_RO_ACCESS, "2.0.0", hget),
     row("hmget", -3, READONLY | FAST, KEY_RO_ACCESS, "2.0.0", hmget),
     row("hdel", -3, WRITE | FAST, KEY_RW_DELETE, "2.0.0", hdel),
@@ -71,7 +92,15 @@ pub const COMMANDS: &[C] = &[
         "2.6.0",
         hincrbyfloat,
     ),
-    row("hrandfield", -2, READONLY, KEY_RO_ACCESS, "6.2.0", hrandfield).tips(NONDETERMINISTIC),
+    row(
+        "hrandfield",
+        -2,
+        READONLY,
+        KEY_RO_ACCESS,
+        "6.2.0",
+        hrandfield,
+    )
+    .tips(NONDETERMINISTIC),
     row("hscan", -3, READONLY, KEY_RO_ACCESS, "2.8.0", hscan).tips(NONDETERMINISTIC),
 ];
 
@@ -164,7 +193,9 @@ fn bulk(b: &[u8]) -> Reply {
 /// HSET key field value [field value ...] and the deprecated HMSET, which only differs in
 /// its reply. Every pair counts as a change, new or not.
 fn hset(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
-    let is_hset = args[0].get(1).is_some_and(|c| c.eq_ignore_ascii_case(&b's'));
+    let is_hset = args[0]
+        .get(1)
+        .is_some_and(|c| c.eq_ignore_ascii_case(&b's'));
     if args.len() % 2 == 1 {
         return Err(errors::wrong_arity(if is_hset { "hset" } else { "hmset" }));
     }
@@ -444,4 +475,398 @@ fn hscan(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         Reply::bulk_str(&next.to_string()),
         Reply::Array(items),
     ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::context::ClientState;
+    use crate::server::state::ServerState;
+
+    const NOW_MS: u64 = 1_700_000_000_000;
+
+    /// Runs hash commands against a fresh server the way dispatch would (arity first), with
+    /// every shard locked.
+    struct Harness {
+        server: ServerState,
+        client: ClientState,
+        dirty: u64,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            Harness {
+                server: ServerState::for_tests(),
+                client: ClientState::new(
+                    1,
+                    "127.0.0.1:1".into(),
+                    "127.0.0.1:6379".into(),
+                    8,
+                    NOW_MS,
+                    true,
+                ),
+                dirty: 0,
+            }
+        }
+
+        fn run(&mut self, argv: &[&str]) -> CmdResult {
+            let args: Vec<Bytes> = argv
+                .iter()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect();
+            let name = argv[0].to_ascii_lowercase();
+            let spec = COMMANDS
+                .iter()
+                .find(|c| c.name == name)
+                .expect("a hash command");
+            if !spec.arity_ok(args.len()) {
+                return Err(errors::wrong_arity(&name));
+            }
+            let ks = self.server.keyspace.lock_all();
+            let mut ctx = ExecCtx::new(NOW_MS * 1000, Some(ks), &mut self.client, &self.server);
+            let result = (spec.handler)(&mut ctx, &args);
+            self.dirty += ctx.effects.dirty;
+            result
+        }
+
+        fn ok(&mut self, argv: &[&str]) -> Reply {
+            self.run(argv)
+                .unwrap_or_else(|e| panic!("{argv:?} failed: {}", e.text()))
+        }
+
+        fn int(&mut self, argv: &[&str]) -> i64 {
+            match self.ok(argv) {
+                Reply::Int(i) => i,
+                other => panic!("{argv:?} replied {other:?}, expected an integer"),
+            }
+        }
+
+        fn err(&mut self, argv: &[&str]) -> String {
+            match self.run(argv) {
+                Err(e) => e.text().to_string(),
+                Ok(r) => panic!("{argv:?} replied {r:?}, expected an error"),
+            }
+        }
+
+        fn hash(&mut self, key: &str) -> Option<Hash> {
+            let mut ks = self.server.keyspace.lock_all();
+            ks.peek(0, key.as_bytes()).map(|e| match &e.value {
+                Value::Hash(h) => (**h).clone(),
+                other => panic!("{key} holds a {}", other.type_name()),
+            })
+        }
+
+        fn encoding(&mut self, key: &str) -> &'static str {
+            self.hash(key).expect("key exists").encoding_name()
+        }
+
+        fn set_string(&mut self, key: &str) {
+            let entry = Entry::new(Value::Str(crate::keyspace::StrValue::from_bytes(b"x")), 0);
+            self.server
+                .keyspace
+                .lock_all()
+                .insert(0, key.as_bytes(), entry);
+        }
+
+        fn set_limits(&self, entries: usize, value: usize) {
+            let mut config = (**self.server.config()).clone();
+            config.hash_max_listpack_entries = entries;
+            config.hash_max_listpack_value = value;
+            self.server.config.store(std::sync::Arc::new(config));
+        }
+    }
+
+    fn b(s: &str) -> Reply {
+        Reply::bulk_str(s)
+    }
+
+    fn strings(reply: Reply) -> Vec<String> {
+        let Reply::Array(items) = reply else {
+            panic!("expected an array, got {reply:?}");
+        };
+        items
+            .into_iter()
+            .map(|r| match r {
+                Reply::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+                other => panic!("expected bulk strings, got {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hset_hmset_hsetnx_replies_and_dirty() {
+        let mut h = Harness::new();
+        assert_eq!(h.int(&["HSET", "h", "a", "1", "b", "2"]), 2);
+        assert_eq!(h.int(&["HSET", "h", "a", "3", "c", "4"]), 1);
+        assert_eq!(h.ok(&["HMSET", "h", "d", "5"]), Reply::OK);
+        assert_eq!(h.dirty, 5);
+        assert_eq!(h.int(&["HSETNX", "h", "a", "x"]), 0);
+        assert_eq!(h.int(&["HSETNX", "h", "e", "6"]), 1);
+        assert_eq!(h.dirty, 6);
+        assert_eq!(
+            h.ok(&["HGETALL", "h"]),
+            Reply::Map(vec![
+                (b("a"), b("3")),
+                (b("b"), b("2")),
+                (b("c"), b("4")),
+                (b("d"), b("5")),
+                (b("e"), b("6")),
+            ])
+        );
+        assert_eq!(
+            h.err(&["HSET", "h", "a", "1", "b"]),
+            "ERR wrong number of arguments for 'hset' command"
+        );
+        assert_eq!(
+            h.err(&["hmset", "h", "a", "1", "b"]),
+            "ERR wrong number of arguments for 'hmset' command"
+        );
+        assert_eq!(h.encoding("h"), "listpack");
+    }
+
+    #[test]
+    fn reads_of_fields_and_missing_keys() {
+        let mut h = Harness::new();
+        h.int(&["HSET", "h", "f", "hello", "n", "-12"]);
+        assert_eq!(h.ok(&["HGET", "h", "f"]), b("hello"));
+        assert_eq!(h.ok(&["HGET", "h", "x"]), Reply::Null);
+        assert_eq!(h.ok(&["HGET", "nokey", "x"]), Reply::Null);
+        assert_eq!(
+            h.ok(&["HMGET", "h", "n", "x"]),
+            Reply::Array(vec![b("-12"), Reply::Null])
+        );
+        assert_eq!(
+            h.ok(&["HMGET", "nokey", "n"]),
+            Reply::Array(vec![Reply::Null])
+        );
+        assert_eq!(h.int(&["HLEN", "h"]), 2);
+        assert_eq!(h.int(&["HSTRLEN", "h", "n"]), 3);
+        assert_eq!(h.int(&["HSTRLEN", "h", "x"]), 0);
+        assert_eq!(h.int(&["HEXISTS", "h", "f"]), 1);
+        assert_eq!(h.int(&["HEXISTS", "nokey", "f"]), 0);
+        assert_eq!(strings(h.ok(&["HKEYS", "h"])), vec!["f", "n"]);
+        assert_eq!(strings(h.ok(&["HVALS", "h"])), vec!["hello", "-12"]);
+        assert_eq!(h.ok(&["HGETALL", "nokey"]), Reply::Map(vec![]));
+        assert_eq!(h.ok(&["HKEYS", "nokey"]), Reply::Array(vec![]));
+    }
+
+    #[test]
+    fn hdel_deletes_the_emptied_key() {
+        let mut h = Harness::new();
+        h.int(&["HSET", "h", "a", "1", "b", "2"]);
+        h.dirty = 0;
+        assert_eq!(h.int(&["HDEL", "h", "a", "zz", "b", "a"]), 2);
+        assert!(h.hash("h").is_none());
+        assert_eq!(h.dirty, 2);
+        assert_eq!(h.int(&["HDEL", "h", "a"]), 0);
+    }
+
+    #[test]
+    fn encodings_follow_the_config() {
+        let mut h = Harness::new();
+        h.set_limits(2, 3);
+        h.int(&["HSET", "h", "abc", "def"]);
+        assert_eq!(h.encoding("h"), "listpack");
+        h.int(&["HSET", "h", "b", "c"]);
+        assert_eq!(h.encoding("h"), "listpack");
+        h.int(&["HSET", "h", "x", "y"]);
+        assert_eq!(h.encoding("h"), "hashtable");
+        h.int(&["HSET", "long", "abcd", "1"]);
+        assert_eq!(h.encoding("long"), "hashtable");
+        h.int(&["HINCRBY", "inc", "n", "999"]);
+        assert_eq!(h.encoding("inc"), "listpack");
+        h.int(&["HINCRBY", "inc", "n", "1"]);
+        assert_eq!(h.encoding("inc"), "hashtable");
+        // HSETNX on an existing field converts nothing.
+        h.int(&["HSET", "nx", "a", "b"]);
+        assert_eq!(h.int(&["HSETNX", "nx", "a", "longvalue"]), 0);
+        assert_eq!(h.encoding("nx"), "listpack");
+    }
+
+    #[test]
+    fn hincrby_and_hincrbyfloat() {
+        let mut h = Harness::new();
+        assert_eq!(h.int(&["HINCRBY", "h", "n", "5"]), 5);
+        assert_eq!(h.int(&["HINCRBY", "h", "n", "-7"]), -2);
+        h.int(&[
+            "HSET",
+            "h",
+            "s",
+            "abc",
+            "max",
+            "9223372036854775807",
+            "f",
+            "1.5",
+        ]);
+        assert_eq!(
+            h.err(&["HINCRBY", "h", "s", "1"]),
+            "ERR hash value is not an integer"
+        );
+        assert_eq!(
+            h.err(&["HINCRBY", "h", "max", "1"]),
+            "ERR increment or decrement would overflow"
+        );
+        assert_eq!(
+            h.err(&["HINCRBY", "h", "n", "x"]),
+            errors::NOT_INTEGER.text()
+        );
+        assert_eq!(h.ok(&["HINCRBYFLOAT", "h", "f", "0.1"]), b("1.6"));
+        assert_eq!(h.ok(&["HINCRBYFLOAT", "h", "n", "2"]), b("0"));
+        assert_eq!(h.ok(&["HINCRBYFLOAT", "h", "new", "1e3"]), b("1000"));
+        assert_eq!(
+            h.err(&["HINCRBYFLOAT", "h", "s", "1"]),
+            "ERR hash value is not a float"
+        );
+        assert_eq!(
+            h.err(&["HINCRBYFLOAT", "h", "f", "inf"]),
+            "ERR value is NaN or Infinity"
+        );
+        assert_eq!(
+            h.err(&["HINCRBYFLOAT", "h", "f", "nan"]),
+            "ERR value is not a valid float"
+        );
+        h.int(&["HSET", "h", "i", "inf"]);
+        assert_eq!(
+            h.err(&["HINCRBYFLOAT", "h", "i", "1"]),
+            "ERR increment would produce NaN or Infinity"
+        );
+        assert!(h.hash("nokey").is_none());
+        assert_eq!(
+            h.err(&["HINCRBYFLOAT", "nokey", "f", "x"]),
+            "ERR value is not a valid float"
+        );
+        assert!(h.hash("nokey").is_none());
+    }
+
+    #[test]
+    fn non_hash_keys_are_wrongtype() {
+        let mut h = Harness::new();
+        h.set_string("str");
+        let wrongtype = errors::WRONGTYPE.text().to_string();
+        for argv in [
+            &["HSET", "str", "a", "b"][..],
+            &["HSETNX", "str", "a", "b"],
+            &["HGET", "str", "a"],
+            &["HMGET", "str", "a"],
+            &["HDEL", "str", "a"],
+            &["HLEN", "str"],
+            &["HGETALL", "str"],
+            &["HINCRBY", "str", "a", "1"],
+            &["HINCRBYFLOAT", "str", "a", "1"],
+            &["HRANDFIELD", "str", "1"],
+            &["HSCAN", "str", "0"],
+        ] {
+            assert_eq!(h.err(argv), wrongtype, "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn hrandfield_shapes_and_counts() {
+        let mut h = Harness::new();
+        let fields: Vec<String> = (0..30).map(|i| format!("f{i}")).collect();
+        let mut argv = vec!["HSET", "h"];
+        for f in &fields {
+            argv.extend([f.as_str(), "v"]);
+        }
+        h.int(&argv);
+        for count in ["1", "5", "12", "29"] {
+            let mut picks = strings(h.ok(&["HRANDFIELD", "h", count]));
+            picks.sort();
+            picks.dedup();
+            assert_eq!(picks.len(), count.parse::<usize>().unwrap());
+        }
+        assert_eq!(strings(h.ok(&["HRANDFIELD", "h", "100"])), fields);
+        assert_eq!(strings(h.ok(&["HRANDFIELD", "h", "-100"])).len(), 100);
+        let flat = strings(h.ok(&["HRANDFIELD", "h", "-3", "WITHVALUES"]));
+        assert_eq!(flat.len(), 6);
+        h.client.resp3 = true;
+        let Reply::Array(pairs) = h.ok(&["HRANDFIELD", "h", "4", "WITHVALUES"]) else {
+            panic!()
+        };
+        assert_eq!(pairs.len(), 4);
+        assert!(pairs
+            .iter()
+            .all(|p| matches!(p, Reply::Array(kv) if kv.len() == 2)));
+        assert_eq!(h.ok(&["HRANDFIELD", "nokey"]), Reply::Null);
+        assert_eq!(h.ok(&["HRANDFIELD", "nokey", "3"]), Reply::Array(vec![]));
+        assert_eq!(
+            h.err(&["HRANDFIELD", "h", "-9223372036854775808"]),
+            HRANDFIELD_COUNT_RANGE.text()
+        );
+        assert_eq!(
+            h.err(&["HRANDFIELD", "h", "9223372036854775807", "WITHVALUES"]),
+            "ERR value is out of range"
+        );
+        assert_eq!(
+            h.err(&["HRANDFIELD", "h", "1", "WITHVALUE"]),
+            "ERR syntax error"
+        );
+    }
+
+    fn scan_all(h: &mut Harness, key: &str, count: &str) -> (Vec<String>, usize) {
+        let (mut cursor, mut calls, mut seen) = ("0".to_string(), 0, Vec::new());
+        loop {
+            let Reply::Array(parts) = h.ok(&["HSCAN", key, &cursor, "COUNT", count]) else {
+                panic!("HSCAN replies an array");
+            };
+            let [Reply::Bulk(next), items] = &parts[..] else {
+                panic!("HSCAN replies a cursor and items");
+            };
+            let items = strings(items.clone());
+            seen.extend(items.chunks(2).map(|kv| format!("{}={}", kv[0], kv[1])));
+            calls += 1;
+            cursor = String::from_utf8_lossy(next).into_owned();
+            if cursor == "0" {
+                break;
+            }
+        }
+        seen.sort();
+        seen.dedup();
+        (seen, calls)
+    }
+
+    #[test]
+    fn hscan_returns_listpacks_whole_and_walks_hashtables() {
+        let mut h = Harness::new();
+        h.int(&["HSET", "lp", "a", "1", "b", "2"]);
+        assert_eq!(
+            scan_all(&mut h, "lp", "1"),
+            (vec!["a=1".to_string(), "b=2".to_string()], 1)
+        );
+        let mut argv = vec!["HSET", "big"];
+        let fields: Vec<String> = (0..600).map(|i| format!("f{i}")).collect();
+        for f in &fields {
+            argv.extend([f.as_str(), "v"]);
+        }
+        h.int(&argv);
+        assert_eq!(h.encoding("big"), "hashtable");
+        let (seen, calls) = scan_all(&mut h, "big", "10");
+        assert_eq!(seen.len(), 600);
+        assert!(calls > 10, "{calls} calls");
+        let Reply::Array(parts) = h.ok(&["HSCAN", "big", "0", "MATCH", "f1?", "COUNT", "10000"])
+        else {
+            panic!()
+        };
+        assert_eq!(strings(parts[1].clone()).len(), 20);
+        assert_eq!(
+            h.err(&["HSCAN", "big", "0", "COUNT", "0"]),
+            "ERR syntax error"
+        );
+        assert_eq!(h.err(&["HSCAN", "big", "x"]), "ERR invalid cursor");
+    }
+
+    #[test]
+    fn command_table_rows_match_redis() {
+        let find = |n: &str| COMMANDS.iter().find(|c| c.name == n).unwrap();
+        assert_eq!(find("hset").legacy_range(), (1, 1, 1, false));
+        assert_eq!(
+            find("hset").acl_categories(),
+            acl::HASH | acl::WRITE | acl::FAST
+        );
+        assert_eq!(
+            find("hgetall").acl_categories(),
+            acl::HASH | acl::READ | acl::SLOW
+        );
+        assert_eq!(COMMANDS.len(), 16);
+    }
 }

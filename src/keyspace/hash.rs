@@ -355,8 +355,7 @@ impl Table {
     }
 
     fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        (0..self.buckets.len())
-            .flat_map(move |b| self.chain(b).map(|n| (&*n.field, &*n.value)))
+        (0..self.buckets.len()).flat_map(move |b| self.chain(b).map(|n| (&*n.field, &*n.value)))
     }
 
     /// Rejection sampling over (bucket, chain position) pairs: every field is equally
@@ -471,7 +470,11 @@ mod tests {
         };
         let mut h = Hash::new();
         for i in 0..1000 {
-            assert!(h.set(format!("f{i}").as_bytes(), format!("v{i}").as_bytes(), limits));
+            assert!(h.set(
+                format!("f{i}").as_bytes(),
+                format!("v{i}").as_bytes(),
+                limits
+            ));
         }
         assert!(!h.set(b"f1", b"new", limits));
         assert_eq!(h.get(b"f1"), Some(&b"new"[..]));
@@ -502,7 +505,9 @@ mod tests {
         }
         let mut state = 7u64;
         let mut rand = |n: usize| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((state >> 33) as usize) % n
         };
         let mut seen = std::collections::HashSet::new();
@@ -518,6 +523,9 @@ mod tests {
         assert_eq!(listpack_entry_bytes(b"5"), 2);
         assert_eq!(listpack_entry_bytes(b"1000"), 3);
         assert_eq!(listpack_entry_bytes(b"abc"), 5);
-        assert_eq!(listpack_bytes([(&b"a"[..], &b"1"[..])].into_iter()), 7 + 3 + 2);
+        assert_eq!(
+            listpack_bytes([(&b"a"[..], &b"1"[..])].into_iter()),
+            7 + 3 + 2
+        );
     }
 }
