@@ -32,10 +32,13 @@ pub struct Hash {
     repr: Repr,
 }
 
+/// One field and its value, as a listpack stores them.
+type Pair = (Box<[u8]>, Box<[u8]>);
+
 #[derive(Clone)]
 enum Repr {
     /// Insertion order, fields unique.
-    Listpack(Vec<(Box<[u8]>, Box<[u8]>)>),
+    Listpack(Vec<Pair>),
     Hashtable(Table),
 }
 
