@@ -61,9 +61,13 @@ impl Hash {
         matches!(self.repr, Repr::Listpack(_))
     }
 
+    /// Bytes this hash holds on the heap (its pairs and their strings, or the table).
     pub fn heap_bytes(&self) -> usize {
         match &self.repr {
-            Repr::Listpack(v) => listpack_bytes(v.iter().map(|(f, x)| (&**f, &**x))),
+            Repr::Listpack(v) => {
+                v.capacity() * std::mem::size_of::<Pair>()
+                    + v.iter().map(|(f, x)| f.len() + x.len()).sum::<usize>()
+            }
             Repr::Hashtable(t) => t.heap_bytes(),
         }
     }
