@@ -580,12 +580,16 @@ fn serialized_len(value: &Value, config: &crate::config::Config) -> usize {
         Value::Set(set) => {
             rdb_len_bytes(set.len()) + set.iter().map(|m| rdb_string_bytes(&m)).sum::<usize>()
         }
-        // Field/value pairs (and member/score pairs) as strings; the hash and sorted set
-        // families refine this to their listpack form.
+        // A listpack hash is saved as one string: the listpack itself.
+        Value::Hash(hash) if hash.is_listpack() => {
+            let blob = crate::keyspace::hash::listpack_bytes(hash.iter());
+            rdb_len_bytes(blob) + blob
+        }
+        // Field/value pairs (and member/score pairs) as strings; the sorted set family
+        // refines this to its listpack form.
         Value::Hash(hash) => {
-            rdb_len_bytes(hash.fields.len())
+            rdb_len_bytes(hash.len())
                 + hash
-                    .fields
                     .iter()
                     .map(|(f, v)| rdb_string_bytes(f) + rdb_string_bytes(v))
                     .sum::<usize>()
@@ -763,7 +767,7 @@ fn value_digest(digest: &mut Digest, entry: &Entry) {
             }
         }
         Value::Hash(hash) => {
-            for (field, value) in &hash.fields {
+            for (field, value) in hash.iter() {
                 let mut element = [0u8; 20];
                 mix_digest(&mut element, field);
                 mix_digest(&mut element, value);

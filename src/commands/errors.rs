@@ -59,6 +59,9 @@ errors! {
     INT_OUT_OF_RANGE = "ERR value is out of range, value must between -2147483648 and 2147483647";
     MOVE_IN_CLUSTER = "ERR MOVE is not allowed in cluster mode";
     COPY_DB_IN_CLUSTER = "ERR Copying to another database is not allowed in cluster mode";
+    HASH_NOT_INTEGER = "ERR hash value is not an integer";
+    HASH_NOT_FLOAT = "ERR hash value is not a float";
+    VALUE_NAN_OR_INF = "ERR value is NaN or Infinity";
     LFU_SELECTED = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 }
 

@@ -8,6 +8,7 @@ pub mod context;
 pub mod debug;
 pub mod dispatch;
 pub mod errors;
+pub mod hash;
 pub mod introspection;
 pub mod keys;
 pub mod list;

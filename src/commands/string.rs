@@ -783,7 +783,7 @@ impl LcsTable {
 /// (decimal, hexadecimal, `inf`), correctly rounded addition, and `printf("%.17Lf")`. Values
 /// are `mant * 2^exp` with a 64-bit significand; arithmetic is exact on big integers and then
 /// rounded to nearest, ties to even, as the hardware does.
-mod long_double {
+pub(crate) mod long_double {
     use std::cmp::Ordering;
 
     /// Smallest exponent: the subnormal `1 * 2^-16445`.

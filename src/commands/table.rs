@@ -18,6 +18,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::set::COMMANDS,
     super::list::COMMANDS,
     super::replication::COMMANDS,
+    super::hash::COMMANDS,
 ];
 
 pub struct Command {

@@ -1,19 +1,538 @@
-//! Hash values (placeholder type until the hash family lands).
+//! Hash values with Redis 7.0's two encodings, because OBJECT ENCODING reports them and tests
+//! assert them: `listpack` (field/value pairs in insertion order, while the hash has at most
+//! `hash-max-listpack-entries` pairs and no field or value longer than
+//! `hash-max-listpack-value` bytes) and `hashtable`. The conversion is one-way, as in
+//! `t_hash.c`. The hash table is chained with power-of-two bucket counts so HSCAN can use
+//! Redis's reverse-binary cursor, which stays valid across resizes. Randomness (HRANDFIELD)
+//! is passed in by the caller: `rand(n)` returns a number below `n`.
+
+use hashbrown::DefaultHashBuilder;
+use std::hash::BuildHasher;
+
+/// Redis's DICT_HT_INITIAL_SIZE.
+const TABLE_INITIAL_BUCKETS: usize = 4;
+/// A table shrinks once fewer than this percent of its buckets are used (HASHTABLE_MIN_FILL).
+const TABLE_MIN_FILL_PERCENT: usize = 10;
+/// A listpack's fixed header (total bytes and element count) and its end marker.
+const LISTPACK_HEADER_BYTES: usize = 6;
+const LISTPACK_END_BYTES: usize = 1;
+
+/// The two configuration limits that keep a hash in the `listpack` encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// `hash-max-listpack-entries`: most field/value pairs.
+    pub max_entries: usize,
+    /// `hash-max-listpack-value`: longest field or value, in bytes.
+    pub max_value: usize,
+}
 
 /// A map of field to value.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone)]
 pub struct Hash {
-    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
+    repr: Repr,
+}
+
+/// One field and its value, as a listpack stores them.
+type Pair = (Box<[u8]>, Box<[u8]>);
+
+#[derive(Clone)]
+enum Repr {
+    /// Insertion order, fields unique.
+    Listpack(Vec<Pair>),
+    Hashtable(Table),
 }
 
 impl Hash {
-    pub fn encoding_name(&self) -> &'static str {
-        "listpack"
+    /// The empty `listpack` a write command creates for a missing key.
+    pub fn new() -> Hash {
+        Hash {
+            repr: Repr::Listpack(Vec::new()),
+        }
     }
+
+    pub fn encoding_name(&self) -> &'static str {
+        match self.repr {
+            Repr::Listpack(_) => "listpack",
+            Repr::Hashtable(_) => "hashtable",
+        }
+    }
+
+    pub fn is_listpack(&self) -> bool {
+        matches!(self.repr, Repr::Listpack(_))
+    }
+
+    /// Bytes this hash holds on the heap (its pairs and their strings, or the table).
     pub fn heap_bytes(&self) -> usize {
-        self.fields
+        match &self.repr {
+            Repr::Listpack(v) => {
+                v.capacity() * std::mem::size_of::<Pair>()
+                    + v.iter().map(|(f, x)| f.len() + x.len()).sum::<usize>()
+            }
+            Repr::Hashtable(t) => t.heap_bytes(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Listpack(v) => v.len(),
+            Repr::Hashtable(t) => t.len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        match &self.repr {
+            Repr::Listpack(v) => v.iter().find(|(f, _)| &**f == field).map(|(_, x)| &**x),
+            Repr::Hashtable(t) => t.get(field),
+        }
+    }
+
+    pub fn contains(&self, field: &[u8]) -> bool {
+        self.get(field).is_some()
+    }
+
+    /// Redis's `hashTypeTryConversion`: a `listpack` becomes a `hashtable` before a write
+    /// when any of the strings about to be stored is longer than the value limit.
+    pub fn convert_for<'a>(&mut self, items: impl IntoIterator<Item = &'a [u8]>, limits: Limits) {
+        if self.is_listpack() && items.into_iter().any(|s| s.len() > limits.max_value) {
+            self.convert_to_hashtable();
+        }
+    }
+
+    /// Sets a field; true if it was new (Redis's `hashTypeSet` returns the opposite). A long
+    /// field or value converts first, and growing past the entry limit converts after.
+    pub fn set(&mut self, field: &[u8], value: &[u8], limits: Limits) -> bool {
+        self.convert_for([field, value], limits);
+        match &mut self.repr {
+            Repr::Hashtable(t) => t.set(field, value),
+            Repr::Listpack(v) => {
+                if let Some((_, x)) = v.iter_mut().find(|(f, _)| &**f == field) {
+                    *x = value.into();
+                    return false;
+                }
+                v.push((field.into(), value.into()));
+                if v.len() > limits.max_entries {
+                    self.convert_to_hashtable();
+                }
+                true
+            }
+        }
+    }
+
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match &mut self.repr {
+            Repr::Listpack(v) => match v.iter().position(|(f, _)| &**f == field) {
+                Some(pos) => {
+                    v.remove(pos);
+                    true
+                }
+                None => false,
+            },
+            Repr::Hashtable(t) => t.remove(field),
+        }
+    }
+
+    fn convert_to_hashtable(&mut self) {
+        let Repr::Listpack(v) = &mut self.repr else {
+            return;
+        };
+        let mut t = Table::with_capacity(v.len());
+        for (f, x) in v.drain(..) {
+            t.set(&f, &x);
+        }
+        self.repr = Repr::Hashtable(t);
+    }
+
+    /// Every pair: insertion order for `listpack`, bucket order for `hashtable`.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let (pairs, table) = match &self.repr {
+            Repr::Listpack(v) => (Some(v.iter()), None),
+            Repr::Hashtable(t) => (None, Some(t.iter())),
+        };
+        let pairs = pairs.into_iter().flatten().map(|(f, x)| (&**f, &**x));
+        pairs.chain(table.into_iter().flatten())
+    }
+
+    /// A uniformly chosen pair; `None` only for an empty hash.
+    pub fn random(&self, rand: &mut impl FnMut(usize) -> usize) -> Option<(&[u8], &[u8])> {
+        if self.is_empty() {
+            return None;
+        }
+        Some(match &self.repr {
+            Repr::Listpack(v) => {
+                let (f, x) = &v[rand(v.len())];
+                (&**f, &**x)
+            }
+            Repr::Hashtable(t) => t.random(rand),
+        })
+    }
+
+    /// One step of HSCAN over a `hashtable`: visits the bucket `cursor` names and returns the
+    /// next cursor (0 when done). A `listpack` is visited whole and returns 0.
+    pub fn scan_step(&self, cursor: u64, visit: &mut impl FnMut(&[u8], &[u8])) -> u64 {
+        match &self.repr {
+            Repr::Listpack(v) => {
+                for (f, x) in v {
+                    visit(f, x);
+                }
+                0
+            }
+            Repr::Hashtable(t) => t.scan(cursor, visit),
+        }
+    }
+}
+
+/// Bytes a listpack holding these pairs takes: header, every element, end marker.
+pub fn listpack_bytes<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> usize {
+    LISTPACK_HEADER_BYTES
+        + LISTPACK_END_BYTES
+        + pairs
+            .map(|(f, x)| listpack_entry_bytes(f) + listpack_entry_bytes(x))
+            .sum::<usize>()
+}
+
+/// Bytes one element takes in a listpack: encoding header and payload (integers in the
+/// smallest of Redis's integer encodings), then the back-length.
+fn listpack_entry_bytes(item: &[u8]) -> usize {
+    let body = match crate::resp::decode::parse_i64(item) {
+        Some(i) if (0..=127).contains(&i) => 1,
+        Some(i) if (-4096..4096).contains(&i) => 2,
+        Some(i) if i16::try_from(i).is_ok() => 3,
+        Some(i) if (-(1 << 23)..(1 << 23)).contains(&i) => 4,
+        Some(i) if i32::try_from(i).is_ok() => 5,
+        Some(_) => 9,
+        None if item.len() < 64 => 1 + item.len(),
+        None if item.len() < 4096 => 2 + item.len(),
+        None => 5 + item.len(),
+    };
+    let back = match body {
+        0..=127 => 1,
+        128..=16383 => 2,
+        16384..=2097151 => 3,
+        2097152..=268435455 => 4,
+        _ => 5,
+    };
+    body + back
+}
+
+impl Default for Hash {
+    fn default() -> Hash {
+        Hash::new()
+    }
+}
+
+impl PartialEq for Hash {
+    fn eq(&self, other: &Hash) -> bool {
+        self.len() == other.len() && self.iter().all(|(f, x)| other.get(f) == Some(x))
+    }
+}
+
+impl std::fmt::Debug for Hash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.encoding_name())?;
+        f.debug_map()
+            .entries(self.iter().map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(k).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            }))
+            .finish()
+    }
+}
+
+/// A chained hash table of field/value pairs (Redis's `dict` with a single table: it
+/// resizes at once instead of incrementally, which the reverse-binary HSCAN cursor
+/// tolerates the same way).
+#[derive(Clone)]
+struct Table {
+    /// Empty or a power of two long.
+    buckets: Vec<Option<Box<Node>>>,
+    len: usize,
+    /// An upper bound on the longest chain since the last resize, for fair random picks.
+    max_chain: usize,
+    hasher: DefaultHashBuilder,
+}
+
+#[derive(Clone)]
+struct Node {
+    field: Box<[u8]>,
+    value: Box<[u8]>,
+    next: Option<Box<Node>>,
+}
+
+impl Table {
+    fn with_capacity(n: usize) -> Table {
+        let mut t = Table {
+            buckets: Vec::new(),
+            len: 0,
+            max_chain: 0,
+            hasher: DefaultHashBuilder::default(),
+        };
+        t.resize(n.max(TABLE_INITIAL_BUCKETS).next_power_of_two());
+        t
+    }
+
+    fn heap_bytes(&self) -> usize {
+        let nodes: usize = self
             .iter()
-            .map(|(f, v)| f.capacity() + v.capacity() + 48)
-            .sum()
+            .map(|(f, x)| f.len() + x.len() + std::mem::size_of::<Node>())
+            .sum();
+        self.buckets.capacity() * std::mem::size_of::<Option<Box<Node>>>() + nodes
+    }
+
+    fn bucket_of(&self, field: &[u8]) -> usize {
+        (self.hasher.hash_one(field) as usize) & (self.buckets.len() - 1)
+    }
+
+    fn chain(&self, bucket: usize) -> impl Iterator<Item = &Node> {
+        std::iter::successors(self.buckets[bucket].as_deref(), |n| n.next.as_deref())
+    }
+
+    fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        self.chain(self.bucket_of(field))
+            .find(|n| &*n.field == field)
+            .map(|n| &*n.value)
+    }
+
+    /// Inserts or overwrites; true if the field was new.
+    fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
+        let b = self.bucket_of(field);
+        let mut link = self.buckets[b].as_deref_mut();
+        while let Some(node) = link {
+            if &*node.field == field {
+                node.value = value.into();
+                return false;
+            }
+            link = node.next.as_deref_mut();
+        }
+        // Grow once the table is full, to the next power of two above the new count.
+        if self.len >= self.buckets.len() {
+            self.resize((self.len + 1).next_power_of_two());
+        }
+        let b = self.bucket_of(field);
+        let next = self.buckets[b].take();
+        self.buckets[b] = Some(Box::new(Node {
+            field: field.into(),
+            value: value.into(),
+            next,
+        }));
+        self.len += 1;
+        self.max_chain = self.max_chain.max(self.chain(b).count());
+        true
+    }
+
+    fn remove(&mut self, field: &[u8]) -> bool {
+        let b = self.bucket_of(field);
+        let mut link = &mut self.buckets[b];
+        loop {
+            match link {
+                None => return false,
+                Some(node) if &*node.field == field => {
+                    *link = node.next.take();
+                    break;
+                }
+                Some(node) => link = &mut node.next,
+            }
+        }
+        self.len -= 1;
+        let size = self.buckets.len();
+        if size > TABLE_INITIAL_BUCKETS && self.len * 100 / size < TABLE_MIN_FILL_PERCENT {
+            self.resize(self.len.max(TABLE_INITIAL_BUCKETS).next_power_of_two());
+        }
+        true
+    }
+
+    /// Rehashes every node into `size` buckets, reusing the nodes.
+    fn resize(&mut self, size: usize) {
+        debug_assert!(size.is_power_of_two());
+        let old = std::mem::replace(&mut self.buckets, (0..size).map(|_| None).collect());
+        for mut head in old {
+            while let Some(mut node) = head {
+                head = node.next.take();
+                let b = self.bucket_of(&node.field);
+                node.next = self.buckets[b].take();
+                self.buckets[b] = Some(node);
+            }
+        }
+        self.max_chain = (0..size).map(|b| self.chain(b).count()).max().unwrap_or(0);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        (0..self.buckets.len()).flat_map(move |b| self.chain(b).map(|n| (&*n.field, &*n.value)))
+    }
+
+    /// Rejection sampling over (bucket, chain position) pairs: every field is equally
+    /// likely, unlike picking a random non-empty bucket first.
+    fn random(&self, rand: &mut impl FnMut(usize) -> usize) -> (&[u8], &[u8]) {
+        debug_assert!(self.len > 0);
+        loop {
+            let b = rand(self.buckets.len());
+            let k = rand(self.max_chain.max(1));
+            if let Some(n) = self.chain(b).nth(k) {
+                return (&n.field, &n.value);
+            }
+        }
+    }
+
+    /// Redis's `dictScan` for one table: visit the bucket, then increment the cursor's
+    /// reversed bits so buckets split or merged by a resize are neither lost nor revisited
+    /// more than necessary.
+    fn scan(&self, cursor: u64, visit: &mut impl FnMut(&[u8], &[u8])) -> u64 {
+        if self.len == 0 {
+            return 0;
+        }
+        let mask = (self.buckets.len() - 1) as u64;
+        for n in self.chain((cursor & mask) as usize) {
+            visit(&n.field, &n.value);
+        }
+        let v = (cursor | !mask).reverse_bits().wrapping_add(1);
+        v.reverse_bits()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_entries: 128,
+        max_value: 64,
+    };
+
+    fn pairs(h: &Hash) -> Vec<(String, String)> {
+        h.iter()
+            .map(|(f, v)| {
+                (
+                    String::from_utf8_lossy(f).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn sorted_pairs(h: &Hash) -> Vec<(String, String)> {
+        let mut v = pairs(h);
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn listpack_keeps_insertion_order_and_overwrites_in_place() {
+        let mut h = Hash::new();
+        assert!(h.set(b"b", b"1", LIMITS));
+        assert!(h.set(b"a", b"2", LIMITS));
+        assert!(!h.set(b"b", b"3", LIMITS));
+        assert_eq!(h.encoding_name(), "listpack");
+        assert_eq!(
+            pairs(&h),
+            vec![("b".into(), "3".into()), ("a".into(), "2".into())]
+        );
+        assert_eq!(h.get(b"a"), Some(&b"2"[..]));
+        assert!(h.remove(b"b") && !h.remove(b"b"));
+        assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn long_strings_convert_one_way() {
+        let mut h = Hash::new();
+        h.set(b"f", b"v", LIMITS);
+        let long = vec![b'x'; 65];
+        h.set(b"g", &long, LIMITS);
+        assert_eq!(h.encoding_name(), "hashtable");
+        h.remove(b"g");
+        assert_eq!(h.encoding_name(), "hashtable");
+        assert_eq!(sorted_pairs(&h), vec![("f".into(), "v".into())]);
+        let mut k = Hash::new();
+        k.set(&long[..64], b"v", LIMITS);
+        assert!(k.is_listpack());
+        k.convert_for([&long[..]], LIMITS);
+        assert!(!k.is_listpack());
+    }
+
+    #[test]
+    fn entry_limit_converts_past_the_limit() {
+        let limits = Limits {
+            max_entries: 3,
+            max_value: 64,
+        };
+        let mut h = Hash::new();
+        for i in 0..3 {
+            h.set(format!("f{i}").as_bytes(), b"v", limits);
+        }
+        assert!(h.is_listpack());
+        h.set(b"f3", b"v", limits);
+        assert_eq!(h.encoding_name(), "hashtable");
+        assert_eq!(h.len(), 4);
+    }
+
+    #[test]
+    fn table_grows_shrinks_and_scans_everything() {
+        let limits = Limits {
+            max_entries: 0,
+            max_value: 64,
+        };
+        let mut h = Hash::new();
+        for i in 0..1000 {
+            assert!(h.set(
+                format!("f{i}").as_bytes(),
+                format!("v{i}").as_bytes(),
+                limits
+            ));
+        }
+        assert!(!h.set(b"f1", b"new", limits));
+        assert_eq!(h.get(b"f1"), Some(&b"new"[..]));
+        for i in 10..1000 {
+            assert!(h.remove(format!("f{i}").as_bytes()));
+        }
+        let Repr::Hashtable(t) = &h.repr else {
+            panic!()
+        };
+        assert_eq!(t.buckets.len(), 16);
+        let (mut cursor, mut seen) = (0u64, Vec::new());
+        loop {
+            cursor = h.scan_step(cursor, &mut |f, _| seen.push(f.to_vec()));
+            if cursor == 0 {
+                break;
+            }
+        }
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 10);
+    }
+
+    #[test]
+    fn random_picks_every_field() {
+        let mut h = Hash::new();
+        for i in 0..10 {
+            h.set(format!("f{i}").as_bytes(), b"v", LIMITS);
+        }
+        let mut state = 7u64;
+        let mut rand = |n: usize| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as usize) % n
+        };
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..500 {
+            seen.insert(h.random(&mut rand).unwrap().0.to_vec());
+        }
+        assert_eq!(seen.len(), 10);
+        assert!(Hash::new().random(&mut rand).is_none());
+    }
+
+    #[test]
+    fn listpack_sizes_follow_the_element_encodings() {
+        assert_eq!(listpack_entry_bytes(b"5"), 2);
+        assert_eq!(listpack_entry_bytes(b"1000"), 3);
+        assert_eq!(listpack_entry_bytes(b"abc"), 5);
+        assert_eq!(
+            listpack_bytes([(&b"a"[..], &b"1"[..])].into_iter()),
+            7 + 3 + 2
+        );
     }
 }

@@ -96,8 +96,8 @@ impl RdbWriter {
             Value::Hash(hash) => {
                 self.out.push(TYPE_HASH);
                 self.string(key);
-                self.length(hash.fields.len() as u64);
-                for (field, value) in &hash.fields {
+                self.length(hash.len() as u64);
+                for (field, value) in hash.iter() {
                     self.string(field);
                     self.string(value);
                 }
