@@ -16,6 +16,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::debug::COMMANDS,
     super::tx::COMMANDS,
     super::set::COMMANDS,
+    super::zset::COMMANDS,
 ];
 
 pub struct Command {
