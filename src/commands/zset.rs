@@ -843,10 +843,9 @@ fn zpop_minmax(ctx: &mut ExecCtx, args: &[Bytes], max: bool) -> CmdResult {
     }
     let count = match args.get(2) {
         Some(c) => {
-            let c = ctx.int_arg(c)?;
-            if c < 0 {
-                return Err(MUST_BE_POSITIVE);
-            }
+            let c = crate::util::parse_int(c)
+                .filter(|c| *c >= 0)
+                .ok_or(MUST_BE_POSITIVE)?;
             Some(c as u64)
         }
         None => None,
@@ -980,7 +979,8 @@ fn zrandmember_count(ctx: &mut ExecCtx, key: &[u8], l: i64, withscores: bool) ->
             .map(|_| owned(z.at_rank(rng.below(size)).expect("not empty")))
             .collect()
     } else if count >= size as u64 {
-        z.iter_from(0, false).map(owned).collect()
+        // Redis's set-algebra iterator walks a sorted set from its highest score down.
+        z.iter_from(0, true).map(owned).collect()
     } else {
         // A partial Fisher-Yates shuffle of the ranks: the first `count` are a uniform sample.
         let count = count as usize;
@@ -1259,37 +1259,6 @@ fn zsetop(
 
 // ---- ZSCAN --------------------------------------------------------------------------------
 
-/// A score the way Redis's ZSCAN prints it from a `skiplist`: `%.17Lf` with trailing zeros
-/// (and a bare point) removed, `-0` shown as `0` (Redis's `ld2string` in human mode).
-fn format_human(d: f64) -> String {
-    if d.is_infinite() {
-        return if d > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    let mut buf = vec![0u8; 400];
-    let fmt = b"%.17f\0";
-    // SAFETY: the buffer holds any %.17f of a finite double (at most 309 integer digits plus
-    // sign, point and 17 decimals), snprintf never writes past the given size, and the format
-    // string is NUL-terminated.
-    let n = unsafe {
-        libc::snprintf(
-            buf.as_mut_ptr() as *mut libc::c_char,
-            buf.len(),
-            fmt.as_ptr() as *const libc::c_char,
-            d,
-        )
-    };
-    let n = (n.max(0) as usize).min(buf.len() - 1);
-    let mut s = String::from_utf8_lossy(&buf[..n]).into_owned();
-    if s.contains('.') {
-        let trimmed = s.trim_end_matches('0').trim_end_matches('.').len();
-        s.truncate(trimmed);
-    }
-    if s == "-0" {
-        s = "0".into();
-    }
-    s
-}
-
 /// ZSCAN key cursor [MATCH pattern] [COUNT count]. A `listpack` is returned whole with
 /// cursor 0, as Redis does; a `skiplist` is walked in score order, the cursor being a rank.
 fn zscan(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
@@ -1329,7 +1298,7 @@ fn zscan(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         let items: Vec<(&Item, String)> = z
             .iter_from(start, false)
             .take(count)
-            .map(|i| (i, format_human(i.score)))
+            .map(|i| (i, crate::resp::reply::format_double_g17(i.score)))
             .collect();
         let end = start.saturating_add(items.len());
         (items, if end >= z.len() { 0 } else { end as u64 })

@@ -90,7 +90,16 @@ impl ZSet {
             }
         }
         z.len = items.len();
-        let mut items = items.into_iter().peekable();
+        let listpack = z.is_listpack();
+        let mut items = items
+            .into_iter()
+            .map(|mut i| {
+                if listpack && i.score == 0.0 {
+                    i.score = 0.0;
+                }
+                i
+            })
+            .peekable();
         while items.peek().is_some() {
             z.blocks.push(items.by_ref().take(BLOCK_MAX / 2).collect());
         }
@@ -237,6 +246,7 @@ impl ZSet {
         {
             self.convert_to_skiplist();
         }
+        let score = self.stored(score);
         if let Some(ix) = &mut self.index {
             ix.insert(member.into(), score);
         }
@@ -244,6 +254,16 @@ impl ZSet {
             score,
             member: member.into(),
         });
+    }
+
+    /// The score as the encoding keeps it: a listpack stores scores as text, and `-0` comes
+    /// back as the integer 0.
+    fn stored(&self, score: f64) -> f64 {
+        if self.index.is_none() && score == 0.0 {
+            0.0
+        } else {
+            score
+        }
     }
 
     fn insert_ordered(&mut self, item: Item) {
@@ -271,6 +291,7 @@ impl ZSet {
             // Redis leaves an equal score alone, -0 against 0 included.
             return;
         }
+        let new = self.stored(new);
         let item = self.remove_at_key(old, member);
         self.insert_ordered(Item {
             score: new,
@@ -478,6 +499,10 @@ mod tests {
         z.insert_new(b"a", -0.0, LIMITS);
         let order: Vec<&[u8]> = z.iter().map(|(m, _)| m).collect();
         assert_eq!(order, vec![&b"a"[..], b"b"]);
+        // A listpack keeps scores as text where -0 reads back as 0; a skiplist keeps the sign.
+        assert!(z.score(b"a").unwrap().is_sign_positive());
+        let mut z = ZSet::new_skiplist();
+        z.insert_new(b"a", -0.0, LIMITS);
         assert!(z.score(b"a").unwrap().is_sign_negative());
         z.update_score(b"b", 0.0, -0.0);
         assert!(z.score(b"b").unwrap().is_sign_positive());
