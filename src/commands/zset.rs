@@ -1315,3 +1315,270 @@ fn zscan(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         Reply::Array(out),
     ]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::context::ClientState;
+    use crate::server::state::ServerState;
+
+    const NOW_MS: u64 = 1_700_000_000_000;
+
+    /// Runs sorted set commands against a fresh server the way dispatch would (arity
+    /// first), with every shard locked.
+    struct Harness {
+        server: ServerState,
+        client: ClientState,
+        dirty: u64,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            Harness {
+                server: ServerState::for_tests(),
+                client: ClientState::new(
+                    1,
+                    "127.0.0.1:1".into(),
+                    "127.0.0.1:6379".into(),
+                    8,
+                    NOW_MS,
+                    true,
+                ),
+                dirty: 0,
+            }
+        }
+
+        fn run(&mut self, argv: &[&str]) -> CmdResult {
+            let args: Vec<Bytes> = argv
+                .iter()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect();
+            let name = argv[0].to_ascii_lowercase();
+            let spec = COMMANDS
+                .iter()
+                .find(|c| c.name == name)
+                .expect("a sorted set command");
+            if !spec.arity_ok(args.len()) {
+                return Err(errors::wrong_arity(&name));
+            }
+            let ks = self.server.keyspace.lock_all();
+            let mut ctx = ExecCtx::new(NOW_MS * 1000, Some(ks), &mut self.client, &self.server);
+            let result = (spec.handler)(&mut ctx, &args);
+            self.dirty += ctx.effects.dirty;
+            result
+        }
+
+        fn ok(&mut self, argv: &[&str]) -> Reply {
+            self.run(argv)
+                .unwrap_or_else(|e| panic!("{argv:?} failed: {}", e.text()))
+        }
+
+        fn int(&mut self, argv: &[&str]) -> i64 {
+            match self.ok(argv) {
+                Reply::Int(i) => i,
+                other => panic!("{argv:?} replied {other:?}, expected an integer"),
+            }
+        }
+
+        fn err(&mut self, argv: &[&str]) -> String {
+            match self.run(argv) {
+                Err(e) => e.text().to_string(),
+                Ok(r) => panic!("{argv:?} replied {r:?}, expected an error"),
+            }
+        }
+
+        /// A flat reply as strings (doubles in Redis's RESP2 form).
+        fn strings(&mut self, argv: &[&str]) -> Vec<String> {
+            let Reply::Array(items) = self.ok(argv) else {
+                panic!("{argv:?} did not reply an array");
+            };
+            items.into_iter().map(text).collect()
+        }
+
+        fn zset(&mut self, key: &str) -> Option<ZSet> {
+            let mut ks = self.server.keyspace.lock_all();
+            ks.peek(0, key.as_bytes()).map(|e| match &e.value {
+                Value::ZSet(z) => (**z).clone(),
+                other => panic!("{key} holds a {}", other.type_name()),
+            })
+        }
+    }
+
+    fn text(r: Reply) -> String {
+        match r {
+            Reply::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+            Reply::Double(d) => crate::resp::reply::format_double_g17(d),
+            Reply::Int(i) => i.to_string(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn v(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn zadd_options_replies_and_dirty() {
+        let mut h = Harness::new();
+        assert_eq!(h.int(&["ZADD", "z", "1", "a", "2", "b"]), 2);
+        assert_eq!(h.int(&["ZADD", "z", "CH", "3", "a", "2", "b", "1", "c"]), 2);
+        assert_eq!(h.int(&["ZADD", "z", "NX", "9", "a", "4", "d"]), 1);
+        assert_eq!(h.int(&["ZADD", "z", "XX", "CH", "9", "e", "5", "d"]), 1);
+        assert_eq!(h.int(&["ZADD", "z", "GT", "CH", "1", "a", "10", "b"]), 1);
+        assert_eq!(h.dirty, 2 + 2 + 1 + 1 + 1);
+        assert_eq!(
+            h.ok(&["ZADD", "z", "INCR", "1.5", "a"]),
+            Reply::Double(4.5)
+        );
+        assert_eq!(h.ok(&["ZADD", "z", "NX", "INCR", "1", "a"]), Reply::Null);
+        assert_eq!(h.ok(&["ZINCRBY", "z", "-0.5", "a"]), Reply::Double(4.0));
+        assert_eq!(
+            h.err(&["ZADD", "z", "NX", "XX", "1", "a"]),
+            XX_AND_NX.text()
+        );
+        assert_eq!(h.err(&["ZADD", "z", "GT", "LT", "1", "a"]), GT_LT_NX.text());
+        assert_eq!(
+            h.err(&["ZADD", "z", "INCR", "1", "a", "2", "b"]),
+            INCR_SINGLE_PAIR.text()
+        );
+        assert_eq!(h.err(&["ZADD", "z", "1", "a", "2"]), "ERR syntax error");
+        assert_eq!(h.err(&["ZADD", "z", "x", "a"]), errors::NOT_FLOAT.text());
+        assert_eq!(h.err(&["ZADD", "z", "nan", "a"]), errors::NOT_FLOAT.text());
+        h.int(&["ZADD", "z", "inf", "big"]);
+        assert_eq!(h.err(&["ZINCRBY", "z", "-inf", "big"]), SCORE_NAN.text());
+        assert_eq!(h.int(&["ZADD", "none", "XX", "1", "a"]), 0);
+        assert!(h.zset("none").is_none());
+        assert_eq!(
+            h.strings(&["ZRANGE", "z", "0", "-1", "WITHSCORES"]),
+            v(&["c", "1", "a", "4", "d", "5", "b", "10", "big", "inf"])
+        );
+    }
+
+    #[test]
+    fn ranges_by_rank_score_and_lex() {
+        let mut h = Harness::new();
+        h.int(&["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"]);
+        assert_eq!(h.strings(&["ZRANGE", "z", "-2", "-1"]), v(&["c", "d"]));
+        assert_eq!(h.strings(&["ZRANGE", "z", "0", "1", "REV"]), v(&["d", "c"]));
+        assert_eq!(
+            h.strings(&["ZRANGE", "z", "(1", "3", "BYSCORE", "LIMIT", "1", "5"]),
+            v(&["c"])
+        );
+        assert_eq!(
+            h.strings(&["ZREVRANGEBYSCORE", "z", "+inf", "(2", "WITHSCORES"]),
+            v(&["d", "4", "c", "3"])
+        );
+        assert_eq!(
+            h.err(&["ZRANGE", "z", "0", "1", "LIMIT", "0", "1"]),
+            LIMIT_NEEDS_BY.text()
+        );
+        assert_eq!(
+            h.err(&["ZRANGE", "z", "-", "+", "BYLEX", "WITHSCORES"]),
+            WITHSCORES_BYLEX.text()
+        );
+        assert_eq!(
+            h.err(&["ZRANGEBYSCORE", "z", "x", "1"]),
+            MIN_MAX_NOT_FLOAT.text()
+        );
+        h.int(&["ZADD", "l", "0", "a", "0", "b", "0", "c"]);
+        assert_eq!(h.strings(&["ZRANGEBYLEX", "l", "(a", "+"]), v(&["b", "c"]));
+        assert_eq!(
+            h.strings(&["ZREVRANGEBYLEX", "l", "[b", "-"]),
+            v(&["b", "a"])
+        );
+        assert_eq!(h.err(&["ZLEXCOUNT", "l", "a", "+"]), MIN_MAX_NOT_LEX.text());
+        assert_eq!(h.int(&["ZCOUNT", "z", "(1", "4"]), 3);
+        assert_eq!(h.int(&["ZRANGESTORE", "d", "z", "1", "2"]), 2);
+        assert_eq!(h.zset("d").unwrap().len(), 2);
+        assert_eq!(h.int(&["ZRANGESTORE", "d", "z", "5", "9"]), 0);
+        assert!(h.zset("d").is_none());
+    }
+
+    #[test]
+    fn removals_delete_emptied_keys() {
+        let mut h = Harness::new();
+        h.int(&["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"]);
+        h.dirty = 0;
+        assert_eq!(h.int(&["ZREMRANGEBYRANK", "z", "0", "0"]), 1);
+        assert_eq!(h.int(&["ZREMRANGEBYSCORE", "z", "(2", "3"]), 1);
+        assert_eq!(h.int(&["ZREM", "z", "b", "x"]), 1);
+        assert_eq!(
+            h.strings(&["ZPOPMAX", "z", "5"]),
+            v(&["d", "4"])
+        );
+        assert!(h.zset("z").is_none());
+        assert_eq!(h.dirty, 4);
+        assert_eq!(
+            h.err(&["ZPOPMIN", "z", "-1"]),
+            MUST_BE_POSITIVE.text()
+        );
+        h.int(&["ZADD", "z", "1", "a"]);
+        assert_eq!(
+            h.ok(&["ZMPOP", "2", "nokey", "z", "MIN"]),
+            Reply::Array(vec![
+                Reply::bulk_str("z"),
+                Reply::Array(vec![Reply::Array(vec![
+                    Reply::bulk_str("a"),
+                    Reply::Double(1.0)
+                ])])
+            ])
+        );
+        assert_eq!(h.ok(&["ZMPOP", "1", "z", "MIN"]), Reply::NullArray);
+    }
+
+    #[test]
+    fn set_algebra_with_weights_aggregates_and_plain_sets() {
+        let mut h = Harness::new();
+        h.int(&["ZADD", "a", "1", "x", "2", "y"]);
+        h.int(&["ZADD", "b", "10", "y", "20", "z"]);
+        assert_eq!(
+            h.strings(&["ZUNION", "2", "a", "b", "WEIGHTS", "2", "1", "WITHSCORES"]),
+            v(&["x", "2", "y", "14", "z", "20"])
+        );
+        assert_eq!(
+            h.strings(&["ZINTER", "2", "a", "b", "AGGREGATE", "MIN", "WITHSCORES"]),
+            v(&["y", "2"])
+        );
+        assert_eq!(h.strings(&["ZDIFF", "2", "a", "b"]), v(&["x"]));
+        assert_eq!(h.int(&["ZINTERCARD", "2", "a", "b"]), 1);
+        assert_eq!(
+            h.err(&["ZUNION", "0", "a"]),
+            "ERR at least 1 input key is needed for 'zunion' command"
+        );
+        assert_eq!(h.err(&["ZUNION", "3", "a", "b"]), "ERR syntax error");
+        assert_eq!(
+            h.err(&["ZUNION", "2", "a", "b", "WEIGHTS", "1", "x"]),
+            WEIGHT_NOT_FLOAT.text()
+        );
+        h.dirty = 0;
+        assert_eq!(h.int(&["ZUNIONSTORE", "d", "2", "a", "b"]), 3);
+        assert_eq!(h.zset("d").unwrap().encoding_name(), "listpack");
+        assert_eq!(h.int(&["ZDIFFSTORE", "d", "2", "a", "a"]), 0);
+        assert!(h.zset("d").is_none());
+        assert_eq!(h.dirty, 2);
+    }
+
+    #[test]
+    fn zscan_and_zrandmember() {
+        let mut h = Harness::new();
+        h.int(&["ZADD", "z", "1.5", "a", "2", "b"]);
+        assert_eq!(
+            h.ok(&["ZSCAN", "z", "0"]),
+            Reply::Array(vec![
+                Reply::bulk_str("0"),
+                Reply::Array(vec![
+                    Reply::bulk_str("a"),
+                    Reply::bulk_str("1.5"),
+                    Reply::bulk_str("b"),
+                    Reply::bulk_str("2"),
+                ])
+            ])
+        );
+        assert_eq!(h.strings(&["ZRANDMEMBER", "z", "-5"]).len(), 5);
+        assert_eq!(h.strings(&["ZRANDMEMBER", "z", "9"]), v(&["b", "a"]));
+        assert_eq!(
+            h.strings(&["ZRANDMEMBER", "z", "1", "WITHSCORES"]).len(),
+            2
+        );
+    }
+}

@@ -504,6 +504,7 @@ mod tests {
         let mut z = ZSet::new_skiplist();
         z.insert_new(b"a", -0.0, LIMITS);
         assert!(z.score(b"a").unwrap().is_sign_negative());
+        z.insert_new(b"b", 0.0, LIMITS);
         z.update_score(b"b", 0.0, -0.0);
         assert!(z.score(b"b").unwrap().is_sign_positive());
     }
