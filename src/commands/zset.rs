@@ -76,38 +76,272 @@ const ZRANGESTORE_KEYS: &[KeySpec] = &[
 ];
 
 pub const COMMANDS: &[C] = &[
-    C::new("zadd", -4, WRITE | DENYOOM | FAST, ZS, KEY_RW_UPDATE, G, "1.2.0", zadd),
-    C::new("zincrby", 4, WRITE | DENYOOM | FAST, ZS, KEY_RW_ACCESS_UPDATE, G, "1.2.0", zincrby),
-    C::new("zrem", -3, WRITE | FAST, ZS, KEY_RW_DELETE, G, "1.2.0", zrem),
+    C::new(
+        "zadd",
+        -4,
+        WRITE | DENYOOM | FAST,
+        ZS,
+        KEY_RW_UPDATE,
+        G,
+        "1.2.0",
+        zadd,
+    ),
+    C::new(
+        "zincrby",
+        4,
+        WRITE | DENYOOM | FAST,
+        ZS,
+        KEY_RW_ACCESS_UPDATE,
+        G,
+        "1.2.0",
+        zincrby,
+    ),
+    C::new(
+        "zrem",
+        -3,
+        WRITE | FAST,
+        ZS,
+        KEY_RW_DELETE,
+        G,
+        "1.2.0",
+        zrem,
+    ),
     C::new("zcard", 2, READONLY | FAST, ZS, KEY_RO, G, "1.2.0", zcard),
-    C::new("zscore", 3, READONLY | FAST, ZS, KEY_RO_ACCESS, G, "1.2.0", zscore),
-    C::new("zmscore", -3, READONLY | FAST, ZS, KEY_RO_ACCESS, G, "6.2.0", zmscore),
-    C::new("zrank", 3, READONLY | FAST, ZS, KEY_RO_ACCESS, G, "2.0.0", zrank),
-    C::new("zrevrank", 3, READONLY | FAST, ZS, KEY_RO_ACCESS, G, "2.0.0", zrevrank),
-    C::new("zcount", 4, READONLY | FAST, ZS, KEY_RO_ACCESS, G, "2.0.0", zcount),
-    C::new("zlexcount", 4, READONLY | FAST, ZS, KEY_RO_ACCESS, G, "2.8.9", zlexcount),
-    C::new("zrange", -4, READONLY, ZS, KEY_RO_ACCESS, G, "1.2.0", zrange),
-    C::new("zrangestore", -5, WRITE | DENYOOM, ZS, ZRANGESTORE_KEYS, G, "6.2.0", zrangestore),
-    C::new("zrevrange", -4, READONLY, ZS, KEY_RO_ACCESS, G, "1.2.0", zrevrange),
-    C::new("zrangebyscore", -4, READONLY, ZS, KEY_RO_ACCESS, G, "1.0.5", zrangebyscore),
-    C::new("zrevrangebyscore", -4, READONLY, ZS, KEY_RO_ACCESS, G, "2.2.0", zrevrangebyscore),
-    C::new("zrangebylex", -4, READONLY, ZS, KEY_RO_ACCESS, G, "2.8.9", zrangebylex),
-    C::new("zrevrangebylex", -4, READONLY, ZS, KEY_RO_ACCESS, G, "2.8.9", zrevrangebylex),
-    C::new("zremrangebyrank", 4, WRITE, ZS, KEY_RW_DELETE, G, "2.0.0", zremrangebyrank),
-    C::new("zremrangebyscore", 4, WRITE, ZS, KEY_RW_DELETE, G, "1.2.0", zremrangebyscore),
-    C::new("zremrangebylex", 4, WRITE, ZS, KEY_RW_DELETE, G, "2.8.9", zremrangebylex),
-    C::new("zpopmin", -2, WRITE | FAST, ZS, KEY_RW_ACCESS_DELETE, G, "5.0.0", zpopmin),
-    C::new("zpopmax", -2, WRITE | FAST, ZS, KEY_RW_ACCESS_DELETE, G, "5.0.0", zpopmax),
+    C::new(
+        "zscore",
+        3,
+        READONLY | FAST,
+        ZS,
+        KEY_RO_ACCESS,
+        G,
+        "1.2.0",
+        zscore,
+    ),
+    C::new(
+        "zmscore",
+        -3,
+        READONLY | FAST,
+        ZS,
+        KEY_RO_ACCESS,
+        G,
+        "6.2.0",
+        zmscore,
+    ),
+    C::new(
+        "zrank",
+        3,
+        READONLY | FAST,
+        ZS,
+        KEY_RO_ACCESS,
+        G,
+        "2.0.0",
+        zrank,
+    ),
+    C::new(
+        "zrevrank",
+        3,
+        READONLY | FAST,
+        ZS,
+        KEY_RO_ACCESS,
+        G,
+        "2.0.0",
+        zrevrank,
+    ),
+    C::new(
+        "zcount",
+        4,
+        READONLY | FAST,
+        ZS,
+        KEY_RO_ACCESS,
+        G,
+        "2.0.0",
+        zcount,
+    ),
+    C::new(
+        "zlexcount",
+        4,
+        READONLY | FAST,
+        ZS,
+        KEY_RO_ACCESS,
+        G,
+        "2.8.9",
+        zlexcount,
+    ),
+    C::new(
+        "zrange",
+        -4,
+        READONLY,
+        ZS,
+        KEY_RO_ACCESS,
+        G,
+        "1.2.0",
+        zrange,
+    ),
+    C::new(
+        "zrangestore",
+        -5,
+        WRITE | DENYOOM,
+        ZS,
+        ZRANGESTORE_KEYS,
+        G,
+        "6.2.0",
+        zrangestore,
+    ),
+    C::new(
+        "zrevrange",
+        -4,
+        READONLY,
+        ZS,
+        KEY_RO_ACCESS,
+        G,
+        "1.2.0",
+        zrevrange,
+    ),
+    C::new(
+        "zrangebyscore",
+        -4,
+        READONLY,
+        ZS,
+        KEY_RO_ACCESS,
+        G,
+        "1.0.5",
+        zrangebyscore,
+    ),
+    C::new(
+        "zrevrangebyscore",
+        -4,
+        READONLY,
+        ZS,
+        KEY_RO_ACCESS,
+        G,
+        "2.2.0",
+        zrevrangebyscore,
+    ),
+    C::new(
+        "zrangebylex",
+        -4,
+        READONLY,
+        ZS,
+        KEY_RO_ACCESS,
+        G,
+        "2.8.9",
+        zrangebylex,
+    ),
+    C::new(
+        "zrevrangebylex",
+        -4,
+        READONLY,
+        ZS,
+        KEY_RO_ACCESS,
+        G,
+        "2.8.9",
+        zrevrangebylex,
+    ),
+    C::new(
+        "zremrangebyrank",
+        4,
+        WRITE,
+        ZS,
+        KEY_RW_DELETE,
+        G,
+        "2.0.0",
+        zremrangebyrank,
+    ),
+    C::new(
+        "zremrangebyscore",
+        4,
+        WRITE,
+        ZS,
+        KEY_RW_DELETE,
+        G,
+        "1.2.0",
+        zremrangebyscore,
+    ),
+    C::new(
+        "zremrangebylex",
+        4,
+        WRITE,
+        ZS,
+        KEY_RW_DELETE,
+        G,
+        "2.8.9",
+        zremrangebylex,
+    ),
+    C::new(
+        "zpopmin",
+        -2,
+        WRITE | FAST,
+        ZS,
+        KEY_RW_ACCESS_DELETE,
+        G,
+        "5.0.0",
+        zpopmin,
+    ),
+    C::new(
+        "zpopmax",
+        -2,
+        WRITE | FAST,
+        ZS,
+        KEY_RW_ACCESS_DELETE,
+        G,
+        "5.0.0",
+        zpopmax,
+    ),
     C::new("zmpop", -4, WRITE, ZS, KEYNUM_RW, G, "7.0.0", zmpop),
-    C::new("zrandmember", -2, READONLY, ZS, KEY_RO_ACCESS, G, "6.2.0", zrandmember)
-        .tips(NONDETERMINISTIC),
+    C::new(
+        "zrandmember",
+        -2,
+        READONLY,
+        ZS,
+        KEY_RO_ACCESS,
+        G,
+        "6.2.0",
+        zrandmember,
+    )
+    .tips(NONDETERMINISTIC),
     C::new("zunion", -3, READONLY, ZS, KEYNUM_RO, G, "6.2.0", zunion),
     C::new("zinter", -3, READONLY, ZS, KEYNUM_RO, G, "6.2.0", zinter),
     C::new("zdiff", -3, READONLY, ZS, KEYNUM_RO, G, "6.2.0", zdiff),
-    C::new("zintercard", -3, READONLY, ZS, KEYNUM_RO, G, "7.0.0", zintercard),
-    C::new("zunionstore", -4, WRITE | DENYOOM, ZS, STORE_KEYNUM, G, "2.0.0", zunionstore),
-    C::new("zinterstore", -4, WRITE | DENYOOM, ZS, STORE_KEYNUM, G, "2.0.0", zinterstore),
-    C::new("zdiffstore", -4, WRITE | DENYOOM, ZS, STORE_KEYNUM, G, "6.2.0", zdiffstore),
+    C::new(
+        "zintercard",
+        -3,
+        READONLY,
+        ZS,
+        KEYNUM_RO,
+        G,
+        "7.0.0",
+        zintercard,
+    ),
+    C::new(
+        "zunionstore",
+        -4,
+        WRITE | DENYOOM,
+        ZS,
+        STORE_KEYNUM,
+        G,
+        "2.0.0",
+        zunionstore,
+    ),
+    C::new(
+        "zinterstore",
+        -4,
+        WRITE | DENYOOM,
+        ZS,
+        STORE_KEYNUM,
+        G,
+        "2.0.0",
+        zinterstore,
+    ),
+    C::new(
+        "zdiffstore",
+        -4,
+        WRITE | DENYOOM,
+        ZS,
+        STORE_KEYNUM,
+        G,
+        "6.2.0",
+        zdiffstore,
+    ),
     C::new("zscan", -3, READONLY, ZS, KEY_RO_ACCESS, G, "2.8.0", zscan).tips(NONDETERMINISTIC),
 ];
 
@@ -119,8 +353,7 @@ const INCR_SINGLE_PAIR: ErrorReply =
     ErrorReply::fixed("ERR INCR option supports a single increment-element pair");
 const SCORE_NAN: ErrorReply = ErrorReply::fixed("ERR resulting score is not a number (NaN)");
 const MIN_MAX_NOT_FLOAT: ErrorReply = ErrorReply::fixed("ERR min or max is not a float");
-const MIN_MAX_NOT_LEX: ErrorReply =
-    ErrorReply::fixed("ERR min or max not valid string range item");
+const MIN_MAX_NOT_LEX: ErrorReply = ErrorReply::fixed("ERR min or max not valid string range item");
 const LIMIT_NEEDS_BY: ErrorReply = ErrorReply::fixed(
     "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
 );
@@ -368,7 +601,13 @@ enum AddOutcome {
 }
 
 /// Redis's `zsetAdd`: the outcome and the resulting score.
-fn zset_add(z: &mut ZSet, score: f64, member: &[u8], f: AddFlags, lim: Limits) -> (AddOutcome, f64) {
+fn zset_add(
+    z: &mut ZSet,
+    score: f64,
+    member: &[u8],
+    f: AddFlags,
+    lim: Limits,
+) -> (AddOutcome, f64) {
     if score.is_nan() {
         return (AddOutcome::Nan, score);
     }
@@ -444,7 +683,7 @@ fn zadd_generic(ctx: &mut ExecCtx, args: &[Bytes], incr: bool) -> CmdResult {
     if f.nx && f.xx {
         return Err(XX_AND_NX);
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return Err(GT_LT_NX);
     }
     if f.incr && elements > 1 {
@@ -461,11 +700,7 @@ fn zadd_generic(ctx: &mut ExecCtx, args: &[Bytes], incr: bool) -> CmdResult {
     let exists = write_zset(ctx, key)?.is_some();
     if !exists {
         if f.xx {
-            return Ok(if f.incr {
-                Reply::Null
-            } else {
-                Reply::Int(0)
-            });
+            return Ok(if f.incr { Reply::Null } else { Reply::Int(0) });
         }
         let z = ZSet::new_for(&args[idx + 1], lim);
         ctx.set_key(key, Value::ZSet(Box::new(z)), false);
@@ -532,7 +767,7 @@ fn zrem(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
 
 fn zcard(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(
-        read_zset(ctx, &args[1])?.map_or(0, |z| z.len()) as i64,
+        read_zset(ctx, &args[1])?.map_or(0, |z| z.len()) as i64
     ))
 }
 
@@ -609,7 +844,14 @@ fn zrange(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
 }
 
 fn zrangestore(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
-    zrange_generic(ctx, args, 2, Some(&args[1]), RangeType::Auto, Direction::Auto)
+    zrange_generic(
+        ctx,
+        args,
+        2,
+        Some(&args[1]),
+        RangeType::Auto,
+        Direction::Auto,
+    )
 }
 
 fn zrevrange(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
@@ -692,10 +934,7 @@ fn zrange_generic(
             &args[minidx],
             &args[maxidx],
         )?)),
-        RangeType::Lex => Parsed::By(ByRange::Lex(LexRange::parse(
-            &args[minidx],
-            &args[maxidx],
-        )?)),
+        RangeType::Lex => Parsed::By(ByRange::Lex(LexRange::parse(&args[minidx], &args[maxidx])?)),
         _ => Parsed::Rank(ctx.int_arg(&args[minidx])?, ctx.int_arg(&args[maxidx])?),
     };
     let resp3 = ctx.client.resp3;
@@ -1051,16 +1290,43 @@ fn zintercard(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
 }
 
 fn zunionstore(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
-    zsetop(ctx, args, Some(&args[1]), 2, SetOp::Union, false, "zunionstore")
+    zsetop(
+        ctx,
+        args,
+        Some(&args[1]),
+        2,
+        SetOp::Union,
+        false,
+        "zunionstore",
+    )
 }
 
 fn zinterstore(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
-    zsetop(ctx, args, Some(&args[1]), 2, SetOp::Inter, false, "zinterstore")
+    zsetop(
+        ctx,
+        args,
+        Some(&args[1]),
+        2,
+        SetOp::Inter,
+        false,
+        "zinterstore",
+    )
 }
 
 fn zdiffstore(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
-    zsetop(ctx, args, Some(&args[1]), 2, SetOp::Diff, false, "zdiffstore")
+    zsetop(
+        ctx,
+        args,
+        Some(&args[1]),
+        2,
+        SetOp::Diff,
+        false,
+        "zdiffstore",
+    )
 }
+
+/// Members with their scores.
+type Scored = Vec<(Box<[u8]>, f64)>;
 
 /// One input of the set algebra: its key, members with scores, and a lookup by member.
 struct Source {
@@ -1081,7 +1347,7 @@ impl Source {
 }
 
 /// Members with scores of a sorted set, or of a set with score 1; `None` when missing.
-fn read_source(ctx: &mut ExecCtx, key: &[u8]) -> Result<Vec<(Box<[u8]>, f64)>, ErrorReply> {
+fn read_source(ctx: &mut ExecCtx, key: &[u8]) -> Result<Scored, ErrorReply> {
     match ctx.lookup_read(key) {
         None => Ok(Vec::new()),
         Some(Entry {
@@ -1426,10 +1692,7 @@ mod tests {
         assert_eq!(h.int(&["ZADD", "z", "XX", "CH", "9", "e", "5", "d"]), 1);
         assert_eq!(h.int(&["ZADD", "z", "GT", "CH", "1", "a", "10", "b"]), 1);
         assert_eq!(h.dirty, 2 + 2 + 1 + 1 + 1);
-        assert_eq!(
-            h.ok(&["ZADD", "z", "INCR", "1.5", "a"]),
-            Reply::Double(4.5)
-        );
+        assert_eq!(h.ok(&["ZADD", "z", "INCR", "1.5", "a"]), Reply::Double(4.5));
         assert_eq!(h.ok(&["ZADD", "z", "NX", "INCR", "1", "a"]), Reply::Null);
         assert_eq!(h.ok(&["ZINCRBY", "z", "-0.5", "a"]), Reply::Double(4.0));
         assert_eq!(
@@ -1502,16 +1765,10 @@ mod tests {
         assert_eq!(h.int(&["ZREMRANGEBYRANK", "z", "0", "0"]), 1);
         assert_eq!(h.int(&["ZREMRANGEBYSCORE", "z", "(2", "3"]), 1);
         assert_eq!(h.int(&["ZREM", "z", "b", "x"]), 1);
-        assert_eq!(
-            h.strings(&["ZPOPMAX", "z", "5"]),
-            v(&["d", "4"])
-        );
+        assert_eq!(h.strings(&["ZPOPMAX", "z", "5"]), v(&["d", "4"]));
         assert!(h.zset("z").is_none());
         assert_eq!(h.dirty, 4);
-        assert_eq!(
-            h.err(&["ZPOPMIN", "z", "-1"]),
-            MUST_BE_POSITIVE.text()
-        );
+        assert_eq!(h.err(&["ZPOPMIN", "z", "-1"]), MUST_BE_POSITIVE.text());
         h.int(&["ZADD", "z", "1", "a"]);
         assert_eq!(
             h.ok(&["ZMPOP", "2", "nokey", "z", "MIN"]),
@@ -1576,9 +1833,6 @@ mod tests {
         );
         assert_eq!(h.strings(&["ZRANDMEMBER", "z", "-5"]).len(), 5);
         assert_eq!(h.strings(&["ZRANDMEMBER", "z", "9"]), v(&["b", "a"]));
-        assert_eq!(
-            h.strings(&["ZRANDMEMBER", "z", "1", "WITHSCORES"]).len(),
-            2
-        );
+        assert_eq!(h.strings(&["ZRANDMEMBER", "z", "1", "WITHSCORES"]).len(), 2);
     }
 }

@@ -120,8 +120,7 @@ impl ZSet {
 
     pub fn heap_bytes(&self) -> usize {
         let items: usize = self.iter_items().map(|i| i.member.len()).sum::<usize>()
-            + self.blocks.iter().map(|b| b.capacity()).sum::<usize>()
-                * std::mem::size_of::<Item>();
+            + self.blocks.iter().map(|b| b.capacity()).sum::<usize>() * std::mem::size_of::<Item>();
         let index = self.index.as_ref().map_or(0, |ix| {
             ix.capacity() * (std::mem::size_of::<(Box<[u8]>, f64)>() + 1)
                 + ix.keys().map(|k| k.len()).sum::<usize>()
@@ -159,11 +158,7 @@ impl ZSet {
 
     /// Members from rank `start` upwards (or downwards when `reverse`, counting ranks from
     /// the highest score).
-    pub fn iter_from(
-        &self,
-        start: usize,
-        reverse: bool,
-    ) -> Box<dyn Iterator<Item = &Item> + '_> {
+    pub fn iter_from(&self, start: usize, reverse: bool) -> Box<dyn Iterator<Item = &Item> + '_> {
         if start >= self.len {
             return Box::new(std::iter::empty());
         }
@@ -171,7 +166,10 @@ impl ZSet {
         let (b, off) = self.locate_rank(rank);
         if reverse {
             let head = self.blocks[b][..=off].iter().rev();
-            let rest = self.blocks[..b].iter().rev().flat_map(|blk| blk.iter().rev());
+            let rest = self.blocks[..b]
+                .iter()
+                .rev()
+                .flat_map(|blk| blk.iter().rev());
             Box::new(head.chain(rest))
         } else {
             let head = self.blocks[b][off..].iter();
@@ -206,7 +204,9 @@ impl ZSet {
     /// The number of leading items for which `pred` holds; `pred` must hold on a prefix of
     /// the order and nowhere after it.
     pub fn partition_point(&self, pred: impl Fn(&Item) -> bool) -> usize {
-        let b = self.blocks.partition_point(|blk| pred(blk.last().expect("non-empty")));
+        let b = self
+            .blocks
+            .partition_point(|blk| pred(blk.last().expect("non-empty")));
         if b == self.blocks.len() {
             return self.len;
         }
@@ -242,8 +242,7 @@ impl ZSet {
     /// Adds a member that is not in the set, converting to `skiplist` first when it would
     /// not fit the listpack limits.
     pub fn insert_new(&mut self, member: &[u8], score: f64, limits: Limits) {
-        if self.index.is_none() && (self.len + 1 > limits.entries || member.len() > limits.value)
-        {
+        if self.index.is_none() && (self.len + 1 > limits.entries || member.len() > limits.value) {
             self.convert_to_skiplist();
         }
         let score = self.stored(score);
@@ -353,7 +352,8 @@ impl ZSet {
         self.len = all.len();
         let mut rest = all.into_iter().peekable();
         while rest.peek().is_some() {
-            self.blocks.push(rest.by_ref().take(BLOCK_MAX / 2).collect());
+            self.blocks
+                .push(rest.by_ref().take(BLOCK_MAX / 2).collect());
         }
         removed
     }
