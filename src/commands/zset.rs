@@ -1526,7 +1526,8 @@ fn zsetop(
 // ---- ZSCAN --------------------------------------------------------------------------------
 
 /// ZSCAN key cursor [MATCH pattern] [COUNT count]. A `listpack` is returned whole with
-/// cursor 0, as Redis does; a `skiplist` is walked in score order, the cursor being a rank.
+/// cursor 0, as Redis does; a `skiplist` is walked in score order, the cursor naming the
+/// score to resume from.
 fn zscan(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let cursor = parse_cursor(&args[2])?;
     let empty_scan = || Reply::Array(vec![Reply::bulk_str("0"), Reply::Array(Vec::new())]);
@@ -1560,14 +1561,12 @@ fn zscan(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             .collect();
         (all, 0)
     } else {
-        let start = usize::try_from(cursor).unwrap_or(usize::MAX);
-        let items: Vec<(&Item, String)> = z
-            .iter_from(start, false)
-            .take(count)
+        let (items, next) = z.scan_by_score(cursor, count);
+        let items = items
+            .into_iter()
             .map(|i| (i, crate::resp::reply::format_double_g17(i.score)))
             .collect();
-        let end = start.saturating_add(items.len());
-        (items, if end >= z.len() { 0 } else { end as u64 })
+        (items, next)
     };
     let mut out = Vec::new();
     for (item, score) in found {

@@ -339,25 +339,55 @@ impl ZSet {
         if start >= end {
             return Vec::new();
         }
-        let mut all: Vec<Item> = std::mem::take(&mut self.blocks)
-            .into_iter()
-            .flatten()
-            .collect();
-        let removed: Vec<Item> = all.drain(start..end).collect();
+        let mut remaining = end - start;
+        let mut removed = Vec::with_capacity(remaining);
+        let (mut b, mut off) = self.locate_rank(start);
+        while remaining > 0 {
+            let blk = &mut self.blocks[b];
+            let take = (blk.len() - off).min(remaining);
+            removed.extend(blk.drain(off..off + take));
+            remaining -= take;
+            if blk.is_empty() {
+                self.blocks.remove(b);
+            } else {
+                b += 1;
+            }
+            off = 0;
+        }
         if let Some(ix) = &mut self.index {
             for i in &removed {
                 ix.remove(&i.member);
             }
         }
-        self.len = all.len();
-        let mut rest = all.into_iter().peekable();
-        while rest.peek().is_some() {
-            self.blocks
-                .push(rest.by_ref().take(BLOCK_MAX / 2).collect());
-        }
+        self.len -= removed.len();
         removed
     }
 
+    /// One ZSCAN step over the ordered members: about `count` of them from the cursor on,
+    /// and the next cursor (0 when done). A cursor names a score, so members that stay in
+    /// the set are returned even when others come and go between calls; a run of equal
+    /// scores is never split.
+    pub fn scan_by_score(&self, cursor: u64, count: usize) -> (Vec<&Item>, u64) {
+        let start = if cursor == 0 {
+            0
+        } else {
+            let from = score_of_cursor(cursor);
+            self.partition_point(|i| i.score < from)
+        };
+        let mut items: Vec<&Item> = Vec::new();
+        let mut it = self.iter_from(start, false).peekable();
+        while let Some(i) = it.next() {
+            items.push(i);
+            if items.len() >= count.max(1) {
+                match it.peek() {
+                    Some(next) if next.score == i.score => continue,
+                    Some(next) => return (items, cursor_of_score(next.score)),
+                    None => break,
+                }
+            }
+        }
+        (items, 0)
+    }
     /// Removes and returns the lowest (or highest) item.
     pub fn pop(&mut self, max: bool) -> Option<Item> {
         if self.is_empty() {
@@ -382,6 +412,26 @@ impl ZSet {
             .collect();
         self.index = Some(ix);
     }
+}
+
+/// An order-preserving map from scores to nonzero cursors (`-0` is taken as 0).
+fn cursor_of_score(score: f64) -> u64 {
+    let score = if score == 0.0 { 0.0 } else { score };
+    let bits = score.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
+}
+
+fn score_of_cursor(cursor: u64) -> f64 {
+    let bits = if cursor >> 63 == 1 {
+        cursor & !(1 << 63)
+    } else {
+        !cursor
+    };
+    f64::from_bits(bits)
 }
 
 impl PartialEq for ZSet {
@@ -507,6 +557,40 @@ mod tests {
         z.insert_new(b"b", 0.0, LIMITS);
         z.update_score(b"b", 0.0, -0.0);
         assert!(z.score(b"b").unwrap().is_sign_positive());
+    }
+
+    #[test]
+    fn scan_cursor_survives_removals_and_keeps_equal_scores_together() {
+        let items = (0..1000)
+            .map(|i| Item {
+                score: (i / 3) as f64 - 100.0,
+                member: format!("m{i}").into_bytes().into(),
+            })
+            .collect();
+        let mut z = ZSet::from_items(items, LIMITS);
+        let (mut cursor, mut seen, mut steps) = (0u64, std::collections::HashSet::new(), 0);
+        loop {
+            let (batch, next) = z.scan_by_score(cursor, 10);
+            assert!(batch.len() >= 10 || next == 0);
+            assert!(batch.len() <= 12);
+            seen.extend(batch.iter().map(|i| i.member.clone()));
+            steps += 1;
+            if steps == 20 {
+                z.remove_rank_range(0, 100);
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        assert!(z.iter().all(|(m, _)| seen.contains(m)));
+        for s in [f64::NEG_INFINITY, -1.5, 0.0, 3.0, f64::INFINITY] {
+            assert_ne!(cursor_of_score(s), 0);
+            assert_eq!(score_of_cursor(cursor_of_score(s)), s);
+        }
+        assert!(cursor_of_score(-1.0) < cursor_of_score(-0.5));
+        assert!(cursor_of_score(-0.5) < cursor_of_score(0.0));
+        assert!(cursor_of_score(0.0) < cursor_of_score(2.0));
     }
 
     #[test]
