@@ -1221,14 +1221,30 @@ fn zrandmember_count(ctx: &mut ExecCtx, key: &[u8], l: i64, withscores: bool) ->
         // Redis's set-algebra iterator walks a sorted set from its highest score down.
         z.iter_from(0, true).map(owned).collect()
     } else {
-        // A partial Fisher-Yates shuffle of the ranks: the first `count` are a uniform sample.
         let count = count as usize;
-        let mut ranks: Vec<usize> = (0..size).collect();
-        for i in 0..count {
-            let j = i + rng.below(size - i);
-            ranks.swap(i, j);
-        }
-        ranks[..count]
+        let ranks: Vec<usize> = if count * 3 > size {
+            // A partial Fisher-Yates shuffle of the ranks: the first `count` are a uniform
+            // sample.
+            let mut ranks: Vec<usize> = (0..size).collect();
+            for i in 0..count {
+                let j = i + rng.below(size - i);
+                ranks.swap(i, j);
+            }
+            ranks.truncate(count);
+            ranks
+        } else {
+            // Few picks from a big set: draw ranks until `count` distinct ones came up.
+            let mut chosen = hashbrown::HashSet::with_capacity(count);
+            let mut ranks = Vec::with_capacity(count);
+            while ranks.len() < count {
+                let r = rng.below(size);
+                if chosen.insert(r) {
+                    ranks.push(r);
+                }
+            }
+            ranks
+        };
+        ranks
             .iter()
             .map(|&r| owned(z.at_rank(r).expect("in range")))
             .collect()
@@ -1832,6 +1848,19 @@ mod tests {
         );
         assert_eq!(h.strings(&["ZRANDMEMBER", "z", "-5"]).len(), 5);
         assert_eq!(h.strings(&["ZRANDMEMBER", "z", "9"]), v(&["b", "a"]));
+        let members: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+        let mut argv = vec!["ZADD", "big"];
+        for m in &members {
+            argv.push("1");
+            argv.push(m);
+        }
+        h.int(&argv);
+        for count in ["5", "60"] {
+            let mut picks = h.strings(&["ZRANDMEMBER", "big", count]);
+            picks.sort();
+            picks.dedup();
+            assert_eq!(picks.len(), count.parse::<usize>().unwrap());
+        }
         assert_eq!(h.strings(&["ZRANDMEMBER", "z", "1", "WITHSCORES"]).len(), 2);
     }
 }
