@@ -595,9 +595,8 @@ fn serialized_len(value: &Value, config: &crate::config::Config) -> usize {
                     .sum::<usize>()
         }
         Value::ZSet(zset) => {
-            rdb_len_bytes(zset.members.len())
+            rdb_len_bytes(zset.len())
                 + zset
-                    .members
                     .iter()
                     .map(|(m, _)| rdb_string_bytes(m) + 8)
                     .sum::<usize>()
@@ -775,12 +774,12 @@ fn value_digest(digest: &mut Digest, entry: &Entry) {
             }
         }
         Value::ZSet(zset) => {
-            for (member, score) in &zset.members {
+            for (member, score) in zset.iter() {
                 let mut element = [0u8; 20];
                 mix_digest(&mut element, member);
                 mix_digest(
                     &mut element,
-                    crate::resp::reply::format_double_g17(*score).as_bytes(),
+                    crate::resp::reply::format_double_g17(score).as_bytes(),
                 );
                 xor_digest(digest, &element);
             }

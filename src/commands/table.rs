@@ -19,6 +19,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::list::COMMANDS,
     super::replication::COMMANDS,
     super::hash::COMMANDS,
+    super::zset::COMMANDS,
 ];
 
 pub struct Command {

@@ -1,16 +1,612 @@
-//! Sorted set values (placeholder type until the sorted set family lands).
+//! Sorted set values with Redis 7.0's two encodings, because OBJECT ENCODING reports them and
+//! tests assert them: `listpack` (while the set holds at most `zset-max-listpack-entries`
+//! members, none longer than `zset-max-listpack-value`) and `skiplist` (a member index plus
+//! the ordered sequence). The conversion is one-way, as in `t_zset.c`.
+//!
+//! Members are ordered by score, then by member bytes. The ordered sequence is a list of
+//! sorted blocks: lookups by score, member or rank cost a binary search over the blocks plus
+//! one inside a block, and inserts move at most one block's worth of entries. Scores are
+//! never NaN (callers reject it); `-0` and `0` compare equal but keep their sign.
 
-/// Members with scores.
-#[derive(Clone, Debug, PartialEq, Default)]
+use hashbrown::HashMap;
+use std::cmp::Ordering;
+
+/// Blocks split in two once they grow past this many entries.
+const BLOCK_MAX: usize = 256;
+
+/// One member and its score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Item {
+    pub score: f64,
+    pub member: Box<[u8]>,
+}
+
+impl Item {
+    fn cmp_key(&self, score: f64, member: &[u8]) -> Ordering {
+        cmp_score(self.score, score).then_with(|| (*self.member).cmp(member))
+    }
+}
+
+fn cmp_score(a: f64, b: f64) -> Ordering {
+    a.partial_cmp(&b).unwrap_or(Ordering::Equal)
+}
+
+/// The configured listpack limits (`zset-max-listpack-entries`, `zset-max-listpack-value`).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub entries: usize,
+    pub value: usize,
+}
+
+/// A sorted set.
+#[derive(Clone, Default)]
 pub struct ZSet {
-    pub members: Vec<(Vec<u8>, f64)>,
+    /// Non-empty sorted blocks; concatenated they are the whole set in order.
+    blocks: Vec<Vec<Item>>,
+    len: usize,
+    /// The member index, present exactly in the `skiplist` encoding.
+    index: Option<HashMap<Box<[u8]>, f64>>,
 }
 
 impl ZSet {
-    pub fn encoding_name(&self) -> &'static str {
-        "listpack"
+    /// An empty `listpack`.
+    pub fn new_listpack() -> ZSet {
+        ZSet::default()
     }
+
+    /// An empty `skiplist`.
+    pub fn new_skiplist() -> ZSet {
+        ZSet {
+            index: Some(HashMap::new()),
+            ..ZSet::default()
+        }
+    }
+
+    /// The empty set ZADD creates when its first member is `first` (Redis's choice in
+    /// `zaddGenericCommand`).
+    pub fn new_for(first: &[u8], limits: Limits) -> ZSet {
+        if limits.entries == 0 || limits.value < first.len() {
+            ZSet::new_skiplist()
+        } else {
+            ZSet::new_listpack()
+        }
+    }
+
+    /// Builds a set from distinct members in any order, in the encoding Redis gives a
+    /// computed result (`zsetConvertToListpackIfNeeded`): `listpack` when it fits.
+    pub fn from_items(mut items: Vec<Item>, limits: Limits) -> ZSet {
+        items.sort_by(|a, b| a.cmp_key(b.score, &b.member));
+        let fits =
+            items.len() <= limits.entries && items.iter().all(|i| i.member.len() <= limits.value);
+        let mut z = if fits {
+            ZSet::new_listpack()
+        } else {
+            ZSet::new_skiplist()
+        };
+        if let Some(index) = &mut z.index {
+            index.reserve(items.len());
+            for i in &items {
+                index.insert(i.member.clone(), i.score);
+            }
+        }
+        z.len = items.len();
+        let listpack = z.is_listpack();
+        let mut items = items
+            .into_iter()
+            .map(|mut i| {
+                if listpack && i.score == 0.0 {
+                    i.score = 0.0;
+                }
+                i
+            })
+            .peekable();
+        while items.peek().is_some() {
+            z.blocks.push(items.by_ref().take(BLOCK_MAX / 2).collect());
+        }
+        z
+    }
+
+    pub fn encoding_name(&self) -> &'static str {
+        if self.index.is_some() {
+            "skiplist"
+        } else {
+            "listpack"
+        }
+    }
+
+    pub fn is_listpack(&self) -> bool {
+        self.index.is_none()
+    }
+
     pub fn heap_bytes(&self) -> usize {
-        self.members.iter().map(|(m, _)| m.capacity() + 32).sum()
+        let items: usize = self.iter_items().map(|i| i.member.len()).sum::<usize>()
+            + self.blocks.iter().map(|b| b.capacity()).sum::<usize>() * std::mem::size_of::<Item>();
+        let index = self.index.as_ref().map_or(0, |ix| {
+            ix.capacity() * (std::mem::size_of::<(Box<[u8]>, f64)>() + 1)
+                + ix.keys().map(|k| k.len()).sum::<usize>()
+        });
+        items + index
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The member's score.
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match &self.index {
+            Some(ix) => ix.get(member).copied(),
+            None => self
+                .iter_items()
+                .find(|i| &*i.member == member)
+                .map(|i| i.score),
+        }
+    }
+
+    /// Every member in order with its score.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], f64)> + '_ {
+        self.iter_items().map(|i| (&*i.member, i.score))
+    }
+
+    fn iter_items(&self) -> impl DoubleEndedIterator<Item = &Item> + '_ {
+        self.blocks.iter().flat_map(|b| b.iter())
+    }
+
+    /// Members from rank `start` upwards (or downwards when `reverse`, counting ranks from
+    /// the highest score).
+    pub fn iter_from(&self, start: usize, reverse: bool) -> Box<dyn Iterator<Item = &Item> + '_> {
+        if start >= self.len {
+            return Box::new(std::iter::empty());
+        }
+        let rank = if reverse { self.len - 1 - start } else { start };
+        let (b, off) = self.locate_rank(rank);
+        if reverse {
+            let head = self.blocks[b][..=off].iter().rev();
+            let rest = self.blocks[..b]
+                .iter()
+                .rev()
+                .flat_map(|blk| blk.iter().rev());
+            Box::new(head.chain(rest))
+        } else {
+            let head = self.blocks[b][off..].iter();
+            let rest = self.blocks[b + 1..].iter().flat_map(|blk| blk.iter());
+            Box::new(head.chain(rest))
+        }
+    }
+
+    /// The item at `rank` (0 is the lowest score).
+    pub fn at_rank(&self, rank: usize) -> Option<&Item> {
+        if rank >= self.len {
+            return None;
+        }
+        let (b, off) = self.locate_rank(rank);
+        Some(&self.blocks[b][off])
+    }
+
+    fn locate_rank(&self, mut rank: usize) -> (usize, usize) {
+        for (b, blk) in self.blocks.iter().enumerate() {
+            if rank < blk.len() {
+                return (b, rank);
+            }
+            rank -= blk.len();
+        }
+        unreachable!("rank checked against the length")
+    }
+
+    fn rank_of_position(&self, block: usize, off: usize) -> usize {
+        self.blocks[..block].iter().map(|b| b.len()).sum::<usize>() + off
+    }
+
+    /// The number of leading items for which `pred` holds; `pred` must hold on a prefix of
+    /// the order and nowhere after it.
+    pub fn partition_point(&self, pred: impl Fn(&Item) -> bool) -> usize {
+        let b = self
+            .blocks
+            .partition_point(|blk| pred(blk.last().expect("non-empty")));
+        if b == self.blocks.len() {
+            return self.len;
+        }
+        let off = self.blocks[b].partition_point(&pred);
+        self.rank_of_position(b, off)
+    }
+
+    /// Where (score, member) is or would go: (block, offset, found).
+    fn find_position(&self, score: f64, member: &[u8]) -> (usize, usize, bool) {
+        let key = |i: &Item| i.cmp_key(score, member) == Ordering::Less;
+        let b = self
+            .blocks
+            .partition_point(|blk| key(blk.last().expect("non-empty")));
+        if b == self.blocks.len() {
+            return (b, 0, false);
+        }
+        let off = self.blocks[b].partition_point(key);
+        let found = self.blocks[b]
+            .get(off)
+            .is_some_and(|i| i.cmp_key(score, member) == Ordering::Equal);
+        (b, off, found)
+    }
+
+    /// The member's rank (0 is the lowest score), counted from the top when `reverse`.
+    pub fn rank(&self, member: &[u8], reverse: bool) -> Option<usize> {
+        let score = self.score(member)?;
+        let (b, off, found) = self.find_position(score, member);
+        debug_assert!(found);
+        let rank = self.rank_of_position(b, off);
+        Some(if reverse { self.len - 1 - rank } else { rank })
+    }
+
+    /// Adds a member that is not in the set, converting to `skiplist` first when it would
+    /// not fit the listpack limits.
+    pub fn insert_new(&mut self, member: &[u8], score: f64, limits: Limits) {
+        if self.index.is_none() && (self.len + 1 > limits.entries || member.len() > limits.value) {
+            self.convert_to_skiplist();
+        }
+        let score = self.stored(score);
+        if let Some(ix) = &mut self.index {
+            ix.insert(member.into(), score);
+        }
+        self.insert_ordered(Item {
+            score,
+            member: member.into(),
+        });
+    }
+
+    /// The score as the encoding keeps it: a listpack stores scores as text, and `-0` comes
+    /// back as the integer 0.
+    fn stored(&self, score: f64) -> f64 {
+        if self.index.is_none() && score == 0.0 {
+            0.0
+        } else {
+            score
+        }
+    }
+
+    fn insert_ordered(&mut self, item: Item) {
+        self.len += 1;
+        if self.blocks.is_empty() {
+            self.blocks.push(vec![item]);
+            return;
+        }
+        let (mut b, mut off, _) = self.find_position(item.score, &item.member);
+        if b == self.blocks.len() {
+            b -= 1;
+            off = self.blocks[b].len();
+        }
+        let blk = &mut self.blocks[b];
+        blk.insert(off, item);
+        if blk.len() > BLOCK_MAX {
+            let tail = blk.split_off(blk.len() / 2);
+            self.blocks.insert(b + 1, tail);
+        }
+    }
+
+    /// Changes an existing member's score.
+    pub fn update_score(&mut self, member: &[u8], old: f64, new: f64) {
+        if old == new {
+            // Redis leaves an equal score alone, -0 against 0 included.
+            return;
+        }
+        let new = self.stored(new);
+        let item = self.remove_at_key(old, member);
+        self.insert_ordered(Item {
+            score: new,
+            member: item.member,
+        });
+        if let Some(ix) = &mut self.index {
+            if let Some(s) = ix.get_mut(member) {
+                *s = new;
+            }
+        }
+    }
+
+    fn remove_at_key(&mut self, score: f64, member: &[u8]) -> Item {
+        let (b, off, found) = self.find_position(score, member);
+        assert!(found, "member present in the order");
+        self.remove_at(b, off)
+    }
+
+    fn remove_at(&mut self, b: usize, off: usize) -> Item {
+        let item = self.blocks[b].remove(off);
+        if self.blocks[b].is_empty() {
+            self.blocks.remove(b);
+        } else if b + 1 < self.blocks.len()
+            && self.blocks[b].len() + self.blocks[b + 1].len() <= BLOCK_MAX / 2
+        {
+            let next = self.blocks.remove(b + 1);
+            self.blocks[b].extend(next);
+        }
+        self.len -= 1;
+        item
+    }
+
+    /// Removes a member; its score if it was there.
+    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        let score = self.score(member)?;
+        self.remove_at_key(score, member);
+        if let Some(ix) = &mut self.index {
+            ix.remove(member);
+        }
+        Some(score)
+    }
+
+    /// Removes and returns the items with ranks `start..end` (ascending).
+    pub fn remove_rank_range(&mut self, start: usize, end: usize) -> Vec<Item> {
+        let end = end.min(self.len);
+        if start >= end {
+            return Vec::new();
+        }
+        let mut remaining = end - start;
+        let mut removed = Vec::with_capacity(remaining);
+        let (mut b, mut off) = self.locate_rank(start);
+        while remaining > 0 {
+            let blk = &mut self.blocks[b];
+            let take = (blk.len() - off).min(remaining);
+            removed.extend(blk.drain(off..off + take));
+            remaining -= take;
+            if blk.is_empty() {
+                self.blocks.remove(b);
+            } else {
+                b += 1;
+            }
+            off = 0;
+        }
+        if let Some(ix) = &mut self.index {
+            for i in &removed {
+                ix.remove(&i.member);
+            }
+        }
+        self.len -= removed.len();
+        removed
+    }
+
+    /// One ZSCAN step over the ordered members: about `count` of them from the cursor on,
+    /// and the next cursor (0 when done). A cursor names a score, so members that stay in
+    /// the set are returned even when others come and go between calls; a run of equal
+    /// scores is never split.
+    pub fn scan_by_score(&self, cursor: u64, count: usize) -> (Vec<&Item>, u64) {
+        let start = if cursor == 0 {
+            0
+        } else {
+            let from = score_of_cursor(cursor);
+            self.partition_point(|i| i.score < from)
+        };
+        let mut items: Vec<&Item> = Vec::new();
+        let mut it = self.iter_from(start, false).peekable();
+        while let Some(i) = it.next() {
+            items.push(i);
+            if items.len() >= count.max(1) {
+                match it.peek() {
+                    Some(next) if next.score == i.score => continue,
+                    Some(next) => return (items, cursor_of_score(next.score)),
+                    None => break,
+                }
+            }
+        }
+        (items, 0)
+    }
+    /// Removes and returns the lowest (or highest) item.
+    pub fn pop(&mut self, max: bool) -> Option<Item> {
+        if self.is_empty() {
+            return None;
+        }
+        let b = if max { self.blocks.len() - 1 } else { 0 };
+        let off = if max { self.blocks[b].len() - 1 } else { 0 };
+        let item = self.remove_at(b, off);
+        if let Some(ix) = &mut self.index {
+            ix.remove(&item.member);
+        }
+        Some(item)
+    }
+
+    fn convert_to_skiplist(&mut self) {
+        if self.index.is_some() {
+            return;
+        }
+        let ix: HashMap<Box<[u8]>, f64> = self
+            .iter_items()
+            .map(|i| (i.member.clone(), i.score))
+            .collect();
+        self.index = Some(ix);
+    }
+}
+
+/// An order-preserving map from scores to nonzero cursors (`-0` is taken as 0).
+fn cursor_of_score(score: f64) -> u64 {
+    let score = if score == 0.0 { 0.0 } else { score };
+    let bits = score.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
+}
+
+fn score_of_cursor(cursor: u64) -> f64 {
+    let bits = if cursor >> 63 == 1 {
+        cursor & !(1 << 63)
+    } else {
+        !cursor
+    };
+    f64::from_bits(bits)
+}
+
+impl PartialEq for ZSet {
+    fn eq(&self, other: &ZSet) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl std::fmt::Debug for ZSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.encoding_name())?;
+        f.debug_list()
+            .entries(
+                self.iter()
+                    .map(|(m, s)| (String::from_utf8_lossy(m).into_owned(), s)),
+            )
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        entries: 128,
+        value: 64,
+    };
+
+    fn check(z: &ZSet, model: &std::collections::BTreeMap<Vec<u8>, f64>) {
+        let mut expected: Vec<(Vec<u8>, f64)> =
+            model.iter().map(|(m, s)| (m.clone(), *s)).collect();
+        expected.sort_by(|a, b| cmp_score(a.1, b.1).then_with(|| a.0.cmp(&b.0)));
+        let got: Vec<(Vec<u8>, f64)> = z.iter().map(|(m, s)| (m.to_vec(), s)).collect();
+        assert_eq!(got, expected);
+        assert_eq!(z.len(), model.len());
+        for (rank, (m, s)) in expected.iter().enumerate() {
+            assert_eq!(z.rank(m, false), Some(rank));
+            assert_eq!(z.rank(m, true), Some(expected.len() - 1 - rank));
+            assert_eq!(z.score(m), Some(*s));
+            assert_eq!(&*z.at_rank(rank).unwrap().member, &m[..]);
+        }
+    }
+
+    #[test]
+    fn matches_a_naive_model_under_random_operations() {
+        let mut seed = 42u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let mut z = ZSet::new_listpack();
+        let mut model = std::collections::BTreeMap::new();
+        for step in 0..6000 {
+            let member = format!("m{}", next(700)).into_bytes();
+            let score = next(50) as f64 - 25.0;
+            match next(4) {
+                0 | 1 => match z.score(&member) {
+                    Some(old) => z.update_score(&member, old, score),
+                    None => z.insert_new(&member, score, LIMITS),
+                },
+                2 => {
+                    assert_eq!(z.remove(&member), model.get(&member).copied());
+                    model.remove(&member);
+                    continue;
+                }
+                _ => {
+                    if let Some(i) = z.pop(next(2) == 0) {
+                        model.remove(&*i.member);
+                    }
+                    continue;
+                }
+            }
+            model.insert(member, score);
+            if step % 500 == 0 {
+                check(&z, &model);
+            }
+        }
+        check(&z, &model);
+        assert_eq!(z.encoding_name(), "skiplist");
+        let removed = z.remove_rank_range(3, 100);
+        assert_eq!(removed.len(), 97);
+        for i in removed {
+            model.remove(&*i.member);
+        }
+        check(&z, &model);
+    }
+
+    #[test]
+    fn listpack_converts_past_its_limits_one_way() {
+        let limits = Limits {
+            entries: 2,
+            value: 3,
+        };
+        let mut z = ZSet::new_for(b"a", limits);
+        z.insert_new(b"a", 1.0, limits);
+        z.insert_new(b"b", 2.0, limits);
+        assert!(z.is_listpack());
+        z.insert_new(b"c", 3.0, limits);
+        assert_eq!(z.encoding_name(), "skiplist");
+        z.remove(b"c");
+        assert_eq!(z.encoding_name(), "skiplist");
+        assert!(!ZSet::new_for(b"long", limits).is_listpack());
+        let mut z = ZSet::new_listpack();
+        z.insert_new(b"long", 1.0, limits);
+        assert!(!z.is_listpack());
+    }
+
+    #[test]
+    fn negative_zero_keeps_its_place_and_sign() {
+        let mut z = ZSet::new_listpack();
+        z.insert_new(b"b", 0.0, LIMITS);
+        z.insert_new(b"a", -0.0, LIMITS);
+        let order: Vec<&[u8]> = z.iter().map(|(m, _)| m).collect();
+        assert_eq!(order, vec![&b"a"[..], b"b"]);
+        // A listpack keeps scores as text where -0 reads back as 0; a skiplist keeps the sign.
+        assert!(z.score(b"a").unwrap().is_sign_positive());
+        let mut z = ZSet::new_skiplist();
+        z.insert_new(b"a", -0.0, LIMITS);
+        assert!(z.score(b"a").unwrap().is_sign_negative());
+        z.insert_new(b"b", 0.0, LIMITS);
+        z.update_score(b"b", 0.0, -0.0);
+        assert!(z.score(b"b").unwrap().is_sign_positive());
+    }
+
+    #[test]
+    fn scan_cursor_survives_removals_and_keeps_equal_scores_together() {
+        let items = (0..1000)
+            .map(|i| Item {
+                score: (i / 3) as f64 - 100.0,
+                member: format!("m{i}").into_bytes().into(),
+            })
+            .collect();
+        let mut z = ZSet::from_items(items, LIMITS);
+        let (mut cursor, mut seen, mut steps) = (0u64, std::collections::HashSet::new(), 0);
+        loop {
+            let (batch, next) = z.scan_by_score(cursor, 10);
+            assert!(batch.len() >= 10 || next == 0);
+            assert!(batch.len() <= 12);
+            seen.extend(batch.iter().map(|i| i.member.clone()));
+            steps += 1;
+            if steps == 20 {
+                z.remove_rank_range(0, 100);
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        assert!(z.iter().all(|(m, _)| seen.contains(m)));
+        for s in [f64::NEG_INFINITY, -1.5, 0.0, 3.0, f64::INFINITY] {
+            assert_ne!(cursor_of_score(s), 0);
+            assert_eq!(score_of_cursor(cursor_of_score(s)), s);
+        }
+        assert!(cursor_of_score(-1.0) < cursor_of_score(-0.5));
+        assert!(cursor_of_score(-0.5) < cursor_of_score(0.0));
+        assert!(cursor_of_score(0.0) < cursor_of_score(2.0));
+    }
+
+    #[test]
+    fn iter_from_walks_both_ways() {
+        let items = (0..1000)
+            .map(|i| Item {
+                score: i as f64,
+                member: format!("{i}").into_bytes().into(),
+            })
+            .collect();
+        let z = ZSet::from_items(items, LIMITS);
+        assert_eq!(z.encoding_name(), "skiplist");
+        let fwd: Vec<f64> = z.iter_from(998, false).map(|i| i.score).collect();
+        assert_eq!(fwd, vec![998.0, 999.0]);
+        let rev: Vec<f64> = z.iter_from(997, true).map(|i| i.score).collect();
+        assert_eq!(rev, vec![2.0, 1.0, 0.0]);
+        assert_eq!(z.partition_point(|i| i.score < 500.5), 501);
     }
 }

@@ -105,8 +105,8 @@ impl RdbWriter {
             Value::ZSet(zset) => {
                 self.out.push(TYPE_ZSET_2);
                 self.string(key);
-                self.length(zset.members.len() as u64);
-                for (member, score) in &zset.members {
+                self.length(zset.len() as u64);
+                for (member, score) in zset.iter() {
                     self.string(member);
                     self.out.extend_from_slice(&score.to_le_bytes());
                 }
