@@ -209,3 +209,36 @@ fn redis_cli_pipe_gets_a_reply_for_every_set() {
     let size: usize = redis::cmd("DBSIZE").query(&mut c).unwrap();
     assert_eq!(size, n);
 }
+
+#[test]
+fn watch_fails_exec_when_another_client_writes() {
+    let server = Server::start(&[]);
+    let mut a = server.client();
+    let mut b = server.client();
+    let _: () = a.set("balance", 10).unwrap();
+    let _: () = redis::cmd("WATCH").arg("balance").query(&mut a).unwrap();
+    let _: () = b.set("balance", 20).unwrap();
+    let _: () = redis::cmd("MULTI").query(&mut a).unwrap();
+    let _: () = redis::cmd("INCR").arg("balance").query(&mut a).unwrap();
+    let result: Option<Vec<i64>> = redis::cmd("EXEC").query(&mut a).unwrap();
+    assert_eq!(result, None, "EXEC must fail after a watched key changed");
+    let v: i64 = a.get("balance").unwrap();
+    assert_eq!(v, 20);
+
+    // Untouched watch: the transaction runs.
+    let _: () = redis::cmd("WATCH").arg("balance").query(&mut a).unwrap();
+    let _: () = b.set("unrelated", 1).unwrap();
+    let _: () = redis::cmd("MULTI").query(&mut a).unwrap();
+    let _: () = redis::cmd("INCR").arg("balance").query(&mut a).unwrap();
+    let result: Option<Vec<i64>> = redis::cmd("EXEC").query(&mut a).unwrap();
+    assert_eq!(result, Some(vec![21]));
+
+    // A watcher that disconnects leaves nothing behind: a new watch works normally.
+    drop(a);
+    let mut c = server.client();
+    let _: () = redis::cmd("WATCH").arg("balance").query(&mut c).unwrap();
+    let _: () = redis::cmd("MULTI").query(&mut c).unwrap();
+    let _: () = redis::cmd("GET").arg("balance").query(&mut c).unwrap();
+    let result: Option<Vec<i64>> = redis::cmd("EXEC").query(&mut c).unwrap();
+    assert_eq!(result, Some(vec![21]));
+}

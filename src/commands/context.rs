@@ -42,6 +42,10 @@ pub struct ClientState {
     pub monitor: bool,
     /// The port a replica announced with REPLCONF listening-port.
     pub replica_listening_port: u16,
+    /// Keys this client WATCHes, as (db, key).
+    pub watched: Vec<(usize, Box<[u8]>)>,
+    /// Set when a watched key is modified: the next EXEC fails.
+    pub cas_dirty: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ClientState {
@@ -72,6 +76,8 @@ impl ClientState {
             multi: None,
             monitor: false,
             replica_listening_port: 0,
+            watched: Vec::new(),
+            cas_dirty: Default::default(),
         }
     }
 }
@@ -311,6 +317,64 @@ impl<'a> ExecCtx<'a> {
 
     pub fn dirty(&mut self, n: u64) {
         self.effects.dirty += n;
+    }
+
+    /// A key was modified: clients watching it will fail their EXEC (Redis's
+    /// `signalModifiedKey`).
+    pub fn touch(&mut self, db: usize, key: &[u8]) {
+        if self.server.watches.is_empty() {
+            return;
+        }
+        let exists = self.ks().peek(db, key).is_some();
+        self.server.watches.touch(db, key, exists);
+    }
+
+    /// `db` is about to be emptied: touches the watched keys it holds.
+    pub fn touch_flushed_db(&mut self, db: usize) {
+        let watched = self.server.watches.watched_in(db);
+        if watched.is_empty() {
+            return;
+        }
+        let ks = self.ks();
+        let present: std::collections::HashSet<Box<[u8]>> = watched
+            .into_iter()
+            .filter(|k| ks.peek(db, k).is_some())
+            .collect();
+        self.server
+            .watches
+            .touch_db(db, |k| present.contains(k), None);
+    }
+
+    /// Databases `a` and `b` are about to exchange contents: touches the watched keys whose
+    /// value changes (Redis's SWAPDB rules for stale keys included).
+    pub fn touch_swapped_dbs(&mut self, a: usize, b: usize) {
+        use crate::commands::watch::Presence;
+        let now = self.now_ms;
+        for (emptied, incoming) in [(a, b), (b, a)] {
+            let watched = self.server.watches.watched_in(emptied);
+            if watched.is_empty() {
+                continue;
+            }
+            let ks = self.ks();
+            let mut here = std::collections::HashSet::new();
+            let mut there = std::collections::HashMap::new();
+            for key in watched {
+                if ks.peek(emptied, &key).is_some() {
+                    here.insert(key.clone());
+                }
+                if let Some(e) = ks.peek(incoming, &key) {
+                    let expired = e.is_expired(now);
+                    there.insert(key, expired);
+                }
+            }
+            let replaced = |k: &[u8]| Presence {
+                exists: there.contains_key(k),
+                expired: there.get(k).copied().unwrap_or(false),
+            };
+            self.server
+                .watches
+                .touch_db(emptied, |k| here.contains(k), Some(&replaced));
+        }
     }
 
     /// Propagates the running command as `argv` instead of as it was called.

@@ -5,7 +5,7 @@
 
 use super::context::{ClientState, Effects, ExecCtx};
 use super::errors;
-use super::spec::{flag, key_positions, Scope};
+use super::spec::{flag, key_positions, written_key_positions, Scope};
 use super::table::{Command, CommandTable, Lookup};
 use crate::resp::{ErrorReply, Reply};
 use crate::server::state::ServerState;
@@ -122,6 +122,12 @@ pub fn call(ctx: &mut ExecCtx, cmd: &'static Command, args: &[Bytes]) -> Reply {
     ctx.current_command = cmd.fullname.as_str();
     let reply = (cmd.spec.handler)(ctx, args).unwrap_or_else(Reply::Error);
     let changed = ctx.effects.dirty > dirty_before;
+    if changed && cmd.spec.has(flag::WRITE) && !ctx.server.watches.is_empty() {
+        let db = ctx.client.db;
+        for i in written_key_positions(cmd.spec, args) {
+            ctx.touch(db, &args[i]);
+        }
+    }
     let fx = &mut ctx.effects;
     if cmd.fullname != "exec" && !fx.prevent_propagation && (changed || fx.force_propagation) {
         let argv = fx.rewrite.take().unwrap_or_else(|| args.to_vec());
@@ -191,6 +197,11 @@ fn lock_for<'s>(
                 if let Lookup::Found(c) = server.commands.lookup(queued) {
                     want(c, queued);
                 }
+            }
+            // EXEC first checks whether a watched key expired.
+            for (_, key) in &client.watched {
+                any = true;
+                shards.push(server.keyspace.shard_of(key_slot(key)));
             }
         }
         None => want(cmd, args),

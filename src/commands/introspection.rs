@@ -937,6 +937,7 @@ fn reset(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
     c.multi = None;
     c.monitor = false;
     c.authenticated = ctx.server.config().requirepass.is_none();
+    super::tx::unwatch_all(ctx.client, ctx.server);
     Ok(Reply::simple("RESET"))
 }
 

@@ -19,6 +19,7 @@ pub mod spec;
 pub mod string;
 pub mod table;
 pub mod tx;
+pub mod watch;
 pub mod zset;
 
 pub use context::{ClientState, ExecCtx};

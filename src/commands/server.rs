@@ -185,6 +185,7 @@ fn swapdb(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         crate::resp::ErrorReply::fixed("ERR invalid second DB index"),
     )?;
     if a != b {
+        ctx.touch_swapped_dbs(a, b);
         ctx.ks().swap_db(a, b);
     }
     ctx.dirty(1);
@@ -210,6 +211,7 @@ fn flush_mode(args: &[Bytes]) -> Result<(), crate::resp::ErrorReply> {
 fn flushdb(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     flush_mode(args)?;
     let db = ctx.db();
+    ctx.touch_flushed_db(db);
     let removed = ctx.ks().flush_db(db);
     ctx.dirty(removed as u64);
     // Replicas must flush too, even when this database was already empty.
@@ -221,6 +223,7 @@ fn flushall(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     flush_mode(args)?;
     let mut removed = 0;
     for db in 0..ctx.server.keyspace.databases() {
+        ctx.touch_flushed_db(db);
         removed += ctx.ks().flush_db(db);
     }
     // Redis counts FLUSHALL as one more change so a following save is not skipped.

@@ -364,10 +364,26 @@ impl CommandSpec {
 /// Positions of the key arguments in `args` according to the key specs (Redis's
 /// `getKeysUsingKeySpecs`). Malformed argument lists yield the keys that can be found.
 pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
+    key_positions_where(spec, args, |_| true)
+}
+
+/// Positions of the keys a command may write (key specs flagged RW, OW or RM): the keys a
+/// successful write command is taken to have modified.
+pub fn written_key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
+    key_positions_where(spec, args, |flags| {
+        flags & (kflag::RW | kflag::OW | kflag::RM) != 0
+    })
+}
+
+fn key_positions_where(
+    spec: &CommandSpec,
+    args: &[Bytes],
+    wanted: impl Fn(u32) -> bool,
+) -> Vec<usize> {
     let argc = args.len() as i32;
     let mut out = Vec::new();
     for ks in spec.keys {
-        if ks.flags & kflag::NOT_KEY != 0 {
+        if ks.flags & kflag::NOT_KEY != 0 || !wanted(ks.flags) {
             continue;
         }
         let begin = match ks.begin {

@@ -1,17 +1,19 @@
 //! Transactions: MULTI queues commands (dispatch does the queueing, after the admission
 //! gates, exactly where Redis does), EXEC runs the queue under one set of shard locks so the
 //! whole transaction is atomic, DISCARD drops it. A command refused while queueing makes EXEC
-//! answer EXECABORT. WATCH needs modified-key signalling and is not available yet.
+//! answer EXECABORT. WATCH makes EXEC fail (a null reply) when a watched key was modified or
+//! expired in the meantime; the bookkeeping is in `watch.rs`.
 
 use super::context::{ExecCtx, Multi};
 use super::errors;
-use super::spec::{acl, flag::*, CmdResult, CommandSpec as C};
+use super::spec::{acl, flag::*, kflag, CmdResult, CommandSpec as C, KeySpec};
 use super::table::{CommandTable, Lookup};
 use crate::resp::Reply;
 use bytes::Bytes;
 use std::sync::atomic::Ordering::Relaxed;
 
 const TX: u32 = acl::TRANSACTION;
+const WATCH_KEYS: &[KeySpec] = &[KeySpec::range(1, -1, 1, kflag::RO)];
 
 pub const COMMANDS: &[C] = &[
     C::new(
@@ -44,7 +46,80 @@ pub const COMMANDS: &[C] = &[
         "2.0.0",
         discard,
     ),
+    C::new(
+        "watch",
+        -2,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        TX,
+        WATCH_KEYS,
+        "transactions",
+        "2.2.0",
+        watch,
+    ),
+    C::new(
+        "unwatch",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        TX,
+        &[],
+        "transactions",
+        "2.2.0",
+        unwatch,
+    ),
 ];
+
+const WATCH_INSIDE_MULTI: crate::resp::ErrorReply =
+    crate::resp::ErrorReply::fixed("ERR WATCH inside MULTI is not allowed");
+
+fn watch(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    if ctx.client.multi.is_some() {
+        return Err(WATCH_INSIDE_MULTI);
+    }
+    let db = ctx.db();
+    let now = ctx.now_ms;
+    for key in &args[1..] {
+        if ctx
+            .client
+            .watched
+            .iter()
+            .any(|(d, k)| *d == db && k[..] == key[..])
+        {
+            continue;
+        }
+        let expired = ctx.ks().peek(db, key).is_some_and(|e| e.is_expired(now));
+        let (id, dirty) = (ctx.client.id, ctx.client.cas_dirty.clone());
+        if ctx.server.watches.watch(db, key, id, &dirty, expired) {
+            ctx.client.watched.push((db, key[..].into()));
+        }
+    }
+    Ok(Reply::OK)
+}
+
+/// Drops every watch of the calling client and clears its failed-transaction flag.
+pub fn unwatch_all(
+    client: &mut super::context::ClientState,
+    server: &crate::server::state::ServerState,
+) {
+    let watched = std::mem::take(&mut client.watched);
+    server.watches.unwatch(client.id, &watched);
+    client.cas_dirty.store(false, Relaxed);
+}
+
+fn unwatch(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    unwatch_all(ctx.client, ctx.server);
+    Ok(Reply::OK)
+}
+
+/// Whether a key watched while it was live has expired since (Redis's `isWatchedKeyExpired`).
+fn watched_key_expired(ctx: &mut ExecCtx) -> bool {
+    let now = ctx.now_ms;
+    let id = ctx.client.id;
+    let watched = ctx.client.watched.clone();
+    watched.iter().any(|(db, key)| {
+        !ctx.server.watches.is_stale(*db, key, id)
+            && ctx.ks().peek(*db, key).is_some_and(|e| e.is_expired(now))
+    })
+}
 
 /// Commands that act immediately even inside MULTI.
 pub fn runs_inside_multi(fullname: &str) -> bool {
@@ -64,7 +139,10 @@ fn multi(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
 
 fn discard(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
     match ctx.client.multi.take() {
-        Some(_) => Ok(Reply::OK),
+        Some(_) => {
+            unwatch_all(ctx.client, ctx.server);
+            Ok(Reply::OK)
+        }
         None => Err(errors::DISCARD_WITHOUT_MULTI),
     }
 }
@@ -74,8 +152,14 @@ fn exec(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
         return Err(errors::EXEC_WITHOUT_MULTI);
     };
     if tx.aborted {
+        unwatch_all(ctx.client, ctx.server);
         return Err(errors::EXECABORT);
     }
+    if ctx.client.cas_dirty.load(Relaxed) || watched_key_expired(ctx) {
+        unwatch_all(ctx.client, ctx.server);
+        return Ok(Reply::NullArray);
+    }
+    unwatch_all(ctx.client, ctx.server);
     let table: &'static CommandTable = ctx.server.commands;
     let exec_name = ctx.current_command;
     let mut replies = Vec::with_capacity(tx.queued.len());

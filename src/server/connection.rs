@@ -130,6 +130,7 @@ pub async fn serve(
     if conn.monitor_rx.is_some() {
         super::monitor::unregister(&state, id);
     }
+    crate::commands::tx::unwatch_all(&mut conn.client, &state);
     state.clients.lock().remove(&id);
     state.connected_clients.fetch_sub(1, Relaxed);
 }

@@ -53,6 +53,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         backlog: parking_lot::Mutex::new(crate::replication::backlog::Backlog::new(backlog_size)),
         stream_end: tokio::sync::watch::Sender::new(0),
         replicas: Default::default(),
+        watches: Default::default(),
         command_stats: (0..commands.len_ids())
             .map(|_| CommandStats::default())
             .collect(),

@@ -162,6 +162,8 @@ pub struct ServerState {
     pub backlog: Mutex<crate::replication::backlog::Backlog>,
     /// The stream's end offset, for replica links to wait on.
     pub stream_end: tokio::sync::watch::Sender<u64>,
+    /// Keys watched by clients for MULTI/EXEC.
+    pub watches: crate::commands::watch::WatchRegistry,
     /// Attached replicas by client id (INFO replication).
     pub replicas: Mutex<BTreeMap<u64, ReplicaLink>>,
     pub config: ArcSwap<Config>,
