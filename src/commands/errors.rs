@@ -63,6 +63,13 @@ errors! {
     HASH_NOT_FLOAT = "ERR hash value is not a float";
     VALUE_NAN_OR_INF = "ERR value is NaN or Infinity";
     LFU_SELECTED = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+    BIT_OFFSET = "ERR bit offset is not an integer or out of range";
+    BIT_VALUE = "ERR bit is not an integer or out of range";
+    BITPOS_BIT = "ERR The bit argument must be 1 or 0.";
+    BITOP_NOT_SINGLE = "ERR BITOP NOT must be called with a single source key.";
+    BITFIELD_TYPE = "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
+    BITFIELD_OVERFLOW_TYPE = "ERR Invalid OVERFLOW type specified";
+    BITFIELD_RO_GET_ONLY = "ERR BITFIELD_RO only supports the GET subcommand";
 }
 
 /// `ERR unknown command '<name>', with args beginning with: '<a>' '<b>' `: arguments are

@@ -3,6 +3,7 @@
 //! (`errors.rs`), and one file per command family. Handlers return replies and record
 //! effects; they never touch sockets.
 
+pub mod bitmap;
 pub mod command;
 pub mod context;
 pub mod debug;

@@ -20,6 +20,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::replication::COMMANDS,
     super::hash::COMMANDS,
     super::zset::COMMANDS,
+    super::bitmap::COMMANDS,
 ];
 
 pub struct Command {
