@@ -4,7 +4,7 @@
 
 use crate::commands::errors;
 use crate::keyspace::{Entry, Locked, StrValue, Value};
-use crate::resp::ErrorReply;
+use crate::resp::{ErrorReply, Reply};
 use crate::server::state::ServerState;
 use bytes::Bytes;
 use std::sync::atomic::Ordering::Relaxed;
@@ -126,6 +126,20 @@ pub struct Effects {
     pub force_propagation: bool,
     /// SYNC / PSYNC turned this connection into a replica link.
     pub replica_sync: Option<ReplicaSync>,
+    /// A blocking command found nothing to serve: park the client.
+    pub block: Option<Block>,
+}
+
+/// What a blocked client waits for.
+#[derive(Debug, Clone)]
+pub struct Block {
+    /// The keys, in the client's database at the time it blocked.
+    pub db: usize,
+    pub keys: Vec<Bytes>,
+    /// Unix time in milliseconds at which to give up; 0 waits forever.
+    pub deadline_ms: u64,
+    /// The reply on timeout.
+    pub timeout_reply: Reply,
 }
 
 /// How a replica asked for the dataset.
@@ -148,6 +162,8 @@ pub struct ExecCtx<'a> {
     pub effects: Effects,
     /// Full name of the running command (`get`, `client|list`).
     pub current_command: &'static str,
+    /// Blocking commands must answer at once (inside EXEC), as on timeout.
+    pub deny_blocking: bool,
 }
 
 impl<'a> ExecCtx<'a> {
@@ -165,6 +181,7 @@ impl<'a> ExecCtx<'a> {
             server,
             effects: Effects::default(),
             current_command: "",
+            deny_blocking: false,
         }
     }
 
@@ -375,6 +392,40 @@ impl<'a> ExecCtx<'a> {
                 .watches
                 .touch_db(emptied, |k| here.contains(k), Some(&replaced));
         }
+    }
+
+    /// Parks the client until one of `keys` may have something for it, or until the
+    /// deadline (0: none), when it gets `timeout_reply`. Where blocking is not allowed
+    /// (inside EXEC) that reply comes at once.
+    pub fn block(&mut self, keys: Vec<Bytes>, deadline_ms: u64, timeout_reply: Reply) -> Reply {
+        if self.deny_blocking {
+            return timeout_reply;
+        }
+        self.effects.block = Some(Block {
+            db: self.client.db,
+            keys,
+            deadline_ms,
+            timeout_reply,
+        });
+        Reply::NoReply
+    }
+
+    /// Parses a blocking command's timeout in seconds (fractions allowed) into an absolute
+    /// deadline in milliseconds, 0 for none (Redis's `getTimeoutFromObjectOrReply`).
+    pub fn timeout_arg(&self, arg: &[u8]) -> Result<u64, ErrorReply> {
+        let secs = crate::util::parse_f64(arg)
+            .filter(|v| !v.is_nan())
+            .ok_or(ErrorReply::fixed(
+                "ERR timeout is not a float or out of range",
+            ))?;
+        let ms = (secs * 1000.0).ceil();
+        if ms < 0.0 {
+            return Err(ErrorReply::fixed("ERR timeout is negative"));
+        }
+        if ms == 0.0 {
+            return Ok(0);
+        }
+        Ok(self.now_ms.saturating_add(ms.min(i64::MAX as f64) as u64))
     }
 
     /// Propagates the running command as `argv` instead of as it was called.

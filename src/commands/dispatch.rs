@@ -122,10 +122,13 @@ pub fn call(ctx: &mut ExecCtx, cmd: &'static Command, args: &[Bytes]) -> Reply {
     ctx.current_command = cmd.fullname.as_str();
     let reply = (cmd.spec.handler)(ctx, args).unwrap_or_else(Reply::Error);
     let changed = ctx.effects.dirty > dirty_before;
-    if changed && cmd.spec.has(flag::WRITE) && !ctx.server.watches.is_empty() {
+    let watched = !ctx.server.watches.is_empty();
+    let blocked = !ctx.server.blocks.is_empty();
+    if changed && cmd.spec.has(flag::WRITE) && (watched || blocked) {
         let db = ctx.client.db;
         for i in written_key_positions(cmd.spec, args) {
             ctx.touch(db, &args[i]);
+            ctx.server.blocks.signal(db, &args[i]);
         }
     }
     let fx = &mut ctx.effects;

@@ -809,9 +809,9 @@ fn client_trackinginfo(_ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
     ]))
 }
 
-/// CLIENT UNBLOCK: no command blocks yet, so no client can be unblocked; the arguments are
-/// still checked as Redis checks them.
-fn client_unblock(_ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends a blocked client's wait as if it timed out, or
+/// with an UNBLOCKED error; 1 if that client was blocked.
+fn client_unblock(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     if args.len() > 4 {
         return Err(ErrorReply::owned(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
@@ -825,8 +825,20 @@ fn client_unblock(_ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             ));
         }
     }
-    crate::util::parse_int(&args[2]).ok_or(errors::NOT_INTEGER)?;
-    Ok(Reply::Int(0))
+    let id = crate::util::parse_int(&args[2]).ok_or(errors::NOT_INTEGER)?;
+    let with_error = args.get(3).is_some_and(|r| eq(r, "error"));
+    let clients = ctx.server.clients.lock();
+    let Some(entry) = clients
+        .get(&(id as u64))
+        .filter(|e| e.blocked.load(Relaxed))
+    else {
+        return Ok(Reply::Int(0));
+    };
+    entry
+        .unblock_request
+        .store(if with_error { 2 } else { 1 }, Relaxed);
+    entry.kill_signal.notify_one();
+    Ok(Reply::Int(1))
 }
 
 fn client_unpause(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {

@@ -1,7 +1,9 @@
-//! The list family without blocking: LPUSH RPUSH LPUSHX RPUSHX LINSERT LLEN LINDEX LSET
-//! LRANGE LTRIM LREM LPOS LPOP RPOP LMPOP LMOVE RPOPLPUSH. Replies, error texts, the order in
-//! which arguments and keys are checked, and dirty counts follow Redis 7.0's `t_list.c`.
-//! Empty lists are deleted.
+//! The list family: LPUSH RPUSH LPUSHX RPUSHX LINSERT LLEN LINDEX LSET LRANGE LTRIM LREM
+//! LPOS LPOP RPOP LMPOP LMOVE RPOPLPUSH, and the blocking BLPOP BRPOP BLMPOP BLMOVE
+//! BRPOPLPUSH (which serve at once when they can and otherwise park the client through
+//! `ExecCtx::block`; a served blocking pop is propagated as its non-blocking form). Replies,
+//! error texts, the order in which arguments and keys are checked, and dirty counts follow
+//! Redis 7.0's `t_list.c`. Empty lists are deleted.
 
 use super::context::ExecCtx;
 use super::errors;
@@ -28,6 +30,22 @@ const MOVE_KEYS: &[KeySpec] = &[
     KeySpec::single(1, kflag::RW | kflag::ACCESS | kflag::DELETE),
     KeySpec::single(2, kflag::RW | kflag::INSERT),
 ];
+const BPOP_KEYS: &[KeySpec] = &[KeySpec::range(
+    1,
+    -2,
+    1,
+    kflag::RW | kflag::ACCESS | kflag::DELETE,
+)];
+const BLMPOP_KEYS: &[KeySpec] = &[KeySpec {
+    notes: None,
+    flags: kflag::RW | kflag::ACCESS | kflag::DELETE,
+    begin: BeginSearch::Index(2),
+    find: FindKeys::Keynum {
+        keynum_idx: 0,
+        first_key: 1,
+        step: 1,
+    },
+}];
 const LMPOP_KEYS: &[KeySpec] = &[KeySpec {
     notes: None,
     flags: kflag::RW | kflag::ACCESS | kflag::DELETE,
@@ -191,6 +209,56 @@ pub const COMMANDS: &[C] = &[
         "list",
         "1.2.0",
         rpoplpush,
+    ),
+    C::new(
+        "blpop",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING,
+        LIST,
+        BPOP_KEYS,
+        "list",
+        "2.0.0",
+        blpop,
+    ),
+    C::new(
+        "brpop",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING,
+        LIST,
+        BPOP_KEYS,
+        "list",
+        "2.0.0",
+        brpop,
+    ),
+    C::new(
+        "blmpop",
+        -5,
+        WRITE | BLOCKING,
+        LIST,
+        BLMPOP_KEYS,
+        "list",
+        "7.0.0",
+        blmpop,
+    ),
+    C::new(
+        "blmove",
+        6,
+        WRITE | DENYOOM | NOSCRIPT | BLOCKING,
+        LIST,
+        MOVE_KEYS,
+        "list",
+        "6.2.0",
+        blmove,
+    ),
+    C::new(
+        "brpoplpush",
+        4,
+        WRITE | DENYOOM | NOSCRIPT | BLOCKING,
+        LIST,
+        MOVE_KEYS,
+        "list",
+        "2.2.0",
+        brpoplpush,
     ),
 ];
 
@@ -451,8 +519,27 @@ fn pop(ctx: &mut ExecCtx, args: &[Bytes], end: End) -> CmdResult {
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: pops from the first non-empty
 /// list and replies with its name and the elements.
 fn lmpop(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
-    let numkeys = parse_range(&args[1], 1, errors::NUMKEYS_ZERO_OR_NEGATIVE)?;
-    let where_idx = (numkeys as u64).saturating_add(2);
+    let (keys, end, count) = parse_mpop(args, 1)?;
+    match mpop(ctx, keys, end, count)? {
+        Some(reply) => Ok(reply),
+        None => Ok(Reply::NullArray),
+    }
+}
+
+/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count].
+fn blmpop(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let (keys, end, count) = parse_mpop(args, 2)?;
+    let deadline = ctx.timeout_arg(&args[1])?;
+    match mpop(ctx, keys, end, count)? {
+        Some(reply) => Ok(reply),
+        None => Ok(ctx.block(keys.to_vec(), deadline, Reply::NullArray)),
+    }
+}
+
+/// The keys, end and count of LMPOP / BLMPOP, with numkeys at `numkeys_idx`.
+fn parse_mpop(args: &[Bytes], numkeys_idx: usize) -> Result<(&[Bytes], End, usize), ErrorReply> {
+    let numkeys = parse_range(&args[numkeys_idx], 1, errors::NUMKEYS_ZERO_OR_NEGATIVE)?;
+    let where_idx = (numkeys as u64).saturating_add(numkeys_idx as u64 + 1);
     if where_idx >= args.len() as u64 {
         return Err(errors::SYNTAX);
     }
@@ -468,8 +555,21 @@ fn lmpop(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             return Err(errors::SYNTAX);
         }
     }
-    let count = count.unwrap_or(1) as usize;
-    for key in &args[2..where_idx] {
+    Ok((
+        &args[numkeys_idx + 1..where_idx],
+        end,
+        count.unwrap_or(1) as usize,
+    ))
+}
+
+/// Pops up to `count` elements from the first non-empty list; None when all are empty.
+fn mpop(
+    ctx: &mut ExecCtx,
+    keys: &[Bytes],
+    end: End,
+    count: usize,
+) -> Result<Option<Reply>, ErrorReply> {
+    for key in keys {
         let Some(list) = write_list(ctx, key)? else {
             continue;
         };
@@ -478,21 +578,90 @@ fn lmpop(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             ctx.delete(key);
         }
         ctx.dirty(items.len() as u64);
-        let pop: &'static [u8] = match end {
-            End::Head => b"LPOP",
-            End::Tail => b"RPOP",
-        };
         ctx.propagate_as(vec![
-            Bytes::from_static(pop),
+            pop_name(end),
             key.clone(),
             Bytes::from(items.len().to_string()),
         ]);
-        return Ok(Reply::Array(vec![
+        return Ok(Some(Reply::Array(vec![
             Reply::Bulk(key.clone()),
             Reply::Array(items),
-        ]));
+        ])));
     }
-    Ok(Reply::NullArray)
+    Ok(None)
+}
+
+fn pop_name(end: End) -> Bytes {
+    match end {
+        End::Head => Bytes::from_static(b"LPOP"),
+        End::Tail => Bytes::from_static(b"RPOP"),
+    }
+}
+
+fn blpop(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    blocking_pop(ctx, args, End::Head)
+}
+
+fn brpop(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    blocking_pop(ctx, args, End::Tail)
+}
+
+/// BLPOP / BRPOP key [key ...] timeout: one element from the first non-empty list, as
+/// [key, element].
+fn blocking_pop(ctx: &mut ExecCtx, args: &[Bytes], end: End) -> CmdResult {
+    let deadline = ctx.timeout_arg(&args[args.len() - 1])?;
+    let keys = &args[1..args.len() - 1];
+    for key in keys {
+        let Some(list) = write_list(ctx, key)? else {
+            continue;
+        };
+        let item = list.pop(end).expect("stored lists are never empty");
+        if list.is_empty() {
+            ctx.delete(key);
+        }
+        ctx.dirty(1);
+        ctx.propagate_as(vec![pop_name(end), key.clone()]);
+        return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), bulk(&item)]));
+    }
+    Ok(ctx.block(keys.to_vec(), deadline, Reply::NullArray))
+}
+
+/// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout.
+fn blmove(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let from = parse_end(&args[3])?;
+    let to = parse_end(&args[4])?;
+    let deadline = ctx.timeout_arg(&args[5])?;
+    blocking_move(ctx, args, from, to, deadline)
+}
+
+/// BRPOPLPUSH source destination timeout.
+fn brpoplpush(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let deadline = ctx.timeout_arg(&args[3])?;
+    blocking_move(ctx, args, End::Tail, End::Head, deadline)
+}
+
+fn blocking_move(
+    ctx: &mut ExecCtx,
+    args: &[Bytes],
+    from: End,
+    to: End,
+    deadline: u64,
+) -> CmdResult {
+    if write_list(ctx, &args[1])?.is_none() {
+        // Redis answers a null bulk where it may not block, but a null array on timeout.
+        if ctx.deny_blocking {
+            return Ok(Reply::Null);
+        }
+        return Ok(ctx.block(vec![args[1].clone()], deadline, Reply::NullArray));
+    }
+    let reply = move_element(ctx, &args[1], &args[2], from, to)?;
+    let mut argv = match args.len() {
+        6 => vec![Bytes::from_static(b"LMOVE")],
+        _ => vec![Bytes::from_static(b"RPOPLPUSH")],
+    };
+    argv.extend_from_slice(&args[1..args.len() - 1]);
+    ctx.propagate_as(argv);
+    Ok(reply)
 }
 
 fn lmove(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {

@@ -4,6 +4,7 @@
 //! effects; they never touch sockets.
 
 pub mod bitmap;
+pub mod blocking;
 pub mod command;
 pub mod context;
 pub mod debug;

@@ -163,6 +163,7 @@ fn exec(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
     let table: &'static CommandTable = ctx.server.commands;
     let exec_name = ctx.current_command;
     let mut replies = Vec::with_capacity(tx.queued.len());
+    ctx.deny_blocking = true;
     for args in &tx.queued {
         let Lookup::Found(cmd) = table.lookup(args) else {
             unreachable!("queued commands were looked up when queued");
@@ -181,5 +182,6 @@ fn exec(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
         replies.push(reply);
     }
     ctx.current_command = exec_name;
+    ctx.deny_blocking = false;
     Ok(Reply::Array(replies))
 }

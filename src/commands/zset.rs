@@ -47,6 +47,22 @@ const KEYNUM_RO: &[KeySpec] = &[KeySpec {
         step: 1,
     },
 }];
+const BZPOP_KEYS: &[KeySpec] = &[KeySpec::range(
+    1,
+    -2,
+    1,
+    kflag::RW | kflag::ACCESS | kflag::DELETE,
+)];
+const BZMPOP_KEYS: &[KeySpec] = &[KeySpec {
+    notes: None,
+    flags: kflag::RW | kflag::ACCESS | kflag::DELETE,
+    begin: BeginSearch::Index(2),
+    find: FindKeys::Keynum {
+        keynum_idx: 0,
+        first_key: 1,
+        step: 1,
+    },
+}];
 const KEYNUM_RW: &[KeySpec] = &[KeySpec {
     notes: None,
     flags: kflag::RW | kflag::ACCESS | kflag::DELETE,
@@ -288,6 +304,36 @@ pub const COMMANDS: &[C] = &[
         zpopmax,
     ),
     C::new("zmpop", -4, WRITE, ZS, KEYNUM_RW, G, "7.0.0", zmpop),
+    C::new(
+        "bzpopmin",
+        -3,
+        WRITE | NOSCRIPT | FAST | BLOCKING,
+        ZS,
+        BZPOP_KEYS,
+        G,
+        "5.0.0",
+        bzpopmin,
+    ),
+    C::new(
+        "bzpopmax",
+        -3,
+        WRITE | NOSCRIPT | FAST | BLOCKING,
+        ZS,
+        BZPOP_KEYS,
+        G,
+        "5.0.0",
+        bzpopmax,
+    ),
+    C::new(
+        "bzmpop",
+        -5,
+        WRITE | BLOCKING,
+        ZS,
+        BZMPOP_KEYS,
+        G,
+        "7.0.0",
+        bzmpop,
+    ),
     C::new(
         "zrandmember",
         -2,
@@ -1124,10 +1170,26 @@ fn pop_items(z: &mut ZSet, count: u64, max: bool) -> Vec<(Box<[u8]>, f64)> {
 }
 
 fn zmpop(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
-    let numkeys = crate::util::parse_int(&args[1])
+    let (keys, max, count) = parse_zmpop(args, 1)?;
+    Ok(zmpop_serve(ctx, keys, max, count)?.unwrap_or(Reply::NullArray))
+}
+
+/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count].
+fn bzmpop(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let (keys, max, count) = parse_zmpop(args, 2)?;
+    let deadline = ctx.timeout_arg(&args[1])?;
+    match zmpop_serve(ctx, keys, max, count)? {
+        Some(reply) => Ok(reply),
+        None => Ok(ctx.block(keys.to_vec(), deadline, Reply::NullArray)),
+    }
+}
+
+/// The keys, side and count of ZMPOP / BZMPOP, with numkeys at `numkeys_idx`.
+fn parse_zmpop(args: &[Bytes], numkeys_idx: usize) -> Result<(&[Bytes], bool, u64), ErrorReply> {
+    let numkeys = crate::util::parse_int(&args[numkeys_idx])
         .filter(|n| *n >= 1)
         .ok_or(NUMKEYS_POSITIVE)? as u64;
-    let where_idx = numkeys.saturating_add(2);
+    let where_idx = numkeys.saturating_add(numkeys_idx as u64 + 1);
     if where_idx >= args.len() as u64 {
         return Err(errors::SYNTAX);
     }
@@ -1154,8 +1216,17 @@ fn zmpop(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         }
         j += 1;
     }
-    let count = count.unwrap_or(1);
-    for key in &args[2..where_idx] {
+    Ok((&args[numkeys_idx + 1..where_idx], max, count.unwrap_or(1)))
+}
+
+/// Pops from the first non-empty sorted set, replying [key, [[member, score] ...]].
+fn zmpop_serve(
+    ctx: &mut ExecCtx,
+    keys: &[Bytes],
+    max: bool,
+    count: u64,
+) -> Result<Option<Reply>, ErrorReply> {
+    for key in keys {
         let Some(z) = write_zset(ctx, key)? else {
             continue;
         };
@@ -1164,9 +1235,8 @@ fn zmpop(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             ctx.delete(key);
         }
         ctx.dirty(popped.len() as u64);
-        let pop: &'static [u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
         ctx.propagate_as(vec![
-            Bytes::from_static(pop),
+            zpop_name(max),
             key.clone(),
             Bytes::from(popped.len().to_string()),
         ]);
@@ -1174,9 +1244,46 @@ fn zmpop(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             .iter()
             .map(|(m, s)| Reply::Array(vec![bulk(m), Reply::Double(*s)]))
             .collect();
-        return Ok(Reply::Array(vec![bulk(key), Reply::Array(pairs)]));
+        return Ok(Some(Reply::Array(vec![bulk(key), Reply::Array(pairs)])));
     }
-    Ok(Reply::NullArray)
+    Ok(None)
+}
+
+fn zpop_name(max: bool) -> Bytes {
+    Bytes::from_static(if max { b"ZPOPMAX" } else { b"ZPOPMIN" })
+}
+
+fn bzpopmin(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    blocking_zpop(ctx, args, false)
+}
+
+fn bzpopmax(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    blocking_zpop(ctx, args, true)
+}
+
+/// BZPOPMIN / BZPOPMAX key [key ...] timeout: one member of the first non-empty sorted
+/// set, as [key, member, score].
+fn blocking_zpop(ctx: &mut ExecCtx, args: &[Bytes], max: bool) -> CmdResult {
+    let deadline = ctx.timeout_arg(&args[args.len() - 1])?;
+    let keys = &args[1..args.len() - 1];
+    for key in keys {
+        let Some(z) = write_zset(ctx, key)? else {
+            continue;
+        };
+        let popped = pop_items(z, 1, max);
+        if z.is_empty() {
+            ctx.delete(key);
+        }
+        ctx.dirty(1);
+        ctx.propagate_as(vec![zpop_name(max), key.clone()]);
+        let (member, score) = &popped[0];
+        return Ok(Reply::Array(vec![
+            bulk(key),
+            bulk(member),
+            Reply::Double(*score),
+        ]));
+    }
+    Ok(ctx.block(keys.to_vec(), deadline, Reply::NullArray))
 }
 
 // ---- ZRANDMEMBER --------------------------------------------------------------------------

@@ -112,6 +112,8 @@ pub async fn serve(
             killed: Default::default(),
             release_buffer: Default::default(),
             kill_signal: tokio::sync::Notify::new(),
+            blocked: Default::default(),
+            unblock_request: Default::default(),
         }),
         is_local: is_local_peer(&peer),
         out: BytesMut::with_capacity(READ_CHUNK),
@@ -120,6 +122,7 @@ pub async fn serve(
         last_interaction_ms: now_us / 1000,
         monitor_rx: None,
         replica: None,
+        blocked: None,
         published_meta: None,
         state: state.clone(),
     };
@@ -153,6 +156,8 @@ struct Connection {
     monitor_rx: Option<tokio::sync::mpsc::Receiver<Bytes>>,
     /// Set by SYNC / PSYNC: once the pending replies are written, this becomes a replica link.
     replica: Option<crate::commands::context::ReplicaSync>,
+    /// A blocking command that found nothing: its arguments and what it waits for.
+    blocked: Option<(Vec<Bytes>, crate::commands::context::Block)>,
 }
 
 impl Connection {
@@ -162,6 +167,17 @@ impl Connection {
         while !self.close {
             if self.entry.killed.load(Relaxed) {
                 return;
+            }
+            if self.blocked.is_some() {
+                if !self.flush(stream).await || !self.wait_blocked(stream, &mut inbuf).await {
+                    return;
+                }
+                // Commands that arrived while blocked run now.
+                self.process_input(&mut inbuf, &mut decoder);
+                if !self.flush(stream).await {
+                    return;
+                }
+                continue;
             }
             if inbuf.capacity() - inbuf.len() < READ_CHUNK / 2 {
                 inbuf.reserve(READ_CHUNK);
@@ -273,9 +289,116 @@ impl Connection {
         }
     }
 
+    /// Writes the pending replies; false if the peer is gone.
+    async fn flush(&mut self, stream: &mut TcpStream) -> bool {
+        if self.out.is_empty() {
+            return true;
+        }
+        if stream.write_all(&self.out).await.is_err() {
+            return false;
+        }
+        self.state
+            .stats
+            .net_output_bytes
+            .fetch_add(self.out.len() as u64, Relaxed);
+        self.out.clear();
+        true
+    }
+
+    /// Waits until the blocking command can be served, times out, or is unblocked, then
+    /// queues its reply. False if the connection must close.
+    async fn wait_blocked(&mut self, stream: &mut TcpStream, inbuf: &mut BytesMut) -> bool {
+        let Some((args, block)) = self.blocked.take() else {
+            return true;
+        };
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let waker: crate::commands::blocking::Waker = {
+            let n = notify.clone();
+            Arc::new(move || n.notify_one())
+        };
+        let keys: Vec<(usize, Box<[u8]>)> = block
+            .keys
+            .iter()
+            .map(|k| (block.db, k[..].into()))
+            .collect();
+        let id = self.client.id;
+        self.state.blocks.block(id, &keys, &waker);
+        self.state.blocked_clients.fetch_add(1, Relaxed);
+        self.entry.blocked.store(true, Relaxed);
+        let deadline = (block.deadline_ms != 0).then(|| {
+            let now_ms = unix_us() / 1000;
+            tokio::time::Instant::now()
+                + Duration::from_millis(block.deadline_ms.saturating_sub(now_ms))
+        });
+        let mut keep = true;
+        let reply = 'wait: loop {
+            // Something may have arrived between the first try and the registration.
+            let saved_db = self.client.db;
+            self.client.db = block.db;
+            let outcome = dispatch::execute(
+                &self.state,
+                &mut self.client,
+                &args,
+                unix_us(),
+                self.is_local,
+            );
+            self.client.db = saved_db;
+            if outcome.effects.block.is_none() {
+                break 'wait Some(outcome.reply);
+            }
+            loop {
+                let timeout = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = notify.notified() => continue 'wait,
+                    _ = timeout => break 'wait Some(block.timeout_reply.clone()),
+                    _ = self.entry.kill_signal.notified() => {
+                        if self.entry.killed.load(Relaxed) {
+                            keep = false;
+                            break 'wait None;
+                        }
+                        match self.entry.unblock_request.swap(0, Relaxed) {
+                            1 => break 'wait Some(block.timeout_reply.clone()),
+                            2 => break 'wait Some(Reply::Error(crate::resp::ErrorReply::fixed(
+                                "UNBLOCKED client unblocked via CLIENT UNBLOCK",
+                            ))),
+                            _ => {}
+                        }
+                    }
+                    read = stream.read_buf(inbuf) => {
+                        if !matches!(read, Ok(n) if n > 0) {
+                            keep = false;
+                            break 'wait None;
+                        }
+                    }
+                }
+            }
+        };
+        self.entry.blocked.store(false, Relaxed);
+        self.state.blocked_clients.fetch_sub(1, Relaxed);
+        self.state.blocks.unblock(id, &keys);
+        if let Some(reply) = reply {
+            if let Reply::Error(e) = &reply {
+                self.state.count_error(e.code());
+            }
+            if self.client.reply_mode != ReplyMode::Off {
+                encode(&reply, self.client.resp3, &mut self.out);
+            }
+        }
+        keep
+    }
+
     fn process_input(&mut self, inbuf: &mut BytesMut, decoder: &mut RequestDecoder) {
         loop {
-            if self.close || self.replica.is_some() || self.entry.killed.load(Relaxed) {
+            if self.close
+                || self.replica.is_some()
+                || self.blocked.is_some()
+                || self.entry.killed.load(Relaxed)
+            {
                 return;
             }
             let limits = DecodeLimits {
@@ -315,6 +438,9 @@ impl Connection {
         let now_us = unix_us();
         let mut outcome =
             dispatch::execute(&self.state, &mut self.client, args, now_us, self.is_local);
+        if let Some(block) = outcome.effects.block.take() {
+            self.blocked = Some((args.to_vec(), block));
+        }
         // File work asked for by the handler happens here, before the reply is final.
         if let Some(path) = outcome.effects.rewrite_config.take() {
             if let Err(e) = super::rewrite_config_file(&self.state, &path) {

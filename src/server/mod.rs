@@ -54,6 +54,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         stream_end: tokio::sync::watch::Sender::new(0),
         replicas: Default::default(),
         watches: Default::default(),
+        blocks: Default::default(),
         command_stats: (0..commands.len_ids())
             .map(|_| CommandStats::default())
             .collect(),

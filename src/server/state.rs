@@ -89,6 +89,10 @@ pub struct ClientEntry {
     pub killed: AtomicBool,
     pub release_buffer: AtomicBool,
     pub kill_signal: tokio::sync::Notify,
+    /// Blocked in BLPOP and friends.
+    pub blocked: AtomicBool,
+    /// CLIENT UNBLOCK asked to end the wait: 1 as a timeout, 2 with an error.
+    pub unblock_request: std::sync::atomic::AtomicU8,
 }
 
 /// Redis's initial query buffer size (PROTO_IOBUF_LEN).
@@ -162,6 +166,8 @@ pub struct ServerState {
     pub backlog: Mutex<crate::replication::backlog::Backlog>,
     /// The stream's end offset, for replica links to wait on.
     pub stream_end: tokio::sync::watch::Sender<u64>,
+    /// Clients blocked on keys (BLPOP and friends).
+    pub blocks: crate::commands::blocking::BlockRegistry,
     /// Keys watched by clients for MULTI/EXEC.
     pub watches: crate::commands::watch::WatchRegistry,
     /// Attached replicas by client id (INFO replication).
