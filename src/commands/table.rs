@@ -20,6 +20,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::replication::COMMANDS,
     super::hash::COMMANDS,
     super::zset::COMMANDS,
+    super::geo::COMMANDS,
 ];
 
 pub struct Command {

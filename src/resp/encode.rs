@@ -46,6 +46,8 @@ pub fn encode(reply: &Reply, resp3: bool, out: &mut BytesMut) {
                 bulk(out, text.as_bytes());
             }
         }
+        Reply::DoubleText(text) if resp3 => line(out, b',', text.as_bytes()),
+        Reply::DoubleText(text) => bulk(out, text.as_bytes()),
         Reply::Bool(b) if resp3 => out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
         Reply::Bool(b) => int_line(out, b':', *b as i64),
         Reply::BigNumber(n) if resp3 => line(out, b'(', n.as_bytes()),
