@@ -845,7 +845,7 @@ mod tests {
             h.err(&["GEOADD", "Sicily", "NX", "XX", "1", "2", "x"]),
             "ERR syntax error"
         );
-        assert_eq!(h.err(&["GEOADD", "Sicily", "1", "2"]), "ERR syntax error");
+        assert_eq!(h.err(&["GEOADD", "Sicily", "1", "2", "3", "4"]), "ERR syntax error");
         assert_eq!(
             h.err(&["GEOADD", "Sicily", "a", "2", "x"]),
             "ERR value is not a valid float"
@@ -912,7 +912,7 @@ mod tests {
             Reply::Int(2)
         );
         assert_eq!(
-            h.err(&["GEOSEARCH", "Sicily", "BYRADIUS", "1", "km", "ASC"]),
+            h.err(&["GEOSEARCH", "Sicily", "BYRADIUS", "1", "km", "ASC", "DESC"]),
             "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for GEOSEARCH"
         );
         assert_eq!(

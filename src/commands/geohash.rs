@@ -542,7 +542,8 @@ mod tests {
     #[test]
     fn steps_and_cells() {
         assert_eq!(estimate_steps(0.0, 0.0), 26);
-        assert_eq!(estimate_steps(5_000_000.0, 0.0), 1);
+        assert_eq!(estimate_steps(5_000_000.0, 0.0), 2);
+        assert_eq!(estimate_steps(10_000_000.0, 0.0), 1);
         let shape = Shape {
             xy: [15.0, 37.0],
             conversion: 1000.0,
