@@ -195,11 +195,60 @@ fn as_zset(entry: Option<&mut Entry>) -> Result<Option<&mut ZSet>, ErrorReply> {
 /// A double argument as `getDoubleFromObject` reads it (overflow to infinity refused unless
 /// infinity was written).
 fn parse_double(arg: &[u8]) -> Option<f64> {
-    let v = crate::util::parse_f64(arg)?;
+    let v = match parse_hex_float(arg) {
+        Some(v) => v,
+        None => crate::util::parse_f64(arg)?,
+    };
     if v.is_infinite() && !arg.to_ascii_lowercase().windows(3).any(|w| w == b"inf") {
         return None;
     }
     Some(v)
+}
+
+/// `strtod`'s hexadecimal form: `[+-]0x<hex>[.<hex>][p[+-]<dec>]`, the whole argument.
+fn parse_hex_float(arg: &[u8]) -> Option<f64> {
+    let (neg, rest) = match arg.first()? {
+        b'-' => (true, &arg[1..]),
+        b'+' => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    let rest = rest
+        .strip_prefix(b"0x")
+        .or_else(|| rest.strip_prefix(b"0X"))?;
+    let (mut mantissa, mut digits, mut frac_digits, mut seen_dot) = (0.0f64, 0, 0i32, false);
+    let mut i = 0;
+    while i < rest.len() {
+        let c = rest[i];
+        if c == b'.' && !seen_dot {
+            seen_dot = true;
+        } else if let Some(d) = (c as char).to_digit(16) {
+            mantissa = mantissa * 16.0 + f64::from(d);
+            digits += 1;
+            if seen_dot {
+                frac_digits += 1;
+            }
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    if digits == 0 {
+        return None;
+    }
+    let mut exp: i32 = 0;
+    if i < rest.len() {
+        if rest[i] != b'p' && rest[i] != b'P' {
+            return None;
+        }
+        let e = std::str::from_utf8(&rest[i + 1..]).ok()?;
+        let body = e.strip_prefix(['+', '-']).unwrap_or(e);
+        if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        exp = e.parse::<i64>().ok()?.clamp(-100_000, 100_000) as i32;
+    }
+    let v = mantissa * 2f64.powi(exp - 4 * frac_digits);
+    Some(if neg { -v } else { v })
 }
 
 fn double_arg(arg: &[u8], err: ErrorReply) -> Result<f64, ErrorReply> {
