@@ -340,7 +340,7 @@ fn geoadd(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         idx += 1;
     }
     let rest = args.len() - idx;
-    if rest % 3 != 0 || (xx && nx) || rest == 0 {
+    if !rest.is_multiple_of(3) || (xx && nx) || rest == 0 {
         return Err(errors::SYNTAX);
     }
     let mut points = Vec::with_capacity(rest / 3);
@@ -372,12 +372,11 @@ fn geoadd(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     for (score, member) in &points {
         let score = *score as f64;
         match z.score(member) {
-            Some(cur) => {
-                if !nx && cur != score {
-                    z.update_score(member, cur, score);
-                    updated += 1;
-                }
+            Some(cur) if !nx && cur != score => {
+                z.update_score(member, cur, score);
+                updated += 1;
             }
+            Some(_) => {}
             None if !xx => {
                 z.insert_new(member, score, lim);
                 added += 1;
@@ -444,9 +443,9 @@ fn geodist(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::Null);
     };
     match (geohash::decode_score(s1), geohash::decode_score(s2)) {
-        (Some([x1, y1]), Some([x2, y2])) => {
-            Ok(distance_reply(geohash::distance(x1, y1, x2, y2) / to_meters))
-        }
+        (Some([x1, y1]), Some([x2, y2])) => Ok(distance_reply(
+            geohash::distance(x1, y1, x2, y2) / to_meters,
+        )),
         _ => Ok(Reply::Null),
     }
 }
@@ -867,7 +866,13 @@ mod tests {
 
     fn sicily(h: &mut Harness) {
         let r = h.ok(&[
-            "GEOADD", "Sicily", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669",
+            "GEOADD",
+            "Sicily",
+            "13.361389",
+            "38.115556",
+            "Palermo",
+            "15.087269",
+            "37.502669",
             "Catania",
         ]);
         assert_eq!(r, Reply::Int(2));
@@ -894,7 +899,10 @@ mod tests {
             h.err(&["GEOADD", "Sicily", "NX", "XX", "1", "2", "x"]),
             "ERR syntax error"
         );
-        assert_eq!(h.err(&["GEOADD", "Sicily", "1", "2", "3", "4"]), "ERR syntax error");
+        assert_eq!(
+            h.err(&["GEOADD", "Sicily", "1", "2", "3", "4"]),
+            "ERR syntax error"
+        );
         assert_eq!(
             h.err(&["GEOADD", "Sicily", "a", "2", "x"]),
             "ERR value is not a valid float"
@@ -937,26 +945,58 @@ mod tests {
         let mut h = Harness::new();
         sicily(&mut h);
         assert_eq!(
-            strings(h.ok(&["GEORADIUS", "Sicily", "15", "37", "200", "km", "WITHDIST", "ASC"])),
+            strings(h.ok(&[
+                "GEORADIUS",
+                "Sicily",
+                "15",
+                "37",
+                "200",
+                "km",
+                "WITHDIST",
+                "ASC"
+            ])),
             ["Catania", "56.4413", "Palermo", "190.4424"]
         );
         assert_eq!(
             strings(h.ok(&[
-                "GEOSEARCH", "Sicily", "FROMLONLAT", "15", "37", "BYBOX", "400", "400", "km",
-                "ASC", "WITHHASH"
+                "GEOSEARCH",
+                "Sicily",
+                "FROMLONLAT",
+                "15",
+                "37",
+                "BYBOX",
+                "400",
+                "400",
+                "km",
+                "ASC",
+                "WITHHASH"
             ])),
             ["Catania", "3479447370796909", "Palermo", "3479099956230698"]
         );
         assert_eq!(
             strings(h.ok(&[
-                "GEOSEARCH", "Sicily", "FROMMEMBER", "Palermo", "BYRADIUS", "100", "km"
+                "GEOSEARCH",
+                "Sicily",
+                "FROMMEMBER",
+                "Palermo",
+                "BYRADIUS",
+                "100",
+                "km"
             ])),
             ["Palermo"]
         );
         assert_eq!(
             h.ok(&[
-                "GEOSEARCHSTORE", "dst", "Sicily", "FROMLONLAT", "15", "37", "BYRADIUS", "200",
-                "km", "STOREDIST"
+                "GEOSEARCHSTORE",
+                "dst",
+                "Sicily",
+                "FROMLONLAT",
+                "15",
+                "37",
+                "BYRADIUS",
+                "200",
+                "km",
+                "STOREDIST"
             ]),
             Reply::Int(2)
         );
@@ -973,7 +1013,16 @@ mod tests {
             "ERR STORE option in GEORADIUS is not compatible with WITHDIST, WITHHASH and WITHCOORD options"
         );
         assert_eq!(
-            h.err(&["GEORADIUS_RO", "Sicily", "15", "37", "200", "km", "STORE", "x"]),
+            h.err(&[
+                "GEORADIUS_RO",
+                "Sicily",
+                "15",
+                "37",
+                "200",
+                "km",
+                "STORE",
+                "x"
+            ]),
             "ERR syntax error"
         );
         assert_eq!(

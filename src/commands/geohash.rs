@@ -325,9 +325,10 @@ pub fn bounding_box(shape: &Shape) -> [f64; 4] {
     let [longitude, latitude] = shape.xy;
     let (height, width) = match shape.kind {
         ShapeKind::Circle { radius } => (radius * shape.conversion, radius * shape.conversion),
-        ShapeKind::Box { width, height } => {
-            (shape.conversion * (height / 2.0), shape.conversion * (width / 2.0))
-        }
+        ShapeKind::Box { width, height } => (
+            shape.conversion * (height / 2.0),
+            shape.conversion * (width / 2.0),
+        ),
     };
     let lat_delta = rad_deg(height / EARTH_RADIUS_M);
     let long_delta_top = rad_deg(width / EARTH_RADIUS_M / deg_rad(latitude + lat_delta).cos());
@@ -461,9 +462,9 @@ pub fn format_distance(d: f64) -> String {
         return "0.0000".into();
     }
     let scaled = (d * 10000.0).round_ties_even();
-    let v = if scaled >= 9.223_372_036_854_775_807e18 || scaled.is_nan() {
-        i64::MIN
-    } else if scaled < -9.223_372_036_854_775_808e18 {
+    // llrint: out of range (and NaN) gives LLONG_MIN.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    let v = if scaled.is_nan() || !(-TWO_63..TWO_63).contains(&scaled) {
         i64::MIN
     } else {
         scaled as i64
@@ -502,7 +503,13 @@ mod tests {
 
     #[test]
     fn interleave_round_trips() {
-        for (a, b) in [(0u32, 0u32), (1, 0), (0, 1), (0x3ff_ffff, 0x155_5555), (u32::MAX, 7)] {
+        for (a, b) in [
+            (0u32, 0u32),
+            (1, 0),
+            (0, 1),
+            (0x3ff_ffff, 0x155_5555),
+            (u32::MAX, 7),
+        ] {
             assert_eq!(deinterleave(interleave(a, b)), (a, b));
         }
         assert_eq!(interleave(1, 0), 1);
@@ -529,7 +536,12 @@ mod tests {
 
     #[test]
     fn distances_and_formats() {
-        let d = distance(13.361389338970184, 38.115556395496299, 15.087267458438873, 37.50266842333162);
+        let d = distance(
+            13.361389338970184,
+            38.1155563954963,
+            15.087267458438873,
+            37.50266842333162,
+        );
         assert_eq!(format_distance(d), "166274.1516");
         assert_eq!(format_distance(d / 1000.0), "166.2742");
         assert_eq!(format_distance(0.0), "0.0000");
