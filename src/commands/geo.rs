@@ -683,7 +683,13 @@ fn search(
                 -1
             }
         };
-        let cmp = |a: &Point, b: &Point| if sort == Sort::Asc { asc(a, b) } else { -asc(a, b) };
+        let cmp = |a: &Point, b: &Point| {
+            if sort == Sort::Asc {
+                asc(a, b)
+            } else {
+                -asc(a, b)
+            }
+        };
         if returned == points.len() {
             // glibc's qsort is a merge sort here: stable.
             points.sort_by(|a, b| cmp(a, b).cmp(&0));
@@ -738,7 +744,6 @@ fn search(
     }
     Ok(Reply::Int(n as i64))
 }
-
 
 /// Redis's `pqsort`: a Bentley-McIlroy quicksort that only recurses into partitions
 /// overlapping ranks `lrange..=rrange`. Which of several equal elements land in the range,
@@ -1004,6 +1009,31 @@ mod tests {
             "Catania",
         ]);
         assert_eq!(r, Reply::Int(2));
+    }
+
+    #[test]
+    fn partial_sort_orders_the_requested_ranks() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for len in [1usize, 5, 7, 8, 20, 41, 100, 300] {
+            for k in [1usize, 2, 7, 40, 299] {
+                if k > len {
+                    continue;
+                }
+                let mut v: Vec<i32> = (0..len)
+                    .map(|_| {
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        ((seed >> 33) % 17) as i32
+                    })
+                    .collect();
+                let mut expect = v.clone();
+                expect.sort();
+                let cmp = |a: &i32, b: &i32| (*a - *b).signum();
+                partial_sort(&mut v, &cmp, 0, k - 1);
+                assert_eq!(v[..k], expect[..k], "len {len} k {k}");
+            }
+        }
     }
 
     #[test]
