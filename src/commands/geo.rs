@@ -202,7 +202,30 @@ fn parse_double(arg: &[u8]) -> Option<f64> {
     if v.is_infinite() && !arg.to_ascii_lowercase().windows(3).any(|w| w == b"inf") {
         return None;
     }
+    // strtod's underflow to zero (ERANGE) is refused too.
+    if v == 0.0 && mantissa_nonzero(arg) {
+        return None;
+    }
     Some(v)
+}
+
+/// Whether the digits before the exponent of a number hold anything but zeros.
+fn mantissa_nonzero(arg: &[u8]) -> bool {
+    let body = arg
+        .strip_prefix(b"-")
+        .or_else(|| arg.strip_prefix(b"+"))
+        .unwrap_or(arg);
+    let (hex, body) = match body
+        .strip_prefix(b"0x")
+        .or_else(|| body.strip_prefix(b"0X"))
+    {
+        Some(rest) => (true, rest),
+        None => (false, body),
+    };
+    let stop: &[u8] = if hex { b"pP" } else { b"eE" };
+    body.iter()
+        .take_while(|c| !stop.contains(c))
+        .any(|&c| c.is_ascii_alphanumeric() && c != b'0')
 }
 
 /// `strtod`'s hexadecimal form: `[+-]0x<hex>[.<hex>][p[+-]<dec>]`, the whole argument.
