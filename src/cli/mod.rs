@@ -121,6 +121,7 @@ fn format_reply(r: &Reply, indent: usize, out: &mut String) {
             "(double) {}",
             crate::resp::reply::format_double_g17(*d)
         )),
+        Reply::DoubleText(t) => out.push_str(&format!("(double) {t}")),
         Reply::Bool(b) => out.push_str(if *b { "(true)" } else { "(false)" }),
         Reply::BigNumber(n) => out.push_str(&format!("(big number) {n}")),
         Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Multi(items) => {
@@ -172,6 +173,7 @@ fn raw_reply(r: &Reply, out: &mut Vec<u8>) {
         Reply::Double(d) => {
             out.extend_from_slice(crate::resp::reply::format_double_g17(*d).as_bytes())
         }
+        Reply::DoubleText(t) => out.extend_from_slice(t.as_bytes()),
         Reply::Bool(b) => out.extend_from_slice(if *b { b"1" } else { b"0" }),
         Reply::BigNumber(n) => out.extend_from_slice(n.as_bytes()),
         Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Multi(items) => {

@@ -10,6 +10,8 @@ pub mod context;
 pub mod debug;
 pub mod dispatch;
 pub mod errors;
+pub mod geo;
+pub mod geohash;
 pub mod hash;
 pub mod introspection;
 pub mod keys;

@@ -21,6 +21,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::hash::COMMANDS,
     super::zset::COMMANDS,
     super::bitmap::COMMANDS,
+    super::geo::COMMANDS,
 ];
 
 pub struct Command {

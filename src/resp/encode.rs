@@ -46,6 +46,8 @@ pub fn encode(reply: &Reply, resp3: bool, out: &mut BytesMut) {
                 bulk(out, text.as_bytes());
             }
         }
+        Reply::DoubleText(text) if resp3 => line(out, b',', text.as_bytes()),
+        Reply::DoubleText(text) => bulk(out, text.as_bytes()),
         Reply::Bool(b) if resp3 => out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
         Reply::Bool(b) => int_line(out, b':', *b as i64),
         Reply::BigNumber(n) if resp3 => line(out, b'(', n.as_bytes()),
@@ -193,6 +195,11 @@ mod tests {
                 Reply::Double(0.1),
                 "$19\r\n0.10000000000000001\r\n",
                 ",0.10000000000000001\r\n",
+            ),
+            (
+                Reply::DoubleText("13.36138933897018433".into()),
+                "$20\r\n13.36138933897018433\r\n",
+                ",13.36138933897018433\r\n",
             ),
             (Reply::Bool(true), ":1\r\n", "#t\r\n"),
             (Reply::Bool(false), ":0\r\n", "#f\r\n"),

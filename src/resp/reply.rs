@@ -47,6 +47,9 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     Set(Vec<Reply>),
     Double(f64),
+    /// A double already written out (Redis's `addReplyHumanLongDouble`): `,<text>` in RESP3,
+    /// a bulk string in RESP2.
+    DoubleText(String),
     Bool(bool),
     BigNumber(String),
     /// Verbatim string with its three-letter format (`txt`, `mkd`).
