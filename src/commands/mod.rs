@@ -9,6 +9,7 @@ pub mod debug;
 pub mod dispatch;
 pub mod errors;
 pub mod hash;
+pub mod hyperloglog;
 pub mod introspection;
 pub mod keys;
 pub mod list;

@@ -20,6 +20,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::replication::COMMANDS,
     super::hash::COMMANDS,
     super::zset::COMMANDS,
+    super::hyperloglog::COMMANDS,
 ];
 
 pub struct Command {
