@@ -211,23 +211,26 @@ fn push_zero_run(v: &mut Vec<u8>, len: usize) {
     }
 }
 
-/// Walks a sparse sketch's opcodes, calling `f(first_register, op)`; returns the number of
-/// registers covered. Stops early (like Redis) at a VAL run that would pass the last register.
-fn walk_sparse(b: &[u8], mut f: impl FnMut(usize, &Op)) -> usize {
+/// Walks a sparse sketch's opcodes, calling `f(first_register, op)`. Corrupt unless the runs
+/// cover exactly the 16384 registers; a run that would pass the last register stops the walk
+/// (as in Redis with the CVE-2025-32023 fix, which the reference redis-server carries).
+fn walk_sparse(b: &[u8], mut f: impl FnMut(usize, &Op)) -> Result<(), Corrupt> {
     let mut p = HDR;
     let mut idx = 0usize;
     while p < b.len() {
         let op = op_at(b, p);
-        if let Op::Val(_, n) = op {
-            if idx + n > REGISTERS {
-                break;
-            }
+        if idx + op.span() > REGISTERS {
+            return Err(Corrupt);
         }
         f(idx, &op);
         idx += op.span();
         p += op.size();
     }
-    idx
+    if idx == REGISTERS {
+        Ok(())
+    } else {
+        Err(Corrupt)
+    }
 }
 
 /// Converts a sparse sketch to dense in place (header and cached cardinality kept). A dense
@@ -239,16 +242,13 @@ pub fn to_dense(b: &mut Vec<u8>) -> Result<(), Corrupt> {
     let mut dense = vec![0u8; DENSE_SIZE];
     dense[..HDR].copy_from_slice(&b[..HDR]);
     dense[4] = ENC_DENSE;
-    let covered = walk_sparse(b, |first, op| {
+    walk_sparse(b, |first, op| {
         if let Op::Val(v, n) = *op {
             for i in first..first + n {
                 dense_put(&mut dense[HDR..], i, v);
             }
         }
-    });
-    if covered != REGISTERS {
-        return Err(Corrupt);
-    }
+    })?;
     *b = dense;
     Ok(())
 }
@@ -391,17 +391,13 @@ pub fn merge_into(max: &mut [u8; REGISTERS], b: &[u8]) -> Result<(), Corrupt> {
         }
         return Ok(());
     }
-    let covered = walk_sparse(b, |first, op| {
+    walk_sparse(b, |first, op| {
         if let Op::Val(v, n) = *op {
             for m in &mut max[first..first + n] {
                 *m = (*m).max(v);
             }
         }
-    });
-    if covered != REGISTERS {
-        return Err(Corrupt);
-    }
-    Ok(())
+    })
 }
 
 /// The histogram of register values of a sketch, and whether a sparse sketch covered exactly
@@ -414,19 +410,11 @@ fn histogram(b: &[u8]) -> ([u64; 64], bool) {
         }
         return (h, true);
     }
-    // Unlike merging, counting does not stop at an overlong VAL run.
-    let mut p = HDR;
-    let mut idx = 0usize;
-    while p < b.len() {
-        let op = op_at(b, p);
-        match op {
-            Op::Zero(n) | Op::XZero(n) => h[0] += n as u64,
-            Op::Val(v, n) => h[v as usize] += n as u64,
-        }
-        idx += op.span();
-        p += op.size();
-    }
-    (h, idx == REGISTERS)
+    let ok = walk_sparse(b, |_, op| match *op {
+        Op::Zero(n) | Op::XZero(n) => h[0] += n as u64,
+        Op::Val(v, n) => h[v as usize] += n as u64,
+    });
+    (h, ok.is_ok())
 }
 
 fn sigma(mut x: f64) -> f64 {
