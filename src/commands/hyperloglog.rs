@@ -16,8 +16,9 @@ use bytes::Bytes;
 const HLL: u32 = acl::HYPERLOGLOG;
 
 const PFADD_KEYS: &[KeySpec] = &[KeySpec::single(1, kflag::RW | kflag::INSERT)];
-const PFCOUNT_KEYS: &[KeySpec] = &[KeySpec::range(1, -1, 1, kflag::RW | kflag::ACCESS)
-    .notes("RW because it may change the internal representation of the key, and propagate to replicas")];
+const PFCOUNT_KEYS: &[KeySpec] = &[KeySpec::range(1, -1, 1, kflag::RW | kflag::ACCESS).notes(
+    "RW because it may change the internal representation of the key, and propagate to replicas",
+)];
 const PFMERGE_KEYS: &[KeySpec] = &[
     KeySpec::single(1, kflag::RW | kflag::ACCESS | kflag::INSERT),
     KeySpec::range(2, -1, 1, kflag::RO | kflag::ACCESS),
@@ -254,7 +255,9 @@ fn pfselftest(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
         }
         let card = hll::count(&dense).map_err(invalid)?;
         if hll::count(&sparse).map_err(invalid)? != card {
-            return Err(ErrorReply::owned("ERR TESTFAILED dense/sparse disagree".into()));
+            return Err(ErrorReply::owned(
+                "ERR TESTFAILED dense/sparse disagree".into(),
+            ));
         }
         let abserr = (checkpoint as i64 - card as i64).unsigned_abs();
         let maxerr = if j == 10 {

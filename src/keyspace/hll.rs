@@ -256,7 +256,12 @@ pub fn to_dense(b: &mut Vec<u8>) -> Result<(), Corrupt> {
 /// Redis's `hllSparseSet`: raises register `index` to `count` in a sparse sketch, splitting
 /// runs in place, merging equal neighbouring VAL runs, and promoting to dense when the value
 /// does not fit a VAL opcode or the sketch would grow past `max_bytes`.
-pub fn sparse_set(b: &mut Vec<u8>, index: usize, count: u8, max_bytes: u64) -> Result<bool, Corrupt> {
+pub fn sparse_set(
+    b: &mut Vec<u8>,
+    index: usize,
+    count: u8,
+    max_bytes: u64,
+) -> Result<bool, Corrupt> {
     if count > VAL_MAX_VALUE {
         return promote(b, index, count);
     }
@@ -538,7 +543,9 @@ mod tests {
         let mut x = 12345u64;
         let mut want = vec![0u8; REGISTERS];
         for (i, w) in want.iter_mut().enumerate() {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             *w = (x >> 58) as u8;
             dense_put(&mut regs, i, *w);
         }
