@@ -519,13 +519,56 @@ mod tests {
         b
     }
 
+    fn fnv1a(b: &[u8]) -> u64 {
+        b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &c| {
+            (h ^ c as u64).wrapping_mul(0x0100_0000_01b3)
+        })
+    }
+
+    /// Sketches of `el0..el<n>` built by `PFADD` in chunks of 5000, then `PFCOUNT` (which
+    /// writes the cache), as redis-server 7.0.15 returns them.
+    fn recorded(n: usize) -> Vec<u8> {
+        let mut b = sketch((0..n).map(|i| format!("el{i}")));
+        invalidate_cache(&mut b);
+        let card = count(&b).unwrap();
+        set_cached_card(&mut b, card);
+        b
+    }
+
     #[test]
-    fn murmur_matches_reference_values() {
-        // Reference: Redis's MurmurHash64A with seed 0xadc83b19.
-        assert_eq!(pattern(b"a").0, pattern(b"a").0);
-        let h = murmur64a(b"", SEED);
-        assert_eq!(h, murmur64a(&[], SEED));
-        assert_ne!(murmur64a(b"abcdefgh", SEED), murmur64a(b"abcdefgi", SEED));
+    fn matches_recorded_redis_outputs() {
+        for (n, want) in [
+            (1, 1),
+            (10, 10),
+            (100, 100),
+            (1000, 1005),
+            (5000, 5041),
+            (20000, 20020),
+            (100000, 99142),
+        ] {
+            assert_eq!(cached_card(&recorded(n)), Some(want), "n={n}");
+        }
+        let k1000 = recorded(1000);
+        assert_eq!((k1000.len(), fnv1a(&k1000)), (1916, 0xaa05_f2b6_0707_bee9));
+        let k100000 = recorded(100000);
+        assert_eq!(
+            (k100000.len(), fnv1a(&k100000)),
+            (12304, 0xba1e_1fa8_2def_5216)
+        );
+        // PFADD small a b c foo bar; GET small
+        let mut small = sketch(["a", "b", "c", "foo", "bar"].map(String::from));
+        invalidate_cache(&mut small);
+        assert_eq!(
+            small,
+            b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\x80\x5c\xb3\x90\x44\x3e\x80\x46\x21\x80\x4a\x8e\x84\x4b\xfb\x80\x42\x5a"
+                .to_vec()
+        );
+        // PFCOUNT k1000 k5000 k20000
+        let mut max = [0u8; REGISTERS];
+        for n in [1000, 5000, 20000] {
+            merge_into(&mut max, &recorded(n)).unwrap();
+        }
+        assert_eq!(count_raw(&max), 20020);
     }
 
     #[test]
@@ -613,5 +656,41 @@ mod tests {
         let b = b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\0\x7f".to_vec();
         assert_eq!(decode(&b), "Z:16129");
         assert_eq!(count(&b), Err(Corrupt));
+    }
+
+    proptest::proptest! {
+        /// Whatever the elements and the promotion threshold, the sparse path and the dense
+        /// path hold the same registers, and corrupting a byte never panics.
+        #[test]
+        fn sparse_path_equals_dense_path(
+            elements in proptest::collection::vec(proptest::collection::vec(0u8..=255, 0..12), 0..600),
+            max_bytes in 0u64..4000,
+            flip in 0usize..4000,
+        ) {
+            let mut sparse = new_sparse();
+            let mut dense = new_sparse();
+            to_dense(&mut dense).unwrap();
+            for e in &elements {
+                let a = add(&mut sparse, e, max_bytes).unwrap();
+                let b = add(&mut dense, e, max_bytes).unwrap();
+                proptest::prop_assert_eq!(a, b);
+            }
+            proptest::prop_assert!(encoding(&sparse) == ENC_DENSE || sparse.len() as u64 <= max_bytes.max(HDR as u64 + 2));
+            proptest::prop_assert_eq!(count(&sparse), count(&dense));
+            let mut conv = sparse.clone();
+            to_dense(&mut conv).unwrap();
+            proptest::prop_assert_eq!(&conv[HDR..], &dense[HDR..]);
+            if encoding(&sparse) == ENC_SPARSE && sparse.len() > HDR {
+                let i = HDR + flip % (sparse.len() - HDR);
+                sparse[i] ^= 0x5a;
+                let _ = count(&sparse);
+                let _ = decode(&sparse);
+                for e in &elements {
+                    if add(&mut sparse, e, max_bytes).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
     }
 }
