@@ -62,6 +62,10 @@ errors! {
     HASH_NOT_INTEGER = "ERR hash value is not an integer";
     HASH_NOT_FLOAT = "ERR hash value is not a float";
     VALUE_NAN_OR_INF = "ERR value is NaN or Infinity";
+    HLL_WRONGTYPE = "WRONGTYPE Key is not a valid HyperLogLog string value.";
+    HLL_INVALID = "INVALIDOBJ Corrupted HLL object detected";
+    HLL_NO_KEY = "ERR The specified key does not exist";
+    HLL_NOT_SPARSE = "ERR HLL encoding is not sparse";
     LFU_SELECTED = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
     BIT_OFFSET = "ERR bit offset is not an integer or out of range";
     BIT_VALUE = "ERR bit is not an integer or out of range";
@@ -114,6 +118,22 @@ pub fn unknown_subcommand(container: &str, sub: &[u8]) -> ErrorReply {
         "ERR unknown subcommand '{}'. Try {} HELP.",
         clip(sub),
         container.to_ascii_uppercase()
+    ))
+}
+
+/// `ERR Unknown PFDEBUG subcommand '<sub>'`.
+pub fn pfdebug_unknown_subcommand(sub: &[u8]) -> ErrorReply {
+    ErrorReply::owned(format!(
+        "ERR Unknown PFDEBUG subcommand '{}'",
+        no_newlines(c_str(sub, usize::MAX))
+    ))
+}
+
+/// `ERR Wrong number of arguments for the '<sub>' subcommand` (PFDEBUG).
+pub fn pfdebug_wrong_arity(sub: &[u8]) -> ErrorReply {
+    ErrorReply::owned(format!(
+        "ERR Wrong number of arguments for the '{}' subcommand",
+        no_newlines(c_str(sub, usize::MAX))
     ))
 }
 

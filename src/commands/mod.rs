@@ -13,6 +13,7 @@ pub mod errors;
 pub mod geo;
 pub mod geohash;
 pub mod hash;
+pub mod hyperloglog;
 pub mod introspection;
 pub mod keys;
 pub mod list;

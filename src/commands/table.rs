@@ -22,6 +22,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::zset::COMMANDS,
     super::bitmap::COMMANDS,
     super::geo::COMMANDS,
+    super::hyperloglog::COMMANDS,
 ];
 
 pub struct Command {

@@ -6,6 +6,7 @@
 pub mod db;
 pub mod expiry;
 pub mod hash;
+pub mod hll;
 pub mod list;
 pub mod set;
 pub mod slot_table;
