@@ -155,6 +155,67 @@ fn help_reply(command: &[u8], lines: &[&'static str]) -> Reply {
     Reply::Array(out)
 }
 
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: writes the dataset as an RDB image and loads it
+/// back through the RDB reader, so every value takes the round trip a restart would give it.
+/// The image stays in memory (the RDB file itself comes with SAVE), so NOSAVE has nothing
+/// to load and fails the way a missing file does.
+fn debug_reload(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    use crate::persistence::rdb::{decode, encode};
+    let (mut flush, mut save, mut merge) = (true, true, false);
+    for opt in &args[2..] {
+        match opt.to_ascii_lowercase().as_slice() {
+            b"merge" => merge = true,
+            b"noflush" => flush = false,
+            b"nosave" => save = false,
+            _ => {
+                return Err(ErrorReply::fixed(
+                    "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+                ))
+            }
+        }
+    }
+    let load_failed = ErrorReply::fixed("ERR Error trying to load the RDB dump");
+    if !save {
+        return Err(load_failed);
+    }
+    let now = ctx.now_ms;
+    let image = encode::encode_dataset(ctx.ks(), now, &[("redis-ver", b"7.0.15".to_vec())]);
+    let config = ctx.server.config();
+    let limits = decode::LoadLimits {
+        set_max_intset_entries: config.set_max_intset_entries,
+        hash: crate::keyspace::hash::Limits {
+            max_entries: config.hash_max_listpack_entries,
+            max_value: config.hash_max_listpack_value,
+        },
+        zset: crate::keyspace::zset::Limits {
+            entries: config.zset_max_listpack_entries,
+            value: config.zset_max_listpack_value,
+        },
+    };
+    drop(config);
+    let mut loaded = Vec::new();
+    if decode::decode(&image, limits, now, |l| loaded.push(l)).is_err() {
+        return Err(load_failed);
+    }
+    if flush {
+        for db in 0..ctx.ks().databases() {
+            ctx.ks().flush_db(db);
+        }
+    }
+    let lru = ctx.lru_now();
+    for l in loaded {
+        if !merge && ctx.ks().peek(l.db, &l.key).is_some() {
+            crate::log_at!(Warning, "RDB has duplicated key in DB {}", l.db);
+            return Err(load_failed);
+        }
+        let mut entry = crate::keyspace::Entry::new(l.value, lru);
+        entry.expire_at_ms = l.expire_at_ms;
+        ctx.ks().insert(l.db, &l.key, entry);
+    }
+    crate::log_at!(Warning, "DB reloaded by DEBUG RELOAD");
+    Ok(Reply::OK)
+}
+
 fn debug(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let sub = args[1].to_ascii_lowercase();
     let argc = args.len();
@@ -167,6 +228,7 @@ fn debug(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         // Redis leaks a copy of the argument; there is nothing to learn from leaking here.
         (b"leak", 3) => Ok(Reply::OK),
         (b"object", 3) => debug_object(ctx, &args[2]),
+        (b"reload", _) => debug_reload(ctx, args),
         (b"populate", 3..=5) => debug_populate(ctx, args),
         (b"digest", 2) => Ok(Reply::status(hex(&dataset_digest(ctx)))),
         (b"digest-value", _) => Ok(debug_digest_value(ctx, &args[2..])),
@@ -1483,6 +1545,20 @@ mod tests {
     }
 
     #[test]
+    fn reload_round_trips_the_dataset() {
+        let mut h = Harness::new();
+        h.put(0, "l", list_of(&["a", "b"]));
+        h.put(2, "s", set_of(&["1", "2"]));
+        let before = h.status(&["debug", "digest"]);
+        assert_eq!(h.ok(&["debug", "reload"]), Reply::OK);
+        assert_eq!(h.status(&["debug", "digest"]), before);
+        assert_eq!(
+            h.err(&["debug", "reload", "bogus"]),
+            "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options."
+        );
+    }
+
+    #[test]
     fn unknown_or_mis_sized_subcommands_get_redis_text() {
         let mut h = Harness::new();
         assert_eq!(
@@ -1493,7 +1569,7 @@ mod tests {
             h.err(&["Debug", "object"]),
             "ERR unknown subcommand or wrong number of arguments for 'object'. Try DEBUG HELP."
         );
-        for honest in ["reload", "loadaof", "jmap", "stringmatch-len"] {
+        for honest in ["loadaof", "jmap", "stringmatch-len"] {
             assert!(h
                 .err(&["debug", honest])
                 .starts_with("ERR unknown subcommand"));

@@ -1,7 +1,8 @@
-//! The RDB snapshot format (version 10, Redis 7.0): `encode` writes a dataset, `crc64` is the
-//! checksum that ends every file.
+//! The RDB snapshot format (version 10, Redis 7.0): `encode` writes a dataset, `decode`
+//! reads one back, `crc64` is the checksum that ends every file.
 
 pub mod crc64;
+pub mod decode;
 pub mod encode;
 
 /// `REDIS0010`: Redis 7.0 writes RDB version 10.
