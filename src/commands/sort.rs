@@ -460,6 +460,10 @@ fn sort_score(b: &[u8]) -> Option<f64> {
             f64::INFINITY
         });
     }
+    if lower.starts_with("0x") {
+        let v = hex_float(&lower[2..])?;
+        return Some(if t.starts_with('-') { -v } else { v });
+    }
     if !unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.')
         || !unsigned
             .bytes()
@@ -477,6 +481,29 @@ fn sort_score(b: &[u8]) -> Option<f64> {
         return None; // ERANGE: underflow
     }
     Some(v)
+}
+
+/// The digits of a `strtod` hex float after `0x` (lowercase): `h[.h][p[+-]d]`.
+fn hex_float(s: &str) -> Option<f64> {
+    let (mantissa, exp) = match s.split_once('p') {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (s, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in int.chars() {
+        v = v * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += f64::from(c.to_digit(16)?) * scale;
+        scale /= 16.0;
+    }
+    let v = v * 2f64.powi(exp);
+    (v.is_finite() && !v.is_subnormal()).then_some(v)
 }
 
 /// Redis's `pqsort`: a Bentley-McIlroy quicksort that only recurses into partitions
