@@ -69,7 +69,8 @@ pub const COMMANDS: &[C] = &[
 
 const SCORE_NOT_DOUBLE: ErrorReply =
     ErrorReply::fixed("ERR One or more scores can't be converted into double");
-const BY_IN_CLUSTER: ErrorReply = ErrorReply::fixed("ERR BY option of SORT denied in Cluster mode.");
+const BY_IN_CLUSTER: ErrorReply =
+    ErrorReply::fixed("ERR BY option of SORT denied in Cluster mode.");
 const GET_IN_CLUSTER: ErrorReply =
     ErrorReply::fixed("ERR GET option of SORT denied in Cluster mode.");
 
@@ -251,34 +252,40 @@ fn sort_generic(ctx: &mut ExecCtx, args: &[Bytes], readonly: bool) -> CmdResult 
         o.alpha = true;
         o.by = None;
     }
-    let vlen = ctx.lookup_write(&args[1]).map_or(0, |e| match &mut e.value {
-        Value::List(l) => l.len(),
-        Value::Set(s) => s.len(),
-        Value::ZSet(z) => {
-            // Redis converts a listpack sorted set to a skiplist for SORT, for good.
-            if z.is_listpack() {
-                let items: Vec<Item> = z
-                    .iter()
-                    .map(|(m, s)| Item {
-                        score: s,
-                        member: m.into(),
-                    })
-                    .collect();
-                let none = Limits {
-                    entries: 0,
-                    value: 0,
-                };
-                **z = ZSet::from_items(items, none);
+    let vlen = ctx
+        .lookup_write(&args[1])
+        .map_or(0, |e| match &mut e.value {
+            Value::List(l) => l.len(),
+            Value::Set(s) => s.len(),
+            Value::ZSet(z) => {
+                // Redis converts a listpack sorted set to a skiplist for SORT, for good.
+                if z.is_listpack() {
+                    let items: Vec<Item> = z
+                        .iter()
+                        .map(|(m, s)| Item {
+                            score: s,
+                            member: m.into(),
+                        })
+                        .collect();
+                    let none = Limits {
+                        entries: 0,
+                        value: 0,
+                    };
+                    **z = ZSet::from_items(items, none);
+                }
+                z.len()
             }
-            z.len()
-        }
-        _ => 0,
-    }) as i64;
+            _ => 0,
+        }) as i64;
 
     // LIMIT, clamped to the value's length.
     let mut start = o.limit_start.max(0).min(vlen);
     let count = o.limit_count.max(-1).min(vlen);
-    let mut end = if count < 0 { vlen - 1 } else { start + count - 1 };
+    let mut end = if count < 0 {
+        vlen - 1
+    } else {
+        start + count - 1
+    };
     if start >= vlen {
         start = vlen - 1;
         end = vlen - 2;
@@ -303,7 +310,13 @@ fn sort_generic(ctx: &mut ExecCtx, args: &[Bytes], readonly: bool) -> CmdResult 
             }
             Value::ZSet(z) if ordered => {
                 if o.desc {
-                    vector.extend(z.iter().rev().skip(skip).take(take).map(|(m, _)| Elem::new(m)));
+                    vector.extend(
+                        z.iter()
+                            .rev()
+                            .skip(skip)
+                            .take(take)
+                            .map(|(m, _)| Elem::new(m)),
+                    );
                 } else {
                     vector.extend(z.iter().skip(skip).take(take).map(|(m, _)| Elem::new(m)));
                 }
@@ -425,7 +438,10 @@ fn lookup_by_pattern(ctx: &mut ExecCtx, pattern: &[u8], subst: &[u8]) -> Option<
         .position(|w| w == b"->")
         .filter(|&f| f + 2 < after.len());
     let (postfix, field) = match arrow {
-        Some(f) => (&pattern[star + 1..star + 1 + f], Some(&pattern[star + 1 + f + 2..])),
+        Some(f) => (
+            &pattern[star + 1..star + 1 + f],
+            Some(&pattern[star + 1 + f + 2..]),
+        ),
         None => (&pattern[star + 1..], None),
     };
     let mut key = Vec::with_capacity(star + subst.len() + postfix.len());
@@ -619,5 +635,220 @@ fn pqsort_part<T>(
             continue;
         }
         return;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::context::ClientState;
+    use crate::commands::spec::key_positions;
+    use crate::commands::table::CommandTable;
+    use crate::server::state::ServerState;
+
+    const NOW_MS: u64 = 1_700_000_000_000;
+
+    struct Harness {
+        server: ServerState,
+        client: ClientState,
+        dirty: u64,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            Harness {
+                server: ServerState::for_tests(),
+                client: ClientState::new(
+                    1,
+                    "127.0.0.1:1".into(),
+                    "127.0.0.1:6379".into(),
+                    8,
+                    NOW_MS,
+                    true,
+                ),
+                dirty: 0,
+            }
+        }
+
+        fn run(&mut self, argv: &[&str]) -> CmdResult {
+            let args: Vec<Bytes> = argv
+                .iter()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect();
+            let cmd = CommandTable::get().find(&args[0]).expect("known command");
+            assert!(cmd.spec.arity_ok(args.len()), "{argv:?}: arity");
+            let ks = self.server.keyspace.lock_all();
+            let mut ctx = ExecCtx::new(NOW_MS * 1000, Some(ks), &mut self.client, &self.server);
+            let result = (cmd.spec.handler)(&mut ctx, &args);
+            self.dirty += ctx.effects.dirty;
+            result
+        }
+
+        fn strs(&mut self, argv: &[&str]) -> Vec<Option<String>> {
+            match self.run(argv) {
+                Ok(Reply::Array(items)) => items
+                    .into_iter()
+                    .map(|r| match r {
+                        Reply::Bulk(b) => Some(String::from_utf8(b.to_vec()).unwrap()),
+                        Reply::Null => None,
+                        other => panic!("{argv:?}: element {other:?}"),
+                    })
+                    .collect(),
+                other => panic!("{argv:?} replied {other:?}"),
+            }
+        }
+
+        fn list(&mut self, argv: &[&str]) -> Vec<String> {
+            self.strs(argv).into_iter().map(|s| s.unwrap()).collect()
+        }
+
+        fn err(&mut self, argv: &[&str]) -> String {
+            match self.run(argv) {
+                Err(e) => e.text().to_string(),
+                Ok(r) => panic!("{argv:?} replied {r:?}, expected an error"),
+            }
+        }
+
+        fn int(&mut self, argv: &[&str]) -> i64 {
+            match self.run(argv) {
+                Ok(Reply::Int(i)) => i,
+                other => panic!("{argv:?} replied {other:?}"),
+            }
+        }
+    }
+
+    fn v(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn sorts_numbers_and_text() {
+        let mut h = Harness::new();
+        h.run(&["rpush", "l", "3", "1", "10", "2.5", "-1"]).unwrap();
+        assert_eq!(h.list(&["sort", "l"]), v(&["-1", "1", "2.5", "3", "10"]));
+        assert_eq!(
+            h.list(&["sort", "l", "desc", "limit", "1", "2"]),
+            v(&["3", "2.5"])
+        );
+        assert_eq!(
+            h.list(&["sort", "l", "alpha"]),
+            v(&["-1", "1", "10", "2.5", "3"])
+        );
+        assert_eq!(
+            h.list(&["sort_ro", "l", "limit", "-3", "2"]),
+            v(&["-1", "1"])
+        );
+        assert_eq!(
+            h.list(&["sort", "l", "limit", "9", "2"]),
+            Vec::<String>::new()
+        );
+        h.run(&["rpush", "w", "b", "a"]).unwrap();
+        assert_eq!(
+            h.err(&["sort", "w"]),
+            "ERR One or more scores can't be converted into double"
+        );
+        assert_eq!(h.list(&["sort", "w", "alpha"]), v(&["a", "b"]));
+        // Equal scores compare the elements.
+        h.run(&["rpush", "t", "1.0", "1", "01"]).unwrap();
+        assert_eq!(h.list(&["sort", "t"]), v(&["01", "1", "1.0"]));
+    }
+
+    #[test]
+    fn by_and_get_patterns() {
+        let mut h = Harness::new();
+        h.run(&["rpush", "ids", "1", "2", "3"]).unwrap();
+        h.run(&["mset", "w_1", "30", "w_2", "10", "w_3", "20"])
+            .unwrap();
+        h.run(&["hset", "o_1", "n", "x"]).unwrap();
+        h.run(&["hset", "o_3", "n", "z"]).unwrap();
+        assert_eq!(h.list(&["sort", "ids", "by", "w_*"]), v(&["2", "3", "1"]));
+        assert_eq!(
+            h.strs(&["sort", "ids", "by", "w_*", "get", "o_*->n", "get", "#"]),
+            vec![
+                None,
+                Some("2".into()),
+                Some("z".into()),
+                Some("3".into()),
+                Some("x".into()),
+                Some("1".into())
+            ]
+        );
+        assert_eq!(
+            h.list(&["sort", "ids", "by", "o_*->n", "alpha", "desc"]),
+            v(&["3", "1", "2"])
+        );
+        assert_eq!(h.strs(&["sort", "ids", "get", "fixed"]), vec![None; 3]);
+        assert_eq!(
+            h.list(&["sort", "ids", "by", "nosort", "desc", "limit", "0", "2"]),
+            v(&["3", "2"])
+        );
+    }
+
+    #[test]
+    fn sorted_sets_keep_their_order_without_sorting() {
+        let mut h = Harness::new();
+        h.run(&["zadd", "z", "1", "c", "2", "b", "3", "a"]).unwrap();
+        assert_eq!(h.list(&["sort", "z", "by", "nosort"]), v(&["c", "b", "a"]));
+        assert_eq!(
+            h.list(&["sort", "z", "by", "nosort", "desc", "limit", "1", "5"]),
+            v(&["b", "c"])
+        );
+        assert_eq!(h.list(&["sort", "z", "alpha"]), v(&["a", "b", "c"]));
+    }
+
+    #[test]
+    fn store_writes_a_list_or_deletes() {
+        let mut h = Harness::new();
+        h.run(&["sadd", "s", "b", "c", "a"]).unwrap();
+        h.dirty = 0;
+        assert_eq!(h.int(&["sort", "s", "by", "nosort", "store", "d"]), 3);
+        assert_eq!(h.dirty, 3);
+        assert_eq!(h.list(&["lrange", "d", "0", "-1"]), v(&["a", "b", "c"]));
+        assert_eq!(h.int(&["sort", "missing", "store", "d"]), 0);
+        assert_eq!(h.int(&["exists", "d"]), 0);
+        assert_eq!(h.err(&["sort_ro", "s", "store", "d"]), "ERR syntax error");
+    }
+
+    #[test]
+    fn errors_and_wrong_types() {
+        let mut h = Harness::new();
+        h.run(&["set", "str", "1"]).unwrap();
+        assert!(h.err(&["sort", "str"]).starts_with("WRONGTYPE"));
+        assert_eq!(h.err(&["sort", "str", "bad"]), "ERR syntax error");
+        assert_eq!(h.err(&["sort", "str", "limit", "0"]), "ERR syntax error");
+        assert_eq!(
+            h.err(&["sort", "str", "limit", "x", "1"]),
+            "ERR value is not an integer or out of range"
+        );
+        assert_eq!(h.list(&["sort", "nokey"]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn weights_read_like_strtod() {
+        assert_eq!(sort_score(b""), Some(0.0));
+        assert_eq!(sort_score(b"  5"), Some(5.0));
+        assert_eq!(sort_score(b"5 "), None);
+        assert_eq!(sort_score(b" "), None);
+        assert_eq!(sort_score(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(sort_score(b"nan"), None);
+        assert_eq!(sort_score(b"1e400"), None);
+        assert_eq!(sort_score(b"0x10"), Some(16.0));
+        assert_eq!(sort_score(b"0x1.8p1"), Some(3.0));
+        assert_eq!(sort_score(b"7\0junk"), Some(7.0));
+    }
+
+    #[test]
+    fn both_commands_lock_every_shard_and_find_the_store_key() {
+        let table = CommandTable::get();
+        for name in ["sort", "sort_ro"] {
+            assert_eq!(table.find(name.as_bytes()).unwrap().spec.scope, Scope::All);
+        }
+        let sort = table.find(b"sort").unwrap().spec;
+        let args: Vec<Bytes> = ["SORT", "k", "BY", "w_*", "STORE", "d"]
+            .iter()
+            .map(|a| Bytes::from(a.to_string()))
+            .collect();
+        assert_eq!(key_positions(sort, &args), vec![1, 5]);
+        assert!(sort.legacy_range().3, "movable keys");
     }
 }
