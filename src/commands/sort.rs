@@ -476,8 +476,8 @@ fn sort_score(b: &[u8]) -> Option<f64> {
             f64::INFINITY
         });
     }
-    if lower.starts_with("0x") {
-        let v = hex_float(&lower[2..])?;
+    if let Some(digits) = lower.strip_prefix("0x") {
+        let v = hex_float(digits)?;
         return Some(if t.starts_with('-') { -v } else { v });
     }
     if !unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.')
