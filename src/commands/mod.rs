@@ -20,6 +20,7 @@ pub mod list;
 pub mod replication;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod spec;
 pub mod string;
 pub mod table;

@@ -23,6 +23,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::bitmap::COMMANDS,
     super::geo::COMMANDS,
     super::hyperloglog::COMMANDS,
+    super::sort::COMMANDS,
 ];
 
 pub struct Command {
