@@ -82,6 +82,24 @@ impl BlockRegistry {
         }
     }
 
+    /// Every key of `db` may have changed (SWAPDB): wakes the first waiter of each.
+    pub fn signal_db(&self, db: usize) {
+        if self.is_empty() {
+            return;
+        }
+        let wakers: Vec<Waker> = {
+            let waiters = self.waiters.lock();
+            waiters
+                .iter()
+                .filter(|((d, _), _)| *d == db)
+                .filter_map(|(_, q)| q.front().map(|(_, w)| w.clone()))
+                .collect()
+        };
+        for wake in wakers {
+            wake();
+        }
+    }
+
     /// Number of distinct keys clients are blocked on (INFO `total_blocking_keys`).
     pub fn key_count(&self) -> usize {
         self.count.load(Relaxed)

@@ -540,7 +540,13 @@ fn all_views(ctx: &ExecCtx) -> Vec<ClientView> {
         .server
         .client_views()
         .into_iter()
-        .map(|(_, v)| v)
+        .map(|(entry, mut v)| {
+            // A blocked client shows the `b` flag (it cannot be in MONITOR mode).
+            if entry.blocked.load(Relaxed) {
+                v.flags = "b".into();
+            }
+            v
+        })
         .filter(|v| v.id != me)
         .collect();
     views.push(own_view(ctx));

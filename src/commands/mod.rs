@@ -17,6 +17,7 @@ pub mod hyperloglog;
 pub mod introspection;
 pub mod keys;
 pub mod list;
+pub mod pqsort;
 pub mod replication;
 pub mod server;
 pub mod set;

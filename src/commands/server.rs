@@ -187,6 +187,8 @@ fn swapdb(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     if a != b {
         ctx.touch_swapped_dbs(a, b);
         ctx.ks().swap_db(a, b);
+        ctx.server.blocks.signal_db(a);
+        ctx.server.blocks.signal_db(b);
     }
     ctx.dirty(1);
     Ok(Reply::OK)

@@ -10,6 +10,7 @@
 
 use super::context::ExecCtx;
 use super::errors;
+use super::pqsort::partial_sort;
 use super::spec::{
     acl, flag::*, kflag, BeginSearch, CmdResult, CommandSpec as C, FindKeys, KeySpec, Scope,
 };
@@ -520,122 +521,6 @@ fn hex_float(s: &str) -> Option<f64> {
     }
     let v = v * 2f64.powi(exp);
     (v.is_finite() && !v.is_subnormal()).then_some(v)
-}
-
-/// Redis's `pqsort`: a Bentley-McIlroy quicksort that only recurses into partitions
-/// overlapping ranks `lrange..=rrange`. Which of several equal elements land in the range,
-/// and in which order, depends on this exact algorithm, so it is reproduced step by step.
-fn partial_sort<T>(v: &mut [T], cmp: &dyn Fn(&T, &T) -> i32, lrange: usize, rrange: usize) {
-    let n = v.len();
-    pqsort_part(v, 0, n, cmp, lrange, rrange);
-}
-
-fn pqsort_part<T>(
-    v: &mut [T],
-    mut a: usize,
-    mut n: usize,
-    cmp: &dyn Fn(&T, &T) -> i32,
-    lrange: usize,
-    rrange: usize,
-) {
-    let outside = |start: usize, len: usize| {
-        (lrange < start && rrange < start) || (lrange >= start + len && rrange >= start + len)
-    };
-    let med3 = |v: &[T], x: usize, y: usize, z: usize| {
-        if cmp(&v[x], &v[y]) < 0 {
-            if cmp(&v[y], &v[z]) < 0 {
-                y
-            } else if cmp(&v[x], &v[z]) < 0 {
-                z
-            } else {
-                x
-            }
-        } else if cmp(&v[y], &v[z]) > 0 {
-            y
-        } else if cmp(&v[x], &v[z]) < 0 {
-            x
-        } else {
-            z
-        }
-    };
-    let vecswap = |v: &mut [T], x: usize, y: usize, k: usize| {
-        for i in 0..k {
-            v.swap(x + i, y + i);
-        }
-    };
-    loop {
-        if n < 7 {
-            for pm in a + 1..a + n {
-                let mut pl = pm;
-                while pl > a && cmp(&v[pl - 1], &v[pl]) > 0 {
-                    v.swap(pl, pl - 1);
-                    pl -= 1;
-                }
-            }
-            return;
-        }
-        let mut pm = a + n / 2;
-        if n > 7 {
-            let mut pl = a;
-            let mut pn = a + n - 1;
-            if n > 40 {
-                let d = n / 8;
-                pl = med3(v, pl, pl + d, pl + 2 * d);
-                pm = med3(v, pm - d, pm, pm + d);
-                pn = med3(v, pn - 2 * d, pn - d, pn);
-            }
-            pm = med3(v, pl, pm, pn);
-        }
-        v.swap(a, pm);
-        let (mut pa, mut pb) = (a + 1, a + 1);
-        let (mut pc, mut pd) = (a + n - 1, a + n - 1);
-        loop {
-            while pb <= pc {
-                let c = cmp(&v[pb], &v[a]);
-                if c > 0 {
-                    break;
-                }
-                if c == 0 {
-                    v.swap(pa, pb);
-                    pa += 1;
-                }
-                pb += 1;
-            }
-            while pb <= pc {
-                let c = cmp(&v[pc], &v[a]);
-                if c < 0 {
-                    break;
-                }
-                if c == 0 {
-                    v.swap(pc, pd);
-                    pd -= 1;
-                }
-                pc -= 1;
-            }
-            if pb > pc {
-                break;
-            }
-            v.swap(pb, pc);
-            pb += 1;
-            pc -= 1;
-        }
-        let pn = a + n;
-        let r = (pa - a).min(pb - pa);
-        vecswap(v, a, pb - r, r);
-        let r = (pd - pc).min(pn - pd - 1);
-        vecswap(v, pb, pn - r, r);
-        let m = pb - pa;
-        if m > 1 && !outside(a, m) {
-            pqsort_part(v, a, m, cmp, lrange, rrange);
-        }
-        let m = pd - pc;
-        if m > 1 && !outside(pn - m, m) {
-            a = pn - m;
-            n = m;
-            continue;
-        }
-        return;
-    }
 }
 
 #[cfg(test)]

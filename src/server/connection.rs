@@ -343,7 +343,11 @@ impl Connection {
                 self.is_local,
             );
             self.client.db = saved_db;
-            if outcome.effects.block.is_none() {
+            // A key that now holds another type does not serve the waiter (Redis only
+            // serves a blocked client from a key of the type it waits for).
+            let wrong_type = matches!(&outcome.reply, Reply::Error(e) if e.code() == "WRONGTYPE")
+                && self.waited_key_has_other_type(&args, &block);
+            if outcome.effects.block.is_none() && !wrong_type {
                 break 'wait Some(outcome.reply);
             }
             loop {
@@ -390,6 +394,27 @@ impl Connection {
             }
         }
         keep
+    }
+
+    /// Whether a key the client waits on now holds a value of another type than the one its
+    /// command pops (sorted sets for BZ*, lists otherwise).
+    fn waited_key_has_other_type(
+        &self,
+        args: &[Bytes],
+        block: &crate::commands::context::Block,
+    ) -> bool {
+        let wanted = if args[0].len() > 2 && args[0][..2].eq_ignore_ascii_case(b"bz") {
+            "zset"
+        } else {
+            "list"
+        };
+        block.keys.iter().any(|key| {
+            let shard = self.state.keyspace.shard_of(crate::slot::key_slot(key));
+            let mut locked = self.state.keyspace.lock(&[shard]);
+            locked
+                .peek(block.db, key)
+                .is_some_and(|e| e.value.type_name() != wanted)
+        })
     }
 
     fn process_input(&mut self, inbuf: &mut BytesMut, decoder: &mut RequestDecoder) {

@@ -374,6 +374,9 @@ async fn cron(state: Arc<ServerState>) {
                 for op in ops.chunks(1) {
                     crate::commands::dispatch::feed_replication(&state, op);
                 }
+                for (db, key) in &deleted {
+                    state.watches.touch(*db, key, false);
+                }
             }
             drop(guard);
             if stats.expired > 0 {
