@@ -132,7 +132,12 @@ pub fn call(ctx: &mut ExecCtx, cmd: &'static Command, args: &[Bytes]) -> Reply {
         }
     }
     let fx = &mut ctx.effects;
-    if cmd.fullname != "exec" && !fx.prevent_propagation && (changed || fx.force_propagation) {
+    let replicating = ctx.server.repl_active.load(Relaxed);
+    if replicating
+        && cmd.fullname != "exec"
+        && !fx.prevent_propagation
+        && (changed || fx.force_propagation)
+    {
         let argv = fx.rewrite.take().unwrap_or_else(|| args.to_vec());
         fx.propagate.push((ctx.client.db, argv));
     }

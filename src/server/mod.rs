@@ -51,6 +51,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
     ServerState {
         keyspace: Keyspace::new(shards, databases.max(1)),
         backlog: parking_lot::Mutex::new(crate::replication::backlog::Backlog::new(backlog_size)),
+        repl_active: false.into(),
         stream_end: tokio::sync::watch::Sender::new(0),
         replicas: Default::default(),
         watches: Default::default(),

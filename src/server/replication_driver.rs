@@ -25,6 +25,9 @@ fn snapshot(state: &ServerState) -> (Vec<u8>, u64) {
         backlog.set_capacity(state.config().repl_backlog_size as usize);
         backlog.activate();
         backlog.force_select();
+        state
+            .repl_active
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         backlog.end_offset()
     };
     let now_ms = unix_us() / 1000;

@@ -164,6 +164,9 @@ pub struct ServerState {
     pub keyspace: Keyspace,
     /// The replication stream (appended to while the writing command holds its shards).
     pub backlog: Mutex<crate::replication::backlog::Backlog>,
+    /// Set (under every shard lock) once the backlog exists: until then writes skip building
+    /// their propagation entries.
+    pub repl_active: AtomicBool,
     /// The stream's end offset, for replica links to wait on.
     pub stream_end: tokio::sync::watch::Sender<u64>,
     /// Clients blocked on keys (BLPOP and friends).
