@@ -22,6 +22,8 @@
 //! `tests/differential/known-gaps.txt` lists `script:line` entries that are expected to
 //! mismatch for now; they are reported but do not fail the test.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs;
@@ -31,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+use support::find_redis_server;
 
 const START_DEADLINE: Duration = Duration::from_secs(10);
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -608,17 +611,6 @@ fn free_ports() -> (u16, u16) {
     );
     drop((a, b));
     ports
-}
-
-fn find_redis_server() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("REDIS_SERVER") {
-        return Some(PathBuf::from(path));
-    }
-    let path_var = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path_var)
-        .map(|dir| dir.join("redis-server"))
-        .chain(std::iter::once(PathBuf::from("/usr/bin/redis-server")))
-        .find(|candidate| candidate.is_file())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use support::{free_port, wait_until, Server};
+use support::{find_redis_server, free_port, wait_until, Server};
 
 /// Reads one RESP line (without CRLF).
 fn read_line(s: &mut TcpStream) -> String {
@@ -132,17 +132,6 @@ fn replconf_checks_its_options() {
         .query::<String>(&mut c)
         .unwrap_err();
     assert!(err.to_string().contains("syntax error"), "{err}");
-}
-
-fn find_redis_server() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("REDIS_SERVER") {
-        return Some(PathBuf::from(path));
-    }
-    let path_var = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path_var)
-        .map(|dir| dir.join("redis-server"))
-        .chain(std::iter::once(PathBuf::from("/usr/bin/redis-server")))
-        .find(|candidate| candidate.is_file())
 }
 
 /// A redis-server child, killed by its pid when dropped.

@@ -248,22 +248,8 @@ impl Connection {
                     return;
                 }
             }
-            if !self.out.is_empty() {
-                if stream.write_all(&self.out).await.is_err() {
-                    return;
-                }
-                self.state
-                    .stats
-                    .net_output_bytes
-                    .fetch_add(self.out.len() as u64, Relaxed);
-                self.state
-                    .stats
-                    .total_writes_processed
-                    .fetch_add(1, Relaxed);
-                self.out.clear();
-                if self.out.capacity() > 4 * 1024 * 1024 {
-                    self.out = BytesMut::with_capacity(READ_CHUNK);
-                }
+            if !self.flush(stream).await {
+                return;
             }
             let in_use =
                 in_use.max(inbuf.len() + decoder.partial_bytes() + decoder.pending_bulk_len());
@@ -301,7 +287,14 @@ impl Connection {
             .stats
             .net_output_bytes
             .fetch_add(self.out.len() as u64, Relaxed);
+        self.state
+            .stats
+            .total_writes_processed
+            .fetch_add(1, Relaxed);
         self.out.clear();
+        if self.out.capacity() > 4 * 1024 * 1024 {
+            self.out = BytesMut::with_capacity(READ_CHUNK);
+        }
         true
     }
 

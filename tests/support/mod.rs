@@ -142,3 +142,15 @@ pub fn roundtrip(s: &mut TcpStream, req: &[u8], expected_len: usize) -> Vec<u8> 
     out.truncate(got);
     out
 }
+
+/// The reference `redis-server`: `REDIS_SERVER`, else the PATH, else `/usr/bin`.
+pub fn find_redis_server() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("REDIS_SERVER") {
+        return Some(PathBuf::from(path));
+    }
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path_var)
+        .map(|dir| dir.join("redis-server"))
+        .chain(std::iter::once(PathBuf::from("/usr/bin/redis-server")))
+        .find(|candidate| candidate.is_file())
+}
