@@ -80,6 +80,9 @@ enum Action {
         args: Vec<Vec<u8>>,
         compare: bool,
         normalize: Vec<Normalize>,
+        /// How many replies the command answers with (SUBSCRIBE to several channels,
+        /// messages published to the client itself); compared as one byte string.
+        frames: usize,
     },
 }
 
@@ -99,6 +102,7 @@ fn parse_script(name: &str, source: &str) -> Result<Script, String> {
     let mut steps = Vec::new();
     let mut compare = true;
     let mut normalize = Vec::new();
+    let mut frames = 1;
     for (index, raw_line) in source.lines().enumerate() {
         let line = index + 1;
         let text = raw_line.trim();
@@ -112,6 +116,13 @@ fn parse_script(name: &str, source: &str) -> Result<Script, String> {
                 Some("resp2") => steps.push(hello_step(line, text, 2)),
                 Some("resp3") => steps.push(hello_step(line, text, 3)),
                 Some("skip-compare") => compare = false,
+                Some("frames") => {
+                    frames = words
+                        .next()
+                        .and_then(|w| w.parse().ok())
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| at("@frames needs a count of at least 1".into()))?;
+                }
                 Some("normalize") => {
                     let mut any = false;
                     for word in words {
@@ -136,11 +147,13 @@ fn parse_script(name: &str, source: &str) -> Result<Script, String> {
                 args,
                 compare,
                 normalize: std::mem::take(&mut normalize),
+                frames,
             },
         });
         compare = true;
+        frames = 1;
     }
-    if !compare || !normalize.is_empty() {
+    if !compare || !normalize.is_empty() || frames != 1 {
         return Err(format!("{name}.txt: trailing directive without a command"));
     }
     Ok(Script {
@@ -452,6 +465,11 @@ impl Conn {
     }
 
     fn call(&mut self, args: &[Vec<u8>]) -> io::Result<Vec<u8>> {
+        self.call_frames(args, 1)
+    }
+
+    /// Sends one command and reads `frames` replies, returned as one byte string.
+    fn call_frames(&mut self, args: &[Vec<u8>], frames: usize) -> io::Result<Vec<u8>> {
         let mut req = format!("*{}\r\n", args.len()).into_bytes();
         for arg in args {
             req.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
@@ -459,7 +477,11 @@ impl Conn {
             req.extend_from_slice(b"\r\n");
         }
         self.stream.write_all(&req)?;
-        self.read_reply()
+        let mut all = Vec::new();
+        for _ in 0..frames {
+            all.extend(self.read_reply()?);
+        }
+        Ok(all)
     }
 
     /// Reads exactly one complete reply and returns its raw bytes; bytes after it stay
@@ -666,25 +688,27 @@ fn run_script(script: &Script, pair: &Pair, out: &mut Outcome) {
     };
     for step in &script.steps {
         let key = format!("{}:{}", script.name, step.line);
-        let (args, compare, kinds) = match &step.action {
+        let (args, compare, kinds, frames) = match &step.action {
             Action::Hello(v) => (
                 vec![b"HELLO".to_vec(), v.to_string().into_bytes()],
                 true,
                 &[][..],
+                1,
             ),
             Action::Command {
                 args,
                 compare,
                 normalize,
-            } => (args.clone(), *compare, &normalize[..]),
+                frames,
+            } => (args.clone(), *compare, &normalize[..], *frames),
         };
         // Bytes already received beyond the one reply mean the server answered more than
         // once: every later reply on this connection would be shifted.
         let l = left
-            .call(&args)
+            .call_frames(&args, frames)
             .and_then(|reply| left.no_extra_bytes(reply));
         let r = right
-            .call(&args)
+            .call_frames(&args, frames)
             .and_then(|reply| right.no_extra_bytes(reply));
         let broken = l.is_err() || r.is_err();
         let (l, r) = (describe(l), describe(r));

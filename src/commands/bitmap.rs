@@ -8,6 +8,7 @@
 use super::context::ExecCtx;
 use super::errors;
 use super::spec::{acl, flag::*, kflag::*, CmdResult, CommandSpec as C, Handler, KeySpec};
+use crate::config::values::notify;
 use crate::keyspace::{StrValue, Value};
 use crate::resp::{ErrorReply, Reply};
 use crate::util::parse_int;
@@ -339,6 +340,7 @@ fn setbit(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             *byte &= !mask;
         }
         ctx.dirty(1);
+        ctx.notify(notify::STRING, "setbit", key);
     }
     Ok(Reply::Int(old as i64))
 }
@@ -490,8 +492,10 @@ fn bitop(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     if len > 0 {
         ctx.set_key(dest, Value::Str(StrValue::raw(result)), false);
         ctx.dirty(1);
+        ctx.notify(notify::STRING, "set", dest);
     } else if ctx.delete(dest) {
         ctx.dirty(1);
+        ctx.notify(notify::GENERIC, "del", dest);
     }
     Ok(Reply::Int(len as i64))
 }
@@ -666,6 +670,9 @@ fn bitfield_generic(ctx: &mut ExecCtx, args: &[Bytes], read_only_cmd: bool) -> C
         }
     }
     ctx.dirty(changes);
+    if changes > 0 {
+        ctx.notify(notify::STRING, "setbit", &args[1]);
+    }
     Ok(Reply::Array(replies))
 }
 

@@ -3,6 +3,7 @@
 //! to do afterwards (close the link, kill clients, shut down). Handlers never see a socket.
 
 use crate::commands::errors;
+use crate::config::values::notify;
 use crate::keyspace::{Entry, Locked, StrValue, Value};
 use crate::resp::{ErrorReply, Reply};
 use crate::server::state::ServerState;
@@ -46,6 +47,10 @@ pub struct ClientState {
     pub watched: Vec<(usize, Box<[u8]>)>,
     /// Set when a watched key is modified: the next EXEC fails.
     pub cas_dirty: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Channels, patterns and shard channels this client is subscribed to.
+    pub subscriptions: super::pubsub::Subscriptions,
+    /// Where messages published to this client wait for its connection.
+    pub mailbox: std::sync::Arc<super::pubsub::Mailbox>,
 }
 
 impl ClientState {
@@ -78,6 +83,8 @@ impl ClientState {
             replica_listening_port: 0,
             watched: Vec::new(),
             cas_dirty: Default::default(),
+            subscriptions: Default::default(),
+            mailbox: Default::default(),
         }
     }
 }
@@ -212,6 +219,14 @@ impl<'a> ExecCtx<'a> {
         let (entry, expired) = ks.lookup(db, key, now);
         if expired {
             self.server.stats.expired_keys.fetch_add(1, Relaxed);
+            super::pubsub::notify_keyspace_event(
+                self.server,
+                notify::EXPIRED,
+                "expired",
+                db,
+                key,
+                now,
+            );
             self.effects.expired.push((db, key.into()));
             let del = match self.server.config().lazyfree_lazy_expire {
                 true => "UNLINK",
@@ -310,7 +325,22 @@ impl<'a> ExecCtx<'a> {
                 entry.expire_at_ms = old.expire_at_ms;
             }
         }
-        ks.insert(db, key, entry);
+        if ks.insert(db, key, entry).is_none() {
+            self.notify_in(db, notify::NEW, "new", key);
+        }
+    }
+
+    /// Adds a key that is not there (Redis's `dbAdd` after RENAME / MOVE / COPY removed any
+    /// previous holder): always a `new` key event.
+    pub fn add_entry(&mut self, db: usize, key: &[u8], entry: Entry) {
+        self.ks().insert(db, key, entry);
+        self.notify_in(db, notify::NEW, "new", key);
+    }
+
+    /// Deletes a collection its command emptied, with the `del` event Redis sends for it.
+    pub fn delete_emptied(&mut self, key: &[u8]) {
+        self.delete(key);
+        self.notify(notify::GENERIC, "del", key);
     }
 
     /// Deletes a key from the current database; true if it existed (and had not expired).
@@ -330,6 +360,16 @@ impl<'a> ExecCtx<'a> {
     pub fn set_expire(&mut self, key: &[u8], at_ms: u64) -> bool {
         let db = self.client.db;
         self.ks().set_expire(db, key, at_ms)
+    }
+
+    /// Publishes a keyspace event for a key of the current database (Redis's
+    /// `notifyKeyspaceEvent`); `class` is one of `config::values::notify`.
+    pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        self.notify_in(self.client.db, class, event, key);
+    }
+
+    pub fn notify_in(&self, db: usize, class: u32, event: &str, key: &[u8]) {
+        super::pubsub::notify_keyspace_event(self.server, class, event, db, key, self.now_ms);
     }
 
     pub fn dirty(&mut self, n: u64) {

@@ -131,18 +131,8 @@ impl Default for DebugFlags {
 
 // ---- DEBUG ----
 
-/// `ERR unknown subcommand or wrong number of arguments for '<sub>'. Try <CMD> HELP.`, the
-/// reply of commands that parse their own subcommands.
-fn subcommand_syntax_error(args: &[Bytes]) -> ErrorReply {
-    ErrorReply::owned(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        errors::clip(&args[1]),
-        String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
-    ))
-}
-
 /// Redis's `addReplyHelp`: a header naming the command as typed, the lines, a HELP footer.
-fn help_reply(command: &[u8], lines: &[&'static str]) -> Reply {
+pub(crate) fn help_reply(command: &[u8], lines: &[&'static str]) -> Reply {
     let header = format!(
         "{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         String::from_utf8_lossy(command).to_ascii_uppercase()
@@ -284,7 +274,7 @@ fn debug(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         // RELOAD and LOADAOF need RDB and AOF loading, DROP-CLUSTER-PACKET-FILTER and
         // CLUSTERLINK the cluster bus: until those exist they are unknown here, which is
         // honest, where an OK would let a test believe a reload happened.
-        _ => Err(subcommand_syntax_error(args)),
+        _ => Err(errors::subcommand_syntax_error(args)),
     }
 }
 
@@ -508,7 +498,7 @@ fn debug_replybuffer(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     } else if what.eq_ignore_ascii_case(b"resizing") {
         flags.reply_buffer_resizing.store(atoi(value) != 0, Relaxed);
     } else {
-        return Err(subcommand_syntax_error(args));
+        return Err(errors::subcommand_syntax_error(args));
     }
     Ok(Reply::OK)
 }

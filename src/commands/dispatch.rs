@@ -254,5 +254,14 @@ fn admit(
             "ERR Command not allowed inside a transaction",
         ));
     }
+    if client.subscriptions.active()
+        && !client.resp3
+        && !super::pubsub::allowed_in_subscribed_mode(&cmd.fullname)
+    {
+        return Err(ErrorReply::owned(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.fullname
+        )));
+    }
     Ok(())
 }

@@ -121,6 +121,16 @@ pub fn unknown_subcommand(container: &str, sub: &[u8]) -> ErrorReply {
     ))
 }
 
+/// `ERR unknown subcommand or wrong number of arguments for '<sub>'. Try <CMD> HELP.`, the
+/// reply of commands that parse their own subcommands.
+pub fn subcommand_syntax_error(args: &[bytes::Bytes]) -> ErrorReply {
+    ErrorReply::owned(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        clip(&args[1]),
+        String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
+    ))
+}
+
 /// `ERR Unknown PFDEBUG subcommand '<sub>'`.
 pub fn pfdebug_unknown_subcommand(sub: &[u8]) -> ErrorReply {
     ErrorReply::owned(format!(

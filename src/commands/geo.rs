@@ -12,6 +12,7 @@ use super::pqsort::partial_sort;
 use super::spec::{
     acl, flag::*, kflag, BeginSearch, CmdResult, CommandSpec as C, FindKeys, KeySpec, Scope,
 };
+use crate::config::values::notify;
 use crate::keyspace::zset::{Item, Limits, ZSet};
 use crate::keyspace::{Entry, Value};
 use crate::resp::{ErrorReply, Reply};
@@ -412,6 +413,9 @@ fn geoadd(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         ctx.delete(key);
     }
     ctx.dirty(added + updated);
+    if added + updated > 0 {
+        ctx.notify(notify::ZSET, "zadd", key);
+    }
     ctx.propagate_as(zadd_argv);
     Ok(Reply::Int(if ch { added + updated } else { added } as i64))
 }
@@ -672,6 +676,7 @@ fn search(
             Some(dst) => {
                 if ctx.delete(dst) {
                     ctx.dirty(1);
+                    ctx.notify(notify::GENERIC, "del", dst);
                 }
                 Reply::Int(0)
             }
@@ -763,8 +768,15 @@ fn search(
         let stored = ZSet::from_items(items, lim);
         ctx.set_key(dst, Value::ZSet(Box::new(stored)), false);
         ctx.dirty(n as u64);
+        let event = if ctx.current_command == "geosearchstore" {
+            "geosearchstore"
+        } else {
+            "georadiusstore"
+        };
+        ctx.notify(notify::ZSET, event, dst);
     } else if ctx.delete(dst) {
         ctx.dirty(1);
+        ctx.notify(notify::GENERIC, "del", dst);
     }
     Ok(Reply::Int(n as i64))
 }

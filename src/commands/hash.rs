@@ -10,6 +10,7 @@ use super::errors;
 use super::keys::{parse_cursor, splitmix64};
 use super::spec::{acl, flag::*, kflag, CmdResult, CommandSpec as C, KeySpec};
 use super::string::long_double;
+use crate::config::values::notify;
 use crate::keyspace::hash::{Hash, Limits};
 use crate::keyspace::{Entry, Value};
 use crate::resp::{ErrorReply, Reply};
@@ -207,6 +208,7 @@ fn hset(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             .count())
     })?;
     ctx.dirty((args.len() as u64 - 2) / 2);
+    ctx.notify(notify::HASH, "hset", &args[1]);
     Ok(if is_hset {
         Reply::Int(created as i64)
     } else {
@@ -226,6 +228,7 @@ fn hsetnx(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     })?;
     if added {
         ctx.dirty(1);
+        ctx.notify(notify::HASH, "hset", &args[1]);
     }
     Ok(Reply::Int(added as i64))
 }
@@ -261,8 +264,12 @@ fn hdel(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             }
         }
     }
-    if hash.is_empty() {
-        ctx.delete(&args[1]);
+    let emptied = hash.is_empty();
+    if deleted > 0 {
+        ctx.notify(notify::HASH, "hdel", &args[1]);
+    }
+    if emptied {
+        ctx.delete_emptied(&args[1]);
     }
     ctx.dirty(deleted);
     Ok(Reply::Int(deleted as i64))
@@ -318,6 +325,7 @@ fn hincrby(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         Ok(new)
     })?;
     ctx.dirty(1);
+    ctx.notify(notify::HASH, "hincrby", &args[1]);
     Ok(Reply::Int(value))
 }
 
@@ -338,6 +346,7 @@ fn hincrbyfloat(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         Ok(text)
     })?;
     ctx.dirty(1);
+    ctx.notify(notify::HASH, "hincrbyfloat", &args[1]);
     // Replicas get the result, not the float arithmetic.
     ctx.propagate_as(vec![
         Bytes::from_static(b"HSET"),

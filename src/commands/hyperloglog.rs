@@ -8,6 +8,7 @@
 use super::context::ExecCtx;
 use super::errors;
 use super::spec::{acl, flag::*, kflag, CmdResult, CommandSpec as C, KeySpec};
+use crate::config::values::notify;
 use crate::keyspace::hll::{self, Corrupt};
 use crate::keyspace::{StrValue, Value};
 use crate::resp::{ErrorReply, Reply};
@@ -131,6 +132,7 @@ fn pfadd(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     if updated > 0 {
         hll::invalidate_cache(buf);
         ctx.dirty(updated);
+        ctx.notify(notify::STRING, "pfadd", key);
     }
     Ok(Reply::Int((updated > 0) as i64))
 }
@@ -204,6 +206,7 @@ fn pfmerge(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     }
     hll::invalidate_cache(buf);
     ctx.dirty(1);
+    ctx.notify(notify::STRING, "pfadd", dest);
     Ok(Reply::simple("OK"))
 }
 

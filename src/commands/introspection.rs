@@ -956,6 +956,7 @@ fn reset(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
     c.monitor = false;
     c.authenticated = ctx.server.config().requirepass.is_none();
     super::tx::unwatch_all(ctx.client, ctx.server);
+    ctx.server.pubsub.forget_client(ctx.client);
     Ok(Reply::simple("RESET"))
 }
 

@@ -7,6 +7,7 @@
 use super::context::ExecCtx;
 use super::errors;
 use super::spec::{acl, flag::*, kflag, CmdResult, CommandSpec as C, KeySpec, Scope};
+use crate::config::values::notify;
 use crate::config::MaxmemoryPolicy;
 use crate::keyspace::{Entry, StrValue, Value};
 use crate::resp::{ErrorReply, Reply};
@@ -325,6 +326,7 @@ fn del(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     for key in &args[1..] {
         if ctx.delete(key) {
             ctx.dirty(1);
+            ctx.notify(notify::GENERIC, "del", key);
             deleted += 1;
         }
     }
@@ -380,8 +382,11 @@ fn rename_generic(ctx: &mut ExecCtx, src: &[u8], dst: &[u8], nx: bool) -> CmdRes
     }
     let db = ctx.db();
     let entry = ctx.ks().remove(db, src).expect("source looked up above");
-    ctx.ks().insert(db, dst, entry);
+    ctx.ks().remove(db, dst);
+    ctx.add_entry(db, dst, entry);
     ctx.dirty(1);
+    ctx.notify(notify::GENERIC, "rename_from", src);
+    ctx.notify(notify::GENERIC, "rename_to", dst);
     Ok(done)
 }
 
@@ -410,8 +415,10 @@ fn move_(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::Int(0));
     }
     let entry = ctx.ks().remove(src, key).expect("source looked up above");
-    ctx.ks().insert(dst, key, entry);
+    ctx.add_entry(dst, key, entry);
     ctx.dirty(1);
+    ctx.notify_in(src, notify::GENERIC, "move_from", key);
+    ctx.notify_in(dst, notify::GENERIC, "move_to", key);
     Ok(Reply::Int(1))
 }
 
@@ -450,8 +457,10 @@ fn copy(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     }
     let mut entry = Entry::new(value, ctx.lru_now());
     entry.expire_at_ms = expire_at_ms;
-    ctx.ks().insert(dst_db, newkey, entry);
+    ctx.ks().remove(dst_db, newkey);
+    ctx.add_entry(dst_db, newkey, entry);
     ctx.dirty(1);
+    ctx.notify_in(dst_db, notify::GENERIC, "copy_to", newkey);
     Ok(Reply::Int(1))
 }
 
@@ -689,8 +698,10 @@ fn expire_generic(
         ctx.delete(key);
         let lazy = ctx.server.config().lazyfree_lazy_expire;
         ctx.propagate_as_del(key, lazy);
+        ctx.notify(notify::GENERIC, "del", key);
     } else {
         ctx.set_expire(key, when.max(1) as u64);
+        ctx.notify(notify::GENERIC, "expire", key);
         // Propagated as PEXPIREAT with the absolute time; the options stay.
         let mut argv = args.to_vec();
         argv[0] = Bytes::from_static(b"PEXPIREAT");
@@ -741,6 +752,7 @@ fn persist(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     if had_ttl {
         ctx.set_expire(key, 0);
         ctx.dirty(1);
+        ctx.notify(notify::GENERIC, "persist", key);
     }
     Ok(Reply::Int(had_ttl as i64))
 }

@@ -10,6 +10,7 @@ use super::errors;
 use super::spec::{
     acl, flag::*, kflag, BeginSearch, CmdResult, CommandSpec as C, FindKeys, KeySpec,
 };
+use crate::config::values::notify;
 use crate::keyspace::list::{End, List};
 use crate::keyspace::{Entry, Value};
 use crate::resp::{ErrorReply, Reply};
@@ -337,6 +338,7 @@ fn push(ctx: &mut ExecCtx, args: &[Bytes], end: End, only_existing: bool) -> Cmd
         }
     };
     ctx.dirty((args.len() - 2) as u64);
+    ctx.notify(notify::LIST, push_event(end), key);
     Ok(Reply::Int(len as i64))
 }
 
@@ -372,6 +374,7 @@ fn linsert(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     }
     let len = list.len();
     ctx.dirty(1);
+    ctx.notify(notify::LIST, "linsert", &args[1]);
     Ok(Reply::Int(len as i64))
 }
 
@@ -397,6 +400,7 @@ fn lset(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         return Err(INDEX_OUT_OF_RANGE);
     }
     ctx.dirty(1);
+    ctx.notify(notify::LIST, "lset", &args[1]);
     Ok(Reply::OK)
 }
 
@@ -416,8 +420,10 @@ fn ltrim(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::OK);
     };
     let removed = list.trim(start, end);
-    if list.is_empty() {
-        ctx.delete(&args[1]);
+    let emptied = list.is_empty();
+    ctx.notify(notify::LIST, "ltrim", &args[1]);
+    if emptied {
+        ctx.delete_emptied(&args[1]);
     }
     ctx.dirty(removed as u64);
     Ok(Reply::OK)
@@ -429,8 +435,12 @@ fn lrem(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::Int(0));
     };
     let removed = list.remove_matching(&args[3], count);
-    if list.is_empty() {
-        ctx.delete(&args[1]);
+    let emptied = list.is_empty();
+    if removed > 0 {
+        ctx.notify(notify::LIST, "lrem", &args[1]);
+    }
+    if emptied {
+        ctx.delete_emptied(&args[1]);
     }
     ctx.dirty(removed as u64);
     Ok(Reply::Int(removed as i64))
@@ -509,9 +519,8 @@ fn pop(ctx: &mut ExecCtx, args: &[Bytes], end: End) -> CmdResult {
         Reply::Array(items) => items.len(),
         _ => 1,
     };
-    if list.is_empty() {
-        ctx.delete(key);
-    }
+    let emptied = list.is_empty();
+    popped_from(ctx, key, end, emptied);
     ctx.dirty(popped as u64);
     Ok(reply)
 }
@@ -574,9 +583,8 @@ fn mpop(
             continue;
         };
         let items: Vec<Reply> = list.pop_many(end, count).iter().map(|i| bulk(i)).collect();
-        if list.is_empty() {
-            ctx.delete(key);
-        }
+        let emptied = list.is_empty();
+        popped_from(ctx, key, end, emptied);
         ctx.dirty(items.len() as u64);
         ctx.propagate_as(vec![
             pop_name(end),
@@ -589,6 +597,29 @@ fn mpop(
         ])));
     }
     Ok(None)
+}
+
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Head => "lpush",
+        End::Tail => "rpush",
+    }
+}
+
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Head => "lpop",
+        End::Tail => "rpop",
+    }
+}
+
+/// After elements were popped from `key`: the pop event, and the key's deletion when that
+/// emptied it.
+fn popped_from(ctx: &mut ExecCtx, key: &[u8], end: End, emptied: bool) {
+    ctx.notify(notify::LIST, pop_event(end), key);
+    if emptied {
+        ctx.delete_emptied(key);
+    }
 }
 
 fn pop_name(end: End) -> Bytes {
@@ -616,9 +647,8 @@ fn blocking_pop(ctx: &mut ExecCtx, args: &[Bytes], end: End) -> CmdResult {
             continue;
         };
         let item = list.pop(end).expect("stored lists are never empty");
-        if list.is_empty() {
-            ctx.delete(key);
-        }
+        let emptied = list.is_empty();
+        popped_from(ctx, key, end, emptied);
         ctx.dirty(1);
         ctx.propagate_as(vec![pop_name(end), key.clone()]);
         return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), bulk(&item)]));
@@ -685,10 +715,10 @@ fn move_element(ctx: &mut ExecCtx, src: &[u8], dst: &[u8], from: End, to: End) -
     let item = list.pop(from).expect("stored lists are never empty");
     if src == dst {
         list.push(to, &item);
+        ctx.notify(notify::LIST, push_event(to), dst);
+        ctx.notify(notify::LIST, pop_event(from), src);
     } else {
-        if list.is_empty() {
-            ctx.delete(src);
-        }
+        let emptied = list.is_empty();
         match write_list(ctx, dst)? {
             Some(dest) => dest.push(to, &item),
             None => {
@@ -697,6 +727,8 @@ fn move_element(ctx: &mut ExecCtx, src: &[u8], dst: &[u8], from: End, to: End) -
                 ctx.set_key(dst, Value::List(Box::new(dest)), false);
             }
         }
+        ctx.notify(notify::LIST, push_event(to), dst);
+        popped_from(ctx, src, from, emptied);
     }
     ctx.dirty(1);
     Ok(bulk(&item))

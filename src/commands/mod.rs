@@ -18,6 +18,7 @@ pub mod introspection;
 pub mod keys;
 pub mod list;
 pub mod pqsort;
+pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod set;

@@ -125,12 +125,16 @@ fn ping(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     if args.len() > 2 {
         return Err(errors::wrong_arity("ping"));
     }
+    if ctx.client.subscriptions.active() && !ctx.client.resp3 {
+        // In Pub/Sub mode a RESP2 client gets PING's answer in the shape of a message.
+        return Ok(Reply::Array(vec![
+            Reply::bulk(Bytes::from_static(b"pong")),
+            Reply::Bulk(args.get(1).cloned().unwrap_or_default()),
+        ]));
+    }
     Ok(match args.get(1) {
         Some(msg) => Reply::Bulk(msg.clone()),
-        None => {
-            let _ = ctx;
-            Reply::simple("PONG")
-        }
+        None => Reply::simple("PONG"),
     })
 }
 

@@ -11,6 +11,7 @@ use super::keys::{parse_cursor, splitmix64};
 use super::spec::{
     acl, flag::*, kflag, BeginSearch, CmdResult, CommandSpec as C, FindKeys, KeySpec,
 };
+use crate::config::values::notify;
 use crate::keyspace::{set::Set, Entry, Value};
 use crate::resp::{ErrorReply, Reply};
 use crate::util::glob_match;
@@ -342,6 +343,9 @@ fn sadd(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         }
     };
     ctx.dirty(added as u64);
+    if added > 0 {
+        ctx.notify(notify::SET, "sadd", &args[1]);
+    }
     Ok(Reply::Int(added as i64))
 }
 
@@ -358,8 +362,12 @@ fn srem(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             }
         }
     }
-    if set.is_empty() {
-        ctx.delete(&args[1]);
+    let emptied = set.is_empty();
+    if deleted > 0 {
+        ctx.notify(notify::SET, "srem", &args[1]);
+    }
+    if emptied {
+        ctx.delete_emptied(&args[1]);
     }
     ctx.dirty(deleted);
     Ok(Reply::Int(deleted as i64))
@@ -403,8 +411,10 @@ fn smove(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     if !set.remove(member) {
         return Ok(Reply::Int(0));
     }
-    if set.is_empty() {
-        ctx.delete(src);
+    let emptied = set.is_empty();
+    ctx.notify(notify::SET, "srem", src);
+    if emptied {
+        ctx.delete_emptied(src);
     }
     ctx.dirty(1);
     let max = max_intset_entries(ctx);
@@ -419,6 +429,7 @@ fn smove(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     };
     if added {
         ctx.dirty(1);
+        ctx.notify(notify::SET, "sadd", dst);
     }
     Ok(Reply::Int(1))
 }
@@ -439,8 +450,10 @@ fn spop_one(ctx: &mut ExecCtx, key: &[u8]) -> CmdResult {
     let member = set
         .pop_random(&mut |n| rng.below(n))
         .expect("stored sets are never empty");
-    if set.is_empty() {
-        ctx.delete(key);
+    let emptied = set.is_empty();
+    ctx.notify(notify::SET, "spop", key);
+    if emptied {
+        ctx.delete_emptied(key);
     }
     ctx.dirty(1);
     ctx.propagate_as(vec![
@@ -470,7 +483,8 @@ fn spop_count(ctx: &mut ExecCtx, key: &[u8], count: &[u8]) -> CmdResult {
     let size = set.len();
     if count >= size as u64 {
         let popped = all_members(set);
-        ctx.delete(key);
+        ctx.notify(notify::SET, "spop", key);
+        ctx.delete_emptied(key);
         ctx.dirty(size as u64);
         ctx.propagate_as(vec![
             Bytes::from_static(b"DEL"),
@@ -501,6 +515,7 @@ fn spop_count(ctx: &mut ExecCtx, key: &[u8], count: &[u8]) -> CmdResult {
         *set = survivors;
     }
     ctx.dirty(count as u64);
+    ctx.notify(notify::SET, "spop", key);
     // Replicas get one SREM per member, not the random choice.
     for member in &popped {
         if let Reply::Bulk(m) = member {
@@ -651,8 +666,15 @@ fn store_result(ctx: &mut ExecCtx, dst: &[u8], result: Set) -> CmdResult {
     if len > 0 {
         ctx.set_key(dst, Value::Set(Box::new(result)), false);
         ctx.dirty(1);
+        let event = match ctx.current_command {
+            "sinterstore" => "sinterstore",
+            "sunionstore" => "sunionstore",
+            _ => "sdiffstore",
+        };
+        ctx.notify(notify::SET, event, dst);
     } else if ctx.delete(dst) {
         ctx.dirty(1);
+        ctx.notify(notify::GENERIC, "del", dst);
     }
     Ok(Reply::Int(len as i64))
 }

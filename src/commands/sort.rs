@@ -14,6 +14,7 @@ use super::pqsort::partial_sort;
 use super::spec::{
     acl, flag::*, kflag, BeginSearch, CmdResult, CommandSpec as C, FindKeys, KeySpec, Scope,
 };
+use crate::config::values::notify;
 use crate::keyspace::list::{End, List};
 use crate::keyspace::zset::{Item, Limits, ZSet};
 use crate::keyspace::{Entry, Value};
@@ -417,9 +418,11 @@ fn sort_generic(ctx: &mut ExecCtx, args: &[Bytes], readonly: bool) -> CmdResult 
         ctx.set_key(&dst, Value::List(Box::new(list)), false);
         ctx.dirty(outputlen as u64);
         ctx.touch(db, &dst);
+        ctx.notify(notify::LIST, "sortstore", &dst);
     } else if ctx.delete(&dst) {
         ctx.dirty(1);
         ctx.touch(db, &dst);
+        ctx.notify(notify::GENERIC, "del", &dst);
     }
     Ok(Reply::Int(outputlen as i64))
 }

@@ -8,6 +8,7 @@
 use super::context::ExecCtx;
 use super::errors;
 use super::spec::{acl, flag::*, kflag::*, CmdResult, CommandSpec as C, Handler, KeySpec};
+use crate::config::values::notify;
 use crate::keyspace::{StrValue, Value};
 use crate::resp::{ErrorReply, Reply};
 use crate::util::parse_int;
@@ -270,8 +271,10 @@ fn set_generic(
     }
     ctx.set_key(key, Value::Str(StrValue::from_bytes(value)), o.keep_ttl);
     ctx.dirty(1);
+    ctx.notify(notify::STRING, "set", key);
     if let Some(at) = at_ms {
         ctx.set_expire(key, at);
+        ctx.notify(notify::GENERIC, "expire", key);
         // Relative times would mean something else on a replica: send the absolute time.
         ctx.propagate_as(vec![
             Bytes::from_static(b"SET"),
@@ -342,6 +345,7 @@ fn getset(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let old = read_bytes(ctx, &args[1])?;
     ctx.set_key(&args[1], Value::Str(StrValue::from_bytes(&args[2])), false);
     ctx.dirty(1);
+    ctx.notify(notify::STRING, "set", &args[1]);
     let mut argv = args.to_vec();
     argv[0] = Bytes::from_static(b"SET");
     ctx.propagate_as(argv);
@@ -352,6 +356,7 @@ fn getdel(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let old = read_bytes(ctx, &args[1])?;
     if old.is_some() && ctx.delete(&args[1]) {
         ctx.dirty(1);
+        ctx.notify(notify::GENERIC, "del", &args[1]);
         let lazy = ctx.server.config().lazyfree_lazy_user_del;
         ctx.propagate_as_del(&args[1], lazy);
     }
@@ -379,12 +384,14 @@ fn getex(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         Some(at) if absolute && at <= ctx.now_ms => {
             ctx.delete(key);
             ctx.dirty(1);
+            ctx.notify(notify::GENERIC, "del", key);
             let lazy = ctx.server.config().lazyfree_lazy_expire;
             ctx.propagate_as_del(key, lazy);
         }
         Some(at) => {
             ctx.set_expire(key, at);
             ctx.dirty(1);
+            ctx.notify(notify::GENERIC, "expire", key);
             ctx.propagate_as(vec![
                 Bytes::from_static(b"PEXPIREAT"),
                 args[1].clone(),
@@ -394,6 +401,7 @@ fn getex(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         None if o.persist && expire_at(ctx, key) != 0 => {
             ctx.set_expire(key, 0);
             ctx.dirty(1);
+            ctx.notify(notify::GENERIC, "persist", key);
             ctx.propagate_as(vec![Bytes::from_static(b"PERSIST"), args[1].clone()]);
         }
         None => {}
@@ -427,6 +435,7 @@ fn mset_generic(ctx: &mut ExecCtx, args: &[Bytes], nx: bool) -> CmdResult {
     }
     for pair in args[1..].chunks_exact(2) {
         ctx.set_key(&pair[0], Value::Str(StrValue::from_bytes(&pair[1])), false);
+        ctx.notify(notify::STRING, "set", &pair[0]);
     }
     ctx.dirty((args.len() as u64 - 1) / 2);
     Ok(if nx { Reply::Int(1) } else { Reply::OK })
@@ -448,6 +457,7 @@ fn append(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let Some(len) = ctx.write_str(key)?.map(|s| s.len()) else {
         ctx.set_key(key, Value::Str(StrValue::from_bytes(tail)), false);
         ctx.dirty(1);
+        ctx.notify(notify::STRING, "append", key);
         return Ok(Reply::Int(tail.len() as i64));
     };
     check_string_length(ctx, len as u64, tail.len() as u64)?;
@@ -457,6 +467,7 @@ fn append(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     buf.extend_from_slice(tail);
     let total = buf.len();
     ctx.dirty(1);
+    ctx.notify(notify::STRING, "append", key);
     Ok(Reply::Int(total as i64))
 }
 
@@ -496,6 +507,7 @@ fn setrange(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         }
     };
     ctx.dirty(1);
+    ctx.notify(notify::STRING, "setrange", key);
     Ok(Reply::Int(total as i64))
 }
 
@@ -549,6 +561,7 @@ fn incr_decr(ctx: &mut ExecCtx, key: &[u8], by: i64) -> CmdResult {
         None => ctx.set_key(key, Value::Str(StrValue::from_i64(value)), false),
     }
     ctx.dirty(1);
+    ctx.notify(notify::STRING, "incrby", key);
     Ok(Reply::Int(value))
 }
 
@@ -591,6 +604,7 @@ fn incrbyfloat(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         _ => ctx.set_key(key, Value::Str(plain_string(text.clone())), false),
     }
     ctx.dirty(1);
+    ctx.notify(notify::STRING, "incrbyfloat", key);
     // Replicas must not redo the float arithmetic: they get the result.
     ctx.propagate_as(vec![
         Bytes::from_static(b"SET"),

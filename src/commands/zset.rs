@@ -13,6 +13,7 @@ use super::keys::{parse_cursor, splitmix64};
 use super::spec::{
     acl, flag::*, kflag, BeginSearch, CmdResult, CommandSpec as C, FindKeys, KeySpec,
 };
+use crate::config::values::notify;
 use crate::keyspace::zset::{Item, Limits, ZSet};
 use crate::keyspace::{Entry, Value};
 use crate::resp::{ErrorReply, Reply};
@@ -778,6 +779,9 @@ fn zadd_generic(ctx: &mut ExecCtx, args: &[Bytes], incr: bool) -> CmdResult {
         return Err(SCORE_NAN);
     }
     ctx.dirty(added + updated);
+    if added + updated > 0 {
+        ctx.notify(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+    }
     if f.incr {
         Ok(if processed > 0 {
             Reply::Double(last_score)
@@ -804,8 +808,12 @@ fn zrem(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             break;
         }
     }
-    if z.is_empty() {
-        ctx.delete(&args[1]);
+    let emptied = z.is_empty();
+    if deleted > 0 {
+        ctx.notify(notify::ZSET, "zrem", &args[1]);
+        if emptied {
+            ctx.delete_emptied(&args[1]);
+        }
     }
     ctx.dirty(deleted);
     Ok(Reply::Int(deleted as i64))
@@ -1059,8 +1067,11 @@ fn store_items(ctx: &mut ExecCtx, dst: &[u8], items: Vec<(Box<[u8]>, f64)>) -> C
         let z = ZSet::from_items(items, limits(ctx));
         ctx.set_key(dst, Value::ZSet(Box::new(z)), false);
         ctx.dirty(1);
+        // The event is the command's name: zrangestore, zunionstore, zinterstore, zdiffstore.
+        ctx.notify(notify::ZSET, ctx.current_command, dst);
     } else if ctx.delete(dst) {
         ctx.dirty(1);
+        ctx.notify(notify::GENERIC, "del", dst);
     }
     Ok(Reply::Int(n as i64))
 }
@@ -1105,8 +1116,13 @@ fn zremrange_by(ctx: &mut ExecCtx, key: &[u8], range: ByRange) -> CmdResult {
 fn zrem_ranks(ctx: &mut ExecCtx, key: &[u8], start: usize, end: usize) -> CmdResult {
     let z = write_zset(ctx, key)?.expect("looked up by the caller");
     let deleted = z.remove_rank_range(start, end).len();
-    if z.is_empty() {
-        ctx.delete(key);
+    let emptied = z.is_empty();
+    if deleted > 0 {
+        // The event is the command's name: zremrangebyrank, -byscore, -bylex.
+        ctx.notify(notify::ZSET, ctx.current_command, key);
+        if emptied {
+            ctx.delete_emptied(key);
+        }
     }
     ctx.dirty(deleted as u64);
     Ok(Reply::Int(deleted as i64))
@@ -1142,9 +1158,8 @@ fn zpop_minmax(ctx: &mut ExecCtx, args: &[Bytes], max: bool) -> CmdResult {
     };
     let count = count.unwrap_or(1);
     let popped = pop_items(z, count, max);
-    if z.is_empty() {
-        ctx.delete(key);
-    }
+    let emptied = z.is_empty();
+    popped_from(ctx, key, max, popped.len(), emptied);
     ctx.dirty(popped.len() as u64);
     let mut out = Vec::new();
     for (m, s) in &popped {
@@ -1231,9 +1246,8 @@ fn zmpop_serve(
             continue;
         };
         let popped = pop_items(z, count, max);
-        if z.is_empty() {
-            ctx.delete(key);
-        }
+        let emptied = z.is_empty();
+        popped_from(ctx, key, max, popped.len(), emptied);
         ctx.dirty(popped.len() as u64);
         ctx.propagate_as(vec![
             zpop_name(max),
@@ -1247,6 +1261,17 @@ fn zmpop_serve(
         return Ok(Some(Reply::Array(vec![bulk(key), Reply::Array(pairs)])));
     }
     Ok(None)
+}
+
+/// After members were popped from `key`: the pop event, and the key's deletion when that
+/// emptied it.
+fn popped_from(ctx: &mut ExecCtx, key: &[u8], max: bool, popped: usize, emptied: bool) {
+    if popped > 0 {
+        ctx.notify(notify::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+    }
+    if emptied {
+        ctx.delete_emptied(key);
+    }
 }
 
 fn zpop_name(max: bool) -> Bytes {
@@ -1271,9 +1296,8 @@ fn blocking_zpop(ctx: &mut ExecCtx, args: &[Bytes], max: bool) -> CmdResult {
             continue;
         };
         let popped = pop_items(z, 1, max);
-        if z.is_empty() {
-            ctx.delete(key);
-        }
+        let emptied = z.is_empty();
+        popped_from(ctx, key, max, 1, emptied);
         ctx.dirty(1);
         ctx.propagate_as(vec![zpop_name(max), key.clone()]);
         let (member, score) = &popped[0];

@@ -124,8 +124,15 @@ pub async fn serve(
         replica: None,
         blocked: None,
         published_meta: None,
+        mailbox_signal: Arc::new(tokio::sync::Notify::new()),
         state: state.clone(),
     };
+    {
+        let signal = conn.mailbox_signal.clone();
+        conn.client
+            .mailbox
+            .set_waker(Arc::new(move || signal.notify_one()));
+    }
     conn.publish_view(0, 0);
     state.clients.lock().insert(id, conn.entry.clone());
     state.connected_clients.fetch_add(1, Relaxed);
@@ -134,12 +141,13 @@ pub async fn serve(
         super::monitor::unregister(&state, id);
     }
     crate::commands::tx::unwatch_all(&mut conn.client, &state);
+    state.pubsub.forget_client(&mut conn.client);
     state.clients.lock().remove(&id);
     state.connected_clients.fetch_sub(1, Relaxed);
 }
 
 /// Name, library name, library version, monitor flag.
-type PublishedMeta = (Option<Bytes>, Option<Bytes>, Option<Bytes>, bool);
+type PublishedMeta = (Option<Bytes>, Option<Bytes>, Option<Bytes>, bool, bool);
 
 struct Connection {
     state: Arc<ServerState>,
@@ -158,6 +166,8 @@ struct Connection {
     replica: Option<crate::commands::context::ReplicaSync>,
     /// A blocking command that found nothing: its arguments and what it waits for.
     blocked: Option<(Vec<Bytes>, crate::commands::context::Block)>,
+    /// Woken when a message lands in the client's Pub/Sub mailbox.
+    mailbox_signal: Arc<tokio::sync::Notify>,
 }
 
 impl Connection {
@@ -220,6 +230,12 @@ impl Connection {
                     }
                     continue;
                 }
+                _ = self.mailbox_signal.notified() => {
+                    if !self.take_mailbox() || !self.flush(stream).await {
+                        return;
+                    }
+                    continue;
+                }
             };
             let n = match n {
                 Ok(Some(0)) | Err(_) => return,
@@ -275,13 +291,64 @@ impl Connection {
         }
     }
 
+    /// Moves delivered Pub/Sub messages into the output. False (and the connection is to be
+    /// closed) when the client overran its `client-output-buffer-limit`.
+    fn take_mailbox(&mut self) -> bool {
+        if self.client.mailbox.drain_into(&mut self.out).is_ok() {
+            return true;
+        }
+        log_at!(
+            Warning,
+            "Client id={} addr={} laddr={} fd={} name={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            self.client.id,
+            self.client.addr,
+            self.client.laddr,
+            self.client.fd,
+            self.client
+                .name
+                .as_ref()
+                .map(|n| String::from_utf8_lossy(n).into_owned())
+                .unwrap_or_default()
+        );
+        self.state
+            .stats
+            .client_output_buffer_limit_disconnections
+            .fetch_add(1, Relaxed);
+        self.close = true;
+        false
+    }
+
     /// Writes the pending replies; false if the peer is gone.
     async fn flush(&mut self, stream: &mut TcpStream) -> bool {
         if self.out.is_empty() {
             return true;
         }
-        if stream.write_all(&self.out).await.is_err() {
-            return false;
+        // A subscriber whose peer stopped reading must still be dropped when its mailbox
+        // overflows, so the write races the mailbox's signal.
+        let signal = self.mailbox_signal.clone();
+        let mailbox = self.client.mailbox.clone();
+        let overflow = async {
+            loop {
+                signal.notified().await;
+                if mailbox.overflowed() {
+                    break;
+                }
+            }
+        };
+        tokio::select! {
+            written = stream.write_all(&self.out) => {
+                if written.is_err() {
+                    return false;
+                }
+            }
+            _ = overflow => {
+                self.take_mailbox();
+                return false;
+            }
+        }
+        if mailbox.has_pending() {
+            // The race above may have taken the wake-up meant for the connection loop.
+            signal.notify_one();
         }
         self.state
             .stats
@@ -353,6 +420,12 @@ impl Connection {
                 tokio::select! {
                     _ = notify.notified() => continue 'wait,
                     _ = timeout => break 'wait Some(block.timeout_reply.clone()),
+                    _ = self.mailbox_signal.notified() => {
+                        if !self.take_mailbox() || !self.flush(stream).await {
+                            keep = false;
+                            break 'wait None;
+                        }
+                    }
                     _ = self.entry.kill_signal.notified() => {
                         if self.entry.killed.load(Relaxed) {
                             keep = false;
@@ -470,12 +543,29 @@ impl Connection {
         let elapsed = started.elapsed();
         self.account(&outcome, args, elapsed);
         self.feed_monitors(&outcome, args, now_us);
+        // Messages this command published to its own client go out before its reply.
+        self.client.mailbox.set_resp3(self.client.resp3);
+        if self.client.mailbox.has_pending() && !self.take_mailbox() {
+            return;
+        }
+        // Subscription confirmations are pushes: they ignore CLIENT REPLY OFF / SKIP.
+        let pushing = match &outcome.reply {
+            Reply::Push(_) => true,
+            Reply::Multi(items) => items.iter().all(|r| matches!(r, Reply::Push(_))),
+            _ => false,
+        };
         match self.client.reply_mode {
             ReplyMode::On | ReplyMode::SkipNext => {
                 encode(&outcome.reply, self.client.resp3, &mut self.out)
             }
-            ReplyMode::Off => {}
-            ReplyMode::Skip => self.client.reply_mode = ReplyMode::On,
+            ReplyMode::Off | ReplyMode::Skip => {
+                if pushing {
+                    encode(&outcome.reply, self.client.resp3, &mut self.out);
+                }
+                if self.client.reply_mode == ReplyMode::Skip {
+                    self.client.reply_mode = ReplyMode::On;
+                }
+            }
         }
         self.apply_effects(outcome);
     }
@@ -560,6 +650,7 @@ impl Connection {
             c.lib_name.clone(),
             c.lib_ver.clone(),
             c.monitor,
+            c.subscriptions.active(),
         );
         let meta_changed = self.published_meta.as_ref() != Some(&meta);
         let mut v = self.entry.view.lock();
@@ -577,11 +668,20 @@ impl Connection {
             v.name = text(&c.name);
             v.lib_name = text(&c.lib_name);
             v.lib_ver = text(&c.lib_ver);
-            v.flags = if c.monitor { "O".into() } else { "N".into() };
+            v.flags = if c.monitor {
+                "O".into()
+            } else if c.subscriptions.active() {
+                "P".into()
+            } else {
+                "N".into()
+            };
             v.user = c.user;
         }
         v.last_interaction_ms = self.last_interaction_ms;
         v.db = c.db;
+        v.sub = c.subscriptions.channels.len();
+        v.psub = c.subscriptions.patterns.len();
+        v.ssub = c.subscriptions.shard_channels.len();
         v.multi = c.multi.as_ref().map_or(-1, |m| m.queued.len() as i64);
         v.note_query_buffer(qbuf, in_use);
         v.last_cmd = self.last_cmd;

@@ -55,6 +55,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         stream_end: tokio::sync::watch::Sender::new(0),
         replicas: Default::default(),
         watches: Default::default(),
+        pubsub: Default::default(),
         blocks: Default::default(),
         command_stats: (0..commands.len_ids())
             .map(|_| CommandStats::default())
@@ -377,6 +378,14 @@ async fn cron(state: Arc<ServerState>) {
                 }
                 for (db, key) in &deleted {
                     state.watches.touch(*db, key, false);
+                    crate::commands::pubsub::notify_keyspace_event(
+                        &state,
+                        crate::config::values::notify::EXPIRED,
+                        "expired",
+                        *db,
+                        key,
+                        now_ms,
+                    );
                 }
             }
             drop(guard);

@@ -173,6 +173,8 @@ pub struct ServerState {
     pub blocks: crate::commands::blocking::BlockRegistry,
     /// Keys watched by clients for MULTI/EXEC.
     pub watches: crate::commands::watch::WatchRegistry,
+    /// Pub/Sub subscriptions.
+    pub pubsub: crate::commands::pubsub::PubSub,
     /// Attached replicas by client id (INFO replication).
     pub replicas: Mutex<BTreeMap<u64, ReplicaLink>>,
     pub config: ArcSwap<Config>,

@@ -1,0 +1,1003 @@
+//! Pub/Sub: the subscription registry shared by every connection, the per-client mailbox that
+//! messages are delivered into, the SUBSCRIBE / PUBLISH / PUBSUB family, and keyspace
+//! notifications (`notify-keyspace-events`).
+//!
+//! Delivery never touches a socket: a publisher encodes the message once per protocol version
+//! and appends the bytes to each subscriber's mailbox, then calls the mailbox's waker. The
+//! connection task drains its mailbox into its output (before the reply of its own command, so
+//! a client that publishes to itself sees the message first, as with Redis). A mailbox is the
+//! client's pub/sub output buffer: it is bounded by the `pubsub` class of
+//! `client-output-buffer-limit`, and overflowing it marks the client to be closed.
+
+use super::blocking::Waker;
+use super::context::{ClientState, ExecCtx};
+use super::errors;
+use super::spec::{acl, flag::*, kflag, CommandSpec as C, KeySpec};
+use crate::config::values::{notify, ObufLimit};
+use crate::resp::{encode, Reply};
+use crate::util::glob_match;
+use bytes::{Bytes, BytesMut};
+use hashbrown::{HashMap, HashSet};
+use parking_lot::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+
+type CmdResult = Result<Reply, crate::resp::ErrorReply>;
+
+// ---- mailbox ----
+
+/// Where published messages for one client wait for its connection task.
+#[derive(Default)]
+pub struct Mailbox {
+    inner: Mutex<MailboxInner>,
+    /// Something is waiting to be drained (read without the lock on every command).
+    pending: AtomicBool,
+    /// The client speaks RESP3: messages are push frames.
+    resp3: AtomicBool,
+    waker: OnceLock<Waker>,
+}
+
+#[derive(Default)]
+struct MailboxInner {
+    buf: BytesMut,
+    /// When the buffer first went over the soft limit (and has stayed over since).
+    soft_since_ms: Option<u64>,
+    overflow: bool,
+}
+
+impl std::fmt::Debug for Mailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailbox")
+            .field("pending", &self.has_pending())
+            .finish()
+    }
+}
+
+impl Mailbox {
+    pub fn set_waker(&self, waker: Waker) {
+        let _ = self.waker.set(waker);
+    }
+
+    pub fn set_resp3(&self, resp3: bool) {
+        self.resp3.store(resp3, Relaxed);
+    }
+
+    pub fn has_pending(&self) -> bool {
+        self.pending.load(Relaxed)
+    }
+
+    /// The client went over its output buffer limit and is to be closed.
+    pub fn overflowed(&self) -> bool {
+        self.inner.lock().overflow
+    }
+
+    /// Takes everything delivered so far; `Err` when the client overran its limit and must be
+    /// closed.
+    pub fn drain_into(&self, out: &mut BytesMut) -> Result<(), Overflow> {
+        let mut inner = self.inner.lock();
+        self.pending.store(false, Relaxed);
+        if inner.overflow {
+            inner.buf = BytesMut::new();
+            return Err(Overflow);
+        }
+        if out.is_empty() {
+            std::mem::swap(out, &mut inner.buf);
+        } else {
+            out.extend_from_slice(&inner.buf);
+            inner.buf.clear();
+        }
+        inner.soft_since_ms = None;
+        Ok(())
+    }
+
+    /// Appends one encoded message, applying the output buffer limit. Returns false when the
+    /// client is (now) over its limit; the message is then dropped.
+    fn deliver(&self, frame: &Frame, now_ms: u64, limit: &ObufLimit) -> bool {
+        let resp3 = self.resp3.load(Relaxed);
+        let mut inner = self.inner.lock();
+        if inner.overflow {
+            return false;
+        }
+        inner.buf.extend_from_slice(frame.bytes(resp3));
+        let len = inner.buf.len() as u64;
+        let hard = limit.hard_limit_bytes != 0 && len >= limit.hard_limit_bytes;
+        let soft = limit.soft_limit_bytes != 0 && len >= limit.soft_limit_bytes;
+        let soft_expired = if soft {
+            let since = *inner.soft_since_ms.get_or_insert(now_ms);
+            now_ms.saturating_sub(since) / 1000 > limit.soft_limit_seconds.max(0) as u64
+        } else {
+            inner.soft_since_ms = None;
+            false
+        };
+        if hard || soft_expired {
+            inner.overflow = true;
+            inner.buf = BytesMut::new();
+        }
+        drop(inner);
+        self.pending.store(true, Relaxed);
+        if let Some(w) = self.waker.get() {
+            w();
+        }
+        !(hard || soft_expired)
+    }
+}
+
+/// The client went over its `client-output-buffer-limit` and is to be closed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Overflow;
+
+/// One message, encoded lazily for each protocol version that receives it.
+struct Frame {
+    reply: Reply,
+    resp2: OnceLock<Bytes>,
+    resp3: OnceLock<Bytes>,
+}
+
+impl Frame {
+    fn new(parts: Vec<Reply>) -> Frame {
+        Frame {
+            reply: Reply::Push(parts),
+            resp2: OnceLock::new(),
+            resp3: OnceLock::new(),
+        }
+    }
+
+    fn bytes(&self, resp3: bool) -> &Bytes {
+        let cell = if resp3 { &self.resp3 } else { &self.resp2 };
+        cell.get_or_init(|| {
+            let mut b = BytesMut::new();
+            encode(&self.reply, resp3, &mut b);
+            b.freeze()
+        })
+    }
+}
+
+// ---- registry ----
+
+#[derive(Clone)]
+struct Subscriber {
+    id: u64,
+    mailbox: Arc<Mailbox>,
+}
+
+#[derive(Default)]
+struct Inner {
+    channels: HashMap<Bytes, Vec<Subscriber>>,
+    patterns: HashMap<Bytes, Vec<Subscriber>>,
+    shard_channels: HashMap<Bytes, Vec<Subscriber>>,
+}
+
+/// Which of the two channel namespaces (SUBSCRIBE or SSUBSCRIBE).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Global,
+    Shard,
+}
+
+impl Kind {
+    fn subscribe_word(self) -> &'static str {
+        match self {
+            Kind::Global => "subscribe",
+            Kind::Shard => "ssubscribe",
+        }
+    }
+    fn unsubscribe_word(self) -> &'static str {
+        match self {
+            Kind::Global => "unsubscribe",
+            Kind::Shard => "sunsubscribe",
+        }
+    }
+    fn message_word(self) -> &'static str {
+        match self {
+            Kind::Global => "message",
+            Kind::Shard => "smessage",
+        }
+    }
+}
+
+/// Every subscription on the server.
+#[derive(Default)]
+pub struct PubSub {
+    inner: RwLock<Inner>,
+    /// Channels + patterns + shard channels with at least one subscriber: lets a publish with
+    /// no subscriber anywhere skip the lock.
+    active: AtomicUsize,
+}
+
+impl PubSub {
+    pub fn channel_count(&self) -> usize {
+        self.inner.read().channels.len()
+    }
+    pub fn pattern_count(&self) -> usize {
+        self.inner.read().patterns.len()
+    }
+    pub fn shard_channel_count(&self) -> usize {
+        self.inner.read().shard_channels.len()
+    }
+
+    fn update_active(&self, inner: &Inner) {
+        self.active.store(
+            inner.channels.len() + inner.patterns.len() + inner.shard_channels.len(),
+            Relaxed,
+        );
+    }
+
+    fn add(&self, kind: Kind, pattern: bool, name: &Bytes, sub: Subscriber) {
+        let mut inner = self.inner.write();
+        let map = match (kind, pattern) {
+            (_, true) => &mut inner.patterns,
+            (Kind::Global, false) => &mut inner.channels,
+            (Kind::Shard, false) => &mut inner.shard_channels,
+        };
+        map.entry(name.clone()).or_default().push(sub);
+        self.update_active(&inner);
+    }
+
+    fn remove(&self, kind: Kind, pattern: bool, name: &[u8], id: u64) {
+        let mut inner = self.inner.write();
+        let map = match (kind, pattern) {
+            (_, true) => &mut inner.patterns,
+            (Kind::Global, false) => &mut inner.channels,
+            (Kind::Shard, false) => &mut inner.shard_channels,
+        };
+        if let Some(list) = map.get_mut(name) {
+            list.retain(|s| s.id != id);
+            if list.is_empty() {
+                map.remove(name);
+            }
+        }
+        self.update_active(&inner);
+    }
+
+    /// Delivers `message` on `channel`: to its subscribers, then (global channels only) to
+    /// every client whose pattern matches. Returns how many deliveries were made.
+    fn publish(
+        &self,
+        kind: Kind,
+        channel: &Bytes,
+        message: &Bytes,
+        now_ms: u64,
+        limit: &ObufLimit,
+    ) -> i64 {
+        if self.active.load(Relaxed) == 0 {
+            return 0;
+        }
+        let inner = self.inner.read();
+        let mut receivers = 0;
+        let channels = match kind {
+            Kind::Global => &inner.channels,
+            Kind::Shard => &inner.shard_channels,
+        };
+        if let Some(list) = channels.get(channel) {
+            let frame = Frame::new(vec![
+                Reply::bulk(Bytes::from_static(kind.message_word().as_bytes())),
+                Reply::Bulk(channel.clone()),
+                Reply::Bulk(message.clone()),
+            ]);
+            for s in list {
+                s.mailbox.deliver(&frame, now_ms, limit);
+                receivers += 1;
+            }
+        }
+        if kind == Kind::Shard {
+            return receivers;
+        }
+        for (pattern, list) in &inner.patterns {
+            if !glob_match(pattern, channel, false) {
+                continue;
+            }
+            let frame = Frame::new(vec![
+                Reply::bulk(Bytes::from_static(b"pmessage")),
+                Reply::Bulk(pattern.clone()),
+                Reply::Bulk(channel.clone()),
+                Reply::Bulk(message.clone()),
+            ]);
+            for s in list {
+                s.mailbox.deliver(&frame, now_ms, limit);
+                receivers += 1;
+            }
+        }
+        receivers
+    }
+
+    fn channel_names(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        let inner = self.inner.read();
+        let map = match kind {
+            Kind::Global => &inner.channels,
+            Kind::Shard => &inner.shard_channels,
+        };
+        map.keys()
+            .filter(|c| pattern.is_none_or(|p| glob_match(p, c, false)))
+            .cloned()
+            .collect()
+    }
+
+    fn subscriber_count(&self, kind: Kind, channel: &[u8]) -> usize {
+        let inner = self.inner.read();
+        let map = match kind {
+            Kind::Global => &inner.channels,
+            Kind::Shard => &inner.shard_channels,
+        };
+        map.get(channel).map_or(0, Vec::len)
+    }
+
+    /// Removes every subscription of a client that is going away (no confirmations).
+    pub fn forget_client(&self, client: &mut ClientState) {
+        let subs = std::mem::take(&mut client.subscriptions);
+        for c in &subs.channels {
+            self.remove(Kind::Global, false, c, client.id);
+        }
+        for p in &subs.patterns {
+            self.remove(Kind::Global, true, p, client.id);
+        }
+        for c in &subs.shard_channels {
+            self.remove(Kind::Shard, false, c, client.id);
+        }
+    }
+}
+
+/// What one client is subscribed to.
+#[derive(Default, Debug)]
+pub struct Subscriptions {
+    pub channels: HashSet<Bytes>,
+    /// In subscription order, as Redis keeps them.
+    pub patterns: Vec<Bytes>,
+    pub shard_channels: HashSet<Bytes>,
+}
+
+impl Subscriptions {
+    /// Channels plus patterns (the count SUBSCRIBE and PSUBSCRIBE confirmations carry).
+    pub fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+    /// Any subscription at all: the client is in Pub/Sub mode.
+    pub fn active(&self) -> bool {
+        self.count() + self.shard_channels.len() > 0
+    }
+    fn kind_count(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Global => self.count(),
+            Kind::Shard => self.shard_channels.len(),
+        }
+    }
+}
+
+// ---- keyspace notifications ----
+
+/// Publishes a keyspace event for `key` in `db` (Redis's `notifyKeyspaceEvent`): on
+/// `__keyspace@<db>__:<key>` with the event name, and on `__keyevent@<db>__:<event>` with the
+/// key, as `notify-keyspace-events` selects.
+pub fn notify_keyspace_event(
+    server: &crate::server::state::ServerState,
+    class: u32,
+    event: &str,
+    db: usize,
+    key: &[u8],
+    now_ms: u64,
+) {
+    if server.pubsub.active.load(Relaxed) == 0 {
+        return;
+    }
+    let config = server.config();
+    let flags = config.notify_keyspace_events.flags;
+    if flags & class == 0 {
+        return;
+    }
+    let limit = config.client_output_buffer_limit.pubsub;
+    if flags & notify::KEYSPACE != 0 {
+        let mut chan = format!("__keyspace@{db}__:").into_bytes();
+        chan.extend_from_slice(key);
+        server.pubsub.publish(
+            Kind::Global,
+            &Bytes::from(chan),
+            &Bytes::copy_from_slice(event.as_bytes()),
+            now_ms,
+            &limit,
+        );
+    }
+    if flags & notify::KEYEVENT != 0 {
+        let chan = format!("__keyevent@{db}__:{event}");
+        server.pubsub.publish(
+            Kind::Global,
+            &Bytes::from(chan),
+            &Bytes::copy_from_slice(key),
+            now_ms,
+            &limit,
+        );
+    }
+}
+
+// ---- commands ----
+
+const PS: u32 = acl::PUBSUB;
+const SHARD_CHANNELS: &[KeySpec] = &[KeySpec::range(1, -1, 1, kflag::NOT_KEY)];
+const SHARD_CHANNEL: &[KeySpec] = &[KeySpec::range(1, 0, 1, kflag::NOT_KEY)];
+const SUBSCRIBE_FLAGS: u32 = PUBSUB | NOSCRIPT | LOADING | STALE;
+
+pub const COMMANDS: &[C] = &[
+    C::new(
+        "subscribe",
+        -2,
+        SUBSCRIBE_FLAGS,
+        PS,
+        &[],
+        "pubsub",
+        "2.0.0",
+        subscribe,
+    ),
+    C::new(
+        "unsubscribe",
+        -1,
+        SUBSCRIBE_FLAGS,
+        PS,
+        &[],
+        "pubsub",
+        "2.0.0",
+        unsubscribe,
+    ),
+    C::new(
+        "psubscribe",
+        -2,
+        SUBSCRIBE_FLAGS,
+        PS,
+        &[],
+        "pubsub",
+        "2.0.0",
+        psubscribe,
+    ),
+    C::new(
+        "punsubscribe",
+        -1,
+        SUBSCRIBE_FLAGS,
+        PS,
+        &[],
+        "pubsub",
+        "2.0.0",
+        punsubscribe,
+    ),
+    C::new(
+        "publish",
+        3,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+        PS,
+        &[],
+        "pubsub",
+        "2.0.0",
+        publish,
+    ),
+    C::new(
+        "spublish",
+        3,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+        PS,
+        SHARD_CHANNEL,
+        "pubsub",
+        "7.0.0",
+        spublish,
+    )
+    .scope(super::spec::Scope::None),
+    C::new(
+        "ssubscribe",
+        -2,
+        SUBSCRIBE_FLAGS,
+        PS,
+        SHARD_CHANNELS,
+        "pubsub",
+        "7.0.0",
+        ssubscribe,
+    )
+    .scope(super::spec::Scope::None),
+    C::new(
+        "sunsubscribe",
+        -1,
+        SUBSCRIBE_FLAGS,
+        PS,
+        SHARD_CHANNELS,
+        "pubsub",
+        "7.0.0",
+        sunsubscribe,
+    )
+    .scope(super::spec::Scope::None),
+    C::new("pubsub", -2, 0, 0, &[], "pubsub", "2.8.0", pubsub_container)
+        .subcommands(PUBSUB_SUBCOMMANDS),
+];
+
+const PUBSUB_SUBCOMMANDS: &[C] = &[
+    C::new(
+        "channels",
+        -2,
+        PUBSUB | LOADING | STALE,
+        PS,
+        &[],
+        "pubsub",
+        "2.8.0",
+        pubsub_channels,
+    ),
+    C::new(
+        "numsub",
+        -2,
+        PUBSUB | LOADING | STALE,
+        PS,
+        &[],
+        "pubsub",
+        "2.8.0",
+        pubsub_numsub,
+    ),
+    C::new(
+        "numpat",
+        2,
+        PUBSUB | LOADING | STALE,
+        PS,
+        &[],
+        "pubsub",
+        "2.8.0",
+        pubsub_numpat,
+    ),
+    C::new(
+        "shardchannels",
+        -2,
+        PUBSUB | LOADING | STALE,
+        PS,
+        &[],
+        "pubsub",
+        "7.0.0",
+        pubsub_shardchannels,
+    ),
+    C::new(
+        "shardnumsub",
+        -2,
+        PUBSUB | LOADING | STALE,
+        PS,
+        &[],
+        "pubsub",
+        "7.0.0",
+        pubsub_shardnumsub,
+    ),
+    C::new(
+        "help",
+        2,
+        LOADING | STALE,
+        0,
+        &[],
+        "pubsub",
+        "6.2.0",
+        pubsub_help,
+    ),
+];
+
+/// The commands a RESP2 client in Pub/Sub mode may still run.
+pub fn allowed_in_subscribed_mode(fullname: &str) -> bool {
+    matches!(
+        fullname,
+        "subscribe"
+            | "ssubscribe"
+            | "psubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "punsubscribe"
+            | "ping"
+            | "quit"
+            | "reset"
+    )
+}
+
+fn confirmation(word: &'static str, name: Option<&Bytes>, count: usize) -> Reply {
+    Reply::Push(vec![
+        Reply::bulk(Bytes::from_static(word.as_bytes())),
+        name.map_or(Reply::Null, |n| Reply::Bulk(n.clone())),
+        Reply::Int(count as i64),
+    ])
+}
+
+fn subscriber(ctx: &ExecCtx) -> Subscriber {
+    Subscriber {
+        id: ctx.client.id,
+        mailbox: ctx.client.mailbox.clone(),
+    }
+}
+
+fn subscribe_channels(ctx: &mut ExecCtx, kind: Kind, names: &[Bytes]) -> Reply {
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let set = match kind {
+            Kind::Global => &mut ctx.client.subscriptions.channels,
+            Kind::Shard => &mut ctx.client.subscriptions.shard_channels,
+        };
+        if set.insert(name.clone()) {
+            let sub = subscriber(ctx);
+            ctx.server.pubsub.add(kind, false, name, sub);
+        }
+        let count = ctx.client.subscriptions.kind_count(kind);
+        out.push(confirmation(kind.subscribe_word(), Some(name), count));
+    }
+    Reply::Multi(out)
+}
+
+fn unsubscribe_channels(ctx: &mut ExecCtx, kind: Kind, names: &[Bytes]) -> Reply {
+    let names: Vec<Bytes> = if names.is_empty() {
+        let set = match kind {
+            Kind::Global => &ctx.client.subscriptions.channels,
+            Kind::Shard => &ctx.client.subscriptions.shard_channels,
+        };
+        set.iter().cloned().collect()
+    } else {
+        names.to_vec()
+    };
+    let mut out = Vec::with_capacity(names.len().max(1));
+    for name in &names {
+        let set = match kind {
+            Kind::Global => &mut ctx.client.subscriptions.channels,
+            Kind::Shard => &mut ctx.client.subscriptions.shard_channels,
+        };
+        if set.remove(name) {
+            ctx.server.pubsub.remove(kind, false, name, ctx.client.id);
+        }
+        let count = ctx.client.subscriptions.kind_count(kind);
+        out.push(confirmation(kind.unsubscribe_word(), Some(name), count));
+    }
+    if out.is_empty() {
+        let count = ctx.client.subscriptions.kind_count(kind);
+        out.push(confirmation(kind.unsubscribe_word(), None, count));
+    }
+    Reply::Multi(out)
+}
+
+fn subscribe(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    Ok(subscribe_channels(ctx, Kind::Global, &args[1..]))
+}
+
+fn unsubscribe(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    Ok(unsubscribe_channels(ctx, Kind::Global, &args[1..]))
+}
+
+fn ssubscribe(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    if ctx.deny_blocking {
+        return Err(crate::resp::ErrorReply::fixed(
+            "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client",
+        ));
+    }
+    Ok(subscribe_channels(ctx, Kind::Shard, &args[1..]))
+}
+
+fn sunsubscribe(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    Ok(unsubscribe_channels(ctx, Kind::Shard, &args[1..]))
+}
+
+fn psubscribe(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let mut out = Vec::with_capacity(args.len() - 1);
+    for pattern in &args[1..] {
+        if !ctx.client.subscriptions.patterns.contains(pattern) {
+            ctx.client.subscriptions.patterns.push(pattern.clone());
+            let sub = subscriber(ctx);
+            ctx.server.pubsub.add(Kind::Global, true, pattern, sub);
+        }
+        let count = ctx.client.subscriptions.count();
+        out.push(confirmation("psubscribe", Some(pattern), count));
+    }
+    Ok(Reply::Multi(out))
+}
+
+fn punsubscribe(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let patterns: Vec<Bytes> = if args.len() == 1 {
+        ctx.client.subscriptions.patterns.clone()
+    } else {
+        args[1..].to_vec()
+    };
+    let mut out = Vec::with_capacity(patterns.len().max(1));
+    for pattern in &patterns {
+        let list = &mut ctx.client.subscriptions.patterns;
+        if let Some(i) = list.iter().position(|p| p == pattern) {
+            list.remove(i);
+            ctx.server
+                .pubsub
+                .remove(Kind::Global, true, pattern, ctx.client.id);
+        }
+        let count = ctx.client.subscriptions.count();
+        out.push(confirmation("punsubscribe", Some(pattern), count));
+    }
+    if out.is_empty() {
+        let count = ctx.client.subscriptions.count();
+        out.push(confirmation("punsubscribe", None, count));
+    }
+    Ok(Reply::Multi(out))
+}
+
+fn publish_kind(ctx: &mut ExecCtx, kind: Kind, args: &[Bytes]) -> CmdResult {
+    let limit = ctx.server.config().client_output_buffer_limit.pubsub;
+    let receivers = ctx
+        .server
+        .pubsub
+        .publish(kind, &args[1], &args[2], ctx.now_ms, &limit);
+    ctx.force_propagation();
+    Ok(Reply::Int(receivers))
+}
+
+fn publish(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    publish_kind(ctx, Kind::Global, args)
+}
+
+fn spublish(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    publish_kind(ctx, Kind::Shard, args)
+}
+
+fn pubsub_container(_ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    Err(errors::unknown_subcommand(
+        &String::from_utf8_lossy(&args[0]),
+        args.get(1).map_or(&b""[..], |a| a),
+    ))
+}
+
+fn channel_list(ctx: &ExecCtx, kind: Kind, args: &[Bytes]) -> CmdResult {
+    if args.len() > 3 {
+        return Err(errors::subcommand_syntax_error(args));
+    }
+    let names = ctx
+        .server
+        .pubsub
+        .channel_names(kind, args.get(2).map(|p| &p[..]));
+    Ok(Reply::Array(names.into_iter().map(Reply::Bulk).collect()))
+}
+
+fn numsub(ctx: &ExecCtx, kind: Kind, args: &[Bytes]) -> CmdResult {
+    let mut out = Vec::with_capacity((args.len() - 2) * 2);
+    for channel in &args[2..] {
+        out.push(Reply::Bulk(channel.clone()));
+        out.push(Reply::Int(
+            ctx.server.pubsub.subscriber_count(kind, channel) as i64,
+        ));
+    }
+    Ok(Reply::Array(out))
+}
+
+fn pubsub_channels(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    channel_list(ctx, Kind::Global, args)
+}
+
+fn pubsub_shardchannels(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    channel_list(ctx, Kind::Shard, args)
+}
+
+fn pubsub_numsub(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    numsub(ctx, Kind::Global, args)
+}
+
+fn pubsub_shardnumsub(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    numsub(ctx, Kind::Shard, args)
+}
+
+fn pubsub_numpat(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(ctx.server.pubsub.pattern_count() as i64))
+}
+
+fn pubsub_help(_ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    Ok(super::debug::help_reply(
+        &args[0],
+        &[
+            "CHANNELS [<pattern>]",
+            "    Return the currently active channels matching a <pattern> (default: '*').",
+            "NUMPAT",
+            "    Return number of subscriptions to patterns.",
+            "NUMSUB [<channel> ...]",
+            "    Return the number of subscribers for the specified channels, excluding",
+            "    pattern subscriptions(default: no channels).",
+            "SHARDCHANNELS [<pattern>]",
+            "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+            "SHARDNUMSUB [<shardchannel> ...]",
+            "    Return the number of subscribers for the specified shard level channel(s)",
+        ],
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::dispatch::execute;
+    use crate::server::state::ServerState;
+
+    fn client(id: u64) -> ClientState {
+        ClientState::new(
+            id,
+            "127.0.0.1:1".into(),
+            "127.0.0.1:6379".into(),
+            8,
+            0,
+            true,
+        )
+    }
+
+    fn run(server: &ServerState, c: &mut ClientState, argv: &[&str]) -> Reply {
+        let args: Vec<Bytes> = argv
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        execute(server, c, &args, 1_700_000_000_000_000, true).reply
+    }
+
+    fn drained(c: &ClientState) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        c.mailbox.drain_into(&mut out).unwrap();
+        out.to_vec()
+    }
+
+    const NO_LIMIT: ObufLimit = ObufLimit {
+        hard_limit_bytes: 0,
+        soft_limit_bytes: 0,
+        soft_limit_seconds: 0,
+    };
+
+    #[test]
+    fn confirmations_count_channels_and_patterns_together() {
+        let server = ServerState::for_tests();
+        let mut c = client(1);
+        let Reply::Multi(frames) = run(&server, &mut c, &["subscribe", "a", "b", "a"]) else {
+            panic!("SUBSCRIBE answers one frame per channel");
+        };
+        let counts: Vec<_> = frames
+            .iter()
+            .map(|f| match f {
+                Reply::Push(p) => p[2].clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(counts, vec![Reply::Int(1), Reply::Int(2), Reply::Int(2)]);
+        let Reply::Multi(frames) = run(&server, &mut c, &["psubscribe", "x*"]) else {
+            panic!()
+        };
+        assert_eq!(
+            frames[0],
+            confirmation("psubscribe", Some(&Bytes::from_static(b"x*")), 3)
+        );
+        // Shard channels are counted on their own.
+        let Reply::Multi(frames) = run(&server, &mut c, &["ssubscribe", "s"]) else {
+            panic!()
+        };
+        assert_eq!(
+            frames[0],
+            confirmation("ssubscribe", Some(&Bytes::from_static(b"s")), 1)
+        );
+        assert_eq!(server.pubsub.channel_count(), 2);
+        assert_eq!(server.pubsub.pattern_count(), 1);
+        assert_eq!(server.pubsub.shard_channel_count(), 1);
+        server.pubsub.forget_client(&mut c);
+        assert_eq!(server.pubsub.channel_count(), 0);
+        assert_eq!(server.pubsub.pattern_count(), 0);
+        assert!(!c.subscriptions.active());
+    }
+
+    #[test]
+    fn unsubscribe_with_nothing_subscribed_still_answers() {
+        let server = ServerState::for_tests();
+        let mut c = client(1);
+        assert_eq!(
+            run(&server, &mut c, &["unsubscribe"]),
+            Reply::Multi(vec![confirmation("unsubscribe", None, 0)])
+        );
+        assert_eq!(
+            run(&server, &mut c, &["punsubscribe"]),
+            Reply::Multi(vec![confirmation("punsubscribe", None, 0)])
+        );
+    }
+
+    #[test]
+    fn resp2_subscribed_clients_may_only_run_the_pubsub_set() {
+        let server = ServerState::for_tests();
+        let mut c = client(1);
+        run(&server, &mut c, &["subscribe", "a"]);
+        assert_eq!(
+            run(&server, &mut c, &["get", "x"]),
+            Reply::Error(crate::resp::ErrorReply::fixed(
+                "ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+            ))
+        );
+        assert_eq!(
+            run(&server, &mut c, &["ping"]),
+            Reply::Array(vec![Reply::bulk(&b"pong"[..]), Reply::bulk(&b""[..])])
+        );
+        c.resp3 = true;
+        assert_eq!(run(&server, &mut c, &["ping"]), Reply::simple("PONG"));
+    }
+
+    #[test]
+    fn publish_reaches_channel_then_pattern_subscribers_in_their_protocol() {
+        let server = ServerState::for_tests();
+        let (mut a, mut b, mut p) = (client(1), client(2), client(3));
+        b.mailbox.set_resp3(true);
+        run(&server, &mut a, &["subscribe", "news"]);
+        run(&server, &mut b, &["subscribe", "news"]);
+        run(&server, &mut p, &["psubscribe", "n?ws", "x*"]);
+        let mut publisher = client(4);
+        assert_eq!(
+            run(&server, &mut publisher, &["publish", "news", "hi"]),
+            Reply::Int(3)
+        );
+        assert_eq!(
+            drained(&a),
+            b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+        );
+        assert_eq!(
+            drained(&b),
+            b">3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+        );
+        assert_eq!(
+            drained(&p),
+            b"*4\r\n$8\r\npmessage\r\n$4\r\nn?ws\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+        );
+        // Shard channels ignore patterns.
+        run(&server, &mut a, &["ssubscribe", "news"]);
+        assert_eq!(
+            run(&server, &mut publisher, &["spublish", "news", "s"]),
+            Reply::Int(1)
+        );
+        assert_eq!(
+            drained(&a),
+            b"*3\r\n$8\r\nsmessage\r\n$4\r\nnews\r\n$1\r\ns\r\n"
+        );
+        assert!(drained(&p).is_empty());
+    }
+
+    #[test]
+    fn mailbox_hard_and_soft_limits() {
+        let frame = Frame::new(vec![Reply::bulk(vec![b'x'; 100])]);
+        let hard = ObufLimit {
+            hard_limit_bytes: 250,
+            ..NO_LIMIT
+        };
+        let m = Mailbox::default();
+        assert!(m.deliver(&frame, 0, &hard));
+        assert!(m.deliver(&frame, 0, &hard));
+        assert!(!m.deliver(&frame, 0, &hard));
+        assert!(m.overflowed());
+        assert!(m.drain_into(&mut BytesMut::new()).is_err());
+
+        let soft = ObufLimit {
+            soft_limit_bytes: 150,
+            soft_limit_seconds: 2,
+            ..NO_LIMIT
+        };
+        let m = Mailbox::default();
+        assert!(m.deliver(&frame, 1_000, &soft));
+        // Over the soft limit from t=1000 on: tolerated for two seconds.
+        assert!(m.deliver(&frame, 1_000, &soft));
+        assert!(m.deliver(&frame, 3_000, &soft));
+        assert!(!m.deliver(&frame, 4_500, &soft));
+        // Draining resets the soft-limit clock.
+        let m = Mailbox::default();
+        m.deliver(&frame, 0, &soft);
+        m.deliver(&frame, 0, &soft);
+        m.drain_into(&mut BytesMut::new()).unwrap();
+        assert!(m.deliver(&frame, 10_000, &soft));
+        assert!(m.deliver(&frame, 10_000, &NO_LIMIT));
+    }
+
+    #[test]
+    fn keyspace_events_follow_the_configured_classes() {
+        let server = ServerState::for_tests();
+        let mut sub = client(1);
+        run(&server, &mut sub, &["psubscribe", "*"]);
+        let mut c = client(2);
+        run(&server, &mut c, &["set", "k", "v"]);
+        assert!(drained(&sub).is_empty(), "notifications are off by default");
+        run(
+            &server,
+            &mut c,
+            &["config", "set", "notify-keyspace-events", "El"],
+        );
+        run(&server, &mut c, &["set", "k", "v"]);
+        run(&server, &mut c, &["rpush", "l", "a"]);
+        assert_eq!(
+            drained(&sub),
+            b"*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$20\r\n__keyevent@0__:rpush\r\n$1\r\nl\r\n"
+        );
+        run(
+            &server,
+            &mut c,
+            &["config", "set", "notify-keyspace-events", "Kn"],
+        );
+        run(&server, &mut c, &["set", "fresh", "v"]);
+        run(&server, &mut c, &["set", "fresh", "w"]);
+        assert_eq!(
+            drained(&sub),
+            b"*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$20\r\n__keyspace@0__:fresh\r\n$3\r\nnew\r\n"
+        );
+    }
+}
