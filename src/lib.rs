@@ -12,12 +12,13 @@
 //! - `replication`: the replication stream and its backlog. Pure.
 //! - `persistence`: the RDB codec. Pure.
 //! - `server`: the only module with tokio, sockets, files and the clock.
+//! - `alloc`: the global allocator (jemalloc) and its exact count of bytes in use.
 //! - `util`: number parsing and glob matching with Redis's exact rules.
 
-#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static GLOBAL: alloc::CountingJemalloc = alloc::CountingJemalloc;
 
+pub mod alloc;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -158,6 +158,45 @@ pub enum ReplicaSync {
     Psync,
 }
 
+/// The LFU settings while an LFU maxmemory policy is selected.
+pub fn lfu_params(server: &ServerState) -> Option<crate::keyspace::evict::LfuParams> {
+    use crate::config::MaxmemoryPolicy::{AllkeysLfu, VolatileLfu};
+    let config = server.config();
+    matches!(config.maxmemory_policy, AllkeysLfu | VolatileLfu).then(|| {
+        crate::keyspace::evict::LfuParams {
+            log_factor: config.lfu_log_factor.max(0) as u64,
+            decay_minutes: config.lfu_decay_time.max(0) as u64,
+        }
+    })
+}
+
+/// Keeps successive commands in the same microsecond on different random sequences.
+static RANDOM_SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A random generator for one command (SPOP, HRANDFIELD, eviction sampling, the LFU coin):
+/// uniform enough for sampling, seeded from the command's time and client.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn for_command(ctx: &ExecCtx) -> Rng {
+        Rng::seeded(ctx.now_us ^ ctx.client.id.rotate_left(32))
+    }
+
+    pub fn seeded(seed: u64) -> Rng {
+        Rng(seed ^ RANDOM_SEQUENCE.fetch_add(1, Relaxed).rotate_left(48))
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (super::keys::splitmix64(&mut self.0) % n as u64) as usize
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (super::keys::splitmix64(&mut self.0) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 pub struct ExecCtx<'a> {
     /// Unix time in milliseconds, fixed for the whole command.
     pub now_ms: u64,
@@ -242,7 +281,13 @@ impl<'a> ExecCtx<'a> {
         }
         let entry = entry?;
         if touch && !no_touch {
-            entry.lru_secs = lru;
+            match lfu_params(self.server) {
+                Some(p) => {
+                    let coin = Rng::seeded(self.now_us).unit();
+                    crate::keyspace::evict::lfu_touch(entry, lru, p, coin);
+                }
+                None => entry.lru_secs = lru,
+            }
         }
         Some(entry)
     }
@@ -325,8 +370,15 @@ impl<'a> ExecCtx<'a> {
                 entry.expire_at_ms = old.expire_at_ms;
             }
         }
-        if ks.insert(db, key, entry).is_none() {
-            self.notify_in(db, notify::NEW, "new", key);
+        match ks.insert(db, key, entry) {
+            None => self.notify_in(db, notify::NEW, "new", key),
+            // Under LFU an overwritten key keeps its access history.
+            Some(old) if lfu_params(self.server).is_some() => {
+                if let (Some(e), _) = self.ks().lookup(db, key, now) {
+                    (e.lfu, e.lru_secs) = (old.lfu, old.lru_secs);
+                }
+            }
+            Some(_) => {}
         }
     }
 

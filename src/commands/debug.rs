@@ -1085,7 +1085,7 @@ fn alloc_size(n: usize) -> usize {
 }
 
 /// Bytes a key and its value occupy in this server's representation.
-fn key_usage(key: &[u8], entry: &Entry) -> usize {
+pub(crate) fn key_usage(key: &[u8], entry: &Entry) -> usize {
     let key_heap = if key.len() > INLINE_KEY_MAX {
         alloc_size(key.len())
     } else {
@@ -1125,6 +1125,7 @@ struct AllocatorStats {
 
 impl AllocatorStats {
     fn read(ctx: &ExecCtx) -> AllocatorStats {
+        crate::server::info::refresh_allocator_stats();
         let allocated = crate::server::info::used_memory() as u64;
         let stat = |f: fn() -> tikv_jemalloc_ctl::Result<usize>| f().unwrap_or(0) as u64;
         let peak = ctx

@@ -64,7 +64,7 @@ pub fn execute(
             return Outcome::rejected(None, errors::unknown_subcommand(&c.fullname, &args[1]));
         }
     };
-    if let Err(e) = admit(server, client, cmd, args, is_local) {
+    if let Err(e) = admit(server, client, cmd, args, is_local, now_us / 1000) {
         flag_transaction(client);
         let e = if cmd.fullname == "exec" {
             client.multi = None;
@@ -223,6 +223,15 @@ fn lock_for<'s>(
     }
 }
 
+/// Whether a queued transaction holds a command that may grow memory.
+fn queued_denyoom(server: &ServerState, client: &ClientState) -> bool {
+    client.multi.as_ref().is_some_and(|m| {
+        m.queued.iter().any(
+            |q| matches!(server.commands.lookup(q), Lookup::Found(c) if c.spec.has(flag::DENYOOM)),
+        )
+    })
+}
+
 /// The gates between lookup and execution, in the order Redis's `processCommand` applies them.
 fn admit(
     server: &ServerState,
@@ -230,6 +239,7 @@ fn admit(
     cmd: &Command,
     args: &[Bytes],
     is_local: bool,
+    now_ms: u64,
 ) -> Result<(), ErrorReply> {
     if !cmd.spec.arity_ok(args.len()) {
         return Err(errors::wrong_arity(&cmd.fullname));
@@ -253,6 +263,19 @@ fn admit(
         return Err(ErrorReply::fixed(
             "ERR Command not allowed inside a transaction",
         ));
+    }
+    if config.maxmemory > 0 {
+        use super::evict::{perform_evictions, Evicted};
+        let used = crate::server::info::used_memory;
+        let out_of_memory = perform_evictions(server, now_ms, &used) == Evicted::Fail;
+        let denyoom = cmd.spec.has(flag::DENYOOM)
+            || (cmd.fullname == "exec" && queued_denyoom(server, client));
+        // Queuing inside MULTI takes memory too: only EXEC, DISCARD, QUIT and RESET pass.
+        let queuing = client.multi.is_some()
+            && !matches!(cmd.fullname.as_str(), "exec" | "discard" | "quit" | "reset");
+        if out_of_memory && (denyoom || queuing) {
+            return Err(errors::OOM);
+        }
     }
     if client.subscriptions.active()
         && !client.resp3

@@ -6,8 +6,9 @@
 //! picks come from a SplitMix64 seeded per command.
 
 use super::context::ExecCtx;
+use super::context::Rng;
 use super::errors;
-use super::keys::{parse_cursor, splitmix64};
+use super::keys::parse_cursor;
 use super::spec::{acl, flag::*, kflag, CmdResult, CommandSpec as C, KeySpec};
 use super::string::long_double;
 use crate::config::values::notify;
@@ -16,7 +17,6 @@ use crate::keyspace::{Entry, Value};
 use crate::resp::{ErrorReply, Reply};
 use crate::util::glob_match;
 use bytes::Bytes;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 const HASH: u32 = acl::HASH;
 const ORDER: &[&str] = &["nondeterministic_output_order"];
@@ -118,23 +118,6 @@ const MAX_REPEATED_PICKS: u64 = 1 << 28;
 /// Redis collects every field and drops random ones when the sample is a large share of the
 /// hash, and draws distinct random fields otherwise.
 const HRANDFIELD_SUB_STRATEGY_MUL: u64 = 3;
-
-/// Keeps successive commands in the same microsecond on different random sequences.
-static RANDOM_SEQUENCE: AtomicU64 = AtomicU64::new(0);
-
-/// A generator for one command: `below(n)` is uniform enough in `0..n` for sampling.
-struct Rng(u64);
-
-impl Rng {
-    fn for_command(ctx: &ExecCtx) -> Rng {
-        Rng(ctx.now_us
-            ^ ctx.client.id.rotate_left(32)
-            ^ RANDOM_SEQUENCE.fetch_add(1, Relaxed).rotate_left(48))
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (splitmix64(&mut self.0) % n as u64) as usize
-    }
-}
 
 fn as_hash(entry: Option<&mut Entry>) -> Result<Option<&mut Hash>, ErrorReply> {
     match entry {

@@ -763,8 +763,6 @@ fn persist(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
 const SHARED_INTEGERS: i64 = 10_000;
 /// The refcount Redis reports for shared objects (OBJ_SHARED_REFCOUNT = INT_MAX).
 const SHARED_REFCOUNT: i64 = i32::MAX as i64;
-/// Redis's LFU_INIT_VAL: the counter of a new key under an LFU policy.
-const LFU_INIT_VAL: u64 = 5;
 
 /// A container called with a subcommand it does not know never reaches here (dispatch
 /// answers first); with no subcommand the arity check answers.
@@ -856,21 +854,19 @@ fn object_idletime(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(i64::from(now_secs.saturating_sub(last))))
 }
 
-/// Access counts are not tracked per key: the counter is a new key's, decayed by the time
-/// since the last access as Redis decays it (one step per `lfu-decay-time` minutes).
+/// OBJECT FREQ: the key's LFU counter, decayed by the time since its last access.
 fn object_freq(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
-    let lfu = lfu_policy(ctx);
-    let decay_minutes = ctx.server.config().lfu_decay_time.max(0) as u64;
+    let lfu = super::context::lfu_params(ctx.server);
     let now_secs = ctx.lru_now();
     let Some(entry) = ctx.lookup_read_no_touch(&args[2]) else {
         return Ok(Reply::Null);
     };
-    let idle_minutes = u64::from(now_secs.saturating_sub(entry.lru_secs)) / 60;
-    if !lfu {
+    let Some(params) = lfu else {
         return Err(errors::LFU_NOT_SELECTED);
-    }
-    let periods = idle_minutes.checked_div(decay_minutes).unwrap_or(0);
-    Ok(Reply::Int(LFU_INIT_VAL.saturating_sub(periods) as i64))
+    };
+    Ok(Reply::Int(i64::from(crate::keyspace::evict::lfu_decayed(
+        entry, now_secs, params,
+    ))))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod context;
 pub mod debug;
 pub mod dispatch;
 pub mod errors;
+pub mod evict;
 pub mod geo;
 pub mod geohash;
 pub mod hash;

@@ -6,8 +6,9 @@
 //! Empty sets are deleted. Random picks come from a SplitMix64 seeded per command.
 
 use super::context::ExecCtx;
+use super::context::Rng;
 use super::errors;
-use super::keys::{parse_cursor, splitmix64};
+use super::keys::parse_cursor;
 use super::spec::{
     acl, flag::*, kflag, BeginSearch, CmdResult, CommandSpec as C, FindKeys, KeySpec,
 };
@@ -16,7 +17,6 @@ use crate::keyspace::{set::Set, Entry, Value};
 use crate::resp::{ErrorReply, Reply};
 use crate::util::glob_match;
 use bytes::Bytes;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 const SET: u32 = acl::SET;
 const ORDER: &[&str] = &["nondeterministic_output_order"];
@@ -247,23 +247,6 @@ const SINTERCARD_NEGATIVE_LIMIT: ErrorReply = ErrorReply::fixed("ERR LIMIT can't
 /// Redis would stream a repeated-pick SRANDMEMBER of any length; we build replies in memory,
 /// so an absurd negative count is refused instead of exhausting memory.
 const MAX_REPEATED_PICKS: u64 = 1 << 28;
-
-/// Keeps successive commands in the same microsecond on different random sequences.
-static RANDOM_SEQUENCE: AtomicU64 = AtomicU64::new(0);
-
-/// A generator for one command: `below(n)` is uniform enough in `0..n` for sampling.
-struct Rng(u64);
-
-impl Rng {
-    fn for_command(ctx: &ExecCtx) -> Rng {
-        Rng(ctx.now_us
-            ^ ctx.client.id.rotate_left(32)
-            ^ RANDOM_SEQUENCE.fetch_add(1, Relaxed).rotate_left(48))
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (splitmix64(&mut self.0) % n as u64) as usize
-    }
-}
 
 /// What a lookup found under a key, without holding on to it.
 #[derive(Clone, Copy, PartialEq, Eq)]

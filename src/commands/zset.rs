@@ -8,8 +8,9 @@
 //! results. Empty sorted sets are deleted. The blocking variants are not provided.
 
 use super::context::ExecCtx;
+use super::context::Rng;
 use super::errors;
-use super::keys::{parse_cursor, splitmix64};
+use super::keys::parse_cursor;
 use super::spec::{
     acl, flag::*, kflag, BeginSearch, CmdResult, CommandSpec as C, FindKeys, KeySpec,
 };
@@ -20,7 +21,6 @@ use crate::resp::{ErrorReply, Reply};
 use crate::util::glob_match;
 use bytes::Bytes;
 use hashbrown::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 const ZS: u32 = acl::SORTEDSET;
 const G: &str = "sorted-set";
@@ -419,21 +419,6 @@ const VALUE_OUT_OF_RANGE: ErrorReply = ErrorReply::fixed("ERR value is out of ra
 
 /// Repeated-pick ZRANDMEMBER replies are built in memory, so absurd counts are refused.
 const MAX_REPEATED_PICKS: u64 = 1 << 28;
-
-static RANDOM_SEQUENCE: AtomicU64 = AtomicU64::new(0);
-
-struct Rng(u64);
-
-impl Rng {
-    fn for_command(ctx: &ExecCtx) -> Rng {
-        Rng(ctx.now_us
-            ^ ctx.client.id.rotate_left(32)
-            ^ RANDOM_SEQUENCE.fetch_add(1, Relaxed).rotate_left(48))
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (splitmix64(&mut self.0) % n as u64) as usize
-    }
-}
 
 fn limits(ctx: &ExecCtx) -> Limits {
     let config = ctx.server.config();

@@ -10,10 +10,10 @@ use parking_lot::{Mutex, MutexGuard};
 /// One shard's part of one database: the slot tables of the slots this shard owns.
 #[derive(Debug)]
 pub struct ShardDb {
-    /// Indexed by `slot / shard_count`; empty until the database gets its first key here, so
-    /// the many databases of standalone mode cost nothing while unused.
+    /// Indexed by `slot / shard_count`, allocated up front and kept across flushes (8 bytes
+    /// per slot and database), so memory grows with keys only: maxmemory sees no jumps.
     pub slots: Vec<Option<Box<SlotTable>>>,
-    /// How many slots this shard owns (the length `slots` takes once used).
+    /// How many slots this shard owns (the length of `slots`).
     pub slots_owned: usize,
     pub keys: usize,
     pub expires: usize,
@@ -45,7 +45,7 @@ impl Keyspace {
                 Mutex::new(Shard {
                     dbs: (0..databases)
                         .map(|_| ShardDb {
-                            slots: Vec::new(),
+                            slots: (0..per_shard).map(|_| None).collect(),
                             slots_owned: per_shard,
                             keys: 0,
                             expires: 0,
@@ -168,9 +168,6 @@ impl<'a> Locked<'a> {
     /// Inserts or replaces a key. Returns the previous entry, if any.
     pub fn insert(&mut self, db: usize, key: &[u8], entry: Entry) -> Option<Entry> {
         let (sdb, local) = self.table_mut(db, key);
-        if sdb.slots.is_empty() {
-            sdb.slots.resize_with(sdb.slots_owned, || None);
-        }
         let table = sdb.slots[local].get_or_insert_with(Default::default);
         let has_ttl = entry.expire_at_ms != 0;
         let old = table.insert(key, entry);
@@ -241,7 +238,7 @@ impl<'a> Locked<'a> {
         for (_, shard) in self.guards.iter_mut() {
             let sdb = &mut shard.dbs[db];
             removed += sdb.keys;
-            sdb.slots = Vec::new();
+            sdb.slots.iter_mut().for_each(|t| *t = None);
             sdb.keys = 0;
             sdb.expires = 0;
         }

@@ -4,6 +4,7 @@
 //! sockets or clocks: the current time comes in as `now_ms`.
 
 pub mod db;
+pub mod evict;
 pub mod expiry;
 pub mod hash;
 pub mod hll;

@@ -14,8 +14,11 @@ pub struct Entry {
     pub value: Value,
     /// Absolute unix time in milliseconds at which the key expires; 0 = no expiry.
     pub expire_at_ms: u64,
-    /// Last access, in seconds of the LRU clock (OBJECT IDLETIME).
+    /// Last access, in seconds of the LRU clock (OBJECT IDLETIME); under an LFU policy, the
+    /// time of the last counter update.
     pub lru_secs: u32,
+    /// The LFU access counter (OBJECT FREQ), kept only while an LFU policy is selected.
+    pub lfu: u8,
 }
 
 impl Entry {
@@ -24,6 +27,7 @@ impl Entry {
             value,
             expire_at_ms: 0,
             lru_secs,
+            lfu: super::evict::LFU_INIT_VAL,
         }
     }
     pub fn is_expired(&self, now_ms: u64) -> bool {

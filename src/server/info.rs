@@ -53,10 +53,14 @@ impl Selection {
     }
 }
 
-/// Bytes the allocator has handed out (jemalloc's `stats.allocated`), Redis's `used_memory`.
+/// Bytes allocated right now (Redis's `used_memory`), counted by the global allocator.
 pub fn used_memory() -> usize {
+    crate::alloc::used()
+}
+
+/// Refreshes jemalloc's statistics (they are snapshots taken at each epoch).
+pub fn refresh_allocator_stats() {
     let _ = tikv_jemalloc_ctl::epoch::advance();
-    tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0)
 }
 
 fn jemalloc(stat: fn() -> tikv_jemalloc_ctl::Result<usize>) -> usize {
@@ -237,6 +241,7 @@ fn clients_section(state: &ServerState, o: &mut String) {
 
 fn memory_section(state: &ServerState, o: &mut String) {
     let cfg = state.config();
+    refresh_allocator_stats();
     let used = used_memory() as u64;
     let peak = state.stat_peak_memory.fetch_max(used, Relaxed).max(used);
     let rss = rss_bytes();
@@ -256,7 +261,7 @@ fn memory_section(state: &ServerState, o: &mut String) {
         "used_memory_startup" => 0,
         "used_memory_dataset" => used,
         "used_memory_dataset_perc" => "100.00%",
-        "allocator_allocated" => used,
+        "allocator_allocated" => jemalloc(tikv_jemalloc_ctl::stats::allocated::read),
         "allocator_active" => active,
         "allocator_resident" => resident,
         "total_system_memory" => total,

@@ -56,6 +56,8 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         replicas: Default::default(),
         watches: Default::default(),
         pubsub: Default::default(),
+        evict_pool: Default::default(),
+        evict_next_db: Default::default(),
         blocks: Default::default(),
         command_stats: (0..commands.len_ids())
             .map(|_| CommandStats::default())
@@ -396,6 +398,11 @@ async fn cron(state: Arc<ServerState>) {
                     .fetch_add(stats.expired as u64, Relaxed);
             }
             deleted.clear();
+        }
+        let limit = state.config().maxmemory;
+        if limit > 0 {
+            // Eviction a command left unfinished (its per-call budget ran out) goes on here.
+            crate::commands::evict::perform_evictions(&state, now_ms, &info::used_memory);
         }
         clients_cron(&state, now_ms);
         let used = info::used_memory();

@@ -175,6 +175,10 @@ pub struct ServerState {
     pub watches: crate::commands::watch::WatchRegistry,
     /// Pub/Sub subscriptions.
     pub pubsub: crate::commands::pubsub::PubSub,
+    /// The best eviction candidates seen so far (maxmemory with an LRU, LFU or TTL policy).
+    pub evict_pool: Mutex<crate::keyspace::evict::Pool>,
+    /// The database the random policies look at next.
+    pub evict_next_db: AtomicUsize,
     /// Attached replicas by client id (INFO replication).
     pub replicas: Mutex<BTreeMap<u64, ReplicaLink>>,
     pub config: ArcSwap<Config>,
