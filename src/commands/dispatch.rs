@@ -264,9 +264,10 @@ fn admit(
             "ERR Command not allowed inside a transaction",
         ));
     }
+    server.evict_clients(now_ms);
     if config.maxmemory > 0 {
         use super::evict::{perform_evictions, Evicted};
-        let used = crate::server::info::used_memory;
+        let used = || server.memory_for_eviction();
         let out_of_memory = perform_evictions(server, now_ms, &used) == Evicted::Fail;
         let denyoom = cmd.spec.has(flag::DENYOOM)
             || (cmd.fullname == "exec" && queued_denyoom(server, client));

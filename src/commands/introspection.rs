@@ -496,7 +496,7 @@ fn own_view(ctx: &ExecCtx) -> ClientView {
 
 /// One CLIENT LIST / CLIENT INFO line, fields in Redis 7.0's order (plus 7.2's lib-name and
 /// lib-ver, which clients that send CLIENT SETINFO expect).
-fn client_line(v: &ClientView, now_ms: u64) -> String {
+pub(crate) fn client_line(v: &ClientView, now_ms: u64) -> String {
     let age = now_ms.saturating_sub(v.created_ms) / 1000;
     let idle = now_ms.saturating_sub(v.last_interaction_ms) / 1000;
     format!(

@@ -35,6 +35,10 @@ pub struct Mailbox {
     /// The client speaks RESP3: messages are push frames.
     resp3: AtomicBool,
     waker: OnceLock<Waker>,
+    /// Bytes waiting (mirrors the buffer's length without its lock).
+    bytes: AtomicUsize,
+    /// The server's total of client memory, kept up to date with `bytes`.
+    total: OnceLock<Arc<AtomicUsize>>,
 }
 
 #[derive(Default)]
@@ -58,6 +62,27 @@ impl Mailbox {
         let _ = self.waker.set(waker);
     }
 
+    /// Counts this mailbox's bytes into `total` (the server's client memory).
+    pub fn set_accounting(&self, total: Arc<AtomicUsize>) {
+        let _ = self.total.set(total);
+    }
+
+    /// Bytes delivered and not yet drained.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Relaxed)
+    }
+
+    fn account(&self, old: usize, new: usize) {
+        self.bytes.store(new, Relaxed);
+        if let Some(total) = self.total.get() {
+            if new >= old {
+                total.fetch_add(new - old, Relaxed);
+            } else {
+                total.fetch_sub(old - new, Relaxed);
+            }
+        }
+    }
+
     pub fn set_resp3(&self, resp3: bool) {
         self.resp3.store(resp3, Relaxed);
     }
@@ -76,6 +101,7 @@ impl Mailbox {
     pub fn drain_into(&self, out: &mut BytesMut) -> Result<(), Overflow> {
         let mut inner = self.inner.lock();
         self.pending.store(false, Relaxed);
+        self.account(inner.buf.len(), 0);
         if inner.overflow {
             inner.buf = BytesMut::new();
             return Err(Overflow);
@@ -98,6 +124,7 @@ impl Mailbox {
         if inner.overflow {
             return false;
         }
+        let before = inner.buf.len();
         inner.buf.extend_from_slice(frame.bytes(resp3));
         let len = inner.buf.len() as u64;
         let hard = limit.hard_limit_bytes != 0 && len >= limit.hard_limit_bytes;
@@ -113,6 +140,7 @@ impl Mailbox {
             inner.overflow = true;
             inner.buf = BytesMut::new();
         }
+        self.account(before, inner.buf.len());
         drop(inner);
         self.pending.store(true, Relaxed);
         if let Some(w) = self.waker.get() {

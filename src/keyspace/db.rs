@@ -7,13 +7,74 @@ use super::value::Value;
 use crate::slot::{key_slot, SLOT_COUNT};
 use parking_lot::{Mutex, MutexGuard};
 
+/// Slot tables per chunk: the unit in which the slot index grows.
+const CHUNK: usize = 64;
+
+/// The tables of 64 consecutive slots.
+type Chunk = [Option<Box<SlotTable>>; CHUNK];
+
+/// A shard's slot tables for one database, as a sparse two-level array: the index grows by
+/// chunks of 64 slots as slots get their first keys, so an unused database costs a few
+/// hundred bytes and memory grows smoothly with the keys (maxmemory sees no jumps).
+#[derive(Debug)]
+pub struct SlotTables {
+    chunks: Vec<Option<Box<Chunk>>>,
+    len: usize,
+}
+
+impl SlotTables {
+    pub fn new(len: usize) -> SlotTables {
+        SlotTables {
+            chunks: (0..len.div_ceil(CHUNK)).map(|_| None).collect(),
+            len,
+        }
+    }
+
+    /// How many slots (tables or not) there are.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn get(&self, local: usize) -> Option<&SlotTable> {
+        self.chunks.get(local / CHUNK)?.as_ref()?[local % CHUNK].as_deref()
+    }
+
+    pub fn get_mut(&mut self, local: usize) -> Option<&mut SlotTable> {
+        self.chunks.get_mut(local / CHUNK)?.as_mut()?[local % CHUNK].as_deref_mut()
+    }
+
+    pub fn get_or_create(&mut self, local: usize) -> &mut SlotTable {
+        let chunk =
+            self.chunks[local / CHUNK].get_or_insert_with(|| Box::new([const { None }; CHUNK]));
+        chunk[local % CHUNK].get_or_insert_with(Default::default)
+    }
+
+    /// Drops the table of one slot (it became empty), and its chunk when that was the last.
+    pub fn remove(&mut self, local: usize) {
+        let Some(chunk) = self.chunks[local / CHUNK].as_mut() else {
+            return;
+        };
+        chunk[local % CHUNK] = None;
+        if chunk.iter().all(Option::is_none) {
+            self.chunks[local / CHUNK] = None;
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.chunks.iter_mut().for_each(|c| *c = None);
+    }
+}
+
 /// One shard's part of one database: the slot tables of the slots this shard owns.
 #[derive(Debug)]
 pub struct ShardDb {
-    /// Indexed by `slot / shard_count`, allocated up front and kept across flushes (8 bytes
-    /// per slot and database), so memory grows with keys only: maxmemory sees no jumps.
-    pub slots: Vec<Option<Box<SlotTable>>>,
-    /// How many slots this shard owns (the length of `slots`).
+    /// Indexed by `slot / shard_count`.
+    pub slots: SlotTables,
+    /// How many slots this shard owns.
     pub slots_owned: usize,
     pub keys: usize,
     pub expires: usize,
@@ -21,7 +82,7 @@ pub struct ShardDb {
 
 impl ShardDb {
     pub fn table_mut(&mut self, local: usize) -> Option<&mut SlotTable> {
-        self.slots.get_mut(local)?.as_deref_mut()
+        self.slots.get_mut(local)
     }
 }
 
@@ -45,7 +106,7 @@ impl Keyspace {
                 Mutex::new(Shard {
                     dbs: (0..databases)
                         .map(|_| ShardDb {
-                            slots: (0..per_shard).map(|_| None).collect(),
+                            slots: SlotTables::new(per_shard),
                             slots_owned: per_shard,
                             keys: 0,
                             expires: 0,
@@ -162,13 +223,13 @@ impl<'a> Locked<'a> {
     /// Looks a key up without expiring it or touching anything (DEBUG, TYPE checks of tests).
     pub fn peek(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
         let (sdb, local) = self.table_mut(db, key);
-        sdb.slots.get(local)?.as_ref()?.get(key)
+        sdb.slots.get(local)?.get(key)
     }
 
     /// Inserts or replaces a key. Returns the previous entry, if any.
     pub fn insert(&mut self, db: usize, key: &[u8], entry: Entry) -> Option<Entry> {
         let (sdb, local) = self.table_mut(db, key);
-        let table = sdb.slots[local].get_or_insert_with(Default::default);
+        let table = sdb.slots.get_or_create(local);
         let has_ttl = entry.expire_at_ms != 0;
         let old = table.insert(key, entry);
         let old_ttl = old.as_ref().is_some_and(|o| o.expire_at_ms != 0);
@@ -238,7 +299,7 @@ impl<'a> Locked<'a> {
         for (_, shard) in self.guards.iter_mut() {
             let sdb = &mut shard.dbs[db];
             removed += sdb.keys;
-            sdb.slots.iter_mut().for_each(|t| *t = None);
+            sdb.slots.clear();
             sdb.keys = 0;
             sdb.expires = 0;
         }
@@ -327,7 +388,7 @@ impl<'a> Locked<'a> {
 }
 
 fn remove_from(sdb: &mut ShardDb, local: usize, key: &[u8]) -> Option<Entry> {
-    let table = sdb.slots.get_mut(local)?.as_deref_mut()?;
+    let table = sdb.slots.get_mut(local)?;
     let old = table.remove(key)?;
     sdb.keys -= 1;
     if old.expire_at_ms != 0 {
@@ -335,7 +396,7 @@ fn remove_from(sdb: &mut ShardDb, local: usize, key: &[u8]) -> Option<Entry> {
         sdb.expires -= 1;
     }
     if table.is_empty() {
-        sdb.slots[local] = None;
+        sdb.slots.remove(local);
     }
     Some(old)
 }

@@ -93,7 +93,7 @@ pub fn sample(
         if seen >= count {
             break;
         }
-        if let Some(table) = sdb.slots[index].as_deref() {
+        if let Some(table) = sdb.slots.get(index) {
             let eligible = if volatile { table.expires } else { table.len() };
             if eligible > 0 {
                 let start = rand(table.len());

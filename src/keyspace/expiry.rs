@@ -54,7 +54,7 @@ pub fn expire_pass(
             cursor.db = (db_idx + 1) % ndbs;
             continue;
         }
-        let Some(table) = db.slots.get_mut(local).and_then(|t| t.as_deref_mut()) else {
+        let Some(table) = db.slots.get_mut(local) else {
             continue;
         };
         if table.expires == 0 {
@@ -78,7 +78,7 @@ pub fn expire_pass(
         db.expires -= removed_expiring;
         stats.expired += removed;
         if table.is_empty() {
-            db.slots[local] = None;
+            db.slots.remove(local);
         }
     }
     stats

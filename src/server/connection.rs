@@ -19,6 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const READ_CHUNK: usize = 16 * 1024;
+/// Pending reply bytes above which a pipeline's replies are written between its commands.
+const EARLY_WRITE_BYTES: usize = 64 * 1024;
 
 pub fn unix_us() -> u64 {
     std::time::SystemTime::now()
@@ -114,6 +116,10 @@ pub async fn serve(
             kill_signal: tokio::sync::Notify::new(),
             blocked: Default::default(),
             unblock_request: Default::default(),
+            mem: Default::default(),
+            mailbox: Default::default(),
+            no_evict: Default::default(),
+            dying_mem: Default::default(),
         }),
         is_local: is_local_peer(&peer),
         out: BytesMut::with_capacity(READ_CHUNK),
@@ -125,13 +131,17 @@ pub async fn serve(
         blocked: None,
         published_meta: None,
         mailbox_signal: Arc::new(tokio::sync::Notify::new()),
+        soft_limit_since_ms: None,
         state: state.clone(),
     };
     {
         let signal = conn.mailbox_signal.clone();
-        conn.client
-            .mailbox
-            .set_waker(Arc::new(move || signal.notify_one()));
+        let mailbox = &conn.client.mailbox;
+        mailbox.set_waker(Arc::new(move || signal.notify_one()));
+        mailbox.set_accounting(state.client_memory.clone());
+        Arc::get_mut(&mut conn.entry)
+            .expect("the entry is not shared yet")
+            .mailbox = mailbox.clone();
     }
     conn.publish_view(0, 0);
     state.clients.lock().insert(id, conn.entry.clone());
@@ -142,6 +152,13 @@ pub async fn serve(
     }
     crate::commands::tx::unwatch_all(&mut conn.client, &state);
     state.pubsub.forget_client(&mut conn.client);
+    let _ = conn.client.mailbox.drain_into(&mut BytesMut::new());
+    state
+        .client_memory
+        .fetch_sub(conn.entry.mem.swap(0, Relaxed), Relaxed);
+    state
+        .dying_client_memory
+        .fetch_sub(conn.entry.dying_mem.swap(0, Relaxed), Relaxed);
     state.clients.lock().remove(&id);
     state.connected_clients.fetch_sub(1, Relaxed);
 }
@@ -168,6 +185,8 @@ struct Connection {
     blocked: Option<(Vec<Bytes>, crate::commands::context::Block)>,
     /// Woken when a message lands in the client's Pub/Sub mailbox.
     mailbox_signal: Arc<tokio::sync::Notify>,
+    /// Since when the pending replies have been over the soft output limit.
+    soft_limit_since_ms: Option<u64>,
 }
 
 impl Connection {
@@ -183,7 +202,7 @@ impl Connection {
                     return;
                 }
                 // Commands that arrived while blocked run now.
-                self.process_input(&mut inbuf, &mut decoder);
+                self.process_input(&mut inbuf, &mut decoder, stream);
                 if !self.flush(stream).await {
                     return;
                 }
@@ -193,21 +212,21 @@ impl Connection {
                 inbuf.reserve(READ_CHUNK);
             }
             let timeout_secs = self.state.config().timeout;
-            let read = async {
+            // Reading goes on while replies wait to be written, as with Redis: a client that
+            // pipelines without reading grows its output buffer (up to its limit).
+            let readable = async {
                 if timeout_secs > 0 {
-                    match tokio::time::timeout(
+                    tokio::time::timeout(
                         Duration::from_secs(timeout_secs as u64),
-                        stream.read_buf(&mut inbuf),
+                        stream.readable(),
                     )
                     .await
-                    {
-                        Ok(r) => r.map(Some),
-                        Err(_) => Ok(None),
-                    }
+                    .map_or(Ok(None), |r| r.map(Some))
                 } else {
-                    stream.read_buf(&mut inbuf).await.map(Some)
+                    stream.readable().await.map(Some)
                 }
             };
+            let pending_output = !self.out.is_empty();
             let monitor_line = async {
                 match self.monitor_rx.as_mut() {
                     Some(rx) => rx.recv().await,
@@ -216,7 +235,20 @@ impl Connection {
             };
             let n = tokio::select! {
                 biased;
-                r = read => r,
+                r = readable => match r {
+                    Ok(Some(())) => match stream.try_read_buf(&mut inbuf) {
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        other => other.map(Some),
+                    },
+                    other => other.map(|_| None),
+                },
+                w = stream.writable(), if pending_output => {
+                    if w.is_err() || !self.write_ready(stream) {
+                        return;
+                    }
+                    self.report_memory(inbuf.capacity() + decoder.partial_bytes());
+                    continue;
+                }
                 _ = self.entry.kill_signal.notified() => {
                     if self.entry.release_buffer.swap(false, Relaxed) && inbuf.is_empty() {
                         inbuf = BytesMut::new();
@@ -252,7 +284,8 @@ impl Connection {
             self.state.stats.total_reads_processed.fetch_add(1, Relaxed);
             self.last_interaction_ms = unix_us() / 1000;
             let in_use = inbuf.len() + decoder.partial_bytes() + decoder.pending_bulk_len();
-            self.process_input(&mut inbuf, &mut decoder);
+            self.process_input(&mut inbuf, &mut decoder, stream);
+            self.report_memory(inbuf.capacity() + decoder.partial_bytes());
             if !self.close {
                 let limit = self.state.config().client_query_buffer_limit as usize;
                 if inbuf.len() + decoder.partial_bytes() > limit {
@@ -264,7 +297,12 @@ impl Connection {
                     return;
                 }
             }
-            if !self.flush(stream).await {
+            let done = if self.close || self.replica.is_some() || self.blocked.is_some() {
+                self.flush(stream).await
+            } else {
+                self.write_ready(stream) && self.check_output_limit()
+            };
+            if !done {
                 return;
             }
             let in_use =
@@ -297,6 +335,28 @@ impl Connection {
         if self.client.mailbox.drain_into(&mut self.out).is_ok() {
             return true;
         }
+        self.note_output_limit_close();
+        self.close = true;
+        false
+    }
+
+    /// Publishes how much this connection's buffers hold, and closes the biggest clients if
+    /// that puts the total over `maxmemory-clients`.
+    fn report_memory(&mut self, input: usize) {
+        let now = input + self.out.capacity();
+        let before = self.entry.mem.swap(now, Relaxed);
+        let total = &self.state.client_memory;
+        if now >= before {
+            total.fetch_add(now - before, Relaxed);
+        } else {
+            total.fetch_sub(before - now, Relaxed);
+        }
+        self.entry.no_evict.store(self.client.no_evict, Relaxed);
+        self.state.evict_clients(unix_us() / 1000);
+    }
+
+    /// Logs and counts a client closed for its output buffer limit.
+    fn note_output_limit_close(&self) {
         log_at!(
             Warning,
             "Client id={} addr={} laddr={} fd={} name={} scheduled to be closed ASAP for overcoming of output buffer limits.",
@@ -314,7 +374,52 @@ impl Connection {
             .stats
             .client_output_buffer_limit_disconnections
             .fetch_add(1, Relaxed);
-        self.close = true;
+    }
+
+    /// Writes as much of the pending replies as the socket takes now; false if the peer is
+    /// gone.
+    fn write_ready(&mut self, stream: &TcpStream) -> bool {
+        let mut written = 0;
+        while written < self.out.len() {
+            match stream.try_write(&self.out[written..]) {
+                Ok(0) => return false,
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => return false,
+            }
+        }
+        if written > 0 {
+            let stats = &self.state.stats;
+            stats.net_output_bytes.fetch_add(written as u64, Relaxed);
+            stats.total_writes_processed.fetch_add(1, Relaxed);
+            let _ = self.out.split_to(written);
+            if self.out.is_empty() && self.out.capacity() > 4 * 1024 * 1024 {
+                self.out = BytesMut::with_capacity(READ_CHUNK);
+            }
+        }
+        true
+    }
+
+    /// `client-output-buffer-limit normal`: false (and the client is to be closed) when the
+    /// replies waiting for this client are over the hard limit, or over the soft limit for
+    /// longer than its seconds.
+    fn check_output_limit(&mut self) -> bool {
+        let limit = self.state.config().client_output_buffer_limit.normal;
+        let len = self.out.len() as u64;
+        let now_ms = unix_us() / 1000;
+        let soft = limit.soft_limit_bytes != 0 && len >= limit.soft_limit_bytes;
+        let over_soft = if soft {
+            let since = *self.soft_limit_since_ms.get_or_insert(now_ms);
+            now_ms.saturating_sub(since) / 1000 > limit.soft_limit_seconds.max(0) as u64
+        } else {
+            self.soft_limit_since_ms = None;
+            false
+        };
+        let over_hard = limit.hard_limit_bytes != 0 && len >= limit.hard_limit_bytes;
+        if !(over_hard || over_soft) {
+            return true;
+        }
+        self.note_output_limit_close();
         false
     }
 
@@ -335,6 +440,16 @@ impl Connection {
                 }
             }
         };
+        // And a client killed (CLIENT KILL, client eviction) while its peer does not read.
+        let entry = self.entry.clone();
+        let killed = async {
+            loop {
+                entry.kill_signal.notified().await;
+                if entry.killed.load(Relaxed) {
+                    break;
+                }
+            }
+        };
         tokio::select! {
             written = stream.write_all(&self.out) => {
                 if written.is_err() {
@@ -343,6 +458,9 @@ impl Connection {
             }
             _ = overflow => {
                 self.take_mailbox();
+                return false;
+            }
+            _ = killed => {
                 return false;
             }
         }
@@ -483,8 +601,21 @@ impl Connection {
         })
     }
 
-    fn process_input(&mut self, inbuf: &mut BytesMut, decoder: &mut RequestDecoder) {
+    fn process_input(
+        &mut self,
+        inbuf: &mut BytesMut,
+        decoder: &mut RequestDecoder,
+        stream: &TcpStream,
+    ) {
         loop {
+            // Replies piling up while a pipeline runs go out as they can: a peer that has gone
+            // away is noticed here, before the rest of its pipeline inflates the buffer.
+            if self.out.len() > EARLY_WRITE_BYTES && !self.write_ready(stream) {
+                self.close = true;
+                return;
+            }
+            // Client eviction must see the buffers grow command by command.
+            self.report_memory(inbuf.capacity() + decoder.partial_bytes());
             if self.close
                 || self.replica.is_some()
                 || self.blocked.is_some()

@@ -364,7 +364,7 @@ fn stats_section(state: &ServerState, o: &mut String) {
         "expired_time_cap_reached_count" => g(&s.expired_time_cap_reached_count),
         "expire_cycle_cpu_milliseconds" => g(&s.expire_cycle_cpu_milliseconds),
         "evicted_keys" => g(&s.evicted_keys),
-        "evicted_clients" => 0,
+        "evicted_clients" => g(&state.evicted_clients),
         "total_eviction_exceeded_time" => 0,
         "current_eviction_exceeded_time" => 0,
         "keyspace_hits" => g(&s.keyspace_hits),

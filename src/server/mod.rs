@@ -58,6 +58,9 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         pubsub: Default::default(),
         evict_pool: Default::default(),
         evict_next_db: Default::default(),
+        client_memory: Default::default(),
+        evicted_clients: Default::default(),
+        dying_client_memory: Default::default(),
         blocks: Default::default(),
         command_stats: (0..commands.len_ids())
             .map(|_| CommandStats::default())
@@ -402,7 +405,8 @@ async fn cron(state: Arc<ServerState>) {
         let limit = state.config().maxmemory;
         if limit > 0 {
             // Eviction a command left unfinished (its per-call budget ran out) goes on here.
-            crate::commands::evict::perform_evictions(&state, now_ms, &info::used_memory);
+            let used = || state.memory_for_eviction();
+            crate::commands::evict::perform_evictions(&state, now_ms, &used);
         }
         clients_cron(&state, now_ms);
         let used = info::used_memory();

@@ -93,6 +93,21 @@ pub struct ClientEntry {
     pub blocked: AtomicBool,
     /// CLIENT UNBLOCK asked to end the wait: 1 as a timeout, 2 with an error.
     pub unblock_request: std::sync::atomic::AtomicU8,
+    /// Bytes this connection's buffers hold (query buffer, pending arguments, replies), as
+    /// last reported by its task; its Pub/Sub mailbox is counted apart.
+    pub mem: AtomicUsize,
+    pub mailbox: Arc<crate::commands::pubsub::Mailbox>,
+    /// CLIENT NO-EVICT on: never chosen by client eviction.
+    pub no_evict: AtomicBool,
+    /// Closed by client eviction: the bytes it held, released once its task has ended.
+    pub dying_mem: AtomicUsize,
+}
+
+impl ClientEntry {
+    /// Everything this client's buffers hold.
+    pub fn memory(&self) -> usize {
+        self.mem.load(Relaxed) + self.mailbox.bytes()
+    }
 }
 
 /// Redis's initial query buffer size (PROTO_IOBUF_LEN).
@@ -179,6 +194,13 @@ pub struct ServerState {
     pub evict_pool: Mutex<crate::keyspace::evict::Pool>,
     /// The database the random policies look at next.
     pub evict_next_db: AtomicUsize,
+    /// Bytes held by every client's buffers (for `maxmemory-clients`).
+    pub client_memory: Arc<AtomicUsize>,
+    /// Clients closed by client eviction (INFO `evicted_clients`).
+    pub evicted_clients: AtomicU64,
+    /// Bytes held by evicted clients whose tasks have not ended yet: already given up, so
+    /// key eviction does not count them.
+    pub dying_client_memory: AtomicUsize,
     /// Attached replicas by client id (INFO replication).
     pub replicas: Mutex<BTreeMap<u64, ReplicaLink>>,
     pub config: ArcSwap<Config>,
@@ -229,6 +251,63 @@ pub struct ReplicaLink {
 impl ServerState {
     pub fn config(&self) -> arc_swap::Guard<Arc<Config>> {
         self.config.load()
+    }
+
+    /// `maxmemory-clients` in bytes (a negative setting is a percentage of `maxmemory`); 0
+    /// when client eviction is off. Never below 128 KiB, so a client can always talk to us.
+    pub fn client_eviction_limit(&self) -> u64 {
+        let config = self.config();
+        let limit = match config.maxmemory_clients {
+            n if n > 0 => n as u64,
+            n if n < 0 => config.maxmemory.saturating_mul(n.unsigned_abs()) / 100,
+            _ => 0,
+        };
+        if limit == 0 {
+            0
+        } else {
+            limit.max(128 * 1024)
+        }
+    }
+
+    /// Closes the clients with the most buffer memory until the total is under
+    /// `maxmemory-clients` (Redis's `evictClients`). Clients with NO-EVICT are spared.
+    pub fn evict_clients(&self, now_ms: u64) {
+        let limit = self.client_eviction_limit();
+        if limit == 0 || (self.client_memory.load(Relaxed) as u64) < limit {
+            return;
+        }
+        let mut candidates: Vec<(usize, Arc<ClientEntry>)> = self
+            .clients
+            .lock()
+            .values()
+            .filter(|c| !c.no_evict.load(Relaxed) && !c.killed.load(Relaxed))
+            .map(|c| (c.memory(), c.clone()))
+            .collect();
+        candidates.sort_by_key(|(mem, _)| std::cmp::Reverse(*mem));
+        let mut total = self.client_memory.load(Relaxed);
+        for (mem, c) in candidates {
+            if (total as u64) < limit {
+                return;
+            }
+            let line = crate::commands::introspection::client_line(&c.view.lock(), now_ms);
+            crate::log_at!(Notice, "Evicting client: {}", line);
+            c.killed.store(true, Relaxed);
+            c.dying_mem.store(mem, Relaxed);
+            self.dying_client_memory.fetch_add(mem, Relaxed);
+            c.kill_signal.notify_one();
+            self.evicted_clients.fetch_add(1, Relaxed);
+            total = total.saturating_sub(mem);
+        }
+        crate::log_at!(
+            Warning,
+            "Over client maxmemory after evicting all evictable clients"
+        );
+    }
+
+    /// Memory that counts for key eviction: what is allocated, less what evicted clients
+    /// are about to release.
+    pub fn memory_for_eviction(&self) -> usize {
+        crate::server::info::used_memory().saturating_sub(self.dying_client_memory.load(Relaxed))
     }
 
     pub fn next_client_id(&self) -> u64 {
