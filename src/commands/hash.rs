@@ -165,7 +165,7 @@ fn update_or_create<R>(
     let mut hash = Hash::new();
     let result = change(&mut hash, limits)?;
     if !hash.is_empty() {
-        ctx.set_key(key, Value::Hash(Box::new(hash)), false);
+        ctx.set_key(key, Value::Hash(hash), false);
     }
     Ok(result)
 }
@@ -550,7 +550,7 @@ mod tests {
         fn hash(&mut self, key: &str) -> Option<Hash> {
             let mut ks = self.server.keyspace.lock_all();
             ks.peek(0, key.as_bytes()).map(|e| match &e.value {
-                Value::Hash(h) => (**h).clone(),
+                Value::Hash(h) => h.clone(),
                 other => panic!("{key} holds a {}", other.type_name()),
             })
         }

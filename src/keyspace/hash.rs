@@ -6,6 +6,7 @@
 //! Redis's reverse-binary cursor, which stays valid across resizes. Randomness (HRANDFIELD)
 //! is passed in by the caller: `rand(n)` returns a number below `n`.
 
+use super::packed::Packed;
 use hashbrown::DefaultHashBuilder;
 use std::hash::BuildHasher;
 
@@ -26,67 +27,70 @@ pub struct Limits {
     pub max_value: usize,
 }
 
-/// A map of field to value.
+/// A map of field to value: 16 bytes, stored in the key's entry without a box of its own.
 #[derive(Clone)]
-pub struct Hash {
-    repr: Repr,
-}
-
-/// One field and its value, as a listpack stores them.
-type Pair = (Box<[u8]>, Box<[u8]>);
-
-#[derive(Clone)]
-enum Repr {
-    /// Insertion order, fields unique.
-    Listpack(Vec<Pair>),
-    Hashtable(Table),
+pub enum Hash {
+    /// Field, value, field, value, ... in insertion order, fields unique.
+    Listpack(Packed),
+    Hashtable(Box<Table>),
 }
 
 impl Hash {
     /// The empty `listpack` a write command creates for a missing key.
     pub fn new() -> Hash {
-        Hash {
-            repr: Repr::Listpack(Vec::new()),
-        }
+        Hash::Listpack(Packed::default())
     }
 
     pub fn encoding_name(&self) -> &'static str {
-        match self.repr {
-            Repr::Listpack(_) => "listpack",
-            Repr::Hashtable(_) => "hashtable",
+        match self {
+            Hash::Listpack(_) => "listpack",
+            Hash::Hashtable(_) => "hashtable",
         }
     }
 
     pub fn is_listpack(&self) -> bool {
-        matches!(self.repr, Repr::Listpack(_))
+        matches!(self, Hash::Listpack(_))
     }
 
-    /// Bytes this hash holds on the heap (its pairs and their strings, or the table).
+    /// Bytes this hash holds on the heap (its packed pairs, or the table).
     pub fn heap_bytes(&self) -> usize {
-        match &self.repr {
-            Repr::Listpack(v) => {
-                v.capacity() * std::mem::size_of::<Pair>()
-                    + v.iter().map(|(f, x)| f.len() + x.len()).sum::<usize>()
-            }
-            Repr::Hashtable(t) => t.heap_bytes(),
+        match self {
+            Hash::Listpack(p) => p.bytes(),
+            Hash::Hashtable(t) => std::mem::size_of::<Table>() + t.heap_bytes(),
         }
     }
 
     pub fn len(&self) -> usize {
-        match &self.repr {
-            Repr::Listpack(v) => v.len(),
-            Repr::Hashtable(t) => t.len,
+        match self {
+            Hash::Listpack(p) => p.count() / 2,
+            Hash::Hashtable(t) => t.len,
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match self {
+            Hash::Listpack(p) => p.is_empty(),
+            Hash::Hashtable(t) => t.len == 0,
+        }
+    }
+
+    /// The position (in pairs) and value of a field of a listpack.
+    fn find<'p>(p: &'p Packed, field: &[u8]) -> Option<(usize, &'p [u8])> {
+        let mut it = p.iter();
+        let mut i = 0;
+        while let (Some(f), Some(x)) = (it.next(), it.next()) {
+            if f == field {
+                return Some((i, x));
+            }
+            i += 1;
+        }
+        None
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        match &self.repr {
-            Repr::Listpack(v) => v.iter().find(|(f, _)| &**f == field).map(|(_, x)| &**x),
-            Repr::Hashtable(t) => t.get(field),
+        match self {
+            Hash::Listpack(p) => Self::find(p, field).map(|(_, x)| x),
+            Hash::Hashtable(t) => t.get(field),
         }
     }
 
@@ -106,15 +110,15 @@ impl Hash {
     /// field or value converts first, and growing past the entry limit converts after.
     pub fn set(&mut self, field: &[u8], value: &[u8], limits: Limits) -> bool {
         self.convert_for([field, value], limits);
-        match &mut self.repr {
-            Repr::Hashtable(t) => t.set(field, value),
-            Repr::Listpack(v) => {
-                if let Some((_, x)) = v.iter_mut().find(|(f, _)| &**f == field) {
-                    *x = value.into();
+        match self {
+            Hash::Hashtable(t) => t.set(field, value),
+            Hash::Listpack(p) => {
+                if let Some((i, _)) = Self::find(p, field) {
+                    p.splice(2 * i + 1, 1, [value]);
                     return false;
                 }
-                v.push((field.into(), value.into()));
-                if v.len() > limits.max_entries {
+                p.extend([field, value]);
+                if self.len() > limits.max_entries {
                     self.convert_to_hashtable();
                 }
                 true
@@ -123,37 +127,40 @@ impl Hash {
     }
 
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        match &mut self.repr {
-            Repr::Listpack(v) => match v.iter().position(|(f, _)| &**f == field) {
-                Some(pos) => {
-                    v.remove(pos);
+        match self {
+            Hash::Listpack(p) => match Self::find(p, field) {
+                Some((i, _)) => {
+                    p.splice(2 * i, 2, []);
                     true
                 }
                 None => false,
             },
-            Repr::Hashtable(t) => t.remove(field),
+            Hash::Hashtable(t) => t.remove(field),
         }
     }
 
     fn convert_to_hashtable(&mut self) {
-        let Repr::Listpack(v) = &mut self.repr else {
+        let Hash::Listpack(p) = self else {
             return;
         };
-        let mut t = Table::with_capacity(v.len());
-        for (f, x) in v.drain(..) {
-            t.set(&f, &x);
+        let mut t = Table::with_capacity(p.count() / 2);
+        let mut it = p.iter();
+        while let (Some(f), Some(x)) = (it.next(), it.next()) {
+            t.set(f, x);
         }
-        self.repr = Repr::Hashtable(t);
+        *self = Hash::Hashtable(Box::new(t));
     }
 
     /// Every pair: insertion order for `listpack`, bucket order for `hashtable`.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        let (pairs, table) = match &self.repr {
-            Repr::Listpack(v) => (Some(v.iter()), None),
-            Repr::Hashtable(t) => (None, Some(t.iter())),
+        let (packed, table) = match self {
+            Hash::Listpack(p) => (Some(Pairs(p.iter())), None),
+            Hash::Hashtable(t) => (None, Some(t.iter())),
         };
-        let pairs = pairs.into_iter().flatten().map(|(f, x)| (&**f, &**x));
-        pairs.chain(table.into_iter().flatten())
+        packed
+            .into_iter()
+            .flatten()
+            .chain(table.into_iter().flatten())
     }
 
     /// A uniformly chosen pair; `None` only for an empty hash.
@@ -161,27 +168,38 @@ impl Hash {
         if self.is_empty() {
             return None;
         }
-        Some(match &self.repr {
-            Repr::Listpack(v) => {
-                let (f, x) = &v[rand(v.len())];
-                (&**f, &**x)
+        match self {
+            Hash::Listpack(p) => {
+                let n = rand(p.count() / 2);
+                Pairs(p.iter()).nth(n)
             }
-            Repr::Hashtable(t) => t.random(rand),
-        })
+            Hash::Hashtable(t) => Some(t.random(rand)),
+        }
     }
 
     /// One step of HSCAN over a `hashtable`: visits the bucket `cursor` names and returns the
     /// next cursor (0 when done). A `listpack` is visited whole and returns 0.
     pub fn scan_step(&self, cursor: u64, visit: &mut impl FnMut(&[u8], &[u8])) -> u64 {
-        match &self.repr {
-            Repr::Listpack(v) => {
-                for (f, x) in v {
+        match self {
+            Hash::Listpack(_) => {
+                for (f, x) in self.iter() {
                     visit(f, x);
                 }
                 0
             }
-            Repr::Hashtable(t) => t.scan(cursor, visit),
+            Hash::Hashtable(t) => t.scan(cursor, visit),
         }
+    }
+}
+
+/// Pairs of consecutive elements.
+struct Pairs<'a>(super::packed::Iter<'a>);
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some((self.0.next()?, self.0.next()?))
     }
 }
 
@@ -248,7 +266,7 @@ impl std::fmt::Debug for Hash {
 /// resizes at once instead of incrementally, which the reverse-binary HSCAN cursor
 /// tolerates the same way).
 #[derive(Clone)]
-struct Table {
+pub struct Table {
     /// Empty or a power of two long.
     buckets: Vec<Option<Box<Node>>>,
     len: usize,
@@ -488,9 +506,7 @@ mod tests {
         for i in 10..1000 {
             assert!(h.remove(format!("f{i}").as_bytes()));
         }
-        let Repr::Hashtable(t) = &h.repr else {
-            panic!()
-        };
+        let Hash::Hashtable(t) = &h else { panic!() };
         assert_eq!(t.buckets.len(), 16);
         let (mut cursor, mut seen) = (0u64, Vec::new());
         loop {

@@ -9,6 +9,7 @@ pub mod expiry;
 pub mod hash;
 pub mod hll;
 pub mod list;
+pub mod packed;
 pub mod set;
 pub mod slot_table;
 pub mod small_bytes;

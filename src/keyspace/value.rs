@@ -12,7 +12,7 @@ pub enum Value {
     Str(StrValue),
     List(Box<super::list::List>),
     Set(Box<super::set::Set>),
-    Hash(Box<super::hash::Hash>),
+    Hash(super::hash::Hash),
     ZSet(Box<super::zset::ZSet>),
 }
 

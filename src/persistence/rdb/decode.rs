@@ -263,7 +263,7 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, Rdb
             if hash.is_empty() {
                 return err("empty hash");
             }
-            Value::Hash(Box::new(hash))
+            Value::Hash(hash)
         }
         TYPE_ZSET | TYPE_ZSET_2 => {
             let n = r.count(2)?;
