@@ -46,6 +46,9 @@ pub struct ClientState {
     pub watched: Vec<(usize, Box<[u8]>)>,
     /// Set when a watched key is modified: the next EXEC fails.
     pub cas_dirty: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// True while a blocked command is run again after a wake-up (blocked XREADGROUP
+    /// clients fail when their key or group went away, as Redis unblocks them).
+    pub block_retry: bool,
 }
 
 impl ClientState {
@@ -78,6 +81,7 @@ impl ClientState {
             replica_listening_port: 0,
             watched: Vec::new(),
             cas_dirty: Default::default(),
+            block_retry: false,
         }
     }
 }
@@ -140,6 +144,8 @@ pub struct Block {
     pub deadline_ms: u64,
     /// The reply on timeout.
     pub timeout_reply: Reply,
+    /// The arguments to run again on wake-up, when not the command's own (XREAD with `$`).
+    pub retry_args: Option<Vec<Bytes>>,
 }
 
 /// How a replica asked for the dataset.
@@ -406,8 +412,24 @@ impl<'a> ExecCtx<'a> {
             keys,
             deadline_ms,
             timeout_reply,
+            retry_args: None,
         });
         Reply::NoReply
+    }
+
+    /// `block`, re-running `retry_args` instead of the command's arguments on wake-up.
+    pub fn block_with_retry(
+        &mut self,
+        keys: Vec<Bytes>,
+        deadline_ms: u64,
+        timeout_reply: Reply,
+        retry_args: Vec<Bytes>,
+    ) -> Reply {
+        let reply = self.block(keys, deadline_ms, timeout_reply);
+        if let Some(b) = self.effects.block.as_mut() {
+            b.retry_args = Some(retry_args);
+        }
+        reply
     }
 
     /// Parses a blocking command's timeout in seconds (fractions allowed) into an absolute

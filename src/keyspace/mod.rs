@@ -11,6 +11,7 @@ pub mod list;
 pub mod set;
 pub mod slot_table;
 pub mod small_bytes;
+pub mod stream;
 pub mod value;
 pub mod zset;
 

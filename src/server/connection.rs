@@ -328,6 +328,7 @@ impl Connection {
             // Something may have arrived between the first try and the registration.
             let saved_db = self.client.db;
             self.client.db = block.db;
+            self.client.block_retry = true;
             let outcome = dispatch::execute(
                 &self.state,
                 &mut self.client,
@@ -336,6 +337,7 @@ impl Connection {
                 self.is_local,
             );
             self.client.db = saved_db;
+            self.client.block_retry = false;
             // A key that now holds another type does not serve the waiter (Redis only
             // serves a blocked client from a key of the type it waits for).
             let wrong_type = matches!(&outcome.reply, Reply::Error(e) if e.code() == "WRONGTYPE")
@@ -456,8 +458,9 @@ impl Connection {
         let now_us = unix_us();
         let mut outcome =
             dispatch::execute(&self.state, &mut self.client, args, now_us, self.is_local);
-        if let Some(block) = outcome.effects.block.take() {
-            self.blocked = Some((args.to_vec(), block));
+        if let Some(mut block) = outcome.effects.block.take() {
+            let retry = block.retry_args.take().unwrap_or_else(|| args.to_vec());
+            self.blocked = Some((retry, block));
         }
         // File work asked for by the handler happens here, before the reply is final.
         if let Some(path) = outcome.effects.rewrite_config.take() {
