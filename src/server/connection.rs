@@ -324,6 +324,7 @@ impl Connection {
                 + Duration::from_millis(block.deadline_ms.saturating_sub(now_ms))
         });
         let mut keep = true;
+        let mut blocked_cmd = None;
         let reply = 'wait: loop {
             // Something may have arrived between the first try and the registration.
             let saved_db = self.client.db;
@@ -338,6 +339,7 @@ impl Connection {
             );
             self.client.db = saved_db;
             self.client.block_retry = false;
+            blocked_cmd = outcome.cmd.or(blocked_cmd);
             // A key that now holds another type does not serve the waiter (Redis only
             // serves a blocked client from a key of the type it waits for).
             let wrong_type = matches!(&outcome.reply, Reply::Error(e) if e.code() == "WRONGTYPE")
@@ -383,6 +385,12 @@ impl Connection {
         if let Some(reply) = reply {
             if let Reply::Error(e) = &reply {
                 self.state.count_error(e.code());
+                // Redis's updateStatsOnUnblock: an error ends the blocked call as failed.
+                if let Some(cmd) = blocked_cmd {
+                    self.state.command_stats[cmd.id]
+                        .failed_calls
+                        .fetch_add(1, Relaxed);
+                }
             }
             if self.client.reply_mode != ReplyMode::Off {
                 encode(&reply, self.client.resp3, &mut self.out);
