@@ -1871,3 +1871,200 @@ fn xinfo_stream(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     map.push(pair("groups", Reply::Array(groups)));
     Ok(Reply::Map(map))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::context::ClientState;
+    use crate::server::state::ServerState;
+
+    const NOW_MS: u64 = 1_700_000_000_000;
+
+    /// Runs stream commands (subcommands included) the way dispatch would, all shards locked.
+    struct Harness {
+        server: ServerState,
+        client: ClientState,
+        last: crate::commands::context::Effects,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            let server = ServerState::for_tests();
+            server.repl_active.store(true, Relaxed);
+            Harness {
+                server,
+                client: ClientState::new(
+                    1,
+                    "127.0.0.1:1".into(),
+                    "127.0.0.1:6379".into(),
+                    8,
+                    NOW_MS,
+                    true,
+                ),
+                last: Default::default(),
+            }
+        }
+
+        fn run(&mut self, argv: &[&str]) -> CmdResult {
+            let args: Vec<Bytes> = argv
+                .iter()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect();
+            let name = argv[0].to_ascii_lowercase();
+            let mut spec = COMMANDS
+                .iter()
+                .find(|c| c.name == name)
+                .expect("a stream command");
+            if !spec.subcommands.is_empty() {
+                let sub = argv[1].to_ascii_lowercase();
+                spec = spec
+                    .subcommands
+                    .iter()
+                    .find(|c| c.name == sub)
+                    .expect("a subcommand");
+            }
+            assert!(spec.arity_ok(args.len()), "arity of {argv:?}");
+            let ks = self.server.keyspace.lock_all();
+            let mut ctx = ExecCtx::new(NOW_MS * 1000, Some(ks), &mut self.client, &self.server);
+            let result = (spec.handler)(&mut ctx, &args);
+            self.last = std::mem::take(&mut ctx.effects);
+            result
+        }
+
+        fn ok(&mut self, argv: &[&str]) -> Reply {
+            self.run(argv)
+                .unwrap_or_else(|e| panic!("{argv:?} failed: {}", e.text()))
+        }
+    }
+
+    fn strs(v: &[Bytes]) -> Vec<String> {
+        v.iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn xadd_star_takes_the_command_time_and_propagates_the_id_it_chose() {
+        let mut h = Harness::new();
+        let want = format!("{NOW_MS}-0");
+        assert_eq!(
+            h.ok(&["XADD", "s", "*", "f", "v"]),
+            Reply::bulk(want.clone())
+        );
+        assert_eq!(
+            strs(h.last.rewrite.as_ref().unwrap()),
+            ["XADD", "s", &want, "f", "v"]
+        );
+        assert_eq!(
+            h.ok(&["XADD", "s", "*", "f", "v"]),
+            Reply::bulk(format!("{NOW_MS}-1"))
+        );
+        h.ok(&["XADD", "s", "MAXLEN", "~", "1", "*", "f", "v"]);
+        let argv = strs(h.last.rewrite.as_ref().unwrap());
+        assert_eq!(argv[..5], ["XADD", "s", "MAXLEN", "=", "3"]);
+    }
+
+    #[test]
+    fn blocked_xread_waits_after_the_id_dollar_stood_for() {
+        let mut h = Harness::new();
+        h.ok(&["XADD", "s", "5-1", "f", "v"]);
+        assert_eq!(
+            h.ok(&["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]),
+            Reply::NoReply
+        );
+        let block = h.last.block.as_ref().expect("blocked");
+        assert_eq!(block.deadline_ms, 0);
+        let retry = strs(block.retry_args.as_ref().unwrap());
+        assert_eq!(
+            retry,
+            ["XREAD", "COUNT", "1000", "BLOCK", "0", "STREAMS", "s", "5-1"]
+        );
+        h.ok(&["XREAD", "BLOCK", "100", "STREAMS", "s", "5-1"]);
+        assert_eq!(h.last.block.as_ref().unwrap().deadline_ms, NOW_MS + 100);
+    }
+
+    #[test]
+    fn xreadgroup_propagates_one_xclaim_per_delivered_entry() {
+        let mut h = Harness::new();
+        h.ok(&["XADD", "s", "1-1", "f", "v"]);
+        h.ok(&["XADD", "s", "2-1", "f", "v"]);
+        h.ok(&["XGROUP", "CREATE", "s", "g", "0"]);
+        h.ok(&["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", ">"]);
+        assert!(h.last.prevent_propagation);
+        let props: Vec<Vec<String>> = h.last.propagate.iter().map(|(_, v)| strs(v)).collect();
+        let time = NOW_MS.to_string();
+        assert_eq!(
+            props,
+            [
+                [
+                    "XCLAIM",
+                    "s",
+                    "g",
+                    "alice",
+                    "0",
+                    "1-1",
+                    "TIME",
+                    &time,
+                    "RETRYCOUNT",
+                    "1",
+                    "FORCE",
+                    "JUSTID",
+                    "LASTID",
+                    "1-1"
+                ],
+                [
+                    "XCLAIM",
+                    "s",
+                    "g",
+                    "alice",
+                    "0",
+                    "2-1",
+                    "TIME",
+                    &time,
+                    "RETRYCOUNT",
+                    "1",
+                    "FORCE",
+                    "JUSTID",
+                    "LASTID",
+                    "2-1"
+                ],
+            ]
+        );
+        h.ok(&["XADD", "s", "3-1", "f", "v"]);
+        h.ok(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "bob",
+            "NOACK",
+            "STREAMS",
+            "s",
+            ">",
+        ]);
+        let props: Vec<Vec<String>> = h.last.propagate.iter().map(|(_, v)| strs(v)).collect();
+        assert_eq!(
+            props,
+            [
+                vec!["XGROUP", "CREATECONSUMER", "s", "g", "bob"],
+                vec!["XGROUP", "SETID", "s", "g", "3-1", "ENTRIESREAD", "3"],
+            ]
+        );
+    }
+
+    #[test]
+    fn xclaim_lastid_alone_propagates_as_setid() {
+        let mut h = Harness::new();
+        h.ok(&["XADD", "s", "1-1", "f", "v"]);
+        h.ok(&["XGROUP", "CREATE", "s", "g", "0"]);
+        assert_eq!(
+            h.ok(&["XCLAIM", "s", "g", "c", "0", "9-9", "LASTID", "5-5"]),
+            Reply::Array(vec![])
+        );
+        let props: Vec<Vec<String>> = h.last.propagate.iter().map(|(_, v)| strs(v)).collect();
+        assert_eq!(
+            props,
+            [["XGROUP", "SETID", "s", "g", "5-5", "ENTRIESREAD", "-1"]]
+        );
+        assert_eq!(h.last.dirty, 1);
+    }
+}

@@ -678,23 +678,36 @@ impl Stream {
             .range((std::ops::Bound::Included(master), upper))
     }
 
-    /// Approximate heap bytes, for MEMORY USAGE.
+    /// Approximate heap bytes, for MEMORY USAGE, counted the way Redis does: the stream,
+    /// its radix tree, every listpack (the tail one preallocated to 4 KiB on creation) and
+    /// the groups' PELs and consumers.
     pub fn heap_bytes(&self) -> usize {
-        let nodes: usize = self.nodes.values().map(|n| n.bytes + 64).sum();
+        let tail = self.nodes.keys().next_back().copied();
+        let lists: usize = self
+            .nodes
+            .iter()
+            .map(|(k, n)| {
+                if Some(*k) == tail {
+                    n.bytes.max(4096)
+                } else {
+                    n.bytes
+                }
+            })
+            .sum();
+        let rax = |keys: usize| 24 + keys * 64;
         let groups: usize = self
             .groups
-            .iter()
-            .map(|(name, g)| {
-                name.len()
-                    + 64
-                    + g.pel.len() * 80
+            .values()
+            .map(|g| {
+                96 + rax(g.pel.len())
+                    + g.pel.len() * 24
                     + g.consumers
                         .iter()
-                        .map(|(n, c)| n.len() + 48 + c.pel.len() * 40)
+                        .map(|(n, c)| 32 + n.len() + rax(c.pel.len()))
                         .sum::<usize>()
             })
             .sum();
-        std::mem::size_of::<Stream>() + nodes + groups
+        16 + 96 + rax(self.nodes.len()) + lists + groups
     }
 
     /// The number of nodes Redis's radix tree of listpacks would have for these node keys
