@@ -50,7 +50,28 @@ const fn streams_keys(start_from: i32) -> [KeySpec; 1] {
 const XREAD_KEYS: &[KeySpec] = &streams_keys(1);
 const XREADGROUP_KEYS: &[KeySpec] = &streams_keys(4);
 
+// Subcommands in the order Redis's dict yields them; COMMAND INFO follows it.
 const XGROUP_SUBCOMMANDS: &[C] = &[
+    C::new(
+        "setid",
+        -5,
+        WRITE,
+        STREAM,
+        SUB_RW_UPDATE,
+        "stream",
+        "5.0.0",
+        xgroup,
+    ),
+    C::new(
+        "create",
+        -5,
+        WRITE | DENYOOM,
+        STREAM,
+        SUB_RW_INSERT,
+        "stream",
+        "5.0.0",
+        xgroup,
+    ),
     C::new(
         "help",
         2,
@@ -62,11 +83,11 @@ const XGROUP_SUBCOMMANDS: &[C] = &[
         xgroup_help,
     ),
     C::new(
-        "create",
-        -5,
-        WRITE | DENYOOM,
+        "destroy",
+        4,
+        WRITE,
         STREAM,
-        SUB_RW_INSERT,
+        SUB_RW_DELETE,
         "stream",
         "5.0.0",
         xgroup,
@@ -91,26 +112,6 @@ const XGROUP_SUBCOMMANDS: &[C] = &[
         "5.0.0",
         xgroup,
     ),
-    C::new(
-        "destroy",
-        4,
-        WRITE,
-        STREAM,
-        SUB_RW_DELETE,
-        "stream",
-        "5.0.0",
-        xgroup,
-    ),
-    C::new(
-        "setid",
-        -5,
-        WRITE,
-        STREAM,
-        SUB_RW_UPDATE,
-        "stream",
-        "5.0.0",
-        xgroup,
-    ),
 ];
 
 const XINFO_SUBCOMMANDS: &[C] = &[
@@ -124,17 +125,6 @@ const XINFO_SUBCOMMANDS: &[C] = &[
         "5.0.0",
         xinfo_help,
     ),
-    C::new(
-        "consumers",
-        4,
-        READONLY,
-        STREAM,
-        SUB_RO_ACCESS,
-        "stream",
-        "5.0.0",
-        xinfo_consumers,
-    )
-    .tips(NONDET),
     C::new(
         "groups",
         3,
@@ -155,6 +145,17 @@ const XINFO_SUBCOMMANDS: &[C] = &[
         "5.0.0",
         xinfo_stream,
     ),
+    C::new(
+        "consumers",
+        4,
+        READONLY,
+        STREAM,
+        SUB_RO_ACCESS,
+        "stream",
+        "5.0.0",
+        xinfo_consumers,
+    )
+    .tips(NONDET),
 ];
 
 pub const COMMANDS: &[C] = &[
