@@ -154,8 +154,82 @@ pub fn parse_id(
     }
 }
 
-/// One entry's fields and values, alternating.
-pub type Fields = Box<[Box<[u8]>]>;
+/// One entry's fields and values, alternating, packed into a single allocation: each item
+/// is a LEB128 length followed by its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fields(Box<[u8]>);
+
+impl Fields {
+    pub fn new<I, B>(items: I) -> Fields
+    where
+        I: IntoIterator<Item = B>,
+        B: AsRef<[u8]>,
+    {
+        let mut buf = Vec::new();
+        for item in items {
+            let item = item.as_ref();
+            let mut n = item.len();
+            loop {
+                let byte = (n & 0x7f) as u8;
+                n >>= 7;
+                if n == 0 {
+                    buf.push(byte);
+                    break;
+                }
+                buf.push(byte | 0x80);
+            }
+            buf.extend_from_slice(item);
+        }
+        Fields(buf.into_boxed_slice())
+    }
+
+    /// The items: field, value, field, value, ...
+    pub fn iter(&self) -> FieldsIter<'_> {
+        FieldsIter(&self.0)
+    }
+
+    /// Number of items (twice the number of field/value pairs).
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Bytes the packed form occupies.
+    pub fn packed_len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+pub struct FieldsIter<'a>(&'a [u8]);
+
+impl<'a> Iterator for FieldsIter<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let (mut n, mut shift, mut i) = (0usize, 0, 0);
+        loop {
+            let b = self.0[i];
+            n |= ((b & 0x7f) as usize) << shift;
+            i += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        let item = &self.0[i..i + n];
+        self.0 = &self.0[i + n..];
+        Some(item)
+    }
+}
+
+/// Field names of a node's master entry.
+pub type Names = Box<[Box<[u8]>]>;
 
 /// Bookkeeping for one of Redis's listpack nodes.
 #[derive(Clone, Debug, PartialEq)]
@@ -169,7 +243,7 @@ pub struct Node {
     /// The size the node's listpack would have.
     pub bytes: usize,
     /// The field names of the node's first entry (its "master entry").
-    pub master_fields: Fields,
+    pub master_fields: Names,
 }
 
 /// A pending entry: delivered to a consumer, not yet acknowledged.
@@ -334,7 +408,7 @@ fn lp_str_len(s: &[u8]) -> usize {
     }
 }
 
-fn names(fields: &[Box<[u8]>]) -> impl Iterator<Item = &Box<[u8]>> {
+fn names(fields: &Fields) -> impl Iterator<Item = &[u8]> {
     fields.iter().step_by(2)
 }
 
@@ -380,7 +454,8 @@ impl Stream {
 
     /// Appends an entry whose ID is greater than `last_id` (see `next_id`).
     pub fn append(&mut self, id: StreamId, fields: Fields, max_entries: i64, max_bytes: u64) {
-        debug_assert!(id > self.last_id && fields.len().is_multiple_of(2));
+        let count = fields.len();
+        debug_assert!(id > self.last_id && count.is_multiple_of(2));
         let new_len: usize = fields.iter().map(|f| f.len()).sum();
         let max_bytes = match max_bytes {
             0 => 1 << 30,
@@ -394,7 +469,7 @@ impl Stream {
             }
         };
         if tail_full {
-            let master_fields: Fields = names(&fields).cloned().collect();
+            let master_fields: Names = names(&fields).map(Box::from).collect();
             // Header and end byte, then count, deleted, field count, the fields, and 0.
             let bytes = 7
                 + 1
@@ -414,25 +489,25 @@ impl Stream {
             );
         }
         let (&master, node) = self.nodes.iter_mut().next_back().expect("a tail node");
-        let same_fields = fields.len() / 2 == node.master_fields.len()
+        let same_fields = count / 2 == node.master_fields.len()
             && names(&fields)
-                .zip(node.master_fields.iter())
+                .zip(node.master_fields.iter().map(|b| &b[..]))
                 .all(|(a, b)| a == b);
         let ms_diff = id.ms.wrapping_sub(master.ms) as i64;
         let seq_diff = id.seq.wrapping_sub(master.seq) as i64;
         let mut bytes = 1 + lp_int_len(ms_diff) + lp_int_len(seq_diff);
-        let mut lp_count = 3 + fields.len() / 2;
+        let mut lp_count = 3 + count / 2;
         if same_fields {
             bytes += fields
                 .iter()
                 .skip(1)
                 .step_by(2)
-                .map(|v| lp_str_len(v))
+                .map(lp_str_len)
                 .sum::<usize>();
         } else {
-            bytes += lp_int_len((fields.len() / 2) as i64);
-            bytes += fields.iter().map(|v| lp_str_len(v)).sum::<usize>();
-            lp_count += fields.len() / 2 + 1;
+            bytes += lp_int_len((count / 2) as i64);
+            bytes += fields.iter().map(lp_str_len).sum::<usize>();
+            lp_count += count / 2 + 1;
         }
         bytes += lp_int_len(lp_count as i64);
         node.bytes += bytes;
@@ -651,7 +726,7 @@ impl Stream {
         let Some((&master, first)) = entries.first().map(|(id, f)| (id, f)) else {
             return;
         };
-        let master_fields: Fields = names(first).cloned().collect();
+        let master_fields: Names = names(first).map(Box::from).collect();
         self.nodes.insert(
             master,
             Node {
@@ -753,7 +828,7 @@ mod tests {
     use super::*;
 
     fn fields(kv: &[&str]) -> Fields {
-        kv.iter().map(|s| s.as_bytes().into()).collect()
+        Fields::new(kv)
     }
 
     fn add(s: &mut Stream, ms: u64, seq: u64, max_entries: i64) {
@@ -763,6 +838,17 @@ mod tests {
             max_entries,
             4096,
         );
+    }
+
+    #[test]
+    fn packed_fields_give_back_their_items() {
+        let long = vec![b'x'; 300];
+        let f = Fields::new([&b"a"[..], b"", &long, b"\x00\xff"]);
+        let items: Vec<&[u8]> = f.iter().collect();
+        assert_eq!(items, [&b"a"[..], b"", &long[..], b"\x00\xff"]);
+        assert_eq!(f.len(), 4);
+        assert_eq!(f.packed_len(), 1 + 1 + 1 + 2 + 300 + 1 + 2);
+        assert!(Fields::new(Vec::<&[u8]>::new()).is_empty());
     }
 
     #[test]

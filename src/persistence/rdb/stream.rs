@@ -126,7 +126,7 @@ fn node_listpack<'a>(
     let mut lp = LpWriter::new();
     let master_fields: Vec<&[u8]> = entries
         .first()
-        .map(|(_, f)| f.iter().step_by(2).map(|b| &b[..]).collect())
+        .map(|(_, f)| f.iter().step_by(2).collect())
         .unwrap_or_default();
     lp.int(entries.len() as i64);
     lp.int(0);
@@ -141,7 +141,7 @@ fn node_listpack<'a>(
                 .iter()
                 .step_by(2)
                 .zip(&master_fields)
-                .all(|(a, b)| &a[..] == *b);
+                .all(|(a, b)| a == *b);
         lp.int(if same { FLAG_SAMEFIELDS } else { 0 });
         lp.int(id.ms.wrapping_sub(master.ms) as i64);
         lp.int(id.seq.wrapping_sub(master.seq) as i64);
@@ -367,7 +367,7 @@ fn read_node(
         if flags & FLAG_DELETED != 0 {
             seen_deleted += 1;
         } else {
-            live.push((id, fields.into_boxed_slice()));
+            live.push((id, Fields::new(&fields)));
         }
     }
     if next().is_ok() {
@@ -515,7 +515,7 @@ mod tests {
     #[test]
     fn a_node_reads_back_as_written() {
         let mut s = Stream::new();
-        let f = |kv: &[&str]| -> Fields { kv.iter().map(|x| x.as_bytes().into()).collect() };
+        let f = |kv: &[&str]| -> Fields { Fields::new(kv) };
         s.append(StreamId::new(5, 1), f(&["a", "1", "b", "x"]), 100, 4096);
         s.append(StreamId::new(6, 0), f(&["a", "2", "b", "y"]), 100, 4096);
         s.append(StreamId::new(7, 3), f(&["c", "3"]), 100, 4096);
