@@ -12,7 +12,7 @@ use super::spec::{
     acl, flag::*, kflag, BeginSearch, CmdResult, CommandSpec as C, FindKeys, KeySpec,
 };
 use crate::keyspace::stream::{
-    parse_id, AddError, Fields, Group, Stream, StreamId, Trim, ENTRIES_READ_INVALID,
+    parse_id, AddError, Fields, FieldsRef, Group, Stream, StreamId, Trim, ENTRIES_READ_INVALID,
 };
 use crate::keyspace::{Entry, Value};
 use crate::resp::{ErrorReply, Reply};
@@ -454,9 +454,9 @@ fn id_reply(id: StreamId) -> Reply {
     Reply::Bulk(id.to_bytes())
 }
 
-fn entry_reply(id: &StreamId, fields: &Fields) -> Reply {
+fn entry_reply(id: StreamId, fields: FieldsRef) -> Reply {
     Reply::Array(vec![
-        id_reply(*id),
+        id_reply(id),
         Reply::Array(fields.iter().map(Reply::bulk_slice).collect()),
     ])
 }
@@ -985,7 +985,7 @@ fn read_new(
     let ids: Vec<StreamId> = stream
         .range(start, StreamId::MAX, false)
         .take(limit)
-        .map(|(id, _)| *id)
+        .map(|(id, _)| id)
         .collect();
     let mut out = Vec::with_capacity(ids.len());
     let mut propagate = Vec::new();
@@ -995,7 +995,7 @@ fn read_new(
             stream.advance_group(gname, id);
             advanced = true;
         }
-        out.push(entry_reply(&id, stream.get(&id).expect("listed above")));
+        out.push(entry_reply(id, stream.get(&id).expect("listed above")));
         if !noack {
             let group = stream.groups.get_mut(&gname[..]).expect("checked");
             group.assign(id, cname, now, 1);
@@ -1059,7 +1059,7 @@ fn read_history(
     for id in ids {
         match stream.get(&id) {
             Some(fields) => {
-                out.push(entry_reply(&id, fields));
+                out.push(entry_reply(id, fields));
                 let group = stream.groups.get_mut(&gname[..]).expect("checked");
                 let nack = group
                     .pel
@@ -1534,7 +1534,7 @@ fn xclaim(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         out.push(if justid {
             id_reply(id)
         } else {
-            entry_reply(&id, stream.get(&id).expect("exists"))
+            entry_reply(id, stream.get(&id).expect("exists"))
         });
     }
     if propagate_last_id {
@@ -1653,7 +1653,7 @@ fn xautoclaim(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             claimed.push(if justid {
                 id_reply(id)
             } else {
-                entry_reply(&id, stream.get(&id).expect("exists"))
+                entry_reply(id, stream.get(&id).expect("exists"))
             });
             count -= 1;
         }

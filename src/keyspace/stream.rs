@@ -201,6 +201,32 @@ impl Fields {
     pub fn packed_len(&self) -> usize {
         self.0.len()
     }
+
+    pub fn as_ref(&self) -> FieldsRef<'_> {
+        FieldsRef(&self.0)
+    }
+}
+
+/// A borrowed view of packed fields (an entry inside a node).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldsRef<'a>(&'a [u8]);
+
+impl<'a> FieldsRef<'a> {
+    pub fn iter(&self) -> FieldsIter<'a> {
+        FieldsIter(self.0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn to_owned(&self) -> Fields {
+        Fields(self.0.into())
+    }
 }
 
 pub struct FieldsIter<'a>(&'a [u8]);
@@ -244,6 +270,74 @@ pub struct Node {
     pub bytes: usize,
     /// The field names of the node's first entry (its "master entry").
     pub master_fields: Names,
+    /// The live entries, each as varints (ms minus the master's ms, seq, packed length)
+    /// followed by the packed fields.
+    data: Vec<u8>,
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn get_varint(b: &[u8], pos: &mut usize) -> u64 {
+    let (mut v, mut shift) = (0u64, 0);
+    loop {
+        let byte = b[*pos];
+        *pos += 1;
+        v |= ((byte & 0x7f) as u64) << shift;
+        if byte & 0x80 == 0 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+impl Node {
+    fn push(&mut self, master: StreamId, id: StreamId, fields: FieldsRef<'_>) {
+        put_varint(&mut self.data, id.ms - master.ms);
+        put_varint(&mut self.data, id.seq);
+        put_varint(&mut self.data, fields.0.len() as u64);
+        self.data.extend_from_slice(fields.0);
+    }
+
+    /// The live entries with the byte span each occupies in `data`.
+    fn spans(
+        &self,
+        master: StreamId,
+    ) -> impl Iterator<Item = (StreamId, FieldsRef<'_>, std::ops::Range<usize>)> + '_ {
+        let mut pos = 0;
+        std::iter::from_fn(move || {
+            if pos >= self.data.len() {
+                return None;
+            }
+            let begin = pos;
+            let ms = master.ms + get_varint(&self.data, &mut pos);
+            let seq = get_varint(&self.data, &mut pos);
+            let len = get_varint(&self.data, &mut pos) as usize;
+            let fields = FieldsRef(&self.data[pos..pos + len]);
+            pos += len;
+            Some((StreamId::new(ms, seq), fields, begin..pos))
+        })
+    }
+
+    fn entries(&self, master: StreamId) -> impl Iterator<Item = (StreamId, FieldsRef<'_>)> + '_ {
+        self.spans(master).map(|(id, f, _)| (id, f))
+    }
+
+    fn find(&self, master: StreamId, id: StreamId) -> Option<std::ops::Range<usize>> {
+        self.spans(master)
+            .find(|(e, _, _)| *e >= id)
+            .filter(|(e, _, _)| *e == id)
+            .map(|(_, _, span)| span)
+    }
 }
 
 /// A pending entry: delivered to a consumer, not yet acknowledged.
@@ -357,8 +451,8 @@ pub enum Trim {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stream {
-    entries: BTreeMap<StreamId, Fields>,
     nodes: BTreeMap<StreamId, Node>,
+    length: u64,
     pub last_id: StreamId,
     pub first_id: StreamId,
     pub max_deleted_entry_id: StreamId,
@@ -418,11 +512,11 @@ impl Stream {
     }
 
     pub fn len(&self) -> u64 {
-        self.entries.len() as u64
+        self.length
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.length == 0
     }
 
     pub fn nodes(&self) -> &BTreeMap<StreamId, Node> {
@@ -485,6 +579,7 @@ impl Stream {
                     last_id: id,
                     bytes,
                     master_fields,
+                    data: Vec::new(),
                 },
             );
         }
@@ -513,10 +608,11 @@ impl Stream {
         node.bytes += bytes;
         node.live += 1;
         node.last_id = id;
-        if self.entries.is_empty() {
+        node.push(master, id, fields.as_ref());
+        if self.length == 0 {
             self.first_id = id;
         }
-        self.entries.insert(id, fields);
+        self.length += 1;
         self.last_id = id;
         self.entries_added += 1;
     }
@@ -527,63 +623,88 @@ impl Stream {
         start: StreamId,
         end: StreamId,
         rev: bool,
-    ) -> Box<dyn Iterator<Item = (&StreamId, &Fields)> + '_> {
-        if start > end {
+    ) -> Box<dyn Iterator<Item = (StreamId, FieldsRef<'_>)> + '_> {
+        if start > end || self.length == 0 {
             return Box::new(std::iter::empty());
         }
-        let r = self.entries.range(start..=end);
+        let first = self
+            .nodes
+            .range(..=start)
+            .next_back()
+            .map_or(StreamId::MIN, |(k, _)| *k);
+        let nodes = self.nodes.range(first..=end);
         if rev {
-            Box::new(r.rev())
+            Box::new(
+                nodes
+                    .rev()
+                    .flat_map(|(m, n)| n.entries(*m).collect::<Vec<_>>().into_iter().rev())
+                    .skip_while(move |(id, _)| *id > end)
+                    .take_while(move |(id, _)| *id >= start),
+            )
         } else {
-            Box::new(r)
+            Box::new(
+                nodes
+                    .flat_map(|(m, n)| n.entries(*m))
+                    .skip_while(move |(id, _)| *id < start)
+                    .take_while(move |(id, _)| *id <= end),
+            )
         }
     }
 
-    pub fn get(&self, id: &StreamId) -> Option<&Fields> {
-        self.entries.get(id)
+    pub fn get(&self, id: &StreamId) -> Option<FieldsRef<'_>> {
+        let (master, node) = self.nodes.range(..=*id).next_back()?;
+        node.entries(*master)
+            .find(|(e, _)| e >= id)
+            .filter(|(e, _)| e == id)
+            .map(|(_, f)| f)
     }
 
-    pub fn first_entry(&self) -> Option<(&StreamId, &Fields)> {
-        self.entries.iter().next()
+    pub fn first_entry(&self) -> Option<(StreamId, FieldsRef<'_>)> {
+        self.nodes
+            .iter()
+            .find(|(_, n)| n.live > 0)
+            .and_then(|(m, n)| n.entries(*m).next())
     }
 
-    pub fn last_entry(&self) -> Option<(&StreamId, &Fields)> {
-        self.entries.iter().next_back()
+    pub fn last_entry(&self) -> Option<(StreamId, FieldsRef<'_>)> {
+        self.nodes
+            .iter()
+            .rev()
+            .find(|(_, n)| n.live > 0)
+            .and_then(|(m, n)| n.entries(*m).last())
     }
 
     /// The ID of the last entry still present, 0-0 when empty (Redis's `streamLastValidID`).
     pub fn last_valid_id(&self) -> StreamId {
-        self.entries.keys().next_back().copied().unwrap_or_default()
+        self.last_entry().map(|(id, _)| id).unwrap_or_default()
     }
 
-    fn node_of(&self, id: StreamId) -> StreamId {
-        *self
-            .nodes
-            .range(..=id)
-            .next_back()
-            .expect("every entry lies in a node")
-            .0
+    fn first_valid_id(&self) -> StreamId {
+        self.first_entry().map(|(id, _)| id).unwrap_or_default()
     }
 
     /// XDEL of one entry; true if it existed. Updates `max_deleted_entry_id` and `first_id`.
     pub fn delete(&mut self, id: StreamId) -> bool {
-        if self.entries.remove(&id).is_none() {
+        let Some((&master, node)) = self.nodes.range_mut(..=id).next_back() else {
             return false;
-        }
-        let master = self.node_of(id);
-        let node = self.nodes.get_mut(&master).expect("found above");
+        };
+        let Some(span) = node.find(master, id) else {
+            return false;
+        };
+        node.data.drain(span);
         node.live -= 1;
         node.deleted += 1;
         if node.live == 0 {
             self.nodes.remove(&master);
         }
+        self.length -= 1;
         if id > self.max_deleted_entry_id {
             self.max_deleted_entry_id = id;
         }
-        if self.entries.is_empty() {
+        if self.length == 0 {
             self.first_id = StreamId::MIN;
         } else if id == self.first_id {
-            self.first_id = *self.entries.keys().next().expect("not empty");
+            self.first_id = self.first_valid_id();
         }
         true
     }
@@ -593,57 +714,55 @@ impl Stream {
     /// Returns the number of entries removed.
     pub fn trim(&mut self, strategy: Trim, approx: bool, limit: u64) -> u64 {
         let mut deleted = 0u64;
-        while let Some((&master, node)) = self.nodes.iter().next() {
+        while let Some(mut entry) = self.nodes.first_entry() {
             if let Trim::MaxLen(max) = strategy {
-                if self.len() <= max {
+                if self.length <= max {
                     break;
                 }
             }
-            if limit != 0 && deleted + node.live > limit {
+            let live = entry.get().live;
+            if limit != 0 && deleted + live > limit {
                 break;
             }
             let whole = match strategy {
-                Trim::MaxLen(max) => self.len() - node.live >= max,
-                Trim::MinId(min) => node.last_id < min,
+                Trim::MaxLen(max) => self.length - live >= max,
+                Trim::MinId(min) => entry.get().last_id < min,
             };
             if whole {
-                let next = self.nodes.range(master..).nth(1).map(|(k, _)| *k);
-                let doomed: Vec<StreamId> = match next {
-                    Some(n) => self.entries.range(master..n).map(|(k, _)| *k).collect(),
-                    None => self.entries.range(master..).map(|(k, _)| *k).collect(),
-                };
-                for id in &doomed {
-                    self.entries.remove(id);
-                }
-                deleted += doomed.len() as u64;
-                self.nodes.remove(&master);
+                entry.remove();
+                self.length -= live;
+                deleted += live;
                 continue;
             }
             if approx {
                 break;
             }
+            let master = *entry.key();
+            let node = entry.get_mut();
+            let mut cut = 0;
             let mut from_node = 0;
-            while let Some((&id, _)) = self.entries.range(master..).next() {
+            for (id, _, span) in node.spans(master) {
                 let stop = match strategy {
-                    Trim::MaxLen(max) => self.len() <= max,
+                    Trim::MaxLen(max) => self.length - from_node <= max,
                     Trim::MinId(min) => id >= min,
                 };
-                if stop || id > node_last(&self.nodes, master) {
+                if stop {
                     break;
                 }
-                self.entries.remove(&id);
+                cut = span.end;
                 from_node += 1;
             }
-            let node = self.nodes.get_mut(&master).expect("present");
+            node.data.drain(..cut);
             node.live -= from_node;
             node.deleted += from_node;
+            self.length -= from_node;
             deleted += from_node;
             break;
         }
-        if self.entries.is_empty() {
+        if self.length == 0 {
             self.first_id = StreamId::MIN;
         } else if deleted > 0 {
-            self.first_id = *self.entries.keys().next().expect("not empty");
+            self.first_id = self.first_valid_id();
         }
         deleted
     }
@@ -715,7 +834,8 @@ impl Stream {
         }
     }
 
-    /// Restores the node layout and entries from an RDB image (each node's entries in order).
+    /// Restores one node from an RDB image: its live entries in order, how many deleted ones
+    /// it had, its last ID and its listpack size.
     pub fn push_node(
         &mut self,
         entries: Vec<(StreamId, Fields)>,
@@ -723,34 +843,35 @@ impl Stream {
         last_id: StreamId,
         bytes: usize,
     ) {
-        let Some((&master, first)) = entries.first().map(|(id, f)| (id, f)) else {
+        let Some(&(master, ref first)) = entries.first() else {
             return;
         };
-        let master_fields: Names = names(first).map(Box::from).collect();
-        self.nodes.insert(
-            master,
-            Node {
-                live: entries.len() as u64,
-                deleted,
-                last_id,
-                bytes,
-                master_fields,
-            },
-        );
-        for (id, f) in entries {
-            self.entries.insert(id, f);
+        let master_fields: Names = first.as_ref().iter().step_by(2).map(Box::from).collect();
+        let mut node = Node {
+            live: entries.len() as u64,
+            deleted,
+            last_id,
+            bytes,
+            master_fields,
+            data: Vec::new(),
+        };
+        for (id, f) in &entries {
+            node.push(master, *id, f.as_ref());
         }
+        node.data.shrink_to_fit();
+        self.length += entries.len() as u64;
+        self.nodes.insert(master, node);
     }
 
     /// The entries of one node, in order.
-    pub fn node_entries(&self, master: StreamId) -> impl Iterator<Item = (&StreamId, &Fields)> {
-        let next = self.nodes.range(master..).nth(1).map(|(k, _)| *k);
-        let upper = match next {
-            Some(n) => std::ops::Bound::Excluded(n),
-            None => std::ops::Bound::Unbounded,
-        };
-        self.entries
-            .range((std::ops::Bound::Included(master), upper))
+    pub fn node_entries(
+        &self,
+        master: StreamId,
+    ) -> impl Iterator<Item = (StreamId, FieldsRef<'_>)> + '_ {
+        self.nodes
+            .get(&master)
+            .into_iter()
+            .flat_map(move |n| n.entries(master))
     }
 
     /// Approximate heap bytes, for MEMORY USAGE, counted the way Redis does: the stream,
@@ -794,10 +915,6 @@ impl Stream {
         }
         trie_nodes(&keys, 0)
     }
-}
-
-fn node_last(nodes: &BTreeMap<StreamId, Node>, master: StreamId) -> StreamId {
-    nodes.get(&master).map_or(StreamId::MAX, |n| n.last_id)
 }
 
 /// Nodes of a compressed radix tree holding `keys` (sorted, distinct, all 16 bytes) from
@@ -952,7 +1069,13 @@ mod tests {
                     0..=5 => {
                         ms += next() % 3;
                         let id = s.next_id(None, ms).unwrap();
-                        s.append(id, fields(&["a", "1"]), max_entries, 4096);
+                        let value = id.to_string();
+                        let f = if next() % 2 == 0 {
+                            fields(&["a", &value])
+                        } else {
+                            fields(&["b", &value, "c", ""])
+                        };
+                        s.append(id, f, max_entries, 4096);
                         model.insert(id, ());
                     }
                     6 | 7 => {
@@ -985,10 +1108,28 @@ mod tests {
                 assert_eq!(s.len(), model.len() as u64);
                 let got: Vec<_> = s
                     .range(StreamId::MIN, StreamId::MAX, false)
-                    .map(|(k, _)| *k)
+                    .map(|(k, _)| k)
                     .collect();
                 let want: Vec<_> = model.keys().copied().collect();
                 assert_eq!(got, want);
+                for (id, f) in s.range(StreamId::MIN, StreamId::MAX, false) {
+                    assert_eq!(f.iter().nth(1), Some(id.to_string().as_bytes()));
+                }
+                let rev: Vec<_> = s
+                    .range(StreamId::MIN, StreamId::MAX, true)
+                    .map(|(k, _)| k)
+                    .collect();
+                assert!(rev.iter().rev().eq(want.iter()));
+                if let (Some(&lo), Some(&hi)) = (want.get(want.len() / 3), want.get(want.len() / 2))
+                {
+                    let sub: Vec<_> = s.range(lo, hi, true).map(|(k, _)| k).collect();
+                    let model_sub: Vec<_> = model.range(lo..=hi).rev().map(|(k, _)| *k).collect();
+                    assert_eq!(sub, model_sub);
+                    assert!(s.get(&lo).is_some());
+                    assert!(s
+                        .get(&StreamId::new(lo.ms, lo.seq.wrapping_add(u64::MAX / 2)))
+                        .is_none());
+                }
                 assert_eq!(s.first_id, want.first().copied().unwrap_or_default());
                 let live: u64 = s.nodes().values().map(|n| n.live).sum();
                 assert_eq!(live, s.len());

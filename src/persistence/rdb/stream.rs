@@ -8,7 +8,7 @@
 //! Entries flagged deleted are not kept in memory, so the writer saves live entries only
 //! (deleted count 0); the reader skips flagged entries and remembers how many there were.
 
-use crate::keyspace::stream::{Consumer, Fields, Group, Nack, Stream, StreamId};
+use crate::keyspace::stream::{Consumer, Fields, FieldsRef, Group, Nack, Stream, StreamId};
 
 pub const TYPE_STREAM_LISTPACKS: u8 = 15;
 pub const TYPE_STREAM_LISTPACKS_2: u8 = 19;
@@ -120,7 +120,7 @@ impl LpWriter {
 /// One node's listpack in Redis's stream layout (live entries only).
 fn node_listpack<'a>(
     master: StreamId,
-    entries: impl Iterator<Item = (&'a StreamId, &'a Fields)>,
+    entries: impl Iterator<Item = (StreamId, FieldsRef<'a>)>,
 ) -> Vec<u8> {
     let entries: Vec<_> = entries.collect();
     let mut lp = LpWriter::new();
@@ -414,7 +414,7 @@ pub fn read_stream(
         s.max_deleted_entry_id = StreamId::new(length()?, length()?);
         s.entries_added = length()?;
     } else {
-        s.first_id = s.first_entry().map(|(id, _)| *id).unwrap_or_default();
+        s.first_id = s.first_entry().map(|(id, _)| id).unwrap_or_default();
         s.entries_added = s.len();
     }
     let ngroups = length()?;
@@ -526,7 +526,7 @@ mod tests {
         assert_eq!(last, StreamId::new(7, 3));
         let want: Vec<_> = s
             .node_entries(master)
-            .map(|(k, v)| (*k, v.clone()))
+            .map(|(k, v)| (k, v.to_owned()))
             .collect();
         assert_eq!(live, want);
     }
