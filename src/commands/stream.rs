@@ -940,7 +940,8 @@ fn read_generic(ctx: &mut ExecCtx, args: &[Bytes], group_mode: bool) -> CmdResul
         }
     }
     if count == 0 {
-        retry_args.splice(1..1, [s("COUNT"), s("1000")]);
+        // Just before STREAMS, so it overrides an explicit COUNT 0 too.
+        retry_args.splice(streams_arg - 1..streams_arg - 1, [s("COUNT"), s("1000")]);
     }
     Ok(ctx.block_with_retry(keys.to_vec(), deadline, Reply::NullArray, retry_args))
 }
@@ -1975,7 +1976,7 @@ mod tests {
         let retry = strs(block.retry_args.as_ref().unwrap());
         assert_eq!(
             retry,
-            ["XREAD", "COUNT", "1000", "BLOCK", "0", "STREAMS", "s", "5-1"]
+            ["XREAD", "BLOCK", "0", "COUNT", "1000", "STREAMS", "s", "5-1"]
         );
         h.ok(&["XREAD", "BLOCK", "100", "STREAMS", "s", "5-1"]);
         assert_eq!(h.last.block.as_ref().unwrap().deadline_ms, NOW_MS + 100);
