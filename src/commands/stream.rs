@@ -983,20 +983,20 @@ fn read_new(
     } else {
         count as usize
     };
-    let ids: Vec<StreamId> = stream
+    let entries: Vec<(StreamId, Reply)> = stream
         .range(start, StreamId::MAX, false)
         .take(limit)
-        .map(|(id, _)| id)
+        .map(|(id, f)| (id, entry_reply(id, f)))
         .collect();
-    let mut out = Vec::with_capacity(ids.len());
+    let mut out = Vec::with_capacity(entries.len());
     let mut propagate = Vec::new();
     let mut advanced = false;
-    for id in ids {
+    for (id, reply) in entries {
         if id > stream.groups[&gname[..]].last_id {
             stream.advance_group(gname, id);
             advanced = true;
         }
-        out.push(entry_reply(id, stream.get(&id).expect("listed above")));
+        out.push(reply);
         if !noack {
             let group = stream.groups.get_mut(&gname[..]).expect("checked");
             group.assign(id, cname, now, 1);
