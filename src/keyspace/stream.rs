@@ -834,19 +834,22 @@ impl Stream {
         }
     }
 
-    /// Restores one node from an RDB image: its live entries in order, how many deleted ones
-    /// it had, its last ID and its listpack size.
+    /// Restores one node from an RDB image: its key (the ID it was created with, which may
+    /// precede its first live entry), its live entries in order, how many deleted ones it
+    /// had, its last ID and its listpack size.
     pub fn push_node(
         &mut self,
+        master: StreamId,
         entries: Vec<(StreamId, Fields)>,
         deleted: u64,
         last_id: StreamId,
         bytes: usize,
     ) {
-        let Some(&(master, ref first)) = entries.first() else {
-            return;
-        };
-        let master_fields: Names = first.as_ref().iter().step_by(2).map(Box::from).collect();
+        // A node may hold only deleted entries (an exact MINID trim can leave one).
+        let master_fields: Names = entries
+            .first()
+            .map(|(_, f)| f.as_ref().iter().step_by(2).map(Box::from).collect())
+            .unwrap_or_default();
         let mut node = Node {
             live: entries.len() as u64,
             deleted,

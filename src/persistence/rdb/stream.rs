@@ -396,13 +396,13 @@ pub fn read_stream(
         let master = StreamId::decode(&key);
         let lp = string()?;
         let (live, deleted, last) = read_node(master, &lp)?;
-        if live.is_empty() {
+        if live.is_empty() && deleted == 0 {
             return Err("empty stream node".into());
         }
         if s.nodes().keys().next_back().is_some_and(|k| *k >= master) {
             return Err("stream nodes out of order".into());
         }
-        s.push_node(live, deleted, last, lp.len());
+        s.push_node(master, live, deleted, last, lp.len());
     }
     let length_field = length()?;
     if length_field != s.len() {
@@ -529,5 +529,73 @@ mod tests {
             .map(|(k, v)| (k, v.to_owned()))
             .collect();
         assert_eq!(live, want);
+    }
+
+    #[test]
+    fn a_stream_with_groups_survives_an_rdb_round_trip() {
+        use crate::keyspace::stream::Trim;
+        use crate::keyspace::{Entry, Value};
+        let mut s = Stream::new();
+        for i in 1..=7u64 {
+            let v = (i * 1000).to_string();
+            s.append(StreamId::new(i, i), Fields::new(["f", v.as_str()]), 3, 4096);
+        }
+        s.delete(StreamId::new(2, 2));
+        s.trim(Trim::MaxLen(5), false, 0);
+        s.entries_added = 40;
+        let mut g = Group::new(StreamId::new(4, 4), 3);
+        g.create_consumer(b"alice", 77);
+        g.create_consumer(b"idle", 78);
+        g.assign(StreamId::new(3, 3), b"alice", 1234, 2);
+        g.assign(StreamId::new(4, 4), b"alice", 1235, 1);
+        s.groups.insert(b"grp"[..].into(), g);
+        s.groups
+            .insert(b"empty"[..].into(), Group::new(StreamId::MIN, -1));
+
+        let mut w = super::super::encode::RdbWriter::new();
+        w.select_db(0, 1, 0);
+        w.entry(b"s", &Entry::new(Value::Stream(Box::new(s.clone())), 0));
+        let bytes = w.finish();
+        let limits = super::super::decode::LoadLimits {
+            set_max_intset_entries: 512,
+            hash: crate::keyspace::hash::Limits {
+                max_entries: 128,
+                max_value: 64,
+            },
+            zset: crate::keyspace::zset::Limits {
+                entries: 128,
+                value: 64,
+            },
+        };
+        let mut loaded = Vec::new();
+        super::super::decode::decode(&bytes, limits, 0, |l| loaded.push(l)).unwrap();
+        let Value::Stream(back) = &loaded[0].value else {
+            panic!("not a stream")
+        };
+        let all = |s: &Stream| -> Vec<(StreamId, Fields)> {
+            s.range(StreamId::MIN, StreamId::MAX, false)
+                .map(|(id, f)| (id, f.to_owned()))
+                .collect()
+        };
+        assert_eq!(all(back), all(&s));
+        assert_eq!(
+            (
+                back.last_id,
+                back.first_id,
+                back.max_deleted_entry_id,
+                back.entries_added
+            ),
+            (
+                s.last_id,
+                s.first_id,
+                s.max_deleted_entry_id,
+                s.entries_added
+            )
+        );
+        assert_eq!(back.groups, s.groups);
+        assert_eq!(
+            back.nodes().keys().collect::<Vec<_>>(),
+            s.nodes().keys().collect::<Vec<_>>()
+        );
     }
 }
