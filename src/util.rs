@@ -45,10 +45,19 @@ pub fn parse_f64(b: &[u8]) -> Option<f64> {
 /// Glob-style matching with Redis's `stringmatchlen` rules: `*`, `?`, `[...]` with ranges and
 /// `^` negation, `\` escapes; `nocase` folds ASCII case.
 pub fn glob_match(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
-    glob_inner(pattern, string, nocase, 0)
+    glob_inner(pattern, string, nocase, 0, &mut false)
 }
 
-fn glob_inner(mut p: &[u8], mut s: &[u8], nocase: bool, depth: usize) -> bool {
+/// `skip_longer` is Redis's `skipLongerMatches`: once the rest of a pattern after a `*`
+/// matched nowhere in the string, no earlier `*` can help by matching more, so every
+/// enclosing `*` gives up at once (this keeps `a*a*a*...b` linear instead of exponential).
+fn glob_inner(
+    mut p: &[u8],
+    mut s: &[u8],
+    nocase: bool,
+    depth: usize,
+    skip_longer: &mut bool,
+) -> bool {
     if depth > 1000 {
         return false;
     }
@@ -69,11 +78,15 @@ fn glob_inner(mut p: &[u8], mut s: &[u8], nocase: bool, depth: usize) -> bool {
                     return true;
                 }
                 while !s.is_empty() {
-                    if glob_inner(&p[1..], s, nocase, depth + 1) {
+                    if glob_inner(&p[1..], s, nocase, depth + 1, skip_longer) {
                         return true;
+                    }
+                    if *skip_longer {
+                        return false;
                     }
                     s = &s[1..];
                 }
+                *skip_longer = true;
                 return false;
             }
             b'?' => s = &s[1..],
@@ -152,6 +165,23 @@ fn glob_inner(mut p: &[u8], mut s: &[u8], nocase: bool, depth: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_stars_that_cannot_match_fail_fast() {
+        let key = [b'a'; 40];
+        assert!(!glob_match(
+            b"a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b",
+            &key,
+            false
+        ));
+        assert!(glob_match(
+            b"a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a",
+            &key,
+            false
+        ));
+        assert!(glob_match(b"*b*c", b"xxbyyc", false));
+        assert!(!glob_match(b"*b*c", b"xxbyycd", false));
+    }
 
     #[test]
     fn glob_basics() {

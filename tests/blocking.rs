@@ -175,3 +175,76 @@ fn every_pushed_element_reaches_exactly_one_waiter() {
         .sum();
     assert_eq!(left, 0);
 }
+
+#[test]
+fn blocked_stream_reads_wake_on_xadd_and_fail_when_the_stream_goes_away() {
+    let server = Server::start(&[]);
+    let mut admin = server.client();
+    let _: String = redis::cmd("XADD")
+        .arg("s")
+        .arg("5-1")
+        .arg("f")
+        .arg("old")
+        .query(&mut admin)
+        .unwrap();
+
+    // XREAD with `$` gets only what arrives after it blocked, even if woken late.
+    let mut reader = server.client();
+    let h = std::thread::spawn(move || {
+        let got: redis::Value = redis::cmd("XREAD")
+            .arg("BLOCK")
+            .arg(10_000)
+            .arg("STREAMS")
+            .arg("s")
+            .arg("$")
+            .query(&mut reader)
+            .unwrap();
+        got
+    });
+    assert!(wait_until(Duration::from_secs(5), || blocked_clients(
+        &mut admin
+    ) == 1));
+    let _: String = redis::cmd("XADD")
+        .arg("s")
+        .arg("6-1")
+        .arg("f")
+        .arg("new")
+        .query(&mut admin)
+        .unwrap();
+    let got = format!("{:?}", h.join().unwrap());
+    assert!(got.contains("6-1") && !got.contains("5-1"), "{got}");
+
+    // A blocked XREADGROUP fails once its stream is deleted.
+    let _: String = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("s")
+        .arg("g")
+        .arg("$")
+        .query(&mut admin)
+        .unwrap();
+    let mut grouped = server.client();
+    let h = std::thread::spawn(move || {
+        redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("g")
+            .arg("alice")
+            .arg("BLOCK")
+            .arg(0)
+            .arg("STREAMS")
+            .arg("s")
+            .arg(">")
+            .query::<redis::Value>(&mut grouped)
+            .unwrap_err()
+            .to_string()
+    });
+    assert!(wait_until(Duration::from_secs(5), || blocked_clients(
+        &mut admin
+    ) == 1));
+    let _: i64 = admin.del("s").unwrap();
+    let err = h.join().unwrap();
+    assert!(
+        err.contains("UNBLOCKED") && err.contains("no longer exists"),
+        "{err}"
+    );
+    assert_eq!(blocked_clients(&mut admin), 0);
+}

@@ -51,6 +51,9 @@ pub struct ClientState {
     pub subscriptions: super::pubsub::Subscriptions,
     /// Where messages published to this client wait for its connection.
     pub mailbox: std::sync::Arc<super::pubsub::Mailbox>,
+    /// True while a blocked command is run again after a wake-up (blocked XREADGROUP
+    /// clients fail when their key or group went away, as Redis unblocks them).
+    pub block_retry: bool,
 }
 
 impl ClientState {
@@ -85,6 +88,7 @@ impl ClientState {
             cas_dirty: Default::default(),
             subscriptions: Default::default(),
             mailbox: Default::default(),
+            block_retry: false,
         }
     }
 }
@@ -147,6 +151,8 @@ pub struct Block {
     pub deadline_ms: u64,
     /// The reply on timeout.
     pub timeout_reply: Reply,
+    /// The arguments to run again on wake-up, when not the command's own (XREAD with `$`).
+    pub retry_args: Option<Vec<Bytes>>,
 }
 
 /// How a replica asked for the dataset.
@@ -498,8 +504,24 @@ impl<'a> ExecCtx<'a> {
             keys,
             deadline_ms,
             timeout_reply,
+            retry_args: None,
         });
         Reply::NoReply
+    }
+
+    /// `block`, re-running `retry_args` instead of the command's arguments on wake-up.
+    pub fn block_with_retry(
+        &mut self,
+        keys: Vec<Bytes>,
+        deadline_ms: u64,
+        timeout_reply: Reply,
+        retry_args: Vec<Bytes>,
+    ) -> Reply {
+        let reply = self.block(keys, deadline_ms, timeout_reply);
+        if let Some(b) = self.effects.block.as_mut() {
+            b.retry_args = Some(retry_args);
+        }
+        reply
     }
 
     /// Parses a blocking command's timeout in seconds (fractions allowed) into an absolute

@@ -25,6 +25,7 @@ pub mod server;
 pub mod set;
 pub mod sort;
 pub mod spec;
+pub mod stream;
 pub mod string;
 pub mod table;
 pub mod tx;

@@ -218,6 +218,8 @@ fn flushdb(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     flush_mode(args)?;
     let db = ctx.db();
     ctx.touch_flushed_db(db);
+    // Blocked XREADGROUP clients learn that their stream went away.
+    ctx.server.blocks.signal_db(db);
     let removed = ctx.ks().flush_db(db);
     ctx.dirty(removed as u64);
     // Replicas must flush too, even when this database was already empty.
@@ -230,6 +232,7 @@ fn flushall(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let mut removed = 0;
     for db in 0..ctx.server.keyspace.databases() {
         ctx.touch_flushed_db(db);
+        ctx.server.blocks.signal_db(db);
         removed += ctx.ks().flush_db(db);
     }
     // Redis counts FLUSHALL as one more change so a following save is not skipped.

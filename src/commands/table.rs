@@ -25,6 +25,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::hyperloglog::COMMANDS,
     super::sort::COMMANDS,
     super::pubsub::COMMANDS,
+    super::stream::COMMANDS,
 ];
 
 pub struct Command {

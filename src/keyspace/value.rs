@@ -14,6 +14,7 @@ pub enum Value {
     Set(Box<super::set::Set>),
     Hash(super::hash::Hash),
     ZSet(Box<super::zset::ZSet>),
+    Stream(Box<super::stream::Stream>),
 }
 
 /// A string value in 24 bytes. `Inline` and `Embstr` are both reported as `embstr`: short
@@ -38,6 +39,7 @@ impl Value {
             Value::Set(_) => "set",
             Value::Hash(_) => "hash",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
     /// The name OBJECT ENCODING reports.
@@ -50,6 +52,7 @@ impl Value {
             Value::Set(s) => s.encoding_name(),
             Value::Hash(h) => h.encoding_name(),
             Value::ZSet(z) => z.encoding_name(),
+            Value::Stream(_) => "stream",
         }
     }
     /// Approximate bytes this value occupies, for MEMORY USAGE.
@@ -60,6 +63,7 @@ impl Value {
             Value::Set(s) => s.heap_bytes(),
             Value::Hash(h) => h.heap_bytes(),
             Value::ZSet(z) => z.heap_bytes(),
+            Value::Stream(s) => s.heap_bytes(),
         }
     }
 }

@@ -509,10 +509,12 @@ impl Connection {
                 + Duration::from_millis(block.deadline_ms.saturating_sub(now_ms))
         });
         let mut keep = true;
+        let mut blocked_cmd = None;
         let reply = 'wait: loop {
             // Something may have arrived between the first try and the registration.
             let saved_db = self.client.db;
             self.client.db = block.db;
+            self.client.block_retry = true;
             let outcome = dispatch::execute(
                 &self.state,
                 &mut self.client,
@@ -521,6 +523,8 @@ impl Connection {
                 self.is_local,
             );
             self.client.db = saved_db;
+            self.client.block_retry = false;
+            blocked_cmd = outcome.cmd.or(blocked_cmd);
             // A key that now holds another type does not serve the waiter (Redis only
             // serves a blocked client from a key of the type it waits for).
             let wrong_type = matches!(&outcome.reply, Reply::Error(e) if e.code() == "WRONGTYPE")
@@ -572,6 +576,12 @@ impl Connection {
         if let Some(reply) = reply {
             if let Reply::Error(e) = &reply {
                 self.state.count_error(e.code());
+                // Redis's updateStatsOnUnblock: an error ends the blocked call as failed.
+                if let Some(cmd) = blocked_cmd {
+                    self.state.command_stats[cmd.id]
+                        .failed_calls
+                        .fetch_add(1, Relaxed);
+                }
             }
             if self.client.reply_mode != ReplyMode::Off {
                 encode(&reply, self.client.resp3, &mut self.out);
@@ -660,8 +670,9 @@ impl Connection {
         let now_us = unix_us();
         let mut outcome =
             dispatch::execute(&self.state, &mut self.client, args, now_us, self.is_local);
-        if let Some(block) = outcome.effects.block.take() {
-            self.blocked = Some((args.to_vec(), block));
+        if let Some(mut block) = outcome.effects.block.take() {
+            let retry = block.retry_args.take().unwrap_or_else(|| args.to_vec());
+            self.blocked = Some((retry, block));
         }
         // File work asked for by the handler happens here, before the reply is final.
         if let Some(path) = outcome.effects.rewrite_config.take() {

@@ -289,6 +289,22 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, Rdb
             }
             Value::ZSet(Box::new(ZSet::from_items(items, limits.zset)))
         }
+        super::stream::TYPE_STREAM_LISTPACKS | super::stream::TYPE_STREAM_LISTPACKS_2 => {
+            let cell = std::cell::RefCell::new(r);
+            let stream = super::stream::read_stream(
+                kind,
+                &mut || cell.borrow_mut().length().map_err(|e| e.0),
+                &mut || cell.borrow_mut().string().map_err(|e| e.0),
+                &mut |n| {
+                    cell.borrow_mut()
+                        .take(n)
+                        .map(<[u8]>::to_vec)
+                        .map_err(|e| e.0)
+                },
+            )
+            .map_err(RdbError)?;
+            Value::Stream(Box::new(stream))
+        }
         other => return err(format!("unsupported value type {other}")),
     })
 }

@@ -111,6 +111,24 @@ impl RdbWriter {
                     self.out.extend_from_slice(&score.to_le_bytes());
                 }
             }
+            Value::Stream(stream) => {
+                self.out.push(super::stream::TYPE_STREAM_LISTPACKS_2);
+                self.string(key);
+                let mut out = std::mem::take(&mut self.out);
+                super::stream::write_stream(
+                    stream,
+                    &mut out,
+                    &mut |o, n| RdbWriter::length_to(o, n),
+                    &mut |o, s| {
+                        let mut w = RdbWriter {
+                            out: std::mem::take(o),
+                        };
+                        w.string(s);
+                        *o = w.out;
+                    },
+                );
+                self.out = out;
+            }
         }
     }
 
@@ -124,17 +142,21 @@ impl RdbWriter {
 
     /// RDB length encoding: 6 bits, 14 bits, 32 bits or 64 bits, big endian.
     fn length(&mut self, len: u64) {
+        Self::length_to(&mut self.out, len);
+    }
+
+    fn length_to(out: &mut Vec<u8>, len: u64) {
         if len < 1 << 6 {
-            self.out.push(len as u8);
+            out.push(len as u8);
         } else if len < 1 << 14 {
-            self.out.push(0x40 | (len >> 8) as u8);
-            self.out.push(len as u8);
+            out.push(0x40 | (len >> 8) as u8);
+            out.push(len as u8);
         } else if len <= u32::MAX as u64 {
-            self.out.push(0x80);
-            self.out.extend_from_slice(&(len as u32).to_be_bytes());
+            out.push(0x80);
+            out.extend_from_slice(&(len as u32).to_be_bytes());
         } else {
-            self.out.push(0x81);
-            self.out.extend_from_slice(&len.to_be_bytes());
+            out.push(0x81);
+            out.extend_from_slice(&len.to_be_bytes());
         }
     }
 
