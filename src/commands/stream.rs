@@ -11,6 +11,7 @@ use super::errors;
 use super::spec::{
     acl, flag::*, kflag, BeginSearch, CmdResult, CommandSpec as C, FindKeys, KeySpec,
 };
+use crate::config::values::notify;
 use crate::keyspace::stream::{
     parse_id, AddError, Fields, FieldsRef, Group, Stream, StreamId, Trim, ENTRIES_READ_INVALID,
 };
@@ -641,8 +642,13 @@ fn xadd(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     }
     let fields = Fields::new(&args[field_pos..]);
     stream.append(id, fields, max_entries, max_bytes);
-    if let Some(strategy) = t.strategy {
-        stream.trim(strategy, t.approx, t.limit);
+    let trimmed = match t.strategy {
+        Some(strategy) => stream.trim(strategy, t.approx, t.limit),
+        None => 0,
+    };
+    ctx.notify(notify::STREAM, "xadd", &args[1]);
+    if trimmed > 0 {
+        ctx.notify(notify::STREAM, "xtrim", &args[1]);
     }
     let mut argv = None;
     if replicating(ctx) && (t.approx || t.id.is_none_or(|p| !p.seq_given)) {
@@ -725,6 +731,9 @@ fn xdel(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         .collect::<Result<Vec<_>, _>>()?;
     let stream = lookup(ctx, &args[1], true)?.expect("present");
     let deleted = ids.into_iter().filter(|id| stream.delete(*id)).count() as u64;
+    if deleted > 0 {
+        ctx.notify(notify::STREAM, "xdel", &args[1]);
+    }
     ctx.dirty(deleted);
     Ok(int_reply(deleted))
 }
@@ -739,6 +748,9 @@ fn xtrim(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         let mut v = args.to_vec();
         rewrite_trim(&mut v, &t, stream);
         ctx.propagate_as(v);
+    }
+    if deleted > 0 {
+        ctx.notify(notify::STREAM, "xtrim", &args[1]);
     }
     ctx.dirty(deleted);
     Ok(int_reply(deleted))
@@ -946,14 +958,37 @@ fn read_generic(ctx: &mut ExecCtx, args: &[Bytes], group_mode: bool) -> CmdResul
     Ok(ctx.block_with_retry(keys.to_vec(), deadline, Reply::NullArray, retry_args))
 }
 
-/// Looks the group's consumer up, creating it (and refreshing its seen time).
-fn touch_consumer(group: &mut Group, name: &[u8], now: u64) -> bool {
+/// Looks the group's consumer up, creating it (and refreshing its seen time); a created
+/// consumer is announced with `created`.
+fn touch_consumer(group: &mut Group, name: &[u8], now: u64, created: &dyn Fn()) -> bool {
     match group.consumers.get_mut(name) {
         Some(c) => {
             c.seen_time_ms = now;
             false
         }
-        None => group.create_consumer(name, now),
+        None => {
+            let new = group.create_consumer(name, now);
+            if new {
+                created();
+            }
+            new
+        }
+    }
+}
+
+/// Publishes the `xgroup-createconsumer` event for `key` (usable while the stream is
+/// borrowed from the context).
+fn consumer_created_event<'s>(ctx: &ExecCtx<'s>, key: &[u8]) -> impl Fn() + 's {
+    let (server, db, now, key) = (ctx.server, ctx.db(), ctx.now_ms, key.to_vec());
+    move || {
+        super::pubsub::notify_keyspace_event(
+            server,
+            notify::STREAM,
+            "xgroup-createconsumer",
+            db,
+            &key,
+            now,
+        )
     }
 }
 
@@ -969,6 +1004,7 @@ fn read_new(
 ) -> Reply {
     let now = ctx.now_ms;
     let repl = replicating(ctx);
+    let announce = consumer_created_event(ctx, key);
     let stream = lookup(ctx, key, false)
         .ok()
         .flatten()
@@ -977,6 +1013,7 @@ fn read_new(
         stream.groups.get_mut(&gname[..]).expect("checked"),
         cname,
         now,
+        &announce,
     );
     let limit = if count == 0 {
         usize::MAX
@@ -1039,12 +1076,13 @@ fn read_history(
     count: u64,
 ) -> Reply {
     let now = ctx.now_ms;
+    let announce = consumer_created_event(ctx, key);
     let stream = lookup(ctx, key, false)
         .ok()
         .flatten()
         .expect("checked by the caller");
     let group = stream.groups.get_mut(&gname[..]).expect("checked");
-    touch_consumer(group, cname, now);
+    touch_consumer(group, cname, now, &announce);
     let limit = if count == 0 {
         usize::MAX
     } else {
@@ -1193,6 +1231,7 @@ fn xgroup(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
                 .groups
                 .insert(gname[..].into(), Group::new(id, entries_read));
             ctx.dirty(1);
+            ctx.notify(notify::STREAM, "xgroup-create", key);
             Ok(Reply::OK)
         }
         "setid" if args.len() == 5 || args.len() == 7 => {
@@ -1206,12 +1245,14 @@ fn xgroup(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             group.last_id = id;
             group.entries_read = entries_read;
             ctx.dirty(1);
+            ctx.notify(notify::STREAM, "xgroup-setid", key);
             Ok(Reply::OK)
         }
         "destroy" if args.len() == 4 => {
             let stream = lookup(ctx, key, true)?.expect("checked");
             if stream.groups.remove(&gname[..]).is_some() {
                 ctx.dirty(1);
+                ctx.notify(notify::STREAM, "xgroup-destroy", key);
                 Ok(Reply::Int(1))
             } else {
                 Ok(Reply::Int(0))
@@ -1222,6 +1263,7 @@ fn xgroup(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             let group = stream.groups.get_mut(&gname[..]).expect("checked");
             if group.create_consumer(&args[4], now) {
                 ctx.dirty(1);
+                ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
                 Ok(Reply::Int(1))
             } else {
                 Ok(Reply::Int(0))
@@ -1233,6 +1275,7 @@ fn xgroup(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             match group.delete_consumer(&args[4]) {
                 Some(pending) => {
                     ctx.dirty(1);
+                    ctx.notify(notify::STREAM, "xgroup-delconsumer", key);
                     Ok(Reply::Int(pending as i64))
                 }
                 None => Ok(Reply::Int(0)),
@@ -1286,6 +1329,7 @@ fn xsetid(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         stream.max_deleted_entry_id = max_deleted;
     }
     ctx.dirty(1);
+    ctx.notify(notify::STREAM, "xsetid", &args[1]);
     Ok(Reply::OK)
 }
 
@@ -1394,6 +1438,7 @@ fn xpending(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
 fn xclaim(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     let gname = &args[2];
+    let announce = consumer_created_event(ctx, key);
     let has_group = lookup(ctx, key, false)?.is_some_and(|s| s.groups.contains_key(&gname[..]));
     if !has_group {
         return Err(nogroup_key_or_group(key, gname));
@@ -1508,7 +1553,7 @@ fn xclaim(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             None => continue,
         };
         if !consumer_touched {
-            touch_consumer(group, cname, now as u64);
+            touch_consumer(group, cname, now as u64, &announce);
             consumer_touched = true;
         }
         let count = if retrycount >= 0 {
@@ -1555,6 +1600,7 @@ fn xclaim(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
 fn xautoclaim(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     let gname = &args[2];
+    let announce = consumer_created_event(ctx, key);
     let min_idle = crate::util::parse_int(&args[4])
         .ok_or(ErrorReply::fixed(
             "ERR Invalid min-idle-time argument for XAUTOCLAIM",
@@ -1634,7 +1680,7 @@ fn xautoclaim(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         } else if min_idle == 0 || (now as i64 - nack.delivery_time_ms as i64) >= min_idle {
             let group = stream.groups.get_mut(&gname[..]).expect("checked");
             if !consumer_touched {
-                touch_consumer(group, cname, now);
+                touch_consumer(group, cname, now, &announce);
                 consumer_touched = true;
             }
             let delivery_count = nack.delivery_count + u64::from(!justid);
