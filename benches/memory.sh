@@ -69,7 +69,7 @@ EOF
 used() { redis-cli -p "$1" info memory | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r'; }
 
 printf '%-6s %16s %16s %7s\n' type redis-server ferrodis ratio
-for kind in hash set zset; do
+for kind in ${TYPES:-hash set zset}; do
   gen "$kind" > "$work/$kind.resp"
   declare -A per
   for who in redis ferrodis; do

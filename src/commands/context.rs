@@ -111,6 +111,8 @@ pub struct ShutdownRequest {
 /// What a handler asks the server to do once it returns.
 #[derive(Debug, Default)]
 pub struct Effects {
+    /// Sorted sets opened for work, to be packed again once the command is done.
+    pub opened_zsets: Vec<(usize, Box<[u8]>)>,
     /// Changes to the dataset (Redis's `server.dirty`).
     pub dirty: u64,
     /// Close this connection after the reply is written (QUIT).
@@ -393,6 +395,18 @@ impl<'a> ExecCtx<'a> {
     pub fn add_entry(&mut self, db: usize, key: &[u8], entry: Entry) {
         self.ks().insert(db, key, entry);
         self.notify_in(db, notify::NEW, "new", key);
+    }
+
+    /// Packs the sorted sets the command opened (see `keyspace::zset::Stored`).
+    pub fn close_opened(&mut self) {
+        for (db, key) in std::mem::take(&mut self.effects.opened_zsets) {
+            let slot = crate::slot::key_slot(&key);
+            if let Some(entry) = self.ks().slot_table(db, slot).and_then(|t| t.get_mut(&key)) {
+                if let Value::ZSet(z) = &mut entry.value {
+                    z.close();
+                }
+            }
+        }
     }
 
     /// Deletes a collection its command emptied, with the `del` event Redis sends for it.

@@ -647,6 +647,7 @@ fn serialized_len(value: &Value, config: &crate::config::Config) -> usize {
                     .sum::<usize>()
         }
         Value::ZSet(zset) => {
+            let zset = zset.view();
             rdb_len_bytes(zset.len())
                 + zset
                     .iter()
@@ -838,7 +839,7 @@ fn value_digest(digest: &mut Digest, entry: &Entry) {
             }
         }
         Value::ZSet(zset) => {
-            for (member, score) in zset.iter() {
+            for (member, score) in zset.view().iter() {
                 let mut element = [0u8; 20];
                 mix_digest(&mut element, member);
                 mix_digest(

@@ -92,6 +92,7 @@ pub fn execute(
     let locked = lock_for(server, cmd, args, client);
     let mut ctx = ExecCtx::new(now_us, locked, client, server);
     let reply = call(&mut ctx, cmd, args);
+    ctx.close_opened();
     let effects = std::mem::take(&mut ctx.effects);
     // Still holding the shards: the stream order is the execution order.
     feed_replication(server, &effects.propagate);

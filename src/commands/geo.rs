@@ -14,7 +14,7 @@ use super::spec::{
 };
 use crate::config::values::notify;
 use crate::keyspace::zset::{Item, Limits, ZSet};
-use crate::keyspace::{Entry, Value};
+use crate::keyspace::Value;
 use crate::resp::{ErrorReply, Reply};
 use bytes::Bytes;
 
@@ -180,17 +180,6 @@ fn limits(ctx: &ExecCtx) -> Limits {
     Limits {
         entries: config.zset_max_listpack_entries,
         value: config.zset_max_listpack_value,
-    }
-}
-
-fn as_zset(entry: Option<&mut Entry>) -> Result<Option<&mut ZSet>, ErrorReply> {
-    match entry {
-        None => Ok(None),
-        Some(Entry {
-            value: Value::ZSet(z),
-            ..
-        }) => Ok(Some(z)),
-        Some(_) => Err(errors::WRONGTYPE),
     }
 }
 
@@ -384,15 +373,19 @@ fn geoadd(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     }
     let key = &args[1];
     let lim = limits(ctx);
-    let exists = as_zset(ctx.lookup_write(key))?.is_some();
+    let exists = super::zset::write_zset(ctx, key)?.is_some();
     if !exists {
         if xx {
             return Ok(Reply::Int(0));
         }
         let z = ZSet::new_for(points[0].1, lim);
-        ctx.set_key(key, Value::ZSet(Box::new(z)), false);
+        ctx.set_key(
+            key,
+            Value::ZSet(crate::keyspace::zset::Stored::new(z)),
+            false,
+        );
     }
-    let z = as_zset(ctx.lookup_write(key))?.expect("created above");
+    let z = super::zset::write_zset(ctx, key)?.expect("created above");
     let (mut added, mut updated) = (0u64, 0u64);
     for (score, member) in &points {
         let score = *score as f64;
@@ -423,7 +416,7 @@ fn geoadd(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
 // ---- GEOPOS, GEOHASH, GEODIST -------------------------------------------------------------
 
 fn geopos(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
-    let z = as_zset(ctx.lookup_read(&args[1]))?;
+    let z = super::zset::read_zset(ctx, &args[1])?;
     let out = args[2..]
         .iter()
         .map(|m| {
@@ -441,7 +434,7 @@ fn geopos(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
 }
 
 fn geohash_cmd(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
-    let z = as_zset(ctx.lookup_read(&args[1]))?;
+    let z = super::zset::read_zset(ctx, &args[1])?;
     let out = args[2..]
         .iter()
         .map(|m| {
@@ -464,7 +457,7 @@ fn geodist(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         n if n > 5 => return Err(errors::SYNTAX),
         _ => 1.0,
     };
-    let Some(z) = as_zset(ctx.lookup_read(&args[1]))? else {
+    let Some(z) = super::zset::read_zset(ctx, &args[1])? else {
         return Ok(Reply::Null);
     };
     let (Some(s1), Some(s2)) = (z.score(&args[2]), z.score(&args[3])) else {
@@ -540,7 +533,7 @@ fn search(
 ) -> CmdResult {
     let src_idx = if searchstore { 2 } else { 1 };
     let lim = limits(ctx);
-    let z = as_zset(ctx.lookup_read(&args[src_idx]))?;
+    let z = super::zset::read_zset(ctx, &args[src_idx])?;
     let exists = z.is_some();
     let mut storekey: Option<&Bytes> = None;
     let mut storedist = false;
@@ -766,7 +759,11 @@ fn search(
             })
             .collect();
         let stored = ZSet::from_items(items, lim);
-        ctx.set_key(dst, Value::ZSet(Box::new(stored)), false);
+        ctx.set_key(
+            dst,
+            Value::ZSet(crate::keyspace::zset::Stored::new(stored)),
+            false,
+        );
         ctx.dirty(n as u64);
         let event = if ctx.current_command == "geosearchstore" {
             "geosearchstore"

@@ -261,6 +261,7 @@ fn sort_generic(ctx: &mut ExecCtx, args: &[Bytes], readonly: bool) -> CmdResult 
             Value::Set(s) => s.len(),
             Value::ZSet(z) => {
                 // Redis converts a listpack sorted set to a skiplist for SORT, for good.
+                let z = z.open();
                 if z.is_listpack() {
                     let items: Vec<Item> = z
                         .iter()
@@ -273,7 +274,7 @@ fn sort_generic(ctx: &mut ExecCtx, args: &[Bytes], readonly: bool) -> CmdResult 
                         entries: 0,
                         value: 0,
                     };
-                    **z = ZSet::from_items(items, none);
+                    *z = ZSet::from_items(items, none);
                 }
                 z.len()
             }
@@ -311,6 +312,7 @@ fn sort_generic(ctx: &mut ExecCtx, args: &[Bytes], readonly: bool) -> CmdResult 
                 }
             }
             Value::ZSet(z) if ordered => {
+                let z = z.view();
                 if o.desc {
                     vector.extend(
                         z.iter()
@@ -325,7 +327,7 @@ fn sort_generic(ctx: &mut ExecCtx, args: &[Bytes], readonly: bool) -> CmdResult 
             }
             Value::List(l) => vector.extend(l.iter().map(Elem::new)),
             Value::Set(s) => vector.extend(s.iter().map(|m| Elem::new(&m))),
-            Value::ZSet(z) => vector.extend(z.iter().map(|(m, _)| Elem::new(m))),
+            Value::ZSet(z) => vector.extend(z.view().iter().map(|(m, _)| Elem::new(m))),
             _ => {}
         }
     }

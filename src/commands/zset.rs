@@ -428,28 +428,43 @@ fn limits(ctx: &ExecCtx) -> Limits {
     }
 }
 
-fn as_zset(entry: Option<&mut Entry>) -> Result<Option<&mut ZSet>, ErrorReply> {
+/// The sorted set under `key`, opened for work (dispatch packs it again after the command).
+fn open_zset<'c>(
+    ctx: &'c mut ExecCtx<'_>,
+    key: &[u8],
+    read: bool,
+) -> Result<Option<&'c mut ZSet>, ErrorReply> {
+    let db = ctx.db();
+    ctx.effects.opened_zsets.push((db, key.into()));
+    let entry = if read {
+        ctx.lookup_read(key)
+    } else {
+        ctx.lookup_write(key)
+    };
     match entry {
         None => Ok(None),
         Some(Entry {
             value: Value::ZSet(z),
             ..
-        }) => Ok(Some(z)),
+        }) => Ok(Some(z.open())),
         Some(_) => Err(errors::WRONGTYPE),
     }
 }
 
 /// Redis's `lookupKeyRead` + `checkType(OBJ_ZSET)`.
-fn read_zset<'c>(ctx: &'c mut ExecCtx<'_>, key: &[u8]) -> Result<Option<&'c mut ZSet>, ErrorReply> {
-    as_zset(ctx.lookup_read(key))
-}
-
-/// Redis's `lookupKeyWrite` + `checkType(OBJ_ZSET)`.
-fn write_zset<'c>(
+pub(crate) fn read_zset<'c>(
     ctx: &'c mut ExecCtx<'_>,
     key: &[u8],
 ) -> Result<Option<&'c mut ZSet>, ErrorReply> {
-    as_zset(ctx.lookup_write(key))
+    open_zset(ctx, key, true)
+}
+
+/// Redis's `lookupKeyWrite` + `checkType(OBJ_ZSET)`.
+pub(crate) fn write_zset<'c>(
+    ctx: &'c mut ExecCtx<'_>,
+    key: &[u8],
+) -> Result<Option<&'c mut ZSet>, ErrorReply> {
+    open_zset(ctx, key, false)
 }
 
 fn bulk(member: &[u8]) -> Reply {
@@ -735,7 +750,11 @@ fn zadd_generic(ctx: &mut ExecCtx, args: &[Bytes], incr: bool) -> CmdResult {
             return Ok(if f.incr { Reply::Null } else { Reply::Int(0) });
         }
         let z = ZSet::new_for(&args[idx + 1], lim);
-        ctx.set_key(key, Value::ZSet(Box::new(z)), false);
+        ctx.set_key(
+            key,
+            Value::ZSet(crate::keyspace::zset::Stored::new(z)),
+            false,
+        );
     }
     let z = write_zset(ctx, key)?.expect("created above");
     let mut failed = false;
@@ -1050,7 +1069,11 @@ fn store_items(ctx: &mut ExecCtx, dst: &[u8], items: Vec<(Box<[u8]>, f64)>) -> C
             .map(|(member, score)| Item { score, member })
             .collect();
         let z = ZSet::from_items(items, limits(ctx));
-        ctx.set_key(dst, Value::ZSet(Box::new(z)), false);
+        ctx.set_key(
+            dst,
+            Value::ZSet(crate::keyspace::zset::Stored::new(z)),
+            false,
+        );
         ctx.dirty(1);
         // The event is the command's name: zrangestore, zunionstore, zinterstore, zdiffstore.
         ctx.notify(notify::ZSET, ctx.current_command, dst);
@@ -1491,7 +1514,7 @@ fn read_source(ctx: &mut ExecCtx, key: &[u8]) -> Result<Scored, ErrorReply> {
         Some(Entry {
             value: Value::ZSet(z),
             ..
-        }) => Ok(z.iter().map(|(m, s)| (m.into(), s)).collect()),
+        }) => Ok(z.view().iter().map(|(m, s)| (m.into(), s)).collect()),
         Some(Entry {
             value: Value::Set(s),
             ..
@@ -1801,7 +1824,7 @@ mod tests {
         fn zset(&mut self, key: &str) -> Option<ZSet> {
             let mut ks = self.server.keyspace.lock_all();
             ks.peek(0, key.as_bytes()).map(|e| match &e.value {
-                Value::ZSet(z) => (**z).clone(),
+                Value::ZSet(z) => z.view().into_owned(),
                 other => panic!("{key} holds a {}", other.type_name()),
             })
         }

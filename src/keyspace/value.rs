@@ -13,7 +13,7 @@ pub enum Value {
     List(Box<super::list::List>),
     Set(Box<super::set::Set>),
     Hash(super::hash::Hash),
-    ZSet(Box<super::zset::ZSet>),
+    ZSet(super::zset::Stored),
     Stream(Box<super::stream::Stream>),
 }
 

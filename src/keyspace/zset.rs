@@ -8,6 +8,7 @@
 //! one inside a block, and inserts move at most one block's worth of entries. Scores are
 //! never NaN (callers reject it); `-0` and `0` compare equal but keep their sign.
 
+use super::packed::Packed;
 use hashbrown::HashMap;
 use std::cmp::Ordering;
 
@@ -100,6 +101,17 @@ impl ZSet {
                 i
             })
             .peekable();
+        while items.peek().is_some() {
+            z.blocks.push(items.by_ref().take(BLOCK_MAX / 2).collect());
+        }
+        z
+    }
+
+    /// A `listpack` set from members already in order.
+    fn from_sorted_listpack(items: Vec<Item>) -> ZSet {
+        let mut z = ZSet::new_listpack();
+        z.len = items.len();
+        let mut items = items.into_iter().peekable();
         while items.peek().is_some() {
             z.blocks.push(items.by_ref().take(BLOCK_MAX / 2).collect());
         }
@@ -608,5 +620,242 @@ mod tests {
         let rev: Vec<f64> = z.iter_from(997, true).map(|i| i.score).collect();
         assert_eq!(rev, vec![2.0, 1.0, 0.0]);
         assert_eq!(z.partition_point(|i| i.score < 500.5), 501);
+    }
+}
+
+/// How a sorted set is stored in its key's entry (16 bytes, no box of its own while small):
+/// a `listpack`-encoded set rests packed into one allocation (member, score, member, score,
+/// ... in order, integral scores in a few bytes), and is opened into a `ZSet` while a
+/// command works on it; dispatch packs it again when the command is done.
+#[derive(Clone)]
+pub enum Stored {
+    Packed(Packed),
+    Open(Box<ZSet>),
+}
+
+/// A score as a packed element: `i` and the integer's little-endian bytes without redundant
+/// sign bytes when it is integral, `f` and the double's bits otherwise (also for -0).
+fn pack_score(score: f64, out: &mut Vec<u8>) {
+    let int = score as i64;
+    if int as f64 == score
+        && !(score == 0.0 && score.is_sign_negative())
+        && int.unsigned_abs() < 1 << 53
+    {
+        out.push(b'i');
+        let bytes = int.to_le_bytes();
+        let mut n = 8;
+        while n > 1 {
+            let top = bytes[n - 1];
+            let next_sign = bytes[n - 2] & 0x80;
+            if (top == 0 && next_sign == 0) || (top == 0xff && next_sign != 0) {
+                n -= 1;
+            } else {
+                break;
+            }
+        }
+        out.extend_from_slice(&bytes[..n]);
+    } else {
+        out.push(b'f');
+        out.extend_from_slice(&score.to_bits().to_le_bytes());
+    }
+}
+
+fn unpack_score(b: &[u8]) -> f64 {
+    match b.first() {
+        Some(b'i') => {
+            let fill = if b.last().is_some_and(|x| x & 0x80 != 0) {
+                0xff
+            } else {
+                0
+            };
+            let mut bytes = [fill; 8];
+            bytes[..b.len() - 1].copy_from_slice(&b[1..]);
+            i64::from_le_bytes(bytes) as f64
+        }
+        _ => {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&b[1..9]);
+            f64::from_bits(u64::from_le_bytes(bytes))
+        }
+    }
+}
+
+impl Stored {
+    /// Stores a set, packed when it is a `listpack`.
+    pub fn new(z: ZSet) -> Stored {
+        let mut s = Stored::Open(Box::new(z));
+        s.close();
+        s
+    }
+
+    /// The set to work on, unpacking it if it rests packed.
+    pub fn open(&mut self) -> &mut ZSet {
+        if let Stored::Packed(p) = self {
+            *self = Stored::Open(Box::new(Self::unpack(p)));
+        }
+        match self {
+            Stored::Open(z) => z,
+            Stored::Packed(_) => unreachable!("opened above"),
+        }
+    }
+
+    /// Packs an open `listpack` set again.
+    pub fn close(&mut self) {
+        let Stored::Open(z) = self else {
+            return;
+        };
+        if !z.is_listpack() {
+            return;
+        }
+        let scores: Vec<Vec<u8>> = z
+            .iter()
+            .map(|(_, score)| {
+                let mut b = Vec::with_capacity(9);
+                pack_score(score, &mut b);
+                b
+            })
+            .collect();
+        let items = z.iter().zip(&scores).flat_map(|((m, _), s)| [m, &s[..]]);
+        let packed = Packed::from_items(items);
+        *self = Stored::Packed(packed);
+    }
+
+    fn unpack(p: &Packed) -> ZSet {
+        let mut it = p.iter();
+        let mut items = Vec::new();
+        while let (Some(m), Some(s)) = (it.next(), it.next()) {
+            items.push(Item {
+                score: unpack_score(s),
+                member: m.into(),
+            });
+        }
+        ZSet::from_sorted_listpack(items)
+    }
+
+    /// The set for reading, unpacked into a temporary copy if it rests packed.
+    pub fn view(&self) -> std::borrow::Cow<'_, ZSet> {
+        match self {
+            Stored::Open(z) => std::borrow::Cow::Borrowed(z),
+            Stored::Packed(p) => std::borrow::Cow::Owned(Self::unpack(p)),
+        }
+    }
+
+    pub fn encoding_name(&self) -> &'static str {
+        match self {
+            Stored::Packed(_) => "listpack",
+            Stored::Open(z) => z.encoding_name(),
+        }
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Stored::Packed(p) => p.bytes(),
+            Stored::Open(z) => std::mem::size_of::<ZSet>() + z.heap_bytes(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Stored::Packed(p) => p.count() / 2,
+            Stored::Open(z) => z.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match self {
+            Stored::Packed(p) => {
+                let mut it = p.iter();
+                while let (Some(m), Some(s)) = (it.next(), it.next()) {
+                    if m == member {
+                        return Some(unpack_score(s));
+                    }
+                }
+                None
+            }
+            Stored::Open(z) => z.score(member),
+        }
+    }
+}
+
+impl PartialEq for Stored {
+    fn eq(&self, other: &Stored) -> bool {
+        *self.view() == *other.view()
+    }
+}
+
+impl std::fmt::Debug for Stored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.view().fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod stored_tests {
+    use super::*;
+
+    #[test]
+    fn scores_pack_compactly_and_exactly() {
+        for s in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            127.0,
+            128.0,
+            -129.0,
+            1e15,
+            -(2f64.powi(52)),
+            2f64.powi(60),
+            1.5,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+        ] {
+            let mut b = Vec::new();
+            pack_score(s, &mut b);
+            let back = unpack_score(&b);
+            assert_eq!(back.to_bits(), s.to_bits(), "{s}");
+        }
+        let mut b = Vec::new();
+        pack_score(5.0, &mut b);
+        assert_eq!(b, b"i\x05");
+    }
+
+    #[test]
+    fn a_listpack_set_rests_packed_and_opens_intact() {
+        let limits = Limits {
+            entries: 128,
+            value: 64,
+        };
+        let items = (0..10)
+            .map(|i| Item {
+                score: f64::from(i % 3) - 0.5 * f64::from(i % 2),
+                member: format!("m{i}").into_bytes().into(),
+            })
+            .collect();
+        let z = ZSet::from_items(items, limits);
+        let expected: Vec<(Vec<u8>, f64)> = z.iter().map(|(m, s)| (m.to_vec(), s)).collect();
+        let mut stored = Stored::new(z);
+        assert!(matches!(stored, Stored::Packed(_)));
+        assert_eq!(stored.len(), 10);
+        assert_eq!(stored.score(b"m3"), Some(-0.5));
+        let open = stored.open();
+        assert_eq!(
+            open.iter()
+                .map(|(m, s)| (m.to_vec(), s))
+                .collect::<Vec<_>>(),
+            expected
+        );
+        open.insert_new(b"zz", 9.0, limits);
+        stored.close();
+        assert_eq!(stored.len(), 11);
+        assert_eq!(stored.encoding_name(), "listpack");
+        let mut big = Stored::new(ZSet::new_skiplist());
+        big.close();
+        assert!(matches!(big, Stored::Open(_)));
     }
 }

@@ -287,7 +287,10 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, Rdb
             if items.is_empty() {
                 return err("empty sorted set");
             }
-            Value::ZSet(Box::new(ZSet::from_items(items, limits.zset)))
+            Value::ZSet(crate::keyspace::zset::Stored::new(ZSet::from_items(
+                items,
+                limits.zset,
+            )))
         }
         super::stream::TYPE_STREAM_LISTPACKS | super::stream::TYPE_STREAM_LISTPACKS_2 => {
             let cell = std::cell::RefCell::new(r);
@@ -357,7 +360,13 @@ mod tests {
         }
         w.entry(
             b"z",
-            &Entry::new(Value::ZSet(Box::new(ZSet::from_items(z, limits().zset))), 0),
+            &Entry::new(
+                Value::ZSet(crate::keyspace::zset::Stored::new(ZSet::from_items(
+                    z,
+                    limits().zset,
+                ))),
+                0,
+            ),
         );
         let bytes = w.finish();
         let got = load(&bytes).unwrap();

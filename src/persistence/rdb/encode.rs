@@ -103,6 +103,7 @@ impl RdbWriter {
                 }
             }
             Value::ZSet(zset) => {
+                let zset = zset.view();
                 self.out.push(TYPE_ZSET_2);
                 self.string(key);
                 self.length(zset.len() as u64);
