@@ -24,8 +24,9 @@ use std::cmp::Ordering;
 
 const CATEGORIES: u32 = acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS;
 
-/// Redis marks the BY/GET and STORE specs "unknown"; the STORE key is found here by keyword
-/// (flagged incomplete, since a GET pattern may itself read `store`).
+/// Redis marks the BY/GET and STORE specs "unknown"; the STORE key is found here by keyword,
+/// searching from the end because the last STORE is the one SORT uses (flagged incomplete,
+/// since a GET pattern may itself read `store`).
 const SORT_KEYS: &[KeySpec] = &[
     KeySpec::single(1, kflag::RO | kflag::ACCESS),
     KeySpec {
@@ -33,7 +34,7 @@ const SORT_KEYS: &[KeySpec] = &[
         flags: kflag::OW | kflag::UPDATE | kflag::INCOMPLETE,
         begin: BeginSearch::Keyword {
             keyword: "STORE",
-            start_from: 1,
+            start_from: -2,
         },
         find: FindKeys::Range {
             last_key: 0,
