@@ -128,6 +128,9 @@ pub struct Effects {
     pub replica_sync: Option<ReplicaSync>,
     /// A blocking command found nothing to serve: park the client.
     pub block: Option<Block>,
+    /// The error reply was counted in the error statistics already (a script returning the
+    /// error of a command it called): only the command's failed calls count it.
+    pub error_counted: bool,
 }
 
 /// What a blocked client waits for.

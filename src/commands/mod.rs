@@ -19,6 +19,7 @@ pub mod keys;
 pub mod list;
 pub mod pqsort;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;

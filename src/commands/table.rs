@@ -24,6 +24,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::geo::COMMANDS,
     super::hyperloglog::COMMANDS,
     super::sort::COMMANDS,
+    super::scripting::COMMANDS,
 ];
 
 pub struct Command {

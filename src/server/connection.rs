@@ -484,7 +484,9 @@ impl Connection {
         let elapsed_us = elapsed.as_micros() as u64;
         let state = &self.state;
         if let Reply::Error(e) = &outcome.reply {
-            state.count_error(e.code());
+            if !outcome.effects.error_counted {
+                state.count_error(e.code());
+            }
         }
         let Some(cmd) = outcome.cmd else { return };
         self.last_cmd = cmd.fullname.as_str();
