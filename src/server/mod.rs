@@ -156,7 +156,12 @@ pub fn run(loaded: LoadedConfig, had_args: bool) -> i32 {
         }
     };
     let state = Arc::new(new_state(config, loaded.config_file));
-    runtime.block_on(serve(state))
+    let code = runtime.block_on(serve(state));
+    if crate::commands::scripting::script_running() {
+        // SHUTDOWN NOSAVE during a script: dropping the runtime would wait for it forever.
+        std::process::exit(code);
+    }
+    code
 }
 
 async fn serve(state: Arc<ServerState>) -> i32 {
@@ -355,6 +360,10 @@ async fn cron(state: Arc<ServerState>) {
         let effort = state.config().active_expire_effort.clamp(1, 10) as usize;
         let budget = 200 * effort;
         for (shard, cursor) in cursors.iter_mut().enumerate() {
+            // A running script holds every shard: waiting here would stall a worker thread.
+            if crate::commands::scripting::script_running() {
+                break;
+            }
             let mut guard = state.keyspace.lock_shard(shard);
             let stats = expire_pass(&mut guard, cursor, now_ms, budget, &mut deleted);
             if !deleted.is_empty() {

@@ -26,6 +26,8 @@ static RUNNING: AtomicBool = AtomicBool::new(false);
 static KILL: AtomicBool = AtomicBool::new(false);
 /// The running script has called a write command: it can no longer be killed.
 static WRITE_DIRTY: AtomicBool = AtomicBool::new(false);
+/// When the running script started (Unix milliseconds).
+static STARTED_MS: AtomicU64 = AtomicU64::new(0);
 /// The state of Redis's `redisLrand48` (48-bit linear congruential generator).
 static RAND48: AtomicU64 = AtomicU64::new(0x1234_ABCD_330E);
 
@@ -208,6 +210,7 @@ impl Engine {
         };
         KILL.store(false, Relaxed);
         WRITE_DIRTY.store(false, Relaxed);
+        STARTED_MS.store(ctx.now_ms, Relaxed);
         RUNNING.store(true, Relaxed);
         let saved = (ctx.client.db, ctx.client.resp3, ctx.deny_blocking);
         ctx.deny_blocking = true;
@@ -381,6 +384,27 @@ pub fn compile(sha: &str, script: &Script) -> Result<(), String> {
 
 pub fn run(ctx: &mut ExecCtx, run: Run) -> RunOutcome {
     with_engine(|e| e.run(ctx, run))
+}
+
+/// The BUSY refusal other clients get while a script has run longer than
+/// `busy-reply-threshold` (commands flagged allow-busy, like SCRIPT KILL, still run).
+pub fn check_busy(server: &ServerState, cmd: &Command, now_us: u64) -> Result<(), ErrorReply> {
+    if !RUNNING.load(Relaxed) || cmd.spec.has(flag::ALLOW_BUSY) {
+        return Ok(());
+    }
+    let threshold = server.config().busy_reply_threshold;
+    let elapsed = (now_us / 1000).saturating_sub(STARTED_MS.load(Relaxed));
+    if threshold > 0 && elapsed >= threshold as u64 {
+        return Err(ErrorReply::fixed(
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a script is running right now.
+pub fn script_running() -> bool {
+    RUNNING.load(Relaxed)
 }
 
 /// SCRIPT KILL.

@@ -188,6 +188,17 @@ pub const COMMANDS: &[C] = &[
     .subcommands(SCRIPT_SUBCOMMANDS),
 ];
 
+pub use engine::{check_busy, script_running};
+
+/// Whether the command runs a script (and so may run for long): EVAL and its variants.
+pub fn may_run_long(args: &[Bytes]) -> bool {
+    args.first().is_some_and(|name| {
+        ["eval", "evalsha", "eval_ro", "evalsha_ro"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+    })
+}
+
 pub const NOSCRIPT_ERR: ErrorReply =
     ErrorReply::fixed("NOSCRIPT No matching script. Please use EVAL.");
 
