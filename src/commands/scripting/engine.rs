@@ -130,6 +130,7 @@ impl Engine {
             lua.create_function(|lua, args: Variadic<Value>| acl_check(lua, &args))?,
         )?;
         private.raw_set("bit", super::bit::library(&lua)?)?;
+        private.raw_set("cjson_raw", super::cjson::library(&lua)?)?;
         // SAFETY: both are plain Lua C functions that only use the Lua API on their own stack.
         unsafe {
             private.raw_set("c_call", lua.create_c_function(redis_call)?)?;
@@ -218,6 +219,7 @@ impl Engine {
             read_only: run.read_only,
             allow_cross_slot: run.allow_cross_slot,
             cluster: run.cluster,
+            deny_oom: run.deny_oom,
             slot: None,
         };
         let private = self.private.clone();
@@ -349,6 +351,9 @@ pub struct Run<'a> {
     pub read_only: bool,
     pub allow_cross_slot: bool,
     pub cluster: bool,
+    /// Memory was over `maxmemory` when the script started (and it did not declare
+    /// allow-oom): denyoom commands are refused until the script has written something.
+    pub deny_oom: bool,
 }
 
 pub struct RunOutcome {
@@ -372,6 +377,7 @@ struct CallState {
     read_only: bool,
     allow_cross_slot: bool,
     cluster: bool,
+    deny_oom: bool,
     /// The slot the script's keys hash to so far (cluster mode).
     slot: Option<u16>,
 }
@@ -442,7 +448,11 @@ fn rejected(
             .rejected_calls
             .fetch_add(1, Relaxed);
     }
-    server.count_error("ERR");
+    let code = text
+        .strip_prefix('-')
+        .and_then(|t| t.split(' ').next())
+        .unwrap_or("ERR");
+    server.count_error(code);
     error_value(lua, text, true)
 }
 
@@ -510,6 +520,14 @@ fn script_call(
             server,
             Some(cmd),
             "Write commands are not allowed from read-only scripts.",
+        );
+    }
+    if state.deny_oom && !WRITE_DIRTY.load(Relaxed) && cmd.spec.has(flag::DENYOOM) {
+        return rejected(
+            lua,
+            server,
+            Some(cmd),
+            "-OOM command not allowed when used memory > 'maxmemory'.",
         );
     }
     if cmd.spec.has(flag::WRITE) {

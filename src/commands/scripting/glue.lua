@@ -280,6 +280,23 @@ local function redis_pcall_builtin(ok, ...)
     return false, e
 end
 
+-- cjson: the Rust functions answer (ok, value_or_message); raise like lua-cjson does
+local cjson = {}
+for k, v in raw_pairs(priv.cjson_raw) do
+    if type(v) == 'function' then
+        cjson[k] = wrap(function(...)
+            local ok, res = v(...)
+            if not ok then
+                error(user_position() .. res, 0)
+            end
+            return res
+        end)
+    else
+        cjson[k] = v
+    end
+end
+priv.cjson = cjson
+
 -- the globals scripts see --------------------------------------------------------------------
 local env = {}
 local globals_meta = {}

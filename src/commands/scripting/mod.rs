@@ -8,10 +8,11 @@
 //! held (its table row has scope All), so it is atomic like in Redis; each `redis.call` goes
 //! through the same lookup, checks and `dispatch::call` as a client command. EVAL itself is
 //! never propagated: the writes the script made are, wrapped in MULTI/EXEC by `execute`.
-//! `engine.rs` owns the Lua state, `convert.rs` the reply <-> Lua value rules, `bit.rs` the
-//! `bit` library.
+//! `engine.rs` owns the Lua state, `convert.rs` the reply <-> Lua value rules, `bit.rs` and
+//! `cjson.rs` the `bit` and `cjson` libraries.
 
 mod bit;
+mod cjson;
 pub mod convert;
 mod engine;
 
@@ -198,6 +199,9 @@ pub fn may_run_long(args: &[Bytes]) -> bool {
             .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
     })
 }
+
+const OOM_ERR: ErrorReply =
+    ErrorReply::fixed("OOM command not allowed when used memory > 'maxmemory'.");
 
 pub const NOSCRIPT_ERR: ErrorReply =
     ErrorReply::fixed("NOSCRIPT No matching script. Please use EVAL.");
@@ -399,6 +403,8 @@ fn eval_generic(ctx: &mut ExecCtx, args: &[Bytes], by_sha: bool, ro: bool) -> Cm
     };
     let flags = script.flags;
     let config = ctx.server.config();
+    // Redis's `pre_command_oom_state`: memory over the limit when the script starts.
+    let oom = config.maxmemory > 0 && crate::server::info::used_memory() as u64 > config.maxmemory;
     if !flags.compat {
         if flags.no_cluster && config.cluster_enabled {
             return Err(ErrorReply::fixed(
@@ -410,6 +416,10 @@ fn eval_generic(ctx: &mut ExecCtx, args: &[Bytes], by_sha: bool, ro: bool) -> Cm
                 "ERR Can not execute a script with write flag using *_ro command.",
             ));
         }
+        if oom && !(flags.allow_oom || flags.no_writes) {
+            // The declared flags make EVAL itself a denyoom command.
+            return Err(OOM_ERR);
+        }
     }
     let run = engine::Run {
         sha: &sha,
@@ -418,6 +428,7 @@ fn eval_generic(ctx: &mut ExecCtx, args: &[Bytes], by_sha: bool, ro: bool) -> Cm
         argv: &args[3 + numkeys as usize..],
         read_only: ro || (!flags.compat && flags.no_writes),
         allow_cross_slot: !flags.compat && flags.allow_cross_slot,
+        deny_oom: oom && (flags.compat || !flags.allow_oom),
         cluster: config.cluster_enabled,
     };
     drop(config);
