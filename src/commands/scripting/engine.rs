@@ -131,6 +131,7 @@ impl Engine {
         )?;
         private.raw_set("bit", super::bit::library(&lua)?)?;
         private.raw_set("cjson_raw", super::cjson::library(&lua)?)?;
+        private.raw_set("cmsgpack_raw", super::cmsgpack::library(&lua)?)?;
         // SAFETY: both are plain Lua C functions that only use the Lua API on their own stack.
         unsafe {
             private.raw_set("c_call", lua.create_c_function(redis_call)?)?;

@@ -23,7 +23,7 @@ local real_of = raw_setmetatable({}, { __mode = 'k' })
 local function user_position()
     local level = 3
     local info = getinfo(level, 'Sl')
-    while info and (info.source == GLUE or info.what == 'C') do
+    while info and (info.source == GLUE or info.what == 'C' or info.what == 'tail') do
         level = level + 1
         info = getinfo(level, 'Sl')
     end
@@ -57,7 +57,7 @@ function priv.handler(err)
         level = level + 1
         info = getinfo(level, 'nSl')
     end
-    while info and (info.source == GLUE or info.what == 'C') do
+    while info and (info.source == GLUE or info.what == 'C' or info.what == 'tail') do
         level = level + 1
         info = getinfo(level, 'nSl')
     end
@@ -280,22 +280,30 @@ local function redis_pcall_builtin(ok, ...)
     return false, e
 end
 
--- cjson: the Rust functions answer (ok, value_or_message); raise like lua-cjson does
-local cjson = {}
-for k, v in raw_pairs(priv.cjson_raw) do
-    if type(v) == 'function' then
-        cjson[k] = wrap(function(...)
-            local ok, res = v(...)
-            if not ok then
-                error(user_position() .. res, 0)
-            end
-            return res
-        end)
-    else
-        cjson[k] = v
+-- cjson and cmsgpack: the Rust functions answer (ok, ...) or (false, message); raise like
+-- their C versions do, with the caller's position
+local function raise_or_return(ok, ...)
+    if not ok then
+        error(user_position() .. (...), 0)
     end
+    return ...
 end
-priv.cjson = cjson
+
+local function raising(raw)
+    local lib = {}
+    for k, v in raw_pairs(raw) do
+        if type(v) == 'function' then
+            lib[k] = wrap(function(...)
+                return raise_or_return(v(...))
+            end)
+        else
+            lib[k] = v
+        end
+    end
+    return lib
+end
+priv.cjson = raising(priv.cjson_raw)
+priv.cmsgpack = raising(priv.cmsgpack_raw)
 
 -- the globals scripts see --------------------------------------------------------------------
 local env = {}

@@ -8,11 +8,12 @@
 //! held (its table row has scope All), so it is atomic like in Redis; each `redis.call` goes
 //! through the same lookup, checks and `dispatch::call` as a client command. EVAL itself is
 //! never propagated: the writes the script made are, wrapped in MULTI/EXEC by `execute`.
-//! `engine.rs` owns the Lua state, `convert.rs` the reply <-> Lua value rules, `bit.rs` and
-//! `cjson.rs` the `bit` and `cjson` libraries.
+//! `engine.rs` owns the Lua state, `convert.rs` the reply <-> Lua value rules, `bit.rs`,
+//! `cjson.rs` and `cmsgpack.rs` the libraries of those names.
 
 mod bit;
 mod cjson;
+mod cmsgpack;
 pub mod convert;
 mod engine;
 
