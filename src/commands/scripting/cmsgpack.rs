@@ -107,14 +107,18 @@ fn encode(out: &mut Vec<u8>, v: &Value, level: usize) -> mlua::Result<()> {
                     encode(out, &item, level + 1)?;
                 }
             } else {
-                let pairs: Vec<(Value, Value)> = t
-                    .clone()
-                    .pairs::<Value, Value>()
-                    .collect::<mlua::Result<_>>()?;
-                encode_len(out, pairs.len(), 0x80, 15, 0xde, 0xdf);
-                for (k, item) in &pairs {
-                    encode(out, k, level + 1)?;
-                    encode(out, item, level + 1)?;
+                // Two passes rather than collecting: every Value held is a Lua reference,
+                // and big tables would exhaust the references Lua can hold at once.
+                let mut count = 0;
+                for pair in t.clone().pairs::<Value, Value>() {
+                    pair?;
+                    count += 1;
+                }
+                encode_len(out, count, 0x80, 15, 0xde, 0xdf);
+                for pair in t.clone().pairs::<Value, Value>() {
+                    let (k, item) = pair?;
+                    encode(out, &k, level + 1)?;
+                    encode(out, &item, level + 1)?;
                 }
             }
         }

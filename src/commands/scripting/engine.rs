@@ -225,7 +225,7 @@ impl Engine {
         };
         let private = self.private.clone();
         let result = self.lua.scope(|scope| {
-            let call = scope.create_function_mut(|lua, args: Variadic<Value>| {
+            let call = scope.create_function_mut(|lua, args: Table| {
                 script_call(lua, ctx, &mut state, &private, &args)
             })?;
             self.lua.set_named_registry_value(CALL_IMPL, call)?;
@@ -306,10 +306,19 @@ const CALL_IMPL: &str = "ferrodis.call";
 /// converted reply and whether it is an error; `redis.call` raises the error table.
 unsafe fn call_impl(state: *mut mlua::ffi::lua_State, raise: bool) -> std::ffi::c_int {
     use mlua::ffi;
+    // The arguments travel as one table ({...; n = count}): passing thousands of them one by
+    // one would need as many Lua references on the Rust side.
     let n = ffi::lua_gettop(state);
+    ffi::lua_createtable(state, n, 1);
+    for i in 1..=n {
+        ffi::lua_pushvalue(state, i);
+        ffi::lua_rawseti(state, -2, i as _);
+    }
+    ffi::lua_pushinteger(state, n as _);
+    ffi::lua_setfield(state, -2, c"n".as_ptr());
     ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, c"ferrodis.call".as_ptr());
-    ffi::lua_insert(state, 1);
-    ffi::lua_call(state, n, 2);
+    ffi::lua_insert(state, -2);
+    ffi::lua_call(state, 1, 2);
     let failed = ffi::lua_toboolean(state, -1) != 0;
     ffi::lua_settop(state, -2);
     if raise && failed {
@@ -463,29 +472,32 @@ fn script_call(
     ctx: &mut ExecCtx,
     state: &mut CallState,
     private: &Table,
-    args: &[Value],
+    args: &Table,
 ) -> mlua::Result<(Value, bool)> {
     if KILL.load(Relaxed) {
         return Err(mlua::Error::runtime(KILLED_MSG));
     }
-    if args.is_empty() {
+    let argc: usize = args.raw_get("n")?;
+    if argc == 0 {
         return error_value(
             lua,
             "Please specify at least one argument for this redis lib call",
             false,
         );
     }
-    let Some(argv) = args
-        .iter()
-        .map(convert::lua_arg)
-        .collect::<Option<Vec<Bytes>>>()
-    else {
-        return error_value(
-            lua,
-            "Lua redis lib command arguments must be strings or integers",
-            false,
-        );
-    };
+    let mut argv = Vec::with_capacity(argc);
+    for i in 1..=argc {
+        match convert::lua_arg(&args.raw_get::<Value>(i)?) {
+            Some(a) => argv.push(a),
+            None => {
+                return error_value(
+                    lua,
+                    "Lua redis lib command arguments must be strings or integers",
+                    false,
+                )
+            }
+        }
+    }
     let server = ctx.server;
     let table: &'static CommandTable = server.commands;
     let cmd = match table.lookup(&argv) {
