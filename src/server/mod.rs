@@ -453,6 +453,12 @@ pub fn rewrite_config_file(state: &ServerState, path: &str) -> Result<(), String
 static SHUTDOWN: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 pub fn request_shutdown(state: &ServerState, _req: ShutdownRequest) {
+    if crate::commands::scripting::script_running() {
+        // SHUTDOWN NOSAVE is how a busy server is stopped: the script holds every shard and
+        // never yields, so there is nothing to wait for.
+        finish_shutdown(state);
+        std::process::exit(0);
+    }
     state.shutdown_asap.store(true, Relaxed);
     SHUTDOWN.notify_one();
 }

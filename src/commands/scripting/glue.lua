@@ -312,13 +312,63 @@ local globals = {}
 
 local allowed = {
     'xpcall', 'tostring', 'getfenv', 'tonumber', 'rawequal', 'collectgarbage', 'coroutine',
-    'type', 'select', 'unpack', 'gcinfo', 'loadstring', '_VERSION', 'setfenv', 'load', 'error',
+    'type', 'select', 'unpack', 'gcinfo', '_VERSION', 'setfenv', 'error',
     'newproxy', 'assert',
 }
 for _, name in raw_ipairs(allowed) do
     env[name] = G[name]
 end
 env.pcall = function(...) return redis_pcall_builtin(raw_pcall(...)) end
+
+-- Redis's Lua refuses precompiled chunks: they are parsed as text, and fail on their first
+-- byte (ESC). Everything else loads as usual.
+local raw_loadstring, sbyte, sfind, ssub = G.loadstring, G.string.byte, G.string.find, G.string.sub
+local function chunk_id(name)
+    local first = ssub(name, 1, 1)
+    if first == '=' or first == '@' then
+        return ssub(name, 2)
+    end
+    -- Lua reads the name as a C string: it ends at the first NUL; a line break cuts it too.
+    local stop = sfind(name, '[%z\r\n]')
+    local text = stop and ssub(name, 1, stop - 1) or name
+    if (stop and sbyte(name, stop) ~= 0) or #text > 45 then
+        text = ssub(text, 1, 45) .. '...'
+    end
+    return '[string "' .. text .. '"]'
+end
+local function binary_refused(code, name)
+    return nil, chunk_id(name) .. ":1: unexpected symbol near 'char(27)'"
+end
+env.loadstring = function(...)
+    local code, name = ...
+    if type(code) == 'string' and sbyte(code, 1) == 27 then
+        return binary_refused(code, name or code)
+    end
+    return raw_loadstring(...)
+end
+env.load = function(...)
+    local reader, name = ...
+    if type(reader) ~= 'function' then
+        return G.load(...)
+    end
+    local parts = {}
+    while true do
+        local piece = reader()
+        if piece == nil or piece == '' then
+            break
+        end
+        if type(piece) ~= 'string' then
+            return nil, 'reader function must return a string'
+        end
+        parts[#parts + 1] = piece
+    end
+    local code = concat(parts)
+    name = name or '=(load)'
+    if sbyte(code, 1) == 27 then
+        return binary_refused(code, name)
+    end
+    return raw_loadstring(code, name)
+end
 env.setmetatable = refuse_if_protected(raw_setmetatable)
 env.rawset = refuse_if_protected(raw_rawset)
 env.rawget = unwrap(raw_rawget)
@@ -344,7 +394,7 @@ for _, t in raw_ipairs({ redis, math_lib }) do
         end
     end
 end
-for _, name in raw_ipairs({ 'pcall', 'setmetatable', 'rawset', 'rawget', 'next', 'pairs', 'ipairs', 'getmetatable' }) do
+for _, name in raw_ipairs({ 'pcall', 'loadstring', 'load', 'setmetatable', 'rawset', 'rawget', 'next', 'pairs', 'ipairs', 'getmetatable' }) do
     env[name] = wrap(env[name])
 end
 
