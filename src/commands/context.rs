@@ -167,6 +167,8 @@ pub struct ExecCtx<'a> {
     pub current_command: &'static str,
     /// Blocking commands must answer at once (inside EXEC), as on timeout.
     pub deny_blocking: bool,
+    /// The command was called by a Lua script (Redis's `CLIENT_SCRIPT` caller).
+    pub in_script: bool,
 }
 
 impl<'a> ExecCtx<'a> {
@@ -185,6 +187,7 @@ impl<'a> ExecCtx<'a> {
             effects: Effects::default(),
             current_command: "",
             deny_blocking: false,
+            in_script: false,
         }
     }
 

@@ -214,8 +214,14 @@ impl Engine {
         WRITE_DIRTY.store(false, Relaxed);
         STARTED_MS.store(ctx.now_ms, Relaxed);
         RUNNING.store(true, Relaxed);
-        let saved = (ctx.client.db, ctx.client.resp3, ctx.deny_blocking);
+        let saved = (
+            ctx.client.db,
+            ctx.client.resp3,
+            ctx.deny_blocking,
+            ctx.in_script,
+        );
         ctx.deny_blocking = true;
+        ctx.in_script = true;
         let mut state = CallState {
             read_only: run.read_only,
             allow_cross_slot: run.allow_cross_slot,
@@ -242,7 +248,12 @@ impl Engine {
             })
         });
         let _ = self.lua.set_named_registry_value(CALL_IMPL, Value::Nil);
-        (ctx.client.db, ctx.client.resp3, ctx.deny_blocking) = saved;
+        (
+            ctx.client.db,
+            ctx.client.resp3,
+            ctx.deny_blocking,
+            ctx.in_script,
+        ) = saved;
         RUNNING.store(false, Relaxed);
         let killed = KILL.swap(false, Relaxed);
         let outcome = result.unwrap_or_else(|e| RunOutcome::error(format!("ERR {e}")));
