@@ -578,6 +578,9 @@ fn script_call(
     let repl = private.raw_get::<i64>("repl")?;
     let caller_resp3 = ctx.client.resp3;
     ctx.client.resp3 = resp3;
+    if !cmd.spec.has(flag::SKIP_MONITOR | flag::ADMIN) {
+        super::feed_monitors(ctx, "lua", &argv);
+    }
     let before = ctx.effects.propagate.len();
     let reply = dispatch::call(ctx, cmd, &argv);
     ctx.client.resp3 = caller_resp3;

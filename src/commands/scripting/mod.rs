@@ -380,7 +380,19 @@ fn evalsha_ro(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     eval_generic(ctx, args, true, true)
 }
 
+/// Feeds MONITOR clients: EVAL is flagged skip-monitor so that it can be shown before the
+/// commands it runs, as Redis's `evalCommand` does; those appear from the `lua` client.
+pub fn feed_monitors(ctx: &ExecCtx, addr: &str, args: &[Bytes]) {
+    if ctx.server.monitor_count.load(Relaxed) == 0 {
+        return;
+    }
+    let line = crate::server::monitor::format_line(ctx.now_us, ctx.client.db, addr, args);
+    crate::server::monitor::feed(ctx.server, line);
+}
+
 fn eval_generic(ctx: &mut ExecCtx, args: &[Bytes], by_sha: bool, ro: bool) -> CmdResult {
+    let shared: &ExecCtx = ctx;
+    feed_monitors(shared, &shared.client.addr, args);
     if by_sha && args[1].len() != 40 {
         return Err(NOSCRIPT_ERR);
     }
