@@ -141,6 +141,9 @@ pub struct Effects {
     pub replica_sync: Option<ReplicaSync>,
     /// A blocking command found nothing to serve: park the client.
     pub block: Option<Block>,
+    /// The error reply was counted in the error statistics already (a script returning the
+    /// error of a command it called): only the command's failed calls count it.
+    pub error_counted: bool,
 }
 
 /// What a blocked client waits for.
@@ -218,6 +221,8 @@ pub struct ExecCtx<'a> {
     pub current_command: &'static str,
     /// Blocking commands must answer at once (inside EXEC), as on timeout.
     pub deny_blocking: bool,
+    /// The command was called by a Lua script (Redis's `CLIENT_SCRIPT` caller).
+    pub in_script: bool,
 }
 
 impl<'a> ExecCtx<'a> {
@@ -236,6 +241,7 @@ impl<'a> ExecCtx<'a> {
             effects: Effects::default(),
             current_command: "",
             deny_blocking: false,
+            in_script: false,
         }
     }
 

@@ -64,7 +64,9 @@ pub fn execute(
             return Outcome::rejected(None, errors::unknown_subcommand(&c.fullname, &args[1]));
         }
     };
-    if let Err(e) = admit(server, client, cmd, args, is_local, now_us / 1000) {
+    if let Err(e) = admit(server, client, cmd, args, is_local, now_us / 1000)
+        .and_then(|()| super::scripting::check_busy(server, cmd, now_us))
+    {
         flag_transaction(client);
         let e = if cmd.fullname == "exec" {
             client.multi = None;

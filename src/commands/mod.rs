@@ -21,6 +21,7 @@ pub mod list;
 pub mod pqsort;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;

@@ -249,8 +249,9 @@ fn sort_generic(ctx: &mut ExecCtx, args: &[Bytes], readonly: bool) -> CmdResult 
         }) => Kind::ZSet,
         Some(_) => return Err(errors::WRONGTYPE),
     };
-    if o.dontsort && kind == Kind::Set && o.store.is_some() {
-        // A set has no order of its own: sort it so the stored result is deterministic.
+    if o.dontsort && kind == Kind::Set && (o.store.is_some() || ctx.in_script) {
+        // A set has no order of its own: sort it so the stored result (or what a script
+        // sees) is deterministic.
         o.dontsort = false;
         o.alpha = true;
         o.by = None;

@@ -26,6 +26,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::sort::COMMANDS,
     super::pubsub::COMMANDS,
     super::stream::COMMANDS,
+    super::scripting::COMMANDS,
 ];
 
 pub struct Command {

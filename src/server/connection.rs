@@ -668,8 +668,20 @@ impl Connection {
         }
         let started = Instant::now();
         let now_us = unix_us();
-        let mut outcome =
-            dispatch::execute(&self.state, &mut self.client, args, now_us, self.is_local);
+        let mut outcome = if (crate::commands::scripting::may_run_long(args)
+            || crate::commands::scripting::script_running())
+            && tokio::runtime::Handle::current().runtime_flavor()
+                == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            // A script may run for long, and a command arriving while one runs may wait for
+            // its shards: hand this worker's other tasks to another thread so the remaining
+            // clients keep being served (and get BUSY once the script is timed out).
+            tokio::task::block_in_place(|| {
+                dispatch::execute(&self.state, &mut self.client, args, now_us, self.is_local)
+            })
+        } else {
+            dispatch::execute(&self.state, &mut self.client, args, now_us, self.is_local)
+        };
         if let Some(mut block) = outcome.effects.block.take() {
             let retry = block.retry_args.take().unwrap_or_else(|| args.to_vec());
             self.blocked = Some((retry, block));
@@ -716,7 +728,9 @@ impl Connection {
         let elapsed_us = elapsed.as_micros() as u64;
         let state = &self.state;
         if let Reply::Error(e) = &outcome.reply {
-            state.count_error(e.code());
+            if !outcome.effects.error_counted {
+                state.count_error(e.code());
+            }
         }
         let Some(cmd) = outcome.cmd else { return };
         self.last_cmd = cmd.fullname.as_str();

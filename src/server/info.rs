@@ -243,6 +243,7 @@ fn memory_section(state: &ServerState, o: &mut String) {
     let cfg = state.config();
     refresh_allocator_stats();
     let used = used_memory() as u64;
+    let scripts = crate::commands::scripting::ScriptCache::get();
     let peak = state.stat_peak_memory.fetch_max(used, Relaxed).max(used);
     let rss = rss_bytes();
     let active = jemalloc(tikv_jemalloc_ctl::stats::active::read) as u64;
@@ -269,8 +270,8 @@ fn memory_section(state: &ServerState, o: &mut String) {
         "used_memory_lua" => 31744,
         "used_memory_vm_eval" => 31744,
         "used_memory_lua_human" => "31.00K",
-        "used_memory_scripts_eval" => 0,
-        "number_of_cached_scripts" => 0,
+        "used_memory_scripts_eval" => scripts.body_bytes(),
+        "number_of_cached_scripts" => scripts.len(),
         "number_of_functions" => 0,
         "number_of_libraries" => 0,
         "used_memory_vm_functions" => 32768,

@@ -162,7 +162,12 @@ pub fn run(loaded: LoadedConfig, had_args: bool) -> i32 {
         }
     };
     let state = Arc::new(new_state(config, loaded.config_file));
-    runtime.block_on(serve(state))
+    let code = runtime.block_on(serve(state));
+    if crate::commands::scripting::script_running() {
+        // SHUTDOWN NOSAVE during a script: dropping the runtime would wait for it forever.
+        std::process::exit(code);
+    }
+    code
 }
 
 async fn serve(state: Arc<ServerState>) -> i32 {
@@ -361,6 +366,10 @@ async fn cron(state: Arc<ServerState>) {
         let effort = state.config().active_expire_effort.clamp(1, 10) as usize;
         let budget = 200 * effort;
         for (shard, cursor) in cursors.iter_mut().enumerate() {
+            // A running script holds every shard: waiting here would stall a worker thread.
+            if crate::commands::scripting::script_running() {
+                break;
+            }
             let mut guard = state.keyspace.lock_shard(shard);
             let stats = expire_pass(&mut guard, cursor, now_ms, budget, &mut deleted);
             if !deleted.is_empty() {
@@ -464,6 +473,12 @@ pub fn rewrite_config_file(state: &ServerState, path: &str) -> Result<(), String
 static SHUTDOWN: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 pub fn request_shutdown(state: &ServerState, _req: ShutdownRequest) {
+    if crate::commands::scripting::script_running() {
+        // SHUTDOWN NOSAVE is how a busy server is stopped: the script holds every shard and
+        // never yields, so there is nothing to wait for.
+        finish_shutdown(state);
+        std::process::exit(0);
+    }
     state.shutdown_asap.store(true, Relaxed);
     SHUTDOWN.notify_one();
 }
