@@ -25,13 +25,12 @@ use std::cmp::Ordering;
 const CATEGORIES: u32 = acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS;
 
 /// Redis marks the BY/GET and STORE specs "unknown"; the STORE key is found here by keyword,
-/// searching from the end because the last STORE is the one SORT uses (flagged incomplete,
-/// since a GET pattern may itself read `store`).
+/// searching from the end because the last STORE is the one SORT uses.
 const SORT_KEYS: &[KeySpec] = &[
     KeySpec::single(1, kflag::RO | kflag::ACCESS),
     KeySpec {
         notes: None,
-        flags: kflag::OW | kflag::UPDATE | kflag::INCOMPLETE,
+        flags: kflag::OW | kflag::UPDATE,
         begin: BeginSearch::Keyword {
             keyword: "STORE",
             start_from: -2,
@@ -60,7 +59,8 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "sort_ro",
         -2,
-        READONLY,
+        // BY and GET patterns name keys the specs cannot find.
+        READONLY | MOVABLE_KEYS,
         CATEGORIES,
         SORT_RO_KEYS,
         "generic",
