@@ -3,20 +3,87 @@
 //! sizes). The count is exact at every instant, unlike jemalloc's own statistics, which see a
 //! thread's freed memory only once its cache is returned; `used_memory` and maxmemory
 //! eviction read it.
+//!
+//! Every thread counts into a cell of its own (a plain load and store, no locked
+//! instruction, no cache line shared between cores); reading the total sums the cells.
+//! Memory freed by another thread than the one that allocated it makes one cell go down and
+//! another up: the sum stays exact.
 
 use std::alloc::{GlobalAlloc, Layout};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::cell::Cell;
+use std::ptr;
+use std::sync::atomic::{AtomicIsize, AtomicPtr, Ordering::Relaxed, Ordering::Release};
 use tikv_jemallocator::Jemalloc;
 
-static USED: AtomicUsize = AtomicUsize::new(0);
+/// One thread's count, linked into the list of all of them. Never freed: threads are few.
+struct Slot {
+    bytes: AtomicIsize,
+    next: *const Slot,
+}
+
+static SLOTS: AtomicPtr<Slot> = AtomicPtr::new(ptr::null_mut());
+
+thread_local! {
+    static MINE: Cell<*const Slot> = const { Cell::new(ptr::null()) };
+}
+
+/// This thread's slot, created (outside the count) on first use.
+fn my_slot() -> Option<&'static Slot> {
+    let p = MINE.try_with(|c| c.get()).ok()?;
+    if !p.is_null() {
+        // SAFETY: slots are never freed.
+        return Some(unsafe { &*p });
+    }
+    let layout = Layout::new::<Slot>();
+    // SAFETY: a plain allocation of a Slot, initialised before use and never freed.
+    let slot = unsafe { Jemalloc.alloc(layout) } as *mut Slot;
+    if slot.is_null() {
+        return None;
+    }
+    let mut head = SLOTS.load(Relaxed);
+    loop {
+        // SAFETY: `slot` is valid for writes; it is published only by the exchange below.
+        unsafe {
+            slot.write(Slot {
+                bytes: AtomicIsize::new(0),
+                next: head,
+            })
+        };
+        match SLOTS.compare_exchange_weak(head, slot, Release, Relaxed) {
+            Ok(_) => break,
+            Err(now) => head = now,
+        }
+    }
+    let _ = MINE.try_with(|c| c.set(slot));
+    // SAFETY: just initialised, never freed.
+    Some(unsafe { &*slot })
+}
+
+/// Adds `delta` bytes to this thread's count.
+#[inline]
+fn count(delta: isize) {
+    if let Some(slot) = my_slot() {
+        // Only this thread writes its slot: no read-modify-write needed.
+        slot.bytes.store(slot.bytes.load(Relaxed) + delta, Relaxed);
+    }
+}
 
 /// Bytes currently allocated.
 pub fn used() -> usize {
-    USED.load(Relaxed)
+    let mut total = 0isize;
+    let mut p = SLOTS.load(std::sync::atomic::Ordering::Acquire) as *const Slot;
+    while !p.is_null() {
+        // SAFETY: slots are never freed and are fully written before being published.
+        let slot = unsafe { &*p };
+        total += slot.bytes.load(Relaxed);
+        p = slot.next;
+    }
+    total.max(0) as usize
 }
 
 /// The size class jemalloc serves `layout` from.
-fn class_size(layout: Layout) -> usize {
+#[inline]
+fn class_size(layout: Layout) -> isize {
     let flags = if layout.align() <= 16 && layout.align() <= layout.size() {
         0
     } else {
@@ -24,7 +91,7 @@ fn class_size(layout: Layout) -> usize {
     };
     // SAFETY: nallocx only computes a size; a zero size is never passed (GlobalAlloc callers
     // never ask for zero bytes).
-    unsafe { tikv_jemalloc_sys::nallocx(layout.size().max(1), flags) }
+    unsafe { tikv_jemalloc_sys::nallocx(layout.size().max(1), flags) as isize }
 }
 
 pub struct CountingJemalloc;
@@ -34,7 +101,7 @@ unsafe impl GlobalAlloc for CountingJemalloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = unsafe { Jemalloc.alloc(layout) };
         if !p.is_null() {
-            USED.fetch_add(class_size(layout), Relaxed);
+            count(class_size(layout));
         }
         p
     }
@@ -42,13 +109,13 @@ unsafe impl GlobalAlloc for CountingJemalloc {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let p = unsafe { Jemalloc.alloc_zeroed(layout) };
         if !p.is_null() {
-            USED.fetch_add(class_size(layout), Relaxed);
+            count(class_size(layout));
         }
         p
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        USED.fetch_sub(class_size(layout), Relaxed);
+        count(-class_size(layout));
         unsafe { Jemalloc.dealloc(ptr, layout) }
     }
 
@@ -56,13 +123,22 @@ unsafe impl GlobalAlloc for CountingJemalloc {
         let p = unsafe { Jemalloc.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             let new = Layout::from_size_align(new_size, layout.align()).unwrap_or(layout);
-            let (old, new) = (class_size(layout), class_size(new));
-            if new >= old {
-                USED.fetch_add(new - old, Relaxed);
-            } else {
-                USED.fetch_sub(old - new, Relaxed);
-            }
+            count(class_size(new) - class_size(layout));
         }
         p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn allocations_are_counted_across_threads() {
+        let before = super::used();
+        let big: Vec<u8> = vec![1; 1 << 20];
+        assert!(super::used() >= before + (1 << 20));
+        // Freed on another thread: the total still comes back down.
+        let t = std::thread::spawn(move || drop(big));
+        t.join().unwrap();
+        assert!(super::used() < before + (1 << 20));
     }
 }

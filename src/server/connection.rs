@@ -344,15 +344,18 @@ impl Connection {
     /// that puts the total over `maxmemory-clients`.
     fn report_memory(&mut self, input: usize) {
         let now = input + self.out.capacity();
-        let before = self.entry.mem.swap(now, Relaxed);
+        let before = self.entry.mem.load(Relaxed);
+        if now == before {
+            return;
+        }
+        self.entry.mem.store(now, Relaxed);
         let total = &self.state.client_memory;
-        if now >= before {
+        if now > before {
             total.fetch_add(now - before, Relaxed);
+            self.state.evict_clients(unix_us() / 1000);
         } else {
             total.fetch_sub(before - now, Relaxed);
         }
-        self.entry.no_evict.store(self.client.no_evict, Relaxed);
-        self.state.evict_clients(unix_us() / 1000);
     }
 
     /// Logs and counts a client closed for its output buffer limit.
@@ -697,6 +700,7 @@ impl Connection {
         let elapsed = started.elapsed();
         self.account(&outcome, args, elapsed);
         self.feed_monitors(&outcome, args, now_us);
+        self.entry.no_evict.store(self.client.no_evict, Relaxed);
         // Messages this command published to its own client go out before its reply.
         self.client.mailbox.set_resp3(self.client.resp3);
         if self.client.mailbox.has_pending() && !self.take_mailbox() {
