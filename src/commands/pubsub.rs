@@ -127,16 +127,8 @@ impl Mailbox {
         let before = inner.buf.len();
         inner.buf.extend_from_slice(frame.bytes(resp3));
         let len = inner.buf.len() as u64;
-        let hard = limit.hard_limit_bytes != 0 && len >= limit.hard_limit_bytes;
-        let soft = limit.soft_limit_bytes != 0 && len >= limit.soft_limit_bytes;
-        let soft_expired = if soft {
-            let since = *inner.soft_since_ms.get_or_insert(now_ms);
-            now_ms.saturating_sub(since) / 1000 > limit.soft_limit_seconds.max(0) as u64
-        } else {
-            inner.soft_since_ms = None;
-            false
-        };
-        if hard || soft_expired {
+        let over = limit.exceeded(len, now_ms, &mut inner.soft_since_ms);
+        if over {
             inner.overflow = true;
             inner.buf = BytesMut::new();
         }
@@ -146,7 +138,7 @@ impl Mailbox {
         if let Some(w) = self.waker.get() {
             w();
         }
-        !(hard || soft_expired)
+        !over
     }
 }
 

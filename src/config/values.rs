@@ -249,6 +249,22 @@ pub struct ObufLimit {
     pub soft_limit_seconds: i64,
 }
 
+impl ObufLimit {
+    /// Whether `len` pending bytes break this limit: at or over the hard limit, or over the
+    /// soft limit for longer than its seconds. `soft_since` remembers when the soft limit was
+    /// first passed (cleared once back under it).
+    pub fn exceeded(&self, len: u64, now_ms: u64, soft_since: &mut Option<u64>) -> bool {
+        let over_soft = if self.soft_limit_bytes != 0 && len >= self.soft_limit_bytes {
+            let since = *soft_since.get_or_insert(now_ms);
+            now_ms.saturating_sub(since) / 1000 > self.soft_limit_seconds.max(0) as u64
+        } else {
+            *soft_since = None;
+            false
+        };
+        over_soft || (self.hard_limit_bytes != 0 && len >= self.hard_limit_bytes)
+    }
+}
+
 /// `client-output-buffer-limit` for the three configurable classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientOutputBufferLimits {

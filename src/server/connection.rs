@@ -410,16 +410,7 @@ impl Connection {
         let limit = self.state.config().client_output_buffer_limit.normal;
         let len = self.out.len() as u64;
         let now_ms = unix_us() / 1000;
-        let soft = limit.soft_limit_bytes != 0 && len >= limit.soft_limit_bytes;
-        let over_soft = if soft {
-            let since = *self.soft_limit_since_ms.get_or_insert(now_ms);
-            now_ms.saturating_sub(since) / 1000 > limit.soft_limit_seconds.max(0) as u64
-        } else {
-            self.soft_limit_since_ms = None;
-            false
-        };
-        let over_hard = limit.hard_limit_bytes != 0 && len >= limit.hard_limit_bytes;
-        if !(over_hard || over_soft) {
+        if !limit.exceeded(len, now_ms, &mut self.soft_limit_since_ms) {
             return true;
         }
         self.note_output_limit_close();
