@@ -54,6 +54,8 @@ pub struct ClientState {
     /// True while a blocked command is run again after a wake-up (blocked XREADGROUP
     /// clients fail when their key or group went away, as Redis unblocks them).
     pub block_retry: bool,
+    /// The link to our primary applying its stream (never answered, never read-only).
+    pub is_master: bool,
 }
 
 impl ClientState {
@@ -89,6 +91,7 @@ impl ClientState {
             subscriptions: Default::default(),
             mailbox: Default::default(),
             block_retry: false,
+            is_master: false,
         }
     }
 }

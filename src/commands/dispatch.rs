@@ -151,7 +151,8 @@ pub fn call(ctx: &mut ExecCtx, cmd: &'static Command, args: &[Bytes]) -> Reply {
 /// Appends one execution unit's propagated commands to the replication stream, wrapped in
 /// MULTI / EXEC when there are several (Redis's `propagatePendingCommands`).
 pub fn feed_replication(server: &ServerState, ops: &[(usize, Vec<Bytes>)]) {
-    if ops.is_empty() {
+    // A replica's stream is its primary's, fed byte for byte by the replica link.
+    if ops.is_empty() || server.role.is_replica() {
         return;
     }
     let mut backlog = server.backlog.lock();
@@ -232,6 +233,15 @@ fn queued_denyoom(server: &ServerState, client: &ClientState) -> bool {
     })
 }
 
+/// Whether a queued transaction holds a write command.
+fn queued_writes(server: &ServerState, client: &ClientState) -> bool {
+    client.multi.as_ref().is_some_and(|m| {
+        m.queued.iter().any(
+            |q| matches!(server.commands.lookup(q), Lookup::Found(c) if c.spec.has(flag::WRITE)),
+        )
+    })
+}
+
 /// The gates between lookup and execution, in the order Redis's `processCommand` applies them.
 fn admit(
     server: &ServerState,
@@ -265,7 +275,7 @@ fn admit(
         ));
     }
     server.evict_clients(now_ms);
-    if config.maxmemory > 0 {
+    if config.maxmemory > 0 && !client.is_master {
         use super::evict::{perform_evictions, Evicted};
         let used = || server.memory_for_eviction();
         let out_of_memory = perform_evictions(server, now_ms, &used) == Evicted::Fail;
@@ -276,6 +286,28 @@ fn admit(
             && !matches!(cmd.fullname.as_str(), "exec" | "discard" | "quit" | "reset");
         if out_of_memory && (denyoom || queuing) {
             return Err(errors::OOM);
+        }
+    }
+    if server.role.is_replica() && !client.is_master {
+        let writes =
+            cmd.spec.has(flag::WRITE) || (cmd.fullname == "exec" && queued_writes(server, client));
+        if writes && config.replica_read_only {
+            return Err(ErrorReply::fixed(
+                "READONLY You can't write against a read only replica.",
+            ));
+        }
+        if !config.replica_serve_stale_data
+            && !cmd.spec.has(flag::STALE)
+            && !server
+                .role
+                .master
+                .lock()
+                .as_ref()
+                .is_some_and(|m| m.link_up())
+        {
+            return Err(ErrorReply::fixed(
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            ));
         }
     }
     if client.subscriptions.active()

@@ -201,6 +201,8 @@ pub struct ServerState {
     /// Bytes held by evicted clients whose tasks have not ended yet: already given up, so
     /// key eviction does not count them.
     pub dying_client_memory: AtomicUsize,
+    /// Whether we replicate from a primary, and the state of that link.
+    pub role: crate::replication::replica::Role,
     /// Attached replicas by client id (INFO replication).
     pub replicas: Mutex<BTreeMap<u64, ReplicaLink>>,
     pub config: ArcSwap<Config>,
