@@ -288,10 +288,31 @@ fn admit(
             return Err(errors::OOM);
         }
     }
+    let writes =
+        || cmd.spec.has(flag::WRITE) || (cmd.fullname == "exec" && queued_writes(server, client));
+    if !server.role.is_replica()
+        && config.min_replicas_to_write > 0
+        && config.min_replicas_max_lag > 0
+        && writes()
+    {
+        let max_lag_secs = config.min_replicas_max_lag as u64;
+        let good = server
+            .replicas
+            .lock()
+            .values()
+            .filter(|r| {
+                r.state == "online"
+                    && (now_ms / 1000).saturating_sub(r.last_ack_ms / 1000) <= max_lag_secs
+            })
+            .count();
+        if (good as i64) < config.min_replicas_to_write {
+            return Err(ErrorReply::fixed(
+                "NOREPLICAS Not enough good replicas to write.",
+            ));
+        }
+    }
     if server.role.is_replica() && !client.is_master {
-        let writes =
-            cmd.spec.has(flag::WRITE) || (cmd.fullname == "exec" && queued_writes(server, client));
-        if writes && config.replica_read_only {
+        if writes() && config.replica_read_only {
             return Err(ErrorReply::fixed(
                 "READONLY You can't write against a read only replica.",
             ));

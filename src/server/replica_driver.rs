@@ -498,7 +498,9 @@ fn apply_one(state: &ServerState, client: &mut ClientState, args: &[Bytes]) -> O
         let offset = state.backlog.lock().end_offset();
         return Some(replica::command(&["REPLCONF", "ACK", &offset.to_string()]));
     }
+    let started = std::time::Instant::now();
     let outcome = crate::commands::dispatch::execute(state, client, args, unix_us(), true);
+    account(state, &outcome, started.elapsed());
     if let crate::resp::Reply::Error(e) = &outcome.reply {
         log_at!(
             Warning,
@@ -508,4 +510,26 @@ fn apply_one(state: &ServerState, client: &mut ClientState, args: &[Bytes]) -> O
         );
     }
     None
+}
+
+/// Command statistics for what the stream ran, as for any client.
+fn account(state: &ServerState, outcome: &crate::commands::dispatch::Outcome, elapsed: Duration) {
+    if let crate::resp::Reply::Error(e) = &outcome.reply {
+        state.count_error(e.code());
+    }
+    let Some(cmd) = outcome.cmd else { return };
+    let stats = &state.command_stats[cmd.id];
+    if outcome.rejected {
+        stats.rejected_calls.fetch_add(1, Relaxed);
+        return;
+    }
+    if outcome.queued {
+        return;
+    }
+    state.stats.total_commands_processed.fetch_add(1, Relaxed);
+    stats.calls.fetch_add(1, Relaxed);
+    stats.usec.fetch_add(elapsed.as_micros() as u64, Relaxed);
+    if outcome.reply.is_error() {
+        stats.failed_calls.fetch_add(1, Relaxed);
+    }
 }
