@@ -3,9 +3,6 @@
 //! each reply leads to, and the state INFO replication and ROLE report about the link. The
 //! socket work lives in `server/replica_driver.rs`.
 
-use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-
 /// Where the handshake stands: the reply being waited for is to the step's command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -246,47 +243,6 @@ pub struct MasterLink {
 impl MasterLink {
     pub fn link_up(&self) -> bool {
         self.state == "connected"
-    }
-}
-
-/// The server's replication role.
-#[derive(Debug)]
-pub struct Role {
-    /// Set while we replicate from a primary.
-    pub is_replica: AtomicBool,
-    pub master: Mutex<Option<MasterLink>>,
-    /// Bumped by every REPLICAOF: a link task whose generation is gone ends.
-    pub generation: tokio::sync::watch::Sender<u64>,
-    /// `master_replid2` and `second_repl_offset` (-1 when none).
-    pub replid2: Mutex<(String, i64)>,
-    /// Whether the dataset came from a primary we can ask to continue (cached replid).
-    pub have_dataset: AtomicBool,
-    pub next_generation: AtomicU64,
-}
-
-impl Default for Role {
-    fn default() -> Role {
-        Role {
-            is_replica: AtomicBool::new(false),
-            master: Mutex::new(None),
-            generation: tokio::sync::watch::Sender::new(0),
-            replid2: Mutex::new(("0".repeat(40), -1)),
-            have_dataset: AtomicBool::new(false),
-            next_generation: AtomicU64::new(1),
-        }
-    }
-}
-
-impl Role {
-    pub fn is_replica(&self) -> bool {
-        self.is_replica.load(Relaxed)
-    }
-
-    /// Updates the link's view, if we still replicate.
-    pub fn update(&self, f: impl FnOnce(&mut MasterLink)) {
-        if let Some(m) = self.master.lock().as_mut() {
-            f(m);
-        }
     }
 }
 

@@ -13,13 +13,56 @@ use super::state::ServerState;
 use crate::commands::context::ClientState;
 use crate::log_at;
 use crate::persistence::rdb::decode;
-use crate::replication::replica::{self, Action, Handshake, Payload};
+use crate::replication::replica::{self, Action, Handshake, MasterLink, Payload};
 use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// The server's replication role.
+#[derive(Debug)]
+pub struct Role {
+    /// Set while we replicate from a primary.
+    pub is_replica: AtomicBool,
+    pub master: Mutex<Option<MasterLink>>,
+    /// Bumped by every REPLICAOF: a link task whose generation is gone ends.
+    pub generation: tokio::sync::watch::Sender<u64>,
+    /// `master_replid2` and `second_repl_offset` (-1 when none).
+    pub replid2: Mutex<(String, i64)>,
+    /// Whether the dataset came from a primary we can ask to continue (cached replid).
+    pub have_dataset: AtomicBool,
+    pub next_generation: AtomicU64,
+}
+
+impl Default for Role {
+    fn default() -> Role {
+        Role {
+            is_replica: AtomicBool::new(false),
+            master: Mutex::new(None),
+            generation: tokio::sync::watch::Sender::new(0),
+            replid2: Mutex::new(("0".repeat(40), -1)),
+            have_dataset: AtomicBool::new(false),
+            next_generation: AtomicU64::new(1),
+        }
+    }
+}
+
+impl Role {
+    pub fn is_replica(&self) -> bool {
+        self.is_replica.load(Relaxed)
+    }
+
+    /// Updates the link's view, if we still replicate.
+    pub fn update(&self, f: impl FnOnce(&mut MasterLink)) {
+        if let Some(m) = self.master.lock().as_mut() {
+            f(m);
+        }
+    }
+}
 
 /// Largest snapshot accepted from a primary.
 const MAX_PAYLOAD: u64 = 64 << 30;
@@ -38,7 +81,7 @@ pub fn set_master(state: &ServerState, target: Option<(String, u16)>) -> bool {
     match &target {
         Some((host, port)) => {
             let processed = state.backlog.lock().end_offset();
-            *master = Some(replica::MasterLink {
+            *master = Some(MasterLink {
                 host: host.clone(),
                 port: *port,
                 state: "connect",

@@ -202,7 +202,7 @@ pub struct ServerState {
     /// key eviction does not count them.
     pub dying_client_memory: AtomicUsize,
     /// Whether we replicate from a primary, and the state of that link.
-    pub role: crate::replication::replica::Role,
+    pub role: super::replica_driver::Role,
     /// Attached replicas by client id (INFO replication).
     pub replicas: Mutex<BTreeMap<u64, ReplicaLink>>,
     pub config: ArcSwap<Config>,
