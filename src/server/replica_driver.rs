@@ -36,6 +36,9 @@ pub struct Role {
     /// Whether the dataset came from a primary we can ask to continue (cached replid).
     pub have_dataset: AtomicBool,
     pub next_generation: AtomicU64,
+    /// Held while one command of the primary's stream runs and enters our backlog, so a
+    /// snapshot cut for a replica of ours never sees the effect without the offset.
+    pub apply_lock: Mutex<()>,
 }
 
 impl Default for Role {
@@ -47,6 +50,7 @@ impl Default for Role {
             replid2: Mutex::new(("0".repeat(40), -1)),
             have_dataset: AtomicBool::new(false),
             next_generation: AtomicU64::new(1),
+            apply_lock: Mutex::new(()),
         }
     }
 }
@@ -492,16 +496,19 @@ async fn apply_stream(state: &ServerState, stream: &mut TcpStream, mut inbuf: By
             };
             let Some((args, len)) = parsed else { break };
             let raw = inbuf.split_to(len).freeze();
-            if let Some(ack) = apply_one(state, &mut client, &args) {
-                if let Err(e) = stream.write_all(&ack).await {
-                    return format!("Error writing to MASTER: {e}");
-                }
-            }
+            let applying = state.role.apply_lock.lock();
+            let ack = apply_one(state, &mut client, &args);
             let end = {
                 let mut backlog = state.backlog.lock();
                 backlog.feed_raw(&raw);
                 backlog.end_offset()
             };
+            drop(applying);
+            if let Some(ack) = ack {
+                if let Err(e) = stream.write_all(&ack).await {
+                    return format!("Error writing to MASTER: {e}");
+                }
+            }
             state.stream_end.send_replace(end);
             state.role.update(|m| m.processed_offset = end);
         }

@@ -19,6 +19,8 @@ const CHUNK: usize = 64 * 1024;
 
 /// Cuts the snapshot: the RDB payload and the stream offset it corresponds to.
 fn snapshot(state: &ServerState) -> (Vec<u8>, u64) {
+    // On a replica, no command of our primary's stream is half applied while we cut.
+    let _applying = state.role.apply_lock.lock();
     let mut locked = state.keyspace.lock_all();
     let offset = {
         let mut backlog = state.backlog.lock();
