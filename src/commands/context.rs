@@ -165,6 +165,9 @@ pub enum ReplicaSync {
     Legacy,
     /// PSYNC: `+FULLRESYNC <replid> <offset>`, the RDB payload, then the stream.
     Psync,
+    /// PSYNC that can continue: `+CONTINUE <replid>`, then the stream after this offset
+    /// (the last byte the replica already has).
+    Continue(u64),
 }
 
 /// The LFU settings while an LFU maxmemory policy is selected.

@@ -159,17 +159,53 @@ fn role(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
 }
 
 fn sync(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    ctx.server
+        .stats
+        .sync_full
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     ctx.effects.replica_sync = Some(ReplicaSync::Legacy);
     Ok(Reply::NoReply)
 }
 
-/// PSYNC replid offset. Every request is answered with a full resynchronisation for now:
-/// the offset must still be an integer.
+/// PSYNC replid offset. The stream continues from `offset` when `replid` is our history
+/// (or the one we took over from, up to where it ended) and the backlog still holds that
+/// offset; anything else gets a full resynchronisation.
 fn psync(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    use std::sync::atomic::Ordering::Relaxed;
     if args.len() != 3 {
         return Err(errors::wrong_arity("psync"));
     }
-    ctx.int_arg(&args[2])?;
+    let offset = ctx.int_arg(&args[2])?;
+    let server = ctx.server;
+    if server.role.is_replica()
+        && !server
+            .role
+            .master
+            .lock()
+            .as_ref()
+            .is_some_and(|m| m.link_up())
+    {
+        return Err(ErrorReply::fixed(
+            "NOMASTERLINK Can't SYNC while not connected with my master",
+        ));
+    }
+    if args[1].as_ref() != b"?" {
+        let ours = *server.replid.lock() == args[1];
+        let (id2, second) = server.role.replid2.lock().clone();
+        let previous = id2.as_bytes() == args[1].as_ref() && offset <= second;
+        let backlog = server.backlog.lock();
+        let in_window = backlog.is_active()
+            && offset >= backlog.first_byte_offset() as i64
+            && offset <= backlog.end_offset() as i64 + 1;
+        drop(backlog);
+        if (ours || previous) && in_window {
+            server.stats.sync_partial_ok.fetch_add(1, Relaxed);
+            ctx.effects.replica_sync = Some(ReplicaSync::Continue(offset as u64 - 1));
+            return Ok(Reply::NoReply);
+        }
+        server.stats.sync_partial_err.fetch_add(1, Relaxed);
+    }
+    server.stats.sync_full.fetch_add(1, Relaxed);
     ctx.effects.replica_sync = Some(ReplicaSync::Psync);
     Ok(Reply::NoReply)
 }

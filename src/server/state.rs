@@ -33,6 +33,10 @@ pub struct Stats {
     pub io_writes_processed: AtomicU64,
     pub total_reads_processed: AtomicU64,
     pub total_writes_processed: AtomicU64,
+    /// Full and partial resynchronisations served, and PSYNCs that could not continue.
+    pub sync_full: AtomicU64,
+    pub sync_partial_ok: AtomicU64,
+    pub sync_partial_err: AtomicU64,
 }
 
 /// Per-command statistics (INFO commandstats), indexed like the command table.
