@@ -39,6 +39,9 @@ pub struct Role {
     /// Held while one command of the primary's stream runs and enters our backlog, so a
     /// snapshot cut for a replica of ours never sees the effect without the offset.
     pub apply_lock: Mutex<()>,
+    /// The database the primary's stream last selected: a partial resynchronisation
+    /// continues the stream, so it continues in that database.
+    pub stream_db: std::sync::atomic::AtomicUsize,
 }
 
 impl Default for Role {
@@ -51,6 +54,7 @@ impl Default for Role {
             have_dataset: AtomicBool::new(false),
             next_generation: AtomicU64::new(1),
             apply_lock: Mutex::new(()),
+            stream_db: Default::default(),
         }
     }
 }
@@ -442,6 +446,7 @@ async fn full_sync(
         *state.role.replid2.lock() = ("0".repeat(40), -1);
     }
     state.stream_end.send_replace(offset);
+    state.role.stream_db.store(0, Relaxed);
     state.role.have_dataset.store(true, Relaxed);
     state.role.update(|m| {
         m.read_offset = offset;
@@ -487,6 +492,10 @@ async fn apply_stream(state: &ServerState, stream: &mut TcpStream, mut inbuf: By
         true,
     );
     client.is_master = true;
+    client.db = state.role.stream_db.load(Relaxed);
+    // Bytes of a transaction still being received: they count as processed (and enter our
+    // backlog) only with its EXEC, so a broken link resumes from the MULTI.
+    let mut in_transaction: Vec<u8> = Vec::new();
     let mut ack_timer = tokio::time::interval(Duration::from_secs(1));
     loop {
         loop {
@@ -498,9 +507,14 @@ async fn apply_stream(state: &ServerState, stream: &mut TcpStream, mut inbuf: By
             let raw = inbuf.split_to(len).freeze();
             let applying = state.role.apply_lock.lock();
             let ack = apply_one(state, &mut client, &args);
+            state.role.stream_db.store(client.db, Relaxed);
+            in_transaction.extend_from_slice(&raw);
             let end = {
                 let mut backlog = state.backlog.lock();
-                backlog.feed_raw(&raw);
+                if client.multi.is_none() {
+                    backlog.feed_raw(&in_transaction);
+                    in_transaction.clear();
+                }
                 backlog.end_offset()
             };
             drop(applying);
