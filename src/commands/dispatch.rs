@@ -93,6 +93,13 @@ pub fn execute(
     let mut ctx = ExecCtx::new(now_us, locked, client, server);
     let reply = call(&mut ctx, cmd, args);
     let effects = std::mem::take(&mut ctx.effects);
+    if server.role.is_replica() && !ctx.client.is_master && cmd.spec.has(flag::WRITE) {
+        let db = ctx.client.db;
+        let mut local = server.role.local_writes.lock();
+        for i in written_key_positions(cmd.spec, args) {
+            local.insert((db, args[i].to_vec()));
+        }
+    }
     // Still holding the shards: the stream order is the execution order.
     feed_replication(server, &effects.propagate);
     drop(ctx);

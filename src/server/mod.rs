@@ -369,6 +369,9 @@ async fn cron(state: Arc<ServerState>) {
         let budget = 200 * effort;
         // A replica leaves expiry to its primary, whose DELs arrive in the stream.
         let expiring = !state.role.is_replica();
+        if !expiring {
+            replica_driver::expire_local_writes(&state, now_ms);
+        }
         for (shard, cursor) in cursors.iter_mut().enumerate().filter(|_| expiring) {
             let mut guard = state.keyspace.lock_shard(shard);
             let stats = expire_pass(&mut guard, cursor, now_ms, budget, &mut deleted);

@@ -42,6 +42,9 @@ pub struct Role {
     /// The database the primary's stream last selected: a partial resynchronisation
     /// continues the stream, so it continues in that database.
     pub stream_db: std::sync::atomic::AtomicUsize,
+    /// Keys written by our own clients on a writable replica: the only keys a replica
+    /// expires by itself.
+    pub local_writes: Mutex<std::collections::BTreeSet<(usize, Vec<u8>)>>,
 }
 
 impl Default for Role {
@@ -55,6 +58,7 @@ impl Default for Role {
             next_generation: AtomicU64::new(1),
             apply_lock: Mutex::new(()),
             stream_db: Default::default(),
+            local_writes: Default::default(),
         }
     }
 }
@@ -595,5 +599,21 @@ fn account(state: &ServerState, outcome: &crate::commands::dispatch::Outcome, el
     stats.usec.fetch_add(elapsed.as_micros() as u64, Relaxed);
     if outcome.reply.is_error() {
         stats.failed_calls.fetch_add(1, Relaxed);
+    }
+}
+
+/// Expires, on a writable replica, the keys our own clients wrote whose time has come (the
+/// primary's keys wait for its DEL). Keys gone or without a TTL are forgotten.
+pub fn expire_local_writes(state: &ServerState, now_ms: u64) {
+    let keys: Vec<(usize, Vec<u8>)> = state.role.local_writes.lock().iter().cloned().collect();
+    for (db, key) in keys {
+        let shard = state.keyspace.shard_of(crate::slot::key_slot(&key));
+        let mut guard = state.keyspace.lock(&[shard]);
+        let (entry, _) = guard.lookup(db, &key, now_ms);
+        let keep = entry.is_some_and(|e| e.expire_at_ms != 0);
+        drop(guard);
+        if !keep {
+            state.role.local_writes.lock().remove(&(db, key));
+        }
     }
 }
