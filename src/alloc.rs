@@ -131,14 +131,23 @@ unsafe impl GlobalAlloc for CountingJemalloc {
 
 #[cfg(test)]
 mod tests {
+    /// This thread's own count (other tests allocate concurrently; the total would race).
+    fn mine() -> isize {
+        super::my_slot().map_or(0, |s| s.bytes.load(super::Relaxed))
+    }
+
     #[test]
-    fn allocations_are_counted_across_threads() {
-        let before = super::used();
+    fn allocations_are_counted_per_thread_and_summed() {
+        let before = mine();
         let big: Vec<u8> = vec![1; 1 << 20];
-        assert!(super::used() >= before + (1 << 20));
-        // Freed on another thread: the total still comes back down.
-        let t = std::thread::spawn(move || drop(big));
-        t.join().unwrap();
-        assert!(super::used() < before + (1 << 20));
+        assert!(mine() >= before + (1 << 20));
+        assert!(super::used() >= 1 << 20);
+        // Freed on another thread: that thread's cell goes down by as much.
+        let t = std::thread::spawn(move || {
+            let start = mine();
+            drop(big);
+            mine() - start
+        });
+        assert!(t.join().unwrap() <= -(1 << 20));
     }
 }

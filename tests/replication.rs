@@ -244,3 +244,208 @@ fn redis_server_replicates_from_ferrodis() {
         "{info}"
     );
 }
+
+fn info_field(c: &mut redis::Connection, name: &str) -> String {
+    let info: String = redis::cmd("INFO").arg("replication").query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn wait_link_up(c: &mut redis::Connection) -> bool {
+    wait_until(Duration::from_secs(20), || {
+        info_field(c, "master_link_status") == "up"
+    })
+}
+
+#[test]
+fn ferrodis_replicates_from_redis_server() {
+    let Some(redis_server) = find_redis_server() else {
+        println!("SKIPPED: redis-server not installed");
+        return;
+    };
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("ferrodis-primary-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = Command::new(redis_server)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .args(["--dir", &dir.display().to_string()])
+        .args(["--repl-diskless-sync-delay", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server");
+    let primary = Reference { child, port, dir };
+    let mut m = {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", primary.port)).unwrap();
+        let mut conn = None;
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                conn = client.get_connection().ok();
+                conn.is_some()
+            }),
+            "redis-server did not start"
+        );
+        conn.unwrap()
+    };
+    // Redis's compact encodings and an LZF-compressed string.
+    let _: () = m.set("str", "hello").unwrap();
+    let _: () = m.set("long", "ab".repeat(5000)).unwrap();
+    let _: () = m.rpush("list", &["a", "b", "7"]).unwrap();
+    let _: () = m.sadd("ints", &["1", "2", "300000"]).unwrap();
+    let _: () = m.sadd("words", &["x", "y"]).unwrap();
+    let _: () = m.hset_multiple("hash", &[("f", "v"), ("n", "12")]).unwrap();
+    let _: () = m.zadd_multiple("zset", &[(1.5, "a"), (-2.0, "b")]).unwrap();
+    let _: () = m.set_ex("ttl", "v", 1000).unwrap();
+    let _: () = redis::cmd("SELECT").arg(4).query(&mut m).unwrap();
+    let _: () = m.set("in-db-4", "yes").unwrap();
+    let _: () = redis::cmd("SELECT").arg(0).query(&mut m).unwrap();
+
+    let replica = Server::start(&[]);
+    let mut r = replica.client();
+    let ok: String = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(port)
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    let again: String = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(port)
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(again, "OK Already connected to specified master");
+    assert!(wait_link_up(&mut r), "{}", replica.log());
+    assert_eq!(r.get::<_, String>("str").unwrap(), "hello");
+    assert_eq!(r.get::<_, String>("long").unwrap(), "ab".repeat(5000));
+    assert_eq!(
+        r.lrange::<_, Vec<String>>("list", 0, -1).unwrap(),
+        ["a", "b", "7"]
+    );
+    let mut ints: Vec<i64> = r.smembers("ints").unwrap();
+    ints.sort();
+    assert_eq!(ints, [1, 2, 300000]);
+    assert_eq!(r.scard::<_, i64>("words").unwrap(), 2);
+    assert_eq!(r.hget::<_, _, String>("hash", "n").unwrap(), "12");
+    assert_eq!(r.zscore::<_, _, f64>("zset", "b").unwrap(), -2.0);
+    let ttl: i64 = r.ttl("ttl").unwrap();
+    assert!((1..=1000).contains(&ttl), "ttl {ttl}");
+
+    // The stream, in two databases; the replica refuses writes of its own.
+    let _: () = m.set("after", "sync").unwrap();
+    let _: i64 = m.incr("counter", 5).unwrap();
+    let _: () = redis::cmd("SELECT").arg(4).query(&mut m).unwrap();
+    let _: i64 = m.del("in-db-4").unwrap();
+    let _: () = redis::cmd("SELECT").arg(0).query(&mut m).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || {
+        r.get::<_, Option<i64>>("counter").unwrap() == Some(5)
+    }));
+    assert_eq!(r.get::<_, String>("after").unwrap(), "sync");
+    let _: () = redis::cmd("SELECT").arg(4).query(&mut r).unwrap();
+    assert!(!r.exists::<_, bool>("in-db-4").unwrap());
+    let _: () = redis::cmd("SELECT").arg(0).query(&mut r).unwrap();
+    let err = r.set::<_, _, ()>("mine", 1).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("You can't write against a read only replica."),
+        "{err}"
+    );
+    let role: redis::Value = redis::cmd("ROLE").query(&mut r).unwrap();
+    assert!(format!("{role:?}").contains("connected"), "{role:?}");
+    // Offsets agree once the stream is applied.
+    assert!(wait_until(Duration::from_secs(10), || {
+        info_field(&mut m, "master_repl_offset") == info_field(&mut r, "master_repl_offset")
+    }));
+    assert_eq!(
+        info_field(&mut m, "master_replid"),
+        info_field(&mut r, "master_replid")
+    );
+
+    // A dropped link resumes with a partial resynchronisation.
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("replica")
+        .query(&mut m)
+        .unwrap();
+    let _: i64 = m.incr("counter", 1).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || {
+        r.get::<_, Option<i64>>("counter").unwrap() == Some(6)
+    }));
+    assert!(
+        replica
+            .log()
+            .contains("Successful partial resynchronization with master."),
+        "{}",
+        replica.log()
+    );
+
+    // Promotion keeps the data and accepts writes.
+    let ok: String = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    let _: () = r.set("mine", 1).unwrap();
+    assert_eq!(r.get::<_, String>("after").unwrap(), "sync");
+    assert_eq!(info_field(&mut r, "role"), "master");
+}
+
+#[test]
+fn ferrodis_replicates_from_ferrodis_in_a_chain() {
+    let primary = Server::start(&[]);
+    let mut p = primary.client();
+    let _: () = p.set("before", "1").unwrap();
+    let _: () = p.rpush("list", &["a", "b"]).unwrap();
+    let _: () = p.set_ex("ttl", "v", 500).unwrap();
+    let replica = Server::start(&[]);
+    let mut r = replica.client();
+    let _: String = redis::cmd("SLAVEOF")
+        .arg("127.0.0.1")
+        .arg(primary.port)
+        .query(&mut r)
+        .unwrap();
+    assert!(wait_link_up(&mut r), "{}", replica.log());
+    assert!(replica
+        .log()
+        .contains("MASTER <-> REPLICA sync: Finished with success"));
+    // A replica of the replica sees the same stream.
+    let sub = Server::start(&[]);
+    let mut s = sub.client();
+    let _: String = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(replica.port)
+        .query(&mut s)
+        .unwrap();
+    assert!(wait_link_up(&mut s), "{}", sub.log());
+    let _: () = p.set("after", "2").unwrap();
+    let _: () = p.lpush("list", "z").unwrap();
+    for c in [&mut r, &mut s] {
+        assert!(wait_until(Duration::from_secs(10), || {
+            c.get::<_, Option<String>>("after").unwrap().as_deref() == Some("2")
+        }));
+        assert_eq!(c.get::<_, String>("before").unwrap(), "1");
+        assert_eq!(
+            c.lrange::<_, Vec<String>>("list", 0, -1).unwrap(),
+            ["z", "a", "b"]
+        );
+        assert!(c.ttl::<_, i64>("ttl").unwrap() > 0);
+    }
+    assert!(wait_until(Duration::from_secs(10), || {
+        let want = info_field(&mut p, "master_repl_offset");
+        info_field(&mut r, "master_repl_offset") == want
+            && info_field(&mut s, "master_repl_offset") == want
+    }));
+    assert_eq!(
+        info_field(&mut s, "master_replid"),
+        info_field(&mut p, "master_replid")
+    );
+    let info: String = redis::cmd("INFO").arg("replication").query(&mut r).unwrap();
+    assert!(
+        info.contains("role:slave") && info.contains("connected_slaves:1"),
+        "{info}"
+    );
+}

@@ -54,6 +54,8 @@ pub struct ClientState {
     /// True while a blocked command is run again after a wake-up (blocked XREADGROUP
     /// clients fail when their key or group went away, as Redis unblocks them).
     pub block_retry: bool,
+    /// The link to our primary applying its stream (never answered, never read-only).
+    pub is_master: bool,
 }
 
 impl ClientState {
@@ -89,6 +91,7 @@ impl ClientState {
             subscriptions: Default::default(),
             mailbox: Default::default(),
             block_retry: false,
+            is_master: false,
         }
     }
 }
@@ -167,6 +170,9 @@ pub enum ReplicaSync {
     Legacy,
     /// PSYNC: `+FULLRESYNC <replid> <offset>`, the RDB payload, then the stream.
     Psync,
+    /// PSYNC that can continue: `+CONTINUE <replid>`, then the stream after this offset
+    /// (the last byte the replica already has).
+    Continue(u64),
 }
 
 /// The LFU settings while an LFU maxmemory policy is selected.
@@ -261,15 +267,24 @@ impl<'a> ExecCtx<'a> {
         (self.now_ms / 1000) as u32
     }
 
-    fn lookup(&mut self, db: usize, key: &[u8], touch: bool) -> Option<&mut Entry> {
+    fn lookup(&mut self, db: usize, key: &[u8], touch: bool, write: bool) -> Option<&mut Entry> {
         let now = self.now_ms;
         let lru = self.lru_now();
         let no_touch = self.client.no_touch;
+        let replica = self.server.role.is_replica();
         let ks = self
             .ks
             .as_mut()
             .expect("command scope does not lock the keyspace");
-        let (entry, expired) = ks.lookup(db, key, now);
+        // On a replica expiry belongs to the primary: its stream sees every key as live, and
+        // reads by other clients treat an expired key as missing without deleting it.
+        let (entry, expired) = if replica && self.client.is_master {
+            ks.lookup(db, key, 0)
+        } else if replica && !write && ks.peek(db, key).is_some_and(|e| e.is_expired(now)) {
+            (None, false)
+        } else {
+            ks.lookup(db, key, now)
+        };
         if expired {
             self.server.stats.expired_keys.fetch_add(1, Relaxed);
             super::pubsub::notify_keyspace_event(
@@ -310,7 +325,7 @@ impl<'a> ExecCtx<'a> {
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let db = self.client.db;
         let stats = &self.server.stats;
-        let found = self.lookup(db, key, true);
+        let found = self.lookup(db, key, true, false);
         if found.is_some() {
             stats.keyspace_hits.fetch_add(1, Relaxed);
         } else {
@@ -324,7 +339,7 @@ impl<'a> ExecCtx<'a> {
     pub fn lookup_read_no_touch(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let db = self.client.db;
         let stats = &self.server.stats;
-        let found = self.lookup(db, key, false);
+        let found = self.lookup(db, key, false, false);
         if found.is_some() {
             stats.keyspace_hits.fetch_add(1, Relaxed);
         } else {
@@ -336,12 +351,12 @@ impl<'a> ExecCtx<'a> {
     /// Redis's `lookupKeyWrite`: lazy expiry and access time, no statistics.
     pub fn lookup_write(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let db = self.client.db;
-        self.lookup(db, key, true)
+        self.lookup(db, key, true, true)
     }
 
     /// Looks a key up in another database (MOVE, COPY).
     pub fn lookup_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        self.lookup(db, key, true)
+        self.lookup(db, key, true, true)
     }
 
     /// Reads a string value: `Ok(None)` when missing, WRONGTYPE for other types.
@@ -428,7 +443,7 @@ impl<'a> ExecCtx<'a> {
     }
 
     pub fn delete_in(&mut self, db: usize, key: &[u8]) -> bool {
-        if self.lookup(db, key, false).is_none() {
+        if self.lookup(db, key, false, true).is_none() {
             return false;
         }
         self.ks().remove(db, key).is_some()

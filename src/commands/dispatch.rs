@@ -96,6 +96,13 @@ pub fn execute(
     let reply = call(&mut ctx, cmd, args);
     ctx.close_opened();
     let effects = std::mem::take(&mut ctx.effects);
+    if server.role.is_replica() && !ctx.client.is_master && cmd.spec.has(flag::WRITE) {
+        let db = ctx.client.db;
+        let mut local = server.role.local_writes.lock();
+        for i in written_key_positions(cmd.spec, args) {
+            local.insert((db, args[i].to_vec()));
+        }
+    }
     // Still holding the shards: the stream order is the execution order.
     feed_replication(server, &effects.propagate);
     drop(ctx);
@@ -154,7 +161,8 @@ pub fn call(ctx: &mut ExecCtx, cmd: &'static Command, args: &[Bytes]) -> Reply {
 /// Appends one execution unit's propagated commands to the replication stream, wrapped in
 /// MULTI / EXEC when there are several (Redis's `propagatePendingCommands`).
 pub fn feed_replication(server: &ServerState, ops: &[(usize, Vec<Bytes>)]) {
-    if ops.is_empty() {
+    // A replica's stream is its primary's, fed byte for byte by the replica link.
+    if ops.is_empty() || server.role.is_replica() {
         return;
     }
     let mut backlog = server.backlog.lock();
@@ -235,6 +243,15 @@ fn queued_denyoom(server: &ServerState, client: &ClientState) -> bool {
     })
 }
 
+/// Whether a queued transaction holds a write command.
+fn queued_writes(server: &ServerState, client: &ClientState) -> bool {
+    client.multi.as_ref().is_some_and(|m| {
+        m.queued.iter().any(
+            |q| matches!(server.commands.lookup(q), Lookup::Found(c) if c.spec.has(flag::WRITE)),
+        )
+    })
+}
+
 /// The gates between lookup and execution, in the order Redis's `processCommand` applies them.
 fn admit(
     server: &ServerState,
@@ -268,7 +285,7 @@ fn admit(
         ));
     }
     server.evict_clients(now_ms);
-    if config.maxmemory > 0 {
+    if config.maxmemory > 0 && !client.is_master {
         use super::evict::{perform_evictions, Evicted};
         let used = || server.memory_for_eviction();
         let out_of_memory = perform_evictions(server, now_ms, &used) == Evicted::Fail;
@@ -279,6 +296,49 @@ fn admit(
             && !matches!(cmd.fullname.as_str(), "exec" | "discard" | "quit" | "reset");
         if out_of_memory && (denyoom || queuing) {
             return Err(errors::OOM);
+        }
+    }
+    let writes =
+        || cmd.spec.has(flag::WRITE) || (cmd.fullname == "exec" && queued_writes(server, client));
+    if !server.role.is_replica()
+        && config.min_replicas_to_write > 0
+        && config.min_replicas_max_lag > 0
+        && writes()
+    {
+        let max_lag_secs = config.min_replicas_max_lag as u64;
+        let good = server
+            .replicas
+            .lock()
+            .values()
+            .filter(|r| {
+                r.state == "online"
+                    && (now_ms / 1000).saturating_sub(r.last_ack_ms / 1000) <= max_lag_secs
+            })
+            .count();
+        if (good as i64) < config.min_replicas_to_write {
+            return Err(ErrorReply::fixed(
+                "NOREPLICAS Not enough good replicas to write.",
+            ));
+        }
+    }
+    if server.role.is_replica() && !client.is_master {
+        if writes() && config.replica_read_only {
+            return Err(ErrorReply::fixed(
+                "READONLY You can't write against a read only replica.",
+            ));
+        }
+        if !config.replica_serve_stale_data
+            && !cmd.spec.has(flag::STALE)
+            && !server
+                .role
+                .master
+                .lock()
+                .as_ref()
+                .is_some_and(|m| m.link_up())
+        {
+            return Err(ErrorReply::fixed(
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            ));
         }
     }
     if client.subscriptions.active()

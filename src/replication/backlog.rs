@@ -42,6 +42,15 @@ impl Backlog {
         }
     }
 
+    /// Starts the stream over at `offset` with an empty history (a replica that just loaded
+    /// its primary's snapshot continues the primary's stream from there).
+    pub fn reset_to(&mut self, offset: u64) {
+        self.active = true;
+        self.buf.clear();
+        self.end = offset;
+        self.selected_db = None;
+    }
+
     /// Resizes the window (CONFIG SET repl-backlog-size), dropping the oldest bytes.
     pub fn set_capacity(&mut self, capacity: usize) {
         self.capacity = capacity.max(1);

@@ -357,9 +357,9 @@ fn stats_section(state: &ServerState, o: &mut String) {
         "instantaneous_input_repl_kbps" => "0.00",
         "instantaneous_output_repl_kbps" => "0.00",
         "rejected_connections" => g(&s.rejected_connections),
-        "sync_full" => 0,
-        "sync_partial_ok" => 0,
-        "sync_partial_err" => 0,
+        "sync_full" => g(&s.sync_full),
+        "sync_partial_ok" => g(&s.sync_partial_ok),
+        "sync_partial_err" => g(&s.sync_partial_err),
         "expired_keys" => g(&s.expired_keys),
         "expired_stale_perc" => "0.00",
         "expired_time_cap_reached_count" => g(&s.expired_time_cap_reached_count),
@@ -410,10 +410,61 @@ fn replication_section(state: &ServerState, o: &mut String) {
         )
     };
     let now_ms = super::connection::unix_us() / 1000;
-    fields!(o,
-        "role" => "master",
-        "connected_slaves" => replicas.len(),
-    );
+    let master = state.role.master.lock().clone();
+    let replid2 = state.role.replid2.lock().clone();
+    let config = state.config();
+    match &master {
+        None => {
+            fields!(o, "role" => "master");
+        }
+        Some(m) => {
+            let now_secs = now_ms / 1000;
+            let up = m.link_up();
+            fields!(o,
+                "role" => "slave",
+                "master_host" => m.host,
+                "master_port" => m.port,
+                "master_link_status" => if up { "up" } else { "down" },
+                "master_last_io_seconds_ago" => if up {
+                    now_secs.saturating_sub(m.last_io_ms / 1000) as i64
+                } else {
+                    -1
+                },
+                "master_sync_in_progress" => (m.state == "sync") as u8,
+                "slave_read_repl_offset" => m.read_offset,
+                "slave_repl_offset" => m.processed_offset,
+            );
+            if m.state == "sync" {
+                let perc = if m.sync_size > 0 {
+                    m.sync_read as f64 / m.sync_size as f64 * 100.0
+                } else {
+                    0.0
+                };
+                fields!(o,
+                    "master_sync_total_bytes" => m.sync_size,
+                    "master_sync_read_bytes" => m.sync_read,
+                    "master_sync_left_bytes" => m.sync_size as i64 - m.sync_read as i64,
+                    "master_sync_perc" => format!("{perc:.2}"),
+                    "master_sync_last_io_seconds_ago" => 0,
+                );
+            }
+            if !up {
+                fields!(o,
+                    "master_link_down_since_seconds" => if m.down_since_ms > 0 {
+                        now_secs.saturating_sub(m.down_since_ms / 1000) as i64
+                    } else {
+                        -1
+                    },
+                );
+            }
+            fields!(o,
+                "slave_priority" => config.replica_priority,
+                "slave_read_only" => config.replica_read_only as u8,
+                "replica_announced" => config.replica_announced as u8,
+            );
+        }
+    }
+    fields!(o, "connected_slaves" => replicas.len());
     for (i, r) in replicas.iter().enumerate() {
         let lag = now_ms.saturating_sub(r.last_ack_ms) / 1000;
         let _ = write!(
@@ -425,9 +476,9 @@ fn replication_section(state: &ServerState, o: &mut String) {
     fields!(o,
         "master_failover_state" => "no-failover",
         "master_replid" => state.replid.lock(),
-        "master_replid2" => "0000000000000000000000000000000000000000",
+        "master_replid2" => replid2.0,
         "master_repl_offset" => offset,
-        "second_repl_offset" => -1,
+        "second_repl_offset" => replid2.1,
         "repl_backlog_active" => active,
         "repl_backlog_size" => state.config().repl_backlog_size,
         "repl_backlog_first_byte_offset" => first,

@@ -8,6 +8,7 @@ pub mod info;
 pub mod latency;
 pub mod logging;
 pub mod monitor;
+pub mod replica_driver;
 pub mod replication_driver;
 pub mod slowlog;
 pub mod state;
@@ -54,6 +55,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         repl_active: false.into(),
         stream_end: tokio::sync::watch::Sender::new(0),
         replicas: Default::default(),
+        role: Default::default(),
         watches: Default::default(),
         pubsub: Default::default(),
         evict_pool: Default::default(),
@@ -199,6 +201,11 @@ async fn serve(state: Arc<ServerState>) -> i32 {
         tokio::spawn(accept_loop(state.clone(), listener));
     }
     tokio::spawn(cron(state.clone()));
+    tokio::spawn(replica_driver::run(state.clone()));
+    let replicaof = state.config().replicaof.clone();
+    if let Some(r) = replicaof {
+        replica_driver::set_master(&state, Some((r.host, r.port)));
+    }
     wait_for_shutdown(&state).await;
     finish_shutdown(&state);
     0
@@ -365,7 +372,12 @@ async fn cron(state: Arc<ServerState>) {
         let now_ms = connection::unix_us() / 1000;
         let effort = state.config().active_expire_effort.clamp(1, 10) as usize;
         let budget = 200 * effort;
-        for (shard, cursor) in cursors.iter_mut().enumerate() {
+        // A replica leaves expiry to its primary, whose DELs arrive in the stream.
+        let expiring = !state.role.is_replica();
+        if !expiring && !crate::commands::scripting::script_running() {
+            replica_driver::expire_local_writes(&state, now_ms);
+        }
+        for (shard, cursor) in cursors.iter_mut().enumerate().filter(|_| expiring) {
             // A running script holds every shard: waiting here would stall a worker thread.
             if crate::commands::scripting::script_running() {
                 break;

@@ -19,6 +19,8 @@ const CHUNK: usize = 64 * 1024;
 
 /// Cuts the snapshot: the RDB payload and the stream offset it corresponds to.
 fn snapshot(state: &ServerState) -> (Vec<u8>, u64) {
+    // On a replica, no command of our primary's stream is half applied while we cut.
+    let _applying = state.role.apply_lock.lock();
     let mut locked = state.keyspace.lock_all();
     let offset = {
         let mut backlog = state.backlog.lock();
@@ -90,33 +92,27 @@ async fn serve_link(
     kill: &tokio::sync::Notify,
 ) {
     let mut ends = state.stream_end.subscribe();
-    let (payload, mut sent) = snapshot(state);
-    log_at!(
-        Notice,
-        "Synchronization with replica {}:{} started: {} bytes of RDB at offset {}",
-        link.ip,
-        link.port,
-        payload.len(),
-        sent
-    );
-    let mut head = String::new();
-    if kind == ReplicaSync::Psync {
-        head.push_str(&format!("+FULLRESYNC {} {}\r\n", state.replid.lock(), sent));
-    }
-    head.push_str(&format!("${}\r\n", payload.len()));
-    set_state(state, client_id, link, "send_bulk");
-    if stream.write_all(head.as_bytes()).await.is_err() || stream.write_all(&payload).await.is_err()
-    {
-        return;
-    }
-    drop(payload);
-    set_state(state, client_id, link, "online");
-    log_at!(
-        Notice,
-        "Synchronization with replica {}:{} succeeded",
-        link.ip,
-        link.port
-    );
+    let mut sent = match kind {
+        ReplicaSync::Continue(from) => {
+            let head = format!("+CONTINUE {}\r\n", state.replid.lock());
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            set_state(state, client_id, link, "online");
+            log_at!(
+                Notice,
+                "Partial resynchronization request from {}:{} accepted, sending the stream after offset {}.",
+                link.ip,
+                link.port,
+                from
+            );
+            from
+        }
+        _ => match full_snapshot(state, stream, client_id, link, &kind).await {
+            Some(sent) => sent,
+            None => return,
+        },
+    };
     let mut inbuf = BytesMut::with_capacity(4096);
     let mut decoder = RequestDecoder::new();
     loop {
@@ -200,4 +196,42 @@ fn read_acks(
             Err(_) => return false,
         }
     }
+}
+
+/// Sends a full snapshot; the offset the stream continues after, None if the link broke.
+async fn full_snapshot(
+    state: &ServerState,
+    stream: &mut TcpStream,
+    client_id: u64,
+    link: &mut ReplicaLink,
+    kind: &ReplicaSync,
+) -> Option<u64> {
+    let (payload, sent) = snapshot(state);
+    log_at!(
+        Notice,
+        "Synchronization with replica {}:{} started: {} bytes of RDB at offset {}",
+        link.ip,
+        link.port,
+        payload.len(),
+        sent
+    );
+    let mut head = String::new();
+    if *kind == ReplicaSync::Psync {
+        head.push_str(&format!("+FULLRESYNC {} {}\r\n", state.replid.lock(), sent));
+    }
+    head.push_str(&format!("${}\r\n", payload.len()));
+    set_state(state, client_id, link, "send_bulk");
+    if stream.write_all(head.as_bytes()).await.is_err() || stream.write_all(&payload).await.is_err()
+    {
+        return None;
+    }
+    drop(payload);
+    set_state(state, client_id, link, "online");
+    log_at!(
+        Notice,
+        "Synchronization with replica {}:{} succeeded",
+        link.ip,
+        link.port
+    );
+    Some(sent)
 }

@@ -33,6 +33,10 @@ pub struct Stats {
     pub io_writes_processed: AtomicU64,
     pub total_reads_processed: AtomicU64,
     pub total_writes_processed: AtomicU64,
+    /// Full and partial resynchronisations served, and PSYNCs that could not continue.
+    pub sync_full: AtomicU64,
+    pub sync_partial_ok: AtomicU64,
+    pub sync_partial_err: AtomicU64,
 }
 
 /// Per-command statistics (INFO commandstats), indexed like the command table.
@@ -201,6 +205,8 @@ pub struct ServerState {
     /// Bytes held by evicted clients whose tasks have not ended yet: already given up, so
     /// key eviction does not count them.
     pub dying_client_memory: AtomicUsize,
+    /// Whether we replicate from a primary, and the state of that link.
+    pub role: super::replica_driver::Role,
     /// Attached replicas by client id (INFO replication).
     pub replicas: Mutex<BTreeMap<u64, ReplicaLink>>,
     pub config: ArcSwap<Config>,

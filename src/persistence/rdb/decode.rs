@@ -22,6 +22,15 @@ const OPCODE_IDLE: u8 = 0xf8;
 const OPCODE_FREQ: u8 = 0xf9;
 const OPCODE_EXPIRETIME: u8 = 0xfd;
 const TYPE_ZSET: u8 = 3;
+const TYPE_SET_INTSET: u8 = 11;
+const TYPE_HASH_LISTPACK: u8 = 16;
+const TYPE_ZSET_LISTPACK: u8 = 17;
+const TYPE_LIST_QUICKLIST_2: u8 = 18;
+/// Quicklist node containers.
+const QUICKLIST_NODE_PLAIN: u64 = 1;
+const QUICKLIST_NODE_PACKED: u64 = 2;
+/// LZF cannot expand by more than this (a 2-byte back reference yields at most 264 bytes).
+const LZF_MAX_RATIO: u64 = 140;
 
 /// Why a file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +126,17 @@ impl<'a> Reader<'a> {
             Err(2) => Ok(i32::from_le_bytes(self.take(4)?.try_into().unwrap())
                 .to_string()
                 .into_bytes()),
-            Err(3) => err("LZF-compressed strings are not supported yet"),
+            Err(3) => {
+                let compressed = self.length()?;
+                let len = self.length()?;
+                if compressed > (self.buf.len() - self.pos) as u64
+                    || len > compressed.saturating_mul(LZF_MAX_RATIO)
+                {
+                    return err("bad LZF string lengths");
+                }
+                let input = self.take(compressed as usize)?;
+                super::lzf::decompress(input, len as usize).map_err(RdbError)
+            }
             Err(_) => err("unknown string encoding"),
         }
     }
@@ -192,8 +211,12 @@ pub fn decode(
             OPCODE_FREQ => {
                 r.byte()?;
             }
-            OPCODE_FUNCTION2 | OPCODE_MODULE_AUX => {
-                return err("functions and module data are not supported yet");
+            OPCODE_FUNCTION2 => {
+                // A function library's source: functions are not served, so it is skipped.
+                r.string()?;
+            }
+            OPCODE_MODULE_AUX => {
+                return err("module data is not supported");
             }
             kind => {
                 let key = r.string()?;
@@ -308,8 +331,98 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, Rdb
             .map_err(RdbError)?;
             Value::Stream(Box::new(stream))
         }
+        TYPE_SET_INTSET => {
+            let blob = r.string()?;
+            let members = intset_members(&blob)?;
+            let mut set: Option<Set> = None;
+            for m in members {
+                let m = m.to_string().into_bytes();
+                let s = set.get_or_insert_with(|| Set::new_for(&m));
+                if !s.insert(&m, limits.set_max_intset_entries) {
+                    return err("duplicate set members detected");
+                }
+            }
+            Value::Set(Box::new(set.ok_or_else(|| RdbError("empty set".into()))?))
+        }
+        TYPE_HASH_LISTPACK => {
+            let items = super::stream::listpack_strings(&r.string()?).map_err(RdbError)?;
+            if items.is_empty() || items.len() % 2 != 0 {
+                return err("bad hash listpack");
+            }
+            let mut hash = Hash::new();
+            for pair in items.chunks(2) {
+                if !hash.set(&pair[0], &pair[1], limits.hash) {
+                    return err("duplicate hash fields detected");
+                }
+            }
+            Value::Hash(hash)
+        }
+        TYPE_ZSET_LISTPACK => {
+            let items = super::stream::listpack_strings(&r.string()?).map_err(RdbError)?;
+            if items.is_empty() || items.len() % 2 != 0 {
+                return err("bad sorted set listpack");
+            }
+            let mut seen = std::collections::HashSet::with_capacity(items.len() / 2);
+            let mut out = Vec::with_capacity(items.len() / 2);
+            for pair in items.chunks(2) {
+                let score = crate::util::parse_f64(&pair[1])
+                    .filter(|s| !s.is_nan())
+                    .ok_or_else(|| RdbError("invalid score".into()))?;
+                if !seen.insert(pair[0].clone()) {
+                    return err("duplicate zset fields detected");
+                }
+                out.push(Item {
+                    score,
+                    member: pair[0].clone().into(),
+                });
+            }
+            Value::ZSet(crate::keyspace::zset::Stored::new(ZSet::from_items(
+                out,
+                limits.zset,
+            )))
+        }
+        TYPE_LIST_QUICKLIST_2 => {
+            let nodes = r.count(2)?;
+            let mut items = Vec::new();
+            for _ in 0..nodes {
+                let container = r.length()?;
+                let blob = r.string()?;
+                match container {
+                    QUICKLIST_NODE_PLAIN => items.push(blob),
+                    QUICKLIST_NODE_PACKED => {
+                        items.extend(super::stream::listpack_strings(&blob).map_err(RdbError)?)
+                    }
+                    _ => return err("unknown quicklist node container"),
+                }
+            }
+            if items.is_empty() {
+                return err("empty list");
+            }
+            Value::List(Box::new(List::from_items(items)))
+        }
         other => return err(format!("unsupported value type {other}")),
     })
+}
+
+/// The members of an intset blob: a little-endian header (element width 2, 4 or 8, then
+/// the count) followed by the sorted elements.
+fn intset_members(blob: &[u8]) -> Result<Vec<i64>, RdbError> {
+    if blob.len() < 8 {
+        return err("short intset");
+    }
+    let width = u32::from_le_bytes(blob[..4].try_into().unwrap()) as usize;
+    let count = u32::from_le_bytes(blob[4..8].try_into().unwrap()) as usize;
+    if !matches!(width, 2 | 4 | 8) || count.checked_mul(width) != Some(blob.len() - 8) {
+        return err("bad intset");
+    }
+    Ok(blob[8..]
+        .chunks(width)
+        .map(|c| match width {
+            2 => i16::from_le_bytes(c.try_into().unwrap()) as i64,
+            4 => i32::from_le_bytes(c.try_into().unwrap()) as i64,
+            _ => i64::from_le_bytes(c.try_into().unwrap()),
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub mod crc64;
 pub mod decode;
 pub mod encode;
+pub mod lzf;
 pub mod stream;
 
 /// `REDIS0010`: Redis 7.0 writes RDB version 10.

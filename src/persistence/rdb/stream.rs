@@ -296,6 +296,15 @@ fn lp_elements(lp: &[u8]) -> Result<Vec<Elem<'_>>, String> {
     Ok(out)
 }
 
+/// Every element of a listpack as bytes (integers in their decimal form), for the compact
+/// hash, sorted set and list encodings.
+pub(super) fn listpack_strings(lp: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    Ok(lp_elements(lp)?
+        .iter()
+        .map(|e| e.bytes().into_vec())
+        .collect())
+}
+
 impl Elem<'_> {
     fn int(&self) -> Result<i64, String> {
         match self {
