@@ -81,17 +81,29 @@ pub fn used() -> usize {
     total.max(0) as usize
 }
 
-/// The size class jemalloc serves `layout` from.
+/// The size class jemalloc serves `layout` from: 8, then steps of 16 up to 128, then four
+/// classes per doubling (jemalloc's default size classes), computed without a call; unusual
+/// alignments ask jemalloc.
 #[inline]
 fn class_size(layout: Layout) -> isize {
-    let flags = if layout.align() <= 16 && layout.align() <= layout.size() {
-        0
+    let size = layout.size().max(1);
+    if layout.align() > 16 || layout.align() > size {
+        // SAFETY: nallocx only computes a size.
+        return unsafe {
+            tikv_jemalloc_sys::nallocx(size, tikv_jemalloc_sys::MALLOCX_ALIGN(layout.align()))
+                as isize
+        };
+    }
+    let class = if size <= 8 {
+        8
+    } else if size <= 128 {
+        (size + 15) & !15
     } else {
-        tikv_jemalloc_sys::MALLOCX_ALIGN(layout.align())
+        let lg = usize::BITS - (size - 1).leading_zeros();
+        let delta = 1usize << (lg - 3);
+        (size + delta - 1) & !(delta - 1)
     };
-    // SAFETY: nallocx only computes a size; a zero size is never passed (GlobalAlloc callers
-    // never ask for zero bytes).
-    unsafe { tikv_jemalloc_sys::nallocx(layout.size().max(1), flags) as isize }
+    class as isize
 }
 
 pub struct CountingJemalloc;
@@ -134,6 +146,16 @@ mod tests {
     /// This thread's own count (other tests allocate concurrently; the total would race).
     fn mine() -> isize {
         super::my_slot().map_or(0, |s| s.bytes.load(super::Relaxed))
+    }
+
+    #[test]
+    fn size_classes_match_jemalloc() {
+        for size in (1..20_000).chain([65_536, 100_000, 1 << 20, 3 << 20]) {
+            let layout = std::alloc::Layout::from_size_align(size, 8).unwrap();
+            // SAFETY: nallocx only computes a size.
+            let expected = unsafe { tikv_jemalloc_sys::nallocx(size, 0) } as isize;
+            assert_eq!(super::class_size(layout), expected, "size {size}");
+        }
     }
 
     #[test]

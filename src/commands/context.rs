@@ -227,6 +227,8 @@ pub struct ExecCtx<'a> {
     pub current_command: &'static str,
     /// Blocking commands must answer at once (inside EXEC), as on timeout.
     pub deny_blocking: bool,
+    /// The LFU settings if an LFU policy is selected, read once per command.
+    lfu: Option<crate::keyspace::evict::LfuParams>,
     /// The command was called by a Lua script (Redis's `CLIENT_SCRIPT` caller).
     pub in_script: bool,
 }
@@ -247,6 +249,7 @@ impl<'a> ExecCtx<'a> {
             effects: Effects::default(),
             current_command: "",
             deny_blocking: false,
+            lfu: lfu_params(server),
             in_script: false,
         }
     }
@@ -310,7 +313,7 @@ impl<'a> ExecCtx<'a> {
         }
         let entry = entry?;
         if touch && !no_touch {
-            match lfu_params(self.server) {
+            match self.lfu {
                 Some(p) => {
                     let coin = Rng::seeded(self.now_us).unit();
                     crate::keyspace::evict::lfu_touch(entry, lru, p, coin);
@@ -402,7 +405,7 @@ impl<'a> ExecCtx<'a> {
         match ks.insert(db, key, entry) {
             None => self.notify_in(db, notify::NEW, "new", key),
             // Under LFU an overwritten key keeps its access history.
-            Some(old) if lfu_params(self.server).is_some() => {
+            Some(old) if self.lfu.is_some() => {
                 if let (Some(e), _) = self.ks().lookup(db, key, now) {
                     (e.lfu, e.lru_secs) = (old.lfu, old.lru_secs);
                 }
