@@ -788,16 +788,7 @@ fn object_help(_ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         "    Return the number of references of the value associated with the specified",
         "    <key>.",
     ];
-    // Redis's `addReplyHelp`: a header naming the command as typed, then a HELP footer.
-    let header = format!(
-        "{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
-    );
-    let mut lines = vec![Reply::status(header)];
-    lines.extend(LINES.iter().map(|l| Reply::simple(l)));
-    lines.push(Reply::simple("HELP"));
-    lines.push(Reply::simple("    Prints this help."));
-    Ok(Reply::Array(lines))
+    Ok(super::debug::help_reply(&args[0], LINES))
 }
 
 fn lfu_policy(ctx: &ExecCtx) -> bool {

@@ -533,15 +533,7 @@ fn script_help(_ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         "LOAD <script>",
         "    Load a script into the scripts cache without executing it.",
     ];
-    let header = format!(
-        "{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
-    );
-    let mut lines = vec![Reply::status(header)];
-    lines.extend(LINES.iter().map(|l| Reply::simple(l)));
-    lines.push(Reply::simple("HELP"));
-    lines.push(Reply::simple("    Prints this help."));
-    Ok(Reply::Array(lines))
+    Ok(super::debug::help_reply(&args[0], LINES))
 }
 
 #[cfg(test)]
