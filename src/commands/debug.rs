@@ -170,19 +170,7 @@ fn debug_reload(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     }
     let now = ctx.now_ms;
     let image = encode::encode_dataset(ctx.ks(), now, &[("redis-ver", b"7.0.15".to_vec())]);
-    let config = ctx.server.config();
-    let limits = decode::LoadLimits {
-        set_max_intset_entries: config.set_max_intset_entries,
-        hash: crate::keyspace::hash::Limits {
-            max_entries: config.hash_max_listpack_entries,
-            max_value: config.hash_max_listpack_value,
-        },
-        zset: crate::keyspace::zset::Limits {
-            entries: config.zset_max_listpack_entries,
-            value: config.zset_max_listpack_value,
-        },
-    };
-    drop(config);
+    let limits = decode::LoadLimits::from_config(&ctx.server.config());
     let mut loaded = Vec::new();
     if decode::decode(&image, limits, now, |l| loaded.push(l)).is_err() {
         return Err(load_failed);

@@ -327,14 +327,7 @@ fn admit(
                 "READONLY You can't write against a read only replica.",
             ));
         }
-        if !config.replica_serve_stale_data
-            && !cmd.spec.has(flag::STALE)
-            && !server
-                .role
-                .master
-                .lock()
-                .as_ref()
-                .is_some_and(|m| m.link_up())
+        if !config.replica_serve_stale_data && !cmd.spec.has(flag::STALE) && !server.role.link_up()
         {
             return Err(ErrorReply::fixed(
                 "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",

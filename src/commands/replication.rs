@@ -177,14 +177,7 @@ fn psync(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     }
     let offset = ctx.int_arg(&args[2])?;
     let server = ctx.server;
-    if server.role.is_replica()
-        && !server
-            .role
-            .master
-            .lock()
-            .as_ref()
-            .is_some_and(|m| m.link_up())
-    {
+    if server.role.is_replica() && !server.role.link_up() {
         return Err(ErrorReply::fixed(
             "NOMASTERLINK Can't SYNC while not connected with my master",
         ));

@@ -68,6 +68,11 @@ impl Role {
         self.is_replica.load(Relaxed)
     }
 
+    /// Whether the link to our primary is up (false when we are not a replica).
+    pub fn link_up(&self) -> bool {
+        self.master.lock().as_ref().is_some_and(|m| m.link_up())
+    }
+
     /// Updates the link's view, if we still replicate.
     pub fn update(&self, f: impl FnOnce(&mut MasterLink)) {
         if let Some(m) = self.master.lock().as_mut() {
@@ -406,19 +411,7 @@ async fn full_sync(
     };
     log_at!(Notice, "MASTER <-> REPLICA sync: Flushing old data");
     log_at!(Notice, "MASTER <-> REPLICA sync: Loading DB in memory");
-    let config = state.config();
-    let limits = decode::LoadLimits {
-        set_max_intset_entries: config.set_max_intset_entries,
-        hash: crate::keyspace::hash::Limits {
-            max_entries: config.hash_max_listpack_entries,
-            max_value: config.hash_max_listpack_value,
-        },
-        zset: crate::keyspace::zset::Limits {
-            entries: config.zset_max_listpack_entries,
-            value: config.zset_max_listpack_value,
-        },
-    };
-    drop(config);
+    let limits = decode::LoadLimits::from_config(&state.config());
     // Expired keys are kept: the primary's DEL will remove them, as a replica must.
     let mut loaded = Vec::new();
     decode::decode(&payload, limits, 0, |l| loaded.push(l)).map_err(|e| {

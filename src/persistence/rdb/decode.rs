@@ -48,6 +48,23 @@ pub struct LoadLimits {
     pub zset: zset::Limits,
 }
 
+impl LoadLimits {
+    /// The encoding limits the configuration sets (what a loaded value is converted to).
+    pub fn from_config(config: &crate::config::Config) -> LoadLimits {
+        LoadLimits {
+            set_max_intset_entries: config.set_max_intset_entries,
+            hash: hash::Limits {
+                max_entries: config.hash_max_listpack_entries,
+                max_value: config.hash_max_listpack_value,
+            },
+            zset: zset::Limits {
+                entries: config.zset_max_listpack_entries,
+                value: config.zset_max_listpack_value,
+            },
+        }
+    }
+}
+
 /// One loaded key.
 #[derive(Debug)]
 pub struct Loaded {
