@@ -8,6 +8,7 @@
 //! - `resp`: the protocol codec (requests in, replies out, and the client-side reply decoder).
 //! - `config`: redis.conf grammar, the one directive table, CONFIG GET/SET/REWRITE. Pure.
 //! - `keyspace`: per-slot tables behind shard locks, values and their encodings, expiry.
+//! - `cluster`: cluster mode as a pure machine: node ids and flags, the bus codec, nodes.conf. Pure.
 //! - `commands`: the command table, dispatch, execution context and the command families.
 //! - `replication`: the replication stream and its backlog. Pure.
 //! - `persistence`: the RDB codec. Pure.
@@ -20,6 +21,7 @@ static GLOBAL: alloc::CountingJemalloc = alloc::CountingJemalloc;
 
 pub mod alloc;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod keyspace;

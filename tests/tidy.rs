@@ -14,6 +14,7 @@ const PURE: &[&str] = &[
     "src/commands",
     "src/replication",
     "src/persistence",
+    "src/cluster",
 ];
 
 const FORBIDDEN: &[&str] = &[
