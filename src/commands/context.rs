@@ -56,6 +56,8 @@ pub struct ClientState {
     pub block_retry: bool,
     /// The link to our primary applying its stream (never answered, never read-only).
     pub is_master: bool,
+    /// The replication offset right after this client's last propagated write (WAIT).
+    pub woff: u64,
 }
 
 impl ClientState {
@@ -92,6 +94,7 @@ impl ClientState {
             mailbox: Default::default(),
             block_retry: false,
             is_master: false,
+            woff: 0,
         }
     }
 }
@@ -128,6 +131,10 @@ pub struct Effects {
     pub start_monitor: bool,
     /// CONFIG REWRITE asked for this file to be rewritten.
     pub rewrite_config: Option<String>,
+    /// File work the server does for the command before its reply is final.
+    pub persistence: Option<PersistenceRequest>,
+    /// WAIT found too few acknowledgements: the client waits for more.
+    pub wait_acks: Option<WaitAcks>,
     /// Keys deleted by lazy expiry while the command ran, as (db, key).
     pub expired: Vec<(usize, Box<[u8]>)>,
     /// Commands for the replication stream (and AOF), in execution order, each with the
@@ -147,6 +154,25 @@ pub struct Effects {
     /// The error reply was counted in the error statistics already (a script returning the
     /// error of a command it called): only the command's failed calls count it.
     pub error_counted: bool,
+}
+
+/// What a client blocked in WAIT waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitAcks {
+    pub numreplicas: i64,
+    /// The stream offset the replicas must acknowledge (the client's last write).
+    pub offset: u64,
+    /// Unix milliseconds to give up at; 0 waits forever.
+    pub deadline_ms: u64,
+}
+
+/// Persistence work a command asks the server for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersistenceRequest {
+    /// BGREWRITEAOF.
+    RewriteAof,
+    /// DEBUG LOADAOF: empty the dataset and load the AOF back.
+    LoadAof,
 }
 
 /// What a blocked client waits for.
@@ -450,6 +476,15 @@ impl<'a> ExecCtx<'a> {
             return false;
         }
         self.ks().remove(db, key).is_some()
+    }
+
+    /// Whether an absolute expiry time is already past and the key should be deleted now
+    /// rather than created with it (Redis's `checkAlreadyExpired`): never while replaying the
+    /// primary's stream or a file, whose DELs arrive on their own.
+    pub fn already_expired(&self, when_ms: i64) -> bool {
+        when_ms <= self.now_ms as i64
+            && !self.client.is_master
+            && self.server.config().replicaof.is_none()
     }
 
     /// Sets the absolute expiry of an existing key (0 clears it).

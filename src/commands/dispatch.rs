@@ -104,7 +104,9 @@ pub fn execute(
         }
     }
     // Still holding the shards: the stream order is the execution order.
-    feed_replication(server, &effects.propagate);
+    if let Some(end) = feed_replication(server, &effects.propagate) {
+        ctx.client.woff = end;
+    }
     drop(ctx);
     if effects.dirty > 0 {
         server.dirty.fetch_add(effects.dirty, Relaxed);
@@ -158,30 +160,45 @@ pub fn call(ctx: &mut ExecCtx, cmd: &'static Command, args: &[Bytes]) -> Reply {
     reply
 }
 
-/// Appends one execution unit's propagated commands to the replication stream, wrapped in
-/// MULTI / EXEC when there are several (Redis's `propagatePendingCommands`).
-pub fn feed_replication(server: &ServerState, ops: &[(usize, Vec<Bytes>)]) {
+/// Appends one execution unit's propagated commands to the AOF buffer and the replication
+/// stream, wrapped in MULTI / EXEC when there are several (Redis's
+/// `propagatePendingCommands`).
+/// Returns the stream's end offset when the commands entered it.
+pub fn feed_replication(server: &ServerState, ops: &[(usize, Vec<Bytes>)]) -> Option<u64> {
+    if ops.is_empty() || server.loading.load(Relaxed) {
+        return None;
+    }
+    if server.aof.on.load(Relaxed) {
+        let mut feed = server.aof_feed.lock();
+        for_each_wrapped(ops, |db, argv| feed.command(db, argv));
+    }
     // A replica's stream is its primary's, fed byte for byte by the replica link.
-    if ops.is_empty() || server.role.is_replica() {
-        return;
+    if server.role.is_replica() {
+        return None;
     }
     let mut backlog = server.backlog.lock();
     if !backlog.is_active() {
-        return;
+        return None;
     }
-    let transaction = ops.len() > 1;
-    if transaction {
-        backlog.feed(ops[0].0, &[Bytes::from_static(b"MULTI")]);
-    }
-    for (db, argv) in ops {
-        backlog.feed(*db, argv);
-    }
-    if transaction {
-        backlog.feed(ops[ops.len() - 1].0, &[Bytes::from_static(b"EXEC")]);
-    }
+    for_each_wrapped(ops, |db, argv| backlog.feed(db, argv));
     let end = backlog.end_offset();
     drop(backlog);
     server.stream_end.send_replace(end);
+    Some(end)
+}
+
+/// Hands `f` each command, between MULTI and EXEC when there are several.
+fn for_each_wrapped(ops: &[(usize, Vec<Bytes>)], mut f: impl FnMut(usize, &[Bytes])) {
+    let transaction = ops.len() > 1;
+    if transaction {
+        f(ops[0].0, &[Bytes::from_static(b"MULTI")]);
+    }
+    for (db, argv) in ops {
+        f(*db, argv);
+    }
+    if transaction {
+        f(ops[ops.len() - 1].0, &[Bytes::from_static(b"EXEC")]);
+    }
 }
 
 /// The shards a command must hold: none, its keys' shards, or all. EXEC holds the union of

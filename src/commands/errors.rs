@@ -11,6 +11,14 @@ macro_rules! errors {
 
 errors! {
     SYNTAX = "ERR syntax error";
+    BUSYKEY = "BUSYKEY Target key name already exists.";
+    INVALID_TTL = "ERR Invalid TTL value, must be >= 0";
+    INVALID_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0";
+    INVALID_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255";
+    DUMP_VERSION_OR_CHECKSUM = "ERR DUMP payload version or checksum are wrong";
+    BAD_DATA_FORMAT = "ERR Bad data format";
+    WAIT_ON_REPLICA = "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.";
+    AOF_REWRITE_IN_PROGRESS = "ERR Background append only file rewriting already in progress";
     WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value";
     NOT_INTEGER = "ERR value is not an integer or out of range";
     NOT_FLOAT = "ERR value is not a valid float";

@@ -694,7 +694,7 @@ fn expire_generic(
         return Ok(Reply::Int(0));
     }
     // A replica keeps the key until its primary sends the DEL.
-    if when <= ctx.now_ms as i64 && ctx.server.config().replicaof.is_none() {
+    if ctx.already_expired(when) {
         ctx.delete(key);
         let lazy = ctx.server.config().lazyfree_lazy_expire;
         ctx.propagate_as_del(key, lazy);

@@ -9,6 +9,7 @@ pub mod command;
 pub mod context;
 pub mod debug;
 pub mod dispatch;
+pub mod dump;
 pub mod errors;
 pub mod evict;
 pub mod geo;
@@ -29,6 +30,8 @@ pub mod spec;
 pub mod stream;
 pub mod string;
 pub mod table;
+#[cfg(test)]
+pub mod test_support;
 pub mod tx;
 pub mod watch;
 pub mod zset;

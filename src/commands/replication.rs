@@ -74,7 +74,56 @@ pub const COMMANDS: &[C] = &[
         "2.8.12",
         role,
     ),
+    C::new(
+        "wait",
+        3,
+        NOSCRIPT,
+        acl::CONNECTION,
+        &[],
+        "generic",
+        "3.0.0",
+        wait,
+    )
+    .tips(&["request_policy:all_shards", "response_policy:agg_min"]),
 ];
+
+/// WAIT numreplicas timeout: how many replicas acknowledged this client's last write,
+/// waiting (up to `timeout` ms, 0 = forever) for `numreplicas` of them.
+fn wait(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    if ctx.server.role.is_replica() {
+        return Err(errors::WAIT_ON_REPLICA);
+    }
+    let numreplicas = ctx.int_arg(&args[1])?;
+    let timeout = crate::util::parse_int(&args[2]).ok_or(errors::TIMEOUT_NOT_INT)?;
+    if timeout < 0 {
+        return Err(errors::TIMEOUT_NEGATIVE);
+    }
+    let offset = ctx.client.woff;
+    let acked = count_acks(ctx.server, offset);
+    if acked >= numreplicas || ctx.client.multi.is_some() || ctx.deny_blocking {
+        return Ok(Reply::Int(acked));
+    }
+    let deadline_ms = match timeout {
+        0 => 0,
+        t => ctx.now_ms.saturating_add(t as u64),
+    };
+    ctx.effects.wait_acks = Some(super::context::WaitAcks {
+        numreplicas,
+        offset,
+        deadline_ms,
+    });
+    Ok(Reply::NoReply)
+}
+
+/// Online replicas whose acknowledged offset reached `offset`.
+pub fn count_acks(server: &crate::server::state::ServerState, offset: u64) -> i64 {
+    server
+        .replicas
+        .lock()
+        .values()
+        .filter(|r| r.state == "online" && r.ack_offset >= offset)
+        .count() as i64
+}
 
 /// REPLICAOF host port | NO ONE.
 fn replicaof(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {

@@ -119,7 +119,28 @@ pub const COMMANDS: &[C] = &[
         lastsave,
     )
     .tips(&["nondeterministic_output"]),
+    C::new(
+        "bgrewriteaof",
+        1,
+        NO_ASYNC_LOADING | ADMIN | NOSCRIPT,
+        0,
+        &[],
+        "server",
+        "1.0.0",
+        bgrewriteaof,
+    ),
 ];
+
+/// BGREWRITEAOF: the rewrite itself runs in the server once this reply is decided.
+fn bgrewriteaof(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    if ctx.server.aof.rewrite_in_progress.load(Relaxed) {
+        return Err(errors::AOF_REWRITE_IN_PROGRESS);
+    }
+    ctx.effects.persistence = Some(super::context::PersistenceRequest::RewriteAof);
+    Ok(Reply::simple(
+        "Background append only file rewriting started",
+    ))
+}
 
 fn ping(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     if args.len() > 2 {

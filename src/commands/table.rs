@@ -27,6 +27,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::pubsub::COMMANDS,
     super::stream::COMMANDS,
     super::scripting::COMMANDS,
+    super::dump::COMMANDS,
 ];
 
 pub struct Command {

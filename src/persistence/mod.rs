@@ -1,4 +1,6 @@
-//! Persistence codecs, pure: the RDB format (`rdb`). The files and the background work that
-//! use them live in `server/`.
+//! Persistence codecs, pure: the RDB format (`rdb`) and the append-only file's manifest,
+//! command feed and reader (`aof`). The files and the background work that use them live in
+//! `server/`.
 
+pub mod aof;
 pub mod rdb;

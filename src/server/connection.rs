@@ -4,6 +4,7 @@
 //! is bounded by `client-query-buffer-limit`; idle clients are closed after `timeout`.
 
 use super::state::{ClientEntry, ClientView, ServerState};
+use crate::commands::context::PersistenceRequest;
 use crate::commands::context::{ClientState, ReplyMode};
 use crate::commands::dispatch::{self, Outcome};
 use crate::commands::spec::flag;
@@ -129,6 +130,7 @@ pub async fn serve(
         monitor_rx: None,
         replica: None,
         blocked: None,
+        waiting: None,
         published_meta: None,
         mailbox_signal: Arc::new(tokio::sync::Notify::new()),
         soft_limit_since_ms: None,
@@ -183,6 +185,8 @@ struct Connection {
     replica: Option<crate::commands::context::ReplicaSync>,
     /// A blocking command that found nothing: its arguments and what it waits for.
     blocked: Option<(Vec<Bytes>, crate::commands::context::Block)>,
+    /// WAIT found too few acknowledgements.
+    waiting: Option<crate::commands::context::WaitAcks>,
     /// Woken when a message lands in the client's Pub/Sub mailbox.
     mailbox_signal: Arc<tokio::sync::Notify>,
     /// Since when the pending replies have been over the soft output limit.
@@ -197,8 +201,14 @@ impl Connection {
             if self.entry.killed.load(Relaxed) {
                 return;
             }
-            if self.blocked.is_some() {
-                if !self.flush(stream).await || !self.wait_blocked(stream, &mut inbuf).await {
+            if self.blocked.is_some() || self.waiting.is_some() {
+                let waited = match self.waiting.is_some() {
+                    true => self.flush(stream).await && self.wait_acks(stream, &mut inbuf).await,
+                    false => {
+                        self.flush(stream).await && self.wait_blocked(stream, &mut inbuf).await
+                    }
+                };
+                if !waited {
                     return;
                 }
                 // Commands that arrived while blocked run now.
@@ -297,7 +307,11 @@ impl Connection {
                     return;
                 }
             }
-            let done = if self.close || self.replica.is_some() || self.blocked.is_some() {
+            let done = if self.close
+                || self.replica.is_some()
+                || self.blocked.is_some()
+                || self.waiting.is_some()
+            {
                 self.flush(stream).await
             } else {
                 self.write_ready(stream) && self.check_output_limit()
@@ -382,6 +396,8 @@ impl Connection {
     /// Writes as much of the pending replies as the socket takes now; false if the peer is
     /// gone.
     fn write_ready(&mut self, stream: &TcpStream) -> bool {
+        // What the replies acknowledge reaches the AOF first.
+        super::aof::write_pending(&self.state);
         let mut written = 0;
         while written < self.out.len() {
             match stream.try_write(&self.out[written..]) {
@@ -422,6 +438,7 @@ impl Connection {
         if self.out.is_empty() {
             return true;
         }
+        super::aof::write_pending(&self.state);
         // A subscriber whose peer stopped reading must still be dropped when its mailbox
         // overflows, so the write races the mailbox's signal.
         let signal = self.mailbox_signal.clone();
@@ -584,6 +601,66 @@ impl Connection {
         keep
     }
 
+    /// WAIT: asks the replicas for acknowledgements and waits until enough of them reached
+    /// the client's offset, or the timeout; replies with the count. False if the connection
+    /// is to close.
+    async fn wait_acks(&mut self, stream: &mut TcpStream, inbuf: &mut BytesMut) -> bool {
+        let Some(w) = self.waiting.take() else {
+            return true;
+        };
+        super::replication_driver::request_acks(&self.state);
+        self.state.blocked_clients.fetch_add(1, Relaxed);
+        self.entry.blocked.store(true, Relaxed);
+        let deadline = (w.deadline_ms != 0).then(|| {
+            tokio::time::Instant::now()
+                + Duration::from_millis(w.deadline_ms.saturating_sub(unix_us() / 1000))
+        });
+        let state = self.state.clone();
+        let acked = || crate::commands::replication::count_acks(&state, w.offset);
+        let reply = loop {
+            let signal = state.ack_signal.notified();
+            tokio::pin!(signal);
+            signal.as_mut().enable();
+            if acked() >= w.numreplicas {
+                break Some(acked());
+            }
+            let timeout = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = signal => {}
+                _ = timeout => break Some(acked()),
+                _ = self.entry.kill_signal.notified() => {
+                    if self.entry.killed.load(Relaxed) {
+                        break None;
+                    }
+                    if self.entry.unblock_request.swap(0, Relaxed) != 0 {
+                        break Some(acked());
+                    }
+                }
+                read = stream.read_buf(inbuf) => {
+                    if !matches!(read, Ok(n) if n > 0) {
+                        break None;
+                    }
+                }
+            }
+        };
+        self.entry.blocked.store(false, Relaxed);
+        self.state.blocked_clients.fetch_sub(1, Relaxed);
+        match reply {
+            Some(n) => {
+                if self.client.reply_mode != ReplyMode::Off {
+                    encode(&Reply::Int(n), self.client.resp3, &mut self.out);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Whether a key the client waits on now holds a value of another type than the one its
     /// command pops (sorted sets for BZ*, lists otherwise).
     fn waited_key_has_other_type(
@@ -623,6 +700,7 @@ impl Connection {
             if self.close
                 || self.replica.is_some()
                 || self.blocked.is_some()
+                || self.waiting.is_some()
                 || self.entry.killed.load(Relaxed)
             {
                 return;
@@ -676,11 +754,29 @@ impl Connection {
         } else {
             dispatch::execute(&self.state, &mut self.client, args, now_us, self.is_local)
         };
+        if let Some(w) = outcome.effects.wait_acks.take() {
+            self.waiting = Some(w);
+        }
         if let Some(mut block) = outcome.effects.block.take() {
             let retry = block.retry_args.take().unwrap_or_else(|| args.to_vec());
             self.blocked = Some((retry, block));
         }
         // File work asked for by the handler happens here, before the reply is final.
+        match outcome.effects.persistence.take() {
+            Some(PersistenceRequest::RewriteAof)
+                if !super::aof::start_rewrite(&self.state, false) =>
+            {
+                outcome.reply = Reply::Error(crate::commands::errors::AOF_REWRITE_IN_PROGRESS);
+            }
+            Some(PersistenceRequest::LoadAof) => {
+                if let Err(e) = super::aof::debug_loadaof(&self.state) {
+                    // Redis exits rather than serve a partial dataset.
+                    crate::log_at!(Warning, "{}", e);
+                    std::process::exit(1);
+                }
+            }
+            _ => {}
+        }
         if let Some(path) = outcome.effects.rewrite_config.take() {
             if let Err(e) = super::rewrite_config_file(&self.state, &path) {
                 outcome.reply = Reply::Error(crate::resp::ErrorReply::owned(format!(

@@ -306,7 +306,17 @@ fn memory_section(state: &ServerState, o: &mut String) {
 }
 
 fn persistence_section(state: &ServerState, o: &mut String) {
-    let cfg = state.config();
+    let aof = &state.aof;
+    let rewriting = aof.rewrite_in_progress.load(Relaxed);
+    let current_rewrite_secs = match rewriting {
+        true => {
+            ((super::connection::unix_us() / 1000)
+                .saturating_sub(aof.rewrite_started_ms.load(Relaxed))
+                / 1000) as i64
+        }
+        false => -1,
+    };
+    let ok_err = |ok: bool| if ok { "ok" } else { "err" };
     fields!(o,
         "loading" => 0,
         "async_loading" => 0,
@@ -326,19 +336,29 @@ fn persistence_section(state: &ServerState, o: &mut String) {
         "rdb_last_cow_size" => 0,
         "rdb_last_load_keys_expired" => 0,
         "rdb_last_load_keys_loaded" => 0,
-        "aof_enabled" => cfg.appendonly as u8,
-        "aof_rewrite_in_progress" => 0,
-        "aof_rewrite_scheduled" => 0,
-        "aof_last_rewrite_time_sec" => -1,
-        "aof_current_rewrite_time_sec" => -1,
-        "aof_last_bgrewrite_status" => "ok",
-        "aof_rewrites" => 0,
-        "aof_rewrites_consecutive_failures" => 0,
-        "aof_last_write_status" => "ok",
+        "aof_enabled" => aof.on.load(Relaxed) as u8,
+        "aof_rewrite_in_progress" => rewriting as u8,
+        "aof_rewrite_scheduled" => aof.rewrite_scheduled.load(Relaxed) as u8,
+        "aof_last_rewrite_time_sec" => aof.last_rewrite_time_sec.load(Relaxed),
+        "aof_current_rewrite_time_sec" => current_rewrite_secs,
+        "aof_last_bgrewrite_status" => ok_err(aof.last_rewrite_ok.load(Relaxed)),
+        "aof_rewrites" => aof.rewrites.load(Relaxed),
+        "aof_rewrites_consecutive_failures" => aof.consecutive_failures.load(Relaxed),
+        "aof_last_write_status" => ok_err(aof.last_write_ok.load(Relaxed)),
         "aof_last_cow_size" => 0,
         "module_fork_in_progress" => 0,
         "module_fork_last_cow_size" => 0,
     );
+    if aof.on.load(Relaxed) {
+        fields!(o,
+            "aof_current_size" => aof.current_size.load(Relaxed),
+            "aof_base_size" => aof.base_size.load(Relaxed),
+            "aof_pending_rewrite" => aof.rewrite_scheduled.load(Relaxed) as u8,
+            "aof_buffer_length" => state.aof_feed.lock().len(),
+            "aof_pending_bio_fsync" => 0,
+            "aof_delayed_fsync" => 0,
+        );
+    }
 }
 
 fn stats_section(state: &ServerState, o: &mut String) {

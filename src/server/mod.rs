@@ -3,6 +3,7 @@
 //! tools wait for, bind the listeners, spawn a task per connection, drive the cron (active
 //! expiry at `hz`), and shut down cleanly on SIGTERM/SIGINT or SHUTDOWN.
 
+pub mod aof;
 pub mod connection;
 pub mod info;
 pub mod latency;
@@ -97,6 +98,11 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         monitors: Default::default(),
         monitor_count: 0.into(),
         debug: Default::default(),
+        aof_feed: Default::default(),
+        aof_files: Default::default(),
+        aof: Default::default(),
+        loading: false.into(),
+        ack_signal: Default::default(),
     }
 }
 
@@ -193,6 +199,12 @@ async fn serve(state: Arc<ServerState>) -> i32 {
     }
     startup_banner(&state, &cfg);
     log_at!(Warning, "Server initialized");
+    if cfg.appendonly {
+        if let Err(e) = aof::start(&state) {
+            log_at!(Warning, "{}", e);
+            return 1;
+        }
+    }
     if !listeners.is_empty() {
         log_at!(Notice, "Ready to accept connections");
     }
@@ -366,63 +378,11 @@ async fn cron(state: Arc<ServerState>) {
         if state.debug.pause_cron.load(Relaxed) {
             continue;
         }
-        if !state.active_expire_enabled.load(Relaxed) {
-            continue;
-        }
         let now_ms = connection::unix_us() / 1000;
-        let effort = state.config().active_expire_effort.clamp(1, 10) as usize;
-        let budget = 200 * effort;
-        // A replica leaves expiry to its primary, whose DELs arrive in the stream.
-        let expiring = !state.role.is_replica();
-        if !expiring && !crate::commands::scripting::script_running() {
-            replica_driver::expire_local_writes(&state, now_ms);
+        if state.active_expire_enabled.load(Relaxed) {
+            active_expire(&state, &mut cursors, &mut deleted, now_ms);
         }
-        for (shard, cursor) in cursors.iter_mut().enumerate().filter(|_| expiring) {
-            // A running script holds every shard: waiting here would stall a worker thread.
-            if crate::commands::scripting::script_running() {
-                break;
-            }
-            let mut guard = state.keyspace.lock_shard(shard);
-            let stats = expire_pass(&mut guard, cursor, now_ms, budget, &mut deleted);
-            if !deleted.is_empty() {
-                // Still holding the shard, so the deletions enter the stream in order.
-                let del: &'static [u8] = match state.config().lazyfree_lazy_expire {
-                    true => b"UNLINK",
-                    false => b"DEL",
-                };
-                let ops: Vec<_> = deleted
-                    .iter()
-                    .map(|(db, key)| {
-                        (
-                            *db,
-                            vec![Bytes::from_static(del), Bytes::copy_from_slice(key)],
-                        )
-                    })
-                    .collect();
-                for op in ops.chunks(1) {
-                    crate::commands::dispatch::feed_replication(&state, op);
-                }
-                for (db, key) in &deleted {
-                    state.watches.touch(*db, key, false);
-                    crate::commands::pubsub::notify_keyspace_event(
-                        &state,
-                        crate::config::values::notify::EXPIRED,
-                        "expired",
-                        *db,
-                        key,
-                        now_ms,
-                    );
-                }
-            }
-            drop(guard);
-            if stats.expired > 0 {
-                state
-                    .stats
-                    .expired_keys
-                    .fetch_add(stats.expired as u64, Relaxed);
-            }
-            deleted.clear();
-        }
+        aof::cron(&state, now_ms / 1000);
         let limit = state.config().maxmemory;
         if limit > 0 {
             // Eviction a command left unfinished (its per-call budget ran out) goes on here.
@@ -432,6 +392,69 @@ async fn cron(state: Arc<ServerState>) {
         clients_cron(&state, now_ms);
         let used = info::used_memory();
         state.stat_peak_memory.fetch_max(used as u64, Relaxed);
+    }
+}
+
+/// One pass of active expiry over every shard (Redis's `activeExpireCycle`), or on a replica
+/// over the keys its own clients wrote.
+fn active_expire(
+    state: &ServerState,
+    cursors: &mut [ExpireCursor],
+    deleted: &mut Vec<(usize, Box<[u8]>)>,
+    now_ms: u64,
+) {
+    let effort = state.config().active_expire_effort.clamp(1, 10) as usize;
+    let budget = 200 * effort;
+    // A replica leaves expiry to its primary, whose DELs arrive in the stream.
+    let expiring = !state.role.is_replica();
+    if !expiring && !crate::commands::scripting::script_running() {
+        replica_driver::expire_local_writes(state, now_ms);
+    }
+    for (shard, cursor) in cursors.iter_mut().enumerate().filter(|_| expiring) {
+        // A running script holds every shard: waiting here would stall a worker thread.
+        if crate::commands::scripting::script_running() {
+            break;
+        }
+        let mut guard = state.keyspace.lock_shard(shard);
+        let stats = expire_pass(&mut guard, cursor, now_ms, budget, deleted);
+        if !deleted.is_empty() {
+            // Still holding the shard, so the deletions enter the stream in order.
+            let del: &'static [u8] = match state.config().lazyfree_lazy_expire {
+                true => b"UNLINK",
+                false => b"DEL",
+            };
+            let ops: Vec<_> = deleted
+                .iter()
+                .map(|(db, key)| {
+                    (
+                        *db,
+                        vec![Bytes::from_static(del), Bytes::copy_from_slice(key)],
+                    )
+                })
+                .collect();
+            for op in ops.chunks(1) {
+                crate::commands::dispatch::feed_replication(state, op);
+            }
+            for (db, key) in deleted.iter() {
+                state.watches.touch(*db, key, false);
+                crate::commands::pubsub::notify_keyspace_event(
+                    state,
+                    crate::config::values::notify::EXPIRED,
+                    "expired",
+                    *db,
+                    key,
+                    now_ms,
+                );
+            }
+        }
+        drop(guard);
+        if stats.expired > 0 {
+            state
+                .stats
+                .expired_keys
+                .fetch_add(stats.expired as u64, Relaxed);
+        }
+        deleted.clear();
     }
 }
 
@@ -447,10 +470,14 @@ fn clients_cron(state: &ServerState, now_ms: u64) {
 }
 
 /// Applies runtime side effects of CONFIG SET.
-pub fn apply_config_changes(state: &ServerState, changed: &[&'static str]) {
+pub fn apply_config_changes(state: &Arc<ServerState>, changed: &[&'static str]) {
     let cfg = state.config();
     for name in changed {
         match *name {
+            "appendonly" if cfg.appendonly && !state.aof.on.load(Relaxed) => {
+                aof::start_rewrite(state, true);
+            }
+            "appendonly" if !cfg.appendonly && state.aof.on.load(Relaxed) => aof::stop(state),
             "loglevel" => logging::set_min_level(level_of(&cfg)),
             "logfile" => logging::configure(&cfg.logfile, level_of(&cfg)),
             "dir" if !cfg.dir.is_empty() => {
@@ -514,6 +541,10 @@ async fn wait_for_shutdown(state: &ServerState) {
 
 fn finish_shutdown(state: &ServerState) {
     log_at!(Warning, "User requested shutdown...");
+    if state.aof.on.load(Relaxed) {
+        log_at!(Notice, "Calling fsync() on the AOF file.");
+        aof::flush_and_sync(state);
+    }
     let cfg = state.config();
     if cfg.daemonize || !cfg.pidfile.is_empty() {
         let path = if cfg.pidfile.is_empty() {

@@ -189,6 +189,7 @@ fn read_acks(
                             l.ack_offset = link.ack_offset;
                             l.last_ack_ms = link.last_ack_ms;
                         }
+                        state.ack_signal.notify_waiters();
                     }
                 }
             }
@@ -196,6 +197,19 @@ fn read_acks(
             Err(_) => return false,
         }
     }
+}
+
+/// Asks every replica to acknowledge its offset now (a client entered WAIT): a `REPLCONF
+/// GETACK *` in the stream, as Redis sends before its event loop sleeps.
+pub fn request_acks(state: &ServerState) {
+    let mut backlog = state.backlog.lock();
+    if !backlog.is_active() {
+        return;
+    }
+    backlog.feed_raw(b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n");
+    let end = backlog.end_offset();
+    drop(backlog);
+    state.stream_end.send_replace(end);
 }
 
 /// Sends a full snapshot; the offset the stream continues after, None if the link broke.

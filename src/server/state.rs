@@ -239,6 +239,15 @@ pub struct ServerState {
     pub monitor_count: AtomicUsize,
     /// Switches DEBUG flips for tests (PAUSE-CRON, REPLYBUFFER, ...).
     pub debug: crate::commands::debug::DebugFlags,
+    /// Commands propagated while AOF is on, waiting to be written (under the shard locks of
+    /// the command that produced them, so file order is execution order).
+    pub aof_feed: Mutex<crate::persistence::aof::feed::Feed>,
+    pub aof_files: Mutex<super::aof::AofFiles>,
+    pub aof: super::aof::AofStatus,
+    /// A file is being loaded (DEBUG LOADAOF): what it replays is not propagated again.
+    pub loading: AtomicBool,
+    /// Signalled whenever a replica acknowledges an offset (clients in WAIT).
+    pub ack_signal: tokio::sync::Notify,
 }
 
 /// What INFO replication shows about one attached replica.

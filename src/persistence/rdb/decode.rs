@@ -264,6 +264,34 @@ pub fn decode(
     Ok(())
 }
 
+/// Why RESTORE refused a payload: its footer (the two errors Redis tells apart).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DumpError {
+    /// Too short, from a newer RDB version, or the CRC-64 does not match.
+    VersionOrChecksum,
+    /// The footer is right but the value does not parse.
+    BadData,
+}
+
+/// Reads a DUMP payload: an RDB object (type byte and value), the producer's RDB version (u16
+/// little endian) and the CRC-64 of everything before it. Bytes after the value and before the
+/// footer are ignored, as Redis does.
+pub fn decode_dump(payload: &[u8], limits: LoadLimits) -> Result<Value, DumpError> {
+    if payload.len() < 10 {
+        return Err(DumpError::VersionOrChecksum);
+    }
+    let footer = payload.len() - 10;
+    let version = u16::from_le_bytes([payload[footer], payload[footer + 1]]);
+    let crc = u64::from_le_bytes(payload[footer + 2..].try_into().unwrap_or([0; 8]));
+    if u32::from(version) > super::RDB_VERSION || crc != crc64::update(0, &payload[..footer + 2]) {
+        return Err(DumpError::VersionOrChecksum);
+    }
+    let body = &payload[..footer];
+    let mut r = Reader { buf: body, pos: 0 };
+    let kind = r.byte().map_err(|_| DumpError::BadData)?;
+    read_value(&mut r, kind, limits).map_err(|_| DumpError::BadData)
+}
+
 fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, RdbError> {
     Ok(match kind {
         TYPE_STRING => Value::Str(StrValue::from_bytes(&r.string()?)),

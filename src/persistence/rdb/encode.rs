@@ -68,34 +68,41 @@ impl RdbWriter {
             self.out
                 .extend_from_slice(&entry.expire_at_ms.to_le_bytes());
         }
-        match &entry.value {
+        self.object(Some(key), &entry.value);
+    }
+
+    /// A value's type byte, the key when there is one, and the value's payload.
+    fn object(&mut self, key: Option<&[u8]>, value: &Value) {
+        let key_then = |w: &mut RdbWriter, kind: u8| {
+            w.out.push(kind);
+            if let Some(key) = key {
+                w.string(key);
+            }
+        };
+        match value {
             Value::Str(s) => {
-                self.out.push(TYPE_STRING);
-                self.string(key);
+                key_then(self, TYPE_STRING);
                 match s {
                     StrValue::Int(i) => self.integer_string(*i),
                     other => self.string(&other.to_bytes()),
                 }
             }
             Value::List(list) => {
-                self.out.push(TYPE_LIST);
-                self.string(key);
+                key_then(self, TYPE_LIST);
                 self.length(list.len() as u64);
                 for item in list.iter() {
                     self.string(item);
                 }
             }
             Value::Set(set) => {
-                self.out.push(TYPE_SET);
-                self.string(key);
+                key_then(self, TYPE_SET);
                 self.length(set.len() as u64);
                 for member in set.iter() {
                     self.string(&member);
                 }
             }
             Value::Hash(hash) => {
-                self.out.push(TYPE_HASH);
-                self.string(key);
+                key_then(self, TYPE_HASH);
                 self.length(hash.len() as u64);
                 for (field, value) in hash.iter() {
                     self.string(field);
@@ -104,8 +111,7 @@ impl RdbWriter {
             }
             Value::ZSet(zset) => {
                 let zset = zset.view();
-                self.out.push(TYPE_ZSET_2);
-                self.string(key);
+                key_then(self, TYPE_ZSET_2);
                 self.length(zset.len() as u64);
                 for (member, score) in zset.iter() {
                     self.string(member);
@@ -113,8 +119,7 @@ impl RdbWriter {
                 }
             }
             Value::Stream(stream) => {
-                self.out.push(super::stream::TYPE_STREAM_LISTPACKS_2);
-                self.string(key);
+                key_then(self, super::stream::TYPE_STREAM_LISTPACKS_2);
                 let mut out = std::mem::take(&mut self.out);
                 super::stream::write_stream(
                     stream,
@@ -131,6 +136,21 @@ impl RdbWriter {
                 self.out = out;
             }
         }
+    }
+
+    /// A DUMP payload: the value as an RDB object (type byte and payload, no key), the RDB
+    /// version as two little-endian bytes, and the CRC-64 of all of that. Redis computes the
+    /// checksum whatever `rdbchecksum` says.
+    pub fn dump_payload(value: &Value) -> Vec<u8> {
+        let mut w = RdbWriter {
+            out: Vec::with_capacity(32),
+        };
+        w.object(None, value);
+        w.out
+            .extend_from_slice(&(super::RDB_VERSION as u16).to_le_bytes());
+        let crc = crc64::update(0, &w.out);
+        w.out.extend_from_slice(&crc.to_le_bytes());
+        w.out
     }
 
     /// Ends the file: EOF opcode and checksum.
