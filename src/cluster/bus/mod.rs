@@ -14,6 +14,7 @@ mod tests;
 
 pub use codec::{decode, encode, frame_limit_for_proto_max_bulk_len, next_frame, BusError};
 pub use message::{
-    ext_type, mflags, Body, BusIp, GossipEntry, Header, Message, MessageType, PingBody, PingExt,
-    PublishBody, SlotBitmap, CLUSTER_STATE_FAIL, CLUSTER_STATE_OK, GOSSIP_ENTRY_LEN, HEADER_LEN,
+    empty_slots, ext_type, mflags, set_slot, slot_is_set, slot_ranges, Body, BusIp, GossipEntry,
+    Header, Message, MessageType, PingBody, PingExt, PublishBody, SlotBitmap, CLUSTER_STATE_FAIL,
+    CLUSTER_STATE_OK, GOSSIP_ENTRY_LEN, HEADER_LEN, NET_IP_STR_LEN, SLOTS_BITMAP_LEN,
 };

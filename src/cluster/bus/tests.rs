@@ -625,6 +625,18 @@ fn message_types_carry_cluster_info_stat_names() {
 }
 
 #[test]
+fn header_debug_shows_slot_ranges_not_bytes() {
+    let mut h = Header::new(id(b'a'));
+    for slot in [0, 1, 2, 7, 5000, 16383] {
+        set_slot(&mut h.myslots, slot);
+    }
+    assert_eq!(slot_ranges(&h.myslots), "0-2 7 5000 16383");
+    assert!(format!("{h:?}").contains("myslots: [0-2 7 5000 16383]"));
+    assert!(!slot_is_set(&h.myslots, 3));
+    set_slot(&mut h.myslots, 16384); // beyond the bitmap: ignored, no panic
+}
+
+#[test]
 fn bus_ip_keeps_text_before_the_nul() {
     assert_eq!(BusIp::new(b"::1").unwrap().text(), b"::1");
     assert!(BusIp::new(&[b'1'; 46]).is_none());
