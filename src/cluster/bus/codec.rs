@@ -228,7 +228,11 @@ fn decode_body(raw: &RawHeader, body: &[u8], totlen: u32) -> Result<Body, BusErr
         MessageType::Meet => Body::Meet(decode_ping(raw, body, totlen)?),
         MessageType::Fail => {
             exact(FAIL_BODY_LEN)?;
-            let nodename = NodeId(Reader::new(body).array().ok_or(mismatch(0))?);
+            let nodename = NodeId(
+                Reader::new(body)
+                    .array()
+                    .ok_or(mismatch((HEADER_LEN + FAIL_BODY_LEN) as u64))?,
+            );
             Body::Fail { nodename }
         }
         MessageType::Publish => Body::Publish(decode_publish(body).map_err(mismatch)?),
@@ -238,7 +242,7 @@ fn decode_body(raw: &RawHeader, body: &[u8], totlen: u32) -> Result<Body, BusErr
         MessageType::MfStart => exact(0).map(|()| Body::MfStart)?,
         MessageType::Update => {
             exact(UPDATE_BODY_LEN)?;
-            decode_update(body).ok_or(mismatch(0))?
+            decode_update(body).ok_or(mismatch((HEADER_LEN + UPDATE_BODY_LEN) as u64))?
         }
         MessageType::Module => decode_module(body).map_err(mismatch)?,
     })
