@@ -3,4 +3,5 @@
 //! on bus messages and ticks. Nothing here touches sockets, files or the clock; the driver in
 //! `server/` moves bytes and timers.
 
+pub mod bus;
 pub mod node;
