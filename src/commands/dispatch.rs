@@ -251,21 +251,17 @@ fn lock_for<'s>(
     }
 }
 
-/// Whether a queued transaction holds a command that may grow memory.
-fn queued_denyoom(server: &ServerState, client: &ClientState) -> bool {
+/// Whether a queued transaction holds a command whose spec satisfies `test` (a write, a
+/// command that may grow memory, one not allowed on a stale replica).
+fn queued_any(
+    server: &ServerState,
+    client: &ClientState,
+    test: impl Fn(&super::spec::CommandSpec) -> bool,
+) -> bool {
     client.multi.as_ref().is_some_and(|m| {
-        m.queued.iter().any(
-            |q| matches!(server.commands.lookup(q), Lookup::Found(c) if c.spec.has(flag::DENYOOM)),
-        )
-    })
-}
-
-/// Whether a queued transaction holds a write command.
-fn queued_writes(server: &ServerState, client: &ClientState) -> bool {
-    client.multi.as_ref().is_some_and(|m| {
-        m.queued.iter().any(
-            |q| matches!(server.commands.lookup(q), Lookup::Found(c) if c.spec.has(flag::WRITE)),
-        )
+        m.queued
+            .iter()
+            .any(|q| matches!(server.commands.lookup(q), Lookup::Found(c) if test(c.spec)))
     })
 }
 
@@ -307,7 +303,7 @@ fn admit(
         let used = || server.memory_for_eviction();
         let out_of_memory = perform_evictions(server, now_ms, &used) == Evicted::Fail;
         let denyoom = cmd.spec.has(flag::DENYOOM)
-            || (cmd.fullname == "exec" && queued_denyoom(server, client));
+            || (cmd.fullname == "exec" && queued_any(server, client, |s| s.has(flag::DENYOOM)));
         // Queuing inside MULTI takes memory too: only EXEC, DISCARD, QUIT and RESET pass.
         let queuing = client.multi.is_some()
             && !matches!(cmd.fullname.as_str(), "exec" | "discard" | "quit" | "reset");
@@ -316,7 +312,8 @@ fn admit(
         }
     }
     let writes =
-        || cmd.spec.has(flag::WRITE) || (cmd.fullname == "exec" && queued_writes(server, client));
+        || cmd.spec.has(flag::WRITE)
+            || (cmd.fullname == "exec" && queued_any(server, client, |s| s.has(flag::WRITE)));
     if !server.role.is_replica()
         && config.min_replicas_to_write > 0
         && config.min_replicas_max_lag > 0
@@ -344,8 +341,10 @@ fn admit(
                 "READONLY You can't write against a read only replica.",
             ));
         }
-        if !config.replica_serve_stale_data && !cmd.spec.has(flag::STALE) && !server.role.link_up()
-        {
+        // EXEC is refused when any queued command could not run on a stale replica.
+        let deny_stale = !cmd.spec.has(flag::STALE)
+            || (cmd.fullname == "exec" && queued_any(server, client, |s| !s.has(flag::STALE)));
+        if !config.replica_serve_stale_data && deny_stale && !server.role.link_up() {
             return Err(ErrorReply::fixed(
                 "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
             ));

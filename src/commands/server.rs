@@ -136,6 +136,13 @@ fn bgrewriteaof(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
     if ctx.server.aof.rewrite_in_progress.load(Relaxed) {
         return Err(errors::AOF_REWRITE_IN_PROGRESS);
     }
+    // Inside EXEC the cron starts it once the transaction is over, as Redis does.
+    if ctx.deny_blocking {
+        ctx.server.aof.rewrite_scheduled.store(true, Relaxed);
+        return Ok(Reply::simple(
+            "Background append only file rewriting scheduled",
+        ));
+    }
     ctx.effects.persistence = Some(super::context::PersistenceRequest::RewriteAof);
     Ok(Reply::simple(
         "Background append only file rewriting started",

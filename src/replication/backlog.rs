@@ -6,8 +6,13 @@
 //!
 //! Like Redis, nothing is recorded (and the offset does not move) until the backlog is created
 //! for the first replica; Redis never frees it afterwards, and neither do we.
+//!
+//! Each attached replica also has its own queue of stream bytes not yet taken by its link
+//! (its output buffer): appended to with the backlog, so a replica that stops reading falls
+//! behind in its queue, bounded by `client-output-buffer-limit replica`, never out of the
+//! window.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 
 #[derive(Debug, Default)]
@@ -20,6 +25,10 @@ pub struct Backlog {
     end: u64,
     /// The database the stream last selected; None forces a SELECT before the next command.
     selected_db: Option<usize>,
+    /// Output queues of the attached replicas, by client id.
+    queues: Vec<(u64, BytesMut)>,
+    /// Bytes in all queues (INFO `mem_clients_slaves`).
+    queued: usize,
 }
 
 impl Backlog {
@@ -119,6 +128,10 @@ impl Backlog {
     }
 
     fn append(&mut self, bytes: &[u8]) {
+        for (_, q) in &mut self.queues {
+            q.extend_from_slice(bytes);
+        }
+        self.queued += bytes.len() * self.queues.len();
         self.buf.extend(bytes);
         self.end += bytes.len() as u64;
         self.trim();
@@ -129,6 +142,48 @@ impl Backlog {
             let excess = self.buf.len() - self.capacity;
             self.buf.drain(..excess);
         }
+    }
+
+    /// Gives replica `id` a queue holding the stream after offset `after`; false when those
+    /// bytes have left the window.
+    pub fn attach(&mut self, id: u64, after: u64) -> bool {
+        let Some(first) = self.read_after(after, usize::MAX) else {
+            return false;
+        };
+        self.detach(id);
+        self.queued += first.len();
+        self.queues.push((id, BytesMut::from(&first[..])));
+        true
+    }
+
+    pub fn detach(&mut self, id: u64) {
+        if let Some(i) = self.queues.iter().position(|(q, _)| *q == id) {
+            let (_, q) = self.queues.swap_remove(i);
+            self.queued -= q.len();
+        }
+    }
+
+    /// Takes up to `max` queued bytes for replica `id`.
+    pub fn take_queued(&mut self, id: u64, max: usize) -> Bytes {
+        let Some((_, q)) = self.queues.iter_mut().find(|(q, _)| *q == id) else {
+            return Bytes::new();
+        };
+        let chunk = q.split_to(q.len().min(max)).freeze();
+        self.queued -= chunk.len();
+        chunk
+    }
+
+    /// Bytes waiting in replica `id`'s queue.
+    pub fn queued_for(&self, id: u64) -> usize {
+        self.queues
+            .iter()
+            .find(|(q, _)| *q == id)
+            .map_or(0, |(_, q)| q.len())
+    }
+
+    /// Bytes waiting in every replica queue.
+    pub fn queued_total(&self) -> usize {
+        self.queued
     }
 
     /// Up to `max` bytes of the stream after offset `from` (the offset of the last byte the
@@ -153,6 +208,27 @@ mod tests {
 
     fn argv(parts: &[&str]) -> Vec<Bytes> {
         parts.iter().map(|p| Bytes::from(p.to_string())).collect()
+    }
+
+    #[test]
+    fn a_replica_queue_keeps_what_its_link_has_not_taken_beyond_the_window() {
+        let mut b = Backlog::new(16);
+        b.activate();
+        b.feed(0, &argv(&["SET", "a", "1"]));
+        assert!(b.attach(7, b.end_offset()));
+        b.feed(0, &argv(&["SET", "b", "2"]));
+        b.feed(0, &argv(&["SET", "c", "3"]));
+        let queued = b.queued_for(7);
+        assert!(queued > 16, "the queue outgrows the window: {queued}");
+        assert_eq!(b.queued_total(), queued);
+        let first = b.take_queued(7, 4);
+        assert_eq!(&first[..], b"*3\r\n");
+        let rest = b.take_queued(7, usize::MAX);
+        assert!(rest.ends_with(b"$1\r\nc\r\n$1\r\n3\r\n"));
+        assert_eq!(b.queued_total(), 0);
+        b.detach(7);
+        assert!(b.take_queued(7, 10).is_empty());
+        assert!(!b.attach(8, 0), "offset 0 left the window");
     }
 
     #[test]

@@ -335,7 +335,7 @@ impl Connection {
                     ip,
                     self.client.replica_listening_port,
                     kind,
-                    &self.entry.kill_signal,
+                    &self.entry,
                 )
                 .await;
                 return;

@@ -383,6 +383,12 @@ async fn cron(state: Arc<ServerState>) {
             active_expire(&state, &mut cursors, &mut deleted, now_ms);
         }
         aof::cron(&state, now_ms / 1000);
+        if state.aof.rewrite_scheduled.swap(false, Relaxed) {
+            let enable = state.config().appendonly && !state.aof.on.load(Relaxed);
+            if !aof::start_rewrite(&state, enable) {
+                state.aof.rewrite_scheduled.store(true, Relaxed);
+            }
+        }
         let limit = state.config().maxmemory;
         if limit > 0 {
             // Eviction a command left unfinished (its per-call budget ran out) goes on here.

@@ -1,8 +1,9 @@
 //! The primary's end of a replica link. After SYNC or PSYNC the connection stops being a
 //! client: it gets a snapshot of the dataset as an RDB payload (cut while every shard is held,
 //! at a known stream offset), then every byte of the replication stream after that offset.
-//! What the replica sends back (REPLCONF ACK) updates what INFO replication shows. A replica
-//! that falls out of the backlog window is disconnected, as Redis's output buffer limit does.
+//! What the replica sends back (REPLCONF ACK) updates what INFO replication shows. The stream
+//! bytes a replica has not taken wait in its queue in the backlog (its output buffer), and a
+//! replica whose queue breaks `client-output-buffer-limit replica` is disconnected.
 
 use super::connection::unix_us;
 use super::state::{ReplicaLink, ServerState};
@@ -11,14 +12,14 @@ use crate::log_at;
 use crate::resp::decode::{DecodeLimits, RequestDecoder};
 use bytes::BytesMut;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// Largest piece of the stream written at once.
 const CHUNK: usize = 64 * 1024;
 
 /// Cuts the snapshot: the RDB payload and the stream offset it corresponds to.
-fn snapshot(state: &ServerState) -> (Vec<u8>, u64) {
+fn snapshot(state: &ServerState, client_id: u64) -> (Vec<u8>, u64) {
     // On a replica, no command of our primary's stream is half applied while we cut.
     let _applying = state.role.apply_lock.lock();
     let mut locked = state.keyspace.lock_all();
@@ -27,6 +28,8 @@ fn snapshot(state: &ServerState) -> (Vec<u8>, u64) {
         backlog.set_capacity(state.config().repl_backlog_size as usize);
         backlog.activate();
         backlog.force_select();
+        let end = backlog.end_offset();
+        backlog.attach(client_id, end);
         state
             .repl_active
             .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -56,7 +59,7 @@ pub async fn serve_replica(
     ip: String,
     port: u16,
     kind: ReplicaSync,
-    kill: &tokio::sync::Notify,
+    entry: &super::state::ClientEntry,
 ) {
     let now_ms = unix_us() / 1000;
     let mut link = ReplicaLink {
@@ -73,7 +76,7 @@ pub async fn serve_replica(
         link.ip,
         link.port
     );
-    serve_link(&state, stream, client_id, &mut link, kind, kill).await;
+    serve_link(&state, stream, client_id, &mut link, kind, entry).await;
     state.replicas.lock().remove(&client_id);
     log_at!(
         Notice,
@@ -89,11 +92,20 @@ async fn serve_link(
     client_id: u64,
     link: &mut ReplicaLink,
     kind: ReplicaSync,
-    kill: &tokio::sync::Notify,
+    entry: &super::state::ClientEntry,
 ) {
-    let mut ends = state.stream_end.subscribe();
-    let mut sent = match kind {
+    match kind {
         ReplicaSync::Continue(from) => {
+            if !state.backlog.lock().attach(client_id, from) {
+                log_at!(
+                    Warning,
+                    "Client id={} addr={}:{} closed: its offset left the backlog.",
+                    client_id,
+                    link.ip,
+                    link.port
+                );
+                return;
+            }
             let head = format!("+CONTINUE {}\r\n", state.replid.lock());
             if stream.write_all(head.as_bytes()).await.is_err() {
                 return;
@@ -106,50 +118,93 @@ async fn serve_link(
                 link.port,
                 from
             );
-            from
         }
-        _ => match full_snapshot(state, stream, client_id, link, &kind).await {
-            Some(sent) => sent,
-            None => return,
-        },
-    };
-    let mut inbuf = BytesMut::with_capacity(4096);
-    let mut decoder = RequestDecoder::new();
-    loop {
-        let chunk = state.backlog.lock().read_after(sent, CHUNK);
-        let Some(chunk) = chunk else {
-            log_at!(
-                Warning,
-                "Client id={} addr={}:{} closed for overcoming of output buffer limits.",
-                client_id,
-                link.ip,
-                link.port
-            );
-            return;
-        };
-        if !chunk.is_empty() {
-            if stream.write_all(&chunk).await.is_err() {
+        _ => {
+            if full_snapshot(state, stream, client_id, link, &kind)
+                .await
+                .is_none()
+            {
+                state.backlog.lock().detach(client_id);
                 return;
             }
-            sent += chunk.len() as u64;
-            continue;
+        }
+    }
+    stream_to_replica(state, stream, client_id, link, entry).await;
+    state.backlog.lock().detach(client_id);
+}
+
+/// Writes the replica's queue as the socket takes it, reading its acknowledgements, until the
+/// link breaks or its queue breaks the replica output buffer limit.
+async fn stream_to_replica(
+    state: &ServerState,
+    stream: &mut TcpStream,
+    client_id: u64,
+    link: &mut ReplicaLink,
+    entry: &super::state::ClientEntry,
+) {
+    let mut ends = state.stream_end.subscribe();
+    let mut inbuf = BytesMut::with_capacity(4096);
+    let mut decoder = RequestDecoder::new();
+    let mut out = bytes::Bytes::new();
+    let mut soft_since = None;
+    loop {
+        if out.is_empty() {
+            out = state.backlog.lock().take_queued(client_id, CHUNK);
+        }
+        if !out.is_empty() {
+            match stream.try_write(&out) {
+                Ok(n) => {
+                    let _ = out.split_to(n);
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
         }
         tokio::select! {
+            ready = stream.writable(), if !out.is_empty() => {
+                if ready.is_err() {
+                    return;
+                }
+            }
             changed = ends.changed() => {
                 if changed.is_err() {
                     return;
                 }
-            }
-            read = stream.read_buf(&mut inbuf) => {
-                match read {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-                if !read_acks(state, client_id, link, &mut inbuf, &mut decoder) {
+                let queued = state.backlog.lock().queued_for(client_id) as u64;
+                let limit = state.config().client_output_buffer_limit.replica;
+                if limit.exceeded(queued, unix_us() / 1000, &mut soft_since) {
+                    log_at!(
+                        Warning,
+                        "Client id={} addr={}:{} closed for overcoming of output buffer limits.",
+                        client_id,
+                        link.ip,
+                        link.port
+                    );
                     return;
                 }
             }
-            _ = kill.notified() => return,
+            ready = stream.readable() => {
+                if ready.is_err() {
+                    return;
+                }
+                match stream.try_read_buf(&mut inbuf) {
+                    Ok(0) => return,
+                    Ok(_) => {
+                        if !read_acks(state, client_id, link, &mut inbuf, &mut decoder) {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                }
+            }
+            // The signal also carries housekeeping requests; only a kill ends the link.
+            _ = entry.kill_signal.notified() => {
+                if entry.killed.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+            }
         }
     }
 }
@@ -220,7 +275,7 @@ async fn full_snapshot(
     link: &mut ReplicaLink,
     kind: &ReplicaSync,
 ) -> Option<u64> {
-    let (payload, sent) = snapshot(state);
+    let (payload, sent) = snapshot(state, client_id);
     log_at!(
         Notice,
         "Synchronization with replica {}:{} started: {} bytes of RDB at offset {}",

@@ -326,7 +326,15 @@ impl ServerState {
     /// Memory that counts for key eviction: what is allocated, less what evicted clients
     /// are about to release.
     pub fn memory_for_eviction(&self) -> usize {
-        crate::server::info::used_memory().saturating_sub(self.dying_client_memory.load(Relaxed))
+        crate::server::info::used_memory()
+            .saturating_sub(self.dying_client_memory.load(Relaxed))
+            .saturating_sub(self.memory_not_counted_for_evict())
+    }
+
+    /// Replica output queues and the AOF buffer: memory eviction must not try to win back by
+    /// deleting keys (Redis's `freeMemoryGetNotCountedMemory`).
+    pub fn memory_not_counted_for_evict(&self) -> usize {
+        self.backlog.lock().queued_total() + self.aof_feed.lock().len()
     }
 
     pub fn next_client_id(&self) -> u64 {
