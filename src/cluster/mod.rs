@@ -5,4 +5,5 @@
 //! `server/` moves bytes and timers.
 
 pub mod node;
+pub mod nodes_conf;
 pub mod state;
