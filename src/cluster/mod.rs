@@ -6,4 +6,5 @@
 
 pub mod node;
 pub mod nodes_conf;
+pub mod render;
 pub mod state;
