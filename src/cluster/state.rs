@@ -842,3 +842,507 @@ impl ClusterState {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: u64 = 1_000_000;
+    const NODE_TIMEOUT: u64 = 15000;
+
+    fn id(c: char) -> NodeId {
+        NodeId([c as u8; 40])
+    }
+
+    fn master(c: char) -> ClusterNode {
+        ClusterNode::new(id(c), NodeFlags(NodeFlags::MASTER), T0)
+    }
+
+    /// Myself `a` plus masters `b`, `c`, and the slots split a: 0-5460, b: 5461-10922,
+    /// c: 10923-16383.
+    fn three_masters() -> ClusterState {
+        let mut s = ClusterState::new(master('a'));
+        s.add_node(master('b')).unwrap();
+        s.add_node(master('c')).unwrap();
+        for (who, a, b) in [('a', 0, 5460), ('b', 5461, 10922), ('c', 10923, 16383)] {
+            for slot in a..=b {
+                assert!(s.add_slot(&id(who), slot).unwrap());
+            }
+        }
+        s
+    }
+
+    fn flag(s: &mut ClusterState, c: char, bit: u16) {
+        s.node_mut(&id(c)).unwrap().flags.set(bit);
+    }
+
+    #[test]
+    fn a_new_table_holds_only_myself_flagged_myself() {
+        let s = ClusterState::new(master('a'));
+        assert_eq!(s.myself_id(), id('a'));
+        assert!(s.myself().is_myself());
+        assert_eq!(s.len(), 1);
+        assert_eq!(
+            s.state,
+            Health::Fail,
+            "Redis starts in fail until the first evaluation"
+        );
+    }
+
+    #[test]
+    fn adding_a_node_twice_is_refused() {
+        let mut s = ClusterState::new(master('a'));
+        s.add_node(master('b')).unwrap();
+        assert_eq!(
+            s.add_node(master('b')),
+            Err(StateError::DuplicateNode(id('b')))
+        );
+    }
+
+    #[test]
+    fn a_busy_slot_cannot_be_added_but_can_be_reassigned() {
+        let mut s = three_masters();
+        assert_eq!(s.add_slot(&id('b'), 0), Ok(false));
+        assert_eq!(s.slot_owner(0), Some(&id('a')));
+        s.set_slot_owner(0, &id('b')).unwrap();
+        assert_eq!(s.slot_owner(0), Some(&id('b')));
+        assert!(!s.myself().has_slot(0));
+        assert_eq!(s.myself().numslots(), 5460);
+        assert_eq!(
+            s.node(&id('b')).unwrap().slot_ranges(),
+            vec![(0, 0), (5461, 10922)]
+        );
+    }
+
+    #[test]
+    fn slots_beyond_16383_and_unknown_owners_are_errors() {
+        let mut s = three_masters();
+        assert_eq!(
+            s.add_slot(&id('a'), 16384),
+            Err(StateError::SlotOutOfRange(16384))
+        );
+        assert_eq!(
+            s.set_slot_owner(1, &id('z')),
+            Err(StateError::UnknownNode(id('z')))
+        );
+        assert_eq!(s.del_slot(16384), None);
+    }
+
+    #[test]
+    fn deleting_a_slot_returns_its_owner_and_updates_the_bitmap() {
+        let mut s = three_masters();
+        assert_eq!(s.del_slot(5461), Some(id('b')));
+        assert_eq!(s.del_slot(5461), None);
+        assert_eq!(s.node(&id('b')).unwrap().numslots(), 5461);
+        assert_eq!(s.owned_ranges(&id('b')), vec![(5462, 10922)]);
+    }
+
+    #[test]
+    fn owner_runs_split_where_the_owner_changes_or_a_slot_is_unassigned() {
+        let mut s = three_masters();
+        s.del_slot(100);
+        s.set_slot_owner(200, &id('c')).unwrap();
+        let runs: Vec<(Slot, Slot, char)> = s
+            .owner_runs()
+            .into_iter()
+            .map(|(a, b, o)| (a, b, o.0[0] as char))
+            .collect();
+        assert_eq!(
+            runs,
+            vec![
+                (0, 99, 'a'),
+                (101, 199, 'a'),
+                (200, 200, 'c'),
+                (201, 5460, 'a'),
+                (5461, 10922, 'b'),
+                (10923, 16383, 'c')
+            ]
+        );
+    }
+
+    #[test]
+    fn deleting_a_node_unassigns_its_slots_open_slots_and_reports() {
+        let mut s = three_masters();
+        s.set_migrating(7, Some(id('b'))).unwrap();
+        s.set_importing(8, Some(id('b'))).unwrap();
+        s.add_failure_report(&id('c'), &id('b'), T0);
+        let gone = s.del_node(&id('b')).unwrap();
+        assert_eq!(gone.name, id('b'));
+        assert_eq!(s.slot_owner(6000), None);
+        assert_eq!(s.migrating_to(7), None);
+        assert_eq!(s.importing_from(8), None);
+        assert!(s.node(&id('c')).unwrap().fail_reports.is_empty());
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.nodes().count(), 2);
+    }
+
+    #[test]
+    fn deleting_a_master_leaves_its_replicas_without_a_master_and_a_replica_leaves_its_list() {
+        let mut s = three_masters();
+        s.add_node(ClusterNode::new(id('d'), NodeFlags(0), T0))
+            .unwrap();
+        s.add_node(ClusterNode::new(id('e'), NodeFlags(0), T0))
+            .unwrap();
+        s.set_replica_of(&id('d'), &id('b')).unwrap();
+        s.set_replica_of(&id('e'), &id('c')).unwrap();
+        s.del_node(&id('b'));
+        assert_eq!(s.node(&id('d')).unwrap().slaveof, None);
+        s.del_node(&id('e'));
+        assert!(s.node(&id('c')).unwrap().replicas.is_empty());
+        assert!(!s.node(&id('c')).unwrap().flags.has(NodeFlags::MIGRATE_TO));
+    }
+
+    #[test]
+    fn myself_and_unknown_nodes_are_never_deleted() {
+        let mut s = three_masters();
+        assert!(s.del_node(&id('a')).is_none());
+        assert!(s.del_node(&id('z')).is_none());
+        assert_eq!(s.len(), 3);
+    }
+
+    #[test]
+    fn renaming_a_handshake_node_rewrites_every_reference() {
+        let mut s = three_masters();
+        s.add_node(ClusterNode::new(
+            id('h'),
+            NodeFlags(NodeFlags::HANDSHAKE),
+            T0,
+        ))
+        .unwrap();
+        s.set_slot_owner(3, &id('h')).unwrap();
+        s.set_importing(9, Some(id('h'))).unwrap();
+        s.set_replica_of(&id('c'), &id('h')).unwrap();
+        s.add_failure_report(&id('b'), &id('h'), T0);
+        s.rename_node(&id('h'), id('r')).unwrap();
+        assert!(!s.contains(&id('h')));
+        assert_eq!(s.node(&id('r')).unwrap().name, id('r'));
+        assert_eq!(s.slot_owner(3), Some(&id('r')));
+        assert_eq!(s.importing_from(9), Some(&id('r')));
+        assert_eq!(s.node(&id('c')).unwrap().slaveof, Some(id('r')));
+        assert_eq!(s.node(&id('r')).unwrap().replicas, vec![id('c')]);
+        assert_eq!(s.node(&id('b')).unwrap().fail_reports[0].reporter, id('r'));
+        assert_eq!(
+            s.nodes().last().unwrap().name,
+            id('r'),
+            "keeps its place in the table"
+        );
+    }
+
+    #[test]
+    fn renaming_to_a_known_id_or_from_an_unknown_one_fails() {
+        let mut s = three_masters();
+        assert_eq!(
+            s.rename_node(&id('b'), id('c')),
+            Err(StateError::DuplicateNode(id('c')))
+        );
+        assert_eq!(
+            s.rename_node(&id('z'), id('y')),
+            Err(StateError::UnknownNode(id('z')))
+        );
+    }
+
+    #[test]
+    fn gaining_a_replica_makes_a_master_a_migration_target_until_it_has_none() {
+        let mut s = three_masters();
+        s.add_node(ClusterNode::new(id('d'), NodeFlags(NodeFlags::SLAVE), T0))
+            .unwrap();
+        assert_eq!(s.add_replica(&id('b'), &id('d')), Ok(true));
+        assert_eq!(s.add_replica(&id('b'), &id('d')), Ok(false), "listed once");
+        assert!(s.node(&id('b')).unwrap().flags.has(NodeFlags::MIGRATE_TO));
+        assert!(s.remove_replica(&id('b'), &id('d')));
+        assert!(!s.remove_replica(&id('b'), &id('d')));
+        assert!(!s.node(&id('b')).unwrap().flags.has(NodeFlags::MIGRATE_TO));
+    }
+
+    #[test]
+    fn a_replica_moving_to_another_master_leaves_the_old_list() {
+        let mut s = three_masters();
+        s.add_node(ClusterNode::new(id('d'), NodeFlags(NodeFlags::MASTER), T0))
+            .unwrap();
+        s.set_replica_of(&id('d'), &id('b')).unwrap();
+        let d = s.node(&id('d')).unwrap();
+        assert!(d.is_replica() && !d.is_master());
+        s.set_replica_of(&id('d'), &id('c')).unwrap();
+        assert!(s.node(&id('b')).unwrap().replicas.is_empty());
+        assert_eq!(s.node(&id('c')).unwrap().replicas, vec![id('d')]);
+    }
+
+    #[test]
+    fn a_promoted_replica_leaves_its_master_and_becomes_a_migration_target() {
+        let mut s = three_masters();
+        s.add_node(ClusterNode::new(id('d'), NodeFlags(0), T0))
+            .unwrap();
+        s.set_replica_of(&id('d'), &id('b')).unwrap();
+        s.node_set_master(&id('d')).unwrap();
+        let d = s.node(&id('d')).unwrap();
+        assert!(d.is_master() && !d.is_replica());
+        assert_eq!(d.slaveof, None);
+        assert!(d.flags.has(NodeFlags::MIGRATE_TO));
+        assert!(s.node(&id('b')).unwrap().replicas.is_empty());
+    }
+
+    #[test]
+    fn myself_promoted_is_not_a_migration_target() {
+        let mut s = ClusterState::new(ClusterNode::new(id('a'), NodeFlags(0), T0));
+        s.add_node(master('b')).unwrap();
+        s.set_replica_of(&id('a'), &id('b')).unwrap();
+        s.node_set_master(&id('a')).unwrap();
+        assert!(!s.myself().flags.has(NodeFlags::MIGRATE_TO));
+        assert!(s.myself().is_myself());
+    }
+
+    #[test]
+    fn serving_nodes_are_the_master_then_its_replicas() {
+        let mut s = three_masters();
+        for c in ['d', 'e'] {
+            s.add_node(ClusterNode::new(id(c), NodeFlags(0), T0))
+                .unwrap();
+            s.set_replica_of(&id(c), &id('b')).unwrap();
+        }
+        assert_eq!(
+            s.nodes_serving_slots_of(&id('e')),
+            vec![id('b'), id('d'), id('e')]
+        );
+        assert_eq!(
+            s.nodes_serving_slots_of(&id('b')),
+            vec![id('b'), id('d'), id('e')]
+        );
+        flag(&mut s, 'd', NodeFlags::FAIL);
+        assert_eq!(s.count_non_failing_replicas(&id('b')), 1);
+    }
+
+    #[test]
+    fn a_failure_report_from_the_same_reporter_is_refreshed_not_duplicated() {
+        let mut s = three_masters();
+        assert!(s.add_failure_report(&id('c'), &id('b'), T0));
+        assert!(!s.add_failure_report(&id('c'), &id('b'), T0 + 10));
+        let reports = &s.node(&id('c')).unwrap().fail_reports;
+        assert_eq!(
+            reports,
+            &vec![FailReport {
+                reporter: id('b'),
+                time: T0 + 10
+            }]
+        );
+    }
+
+    #[test]
+    fn failure_reports_expire_after_twice_the_node_timeout() {
+        let mut s = three_masters();
+        s.add_failure_report(&id('c'), &id('a'), T0);
+        s.add_failure_report(&id('c'), &id('b'), T0 + 1000);
+        let limit = T0 + 2 * NODE_TIMEOUT;
+        assert_eq!(s.failure_reports_count(&id('c'), limit, NODE_TIMEOUT), 2);
+        assert_eq!(
+            s.failure_reports_count(&id('c'), limit + 1, NODE_TIMEOUT),
+            1
+        );
+        assert_eq!(
+            s.failure_reports_count(&id('c'), limit + 1001, NODE_TIMEOUT),
+            0
+        );
+    }
+
+    #[test]
+    fn a_healthy_gossip_withdraws_that_reporters_failure_report() {
+        let mut s = three_masters();
+        s.add_failure_report(&id('c'), &id('b'), T0);
+        assert!(s.del_failure_report(&id('c'), &id('b'), T0, NODE_TIMEOUT));
+        assert!(!s.del_failure_report(&id('c'), &id('b'), T0, NODE_TIMEOUT));
+    }
+
+    #[test]
+    fn cluster_size_counts_masters_serving_at_least_one_slot() {
+        let mut s = three_masters();
+        s.add_node(master('d')).unwrap();
+        assert_eq!(s.cluster_size(), 3);
+        s.set_slot_owner(0, &id('d')).unwrap();
+        assert_eq!(s.cluster_size(), 4);
+    }
+
+    #[test]
+    fn max_epoch_is_the_greatest_config_epoch_or_current_epoch() {
+        let mut s = three_masters();
+        s.node_mut(&id('b')).unwrap().config_epoch = 7;
+        assert_eq!(s.max_epoch(), 7);
+        s.current_epoch = 9;
+        assert_eq!(s.max_epoch(), 9);
+    }
+
+    #[test]
+    fn a_replica_reports_its_masters_config_epoch_as_its_own() {
+        let mut s = ClusterState::new(ClusterNode::new(id('a'), NodeFlags(0), T0));
+        s.add_node(master('b')).unwrap();
+        s.node_mut(&id('b')).unwrap().config_epoch = 5;
+        s.set_replica_of(&id('a'), &id('b')).unwrap();
+        assert_eq!(s.myself().config_epoch, 0);
+        assert_eq!(s.my_epoch(), 5);
+    }
+
+    #[test]
+    fn a_fully_covered_cluster_with_all_masters_reachable_is_ok() {
+        let s = three_masters();
+        let v = s.evaluate_state(true);
+        assert_eq!(
+            v,
+            StateVerdict {
+                health: Health::Ok,
+                size: 3,
+                in_minority: false
+            }
+        );
+    }
+
+    #[test]
+    fn an_unassigned_slot_fails_the_cluster_only_when_full_coverage_is_required() {
+        let mut s = three_masters();
+        s.del_slot(42);
+        assert_eq!(s.evaluate_state(true).health, Health::Fail);
+        assert_eq!(s.evaluate_state(false).health, Health::Ok);
+    }
+
+    #[test]
+    fn a_slot_owned_by_a_fail_master_breaks_coverage_but_pfail_does_not() {
+        let mut s = three_masters();
+        s.add_node(master('d')).unwrap();
+        s.add_node(master('e')).unwrap();
+        s.set_slot_owner(0, &id('d')).unwrap();
+        s.set_slot_owner(1, &id('e')).unwrap();
+        flag(&mut s, 'd', NodeFlags::PFAIL);
+        assert_eq!(
+            s.evaluate_state(true).health,
+            Health::Ok,
+            "4 of 5 masters reachable"
+        );
+        let mut failed = s.clone();
+        flag(&mut failed, 'd', NodeFlags::FAIL);
+        assert_eq!(failed.evaluate_state(true).health, Health::Fail);
+        assert_eq!(failed.evaluate_state(false).health, Health::Ok);
+    }
+
+    #[test]
+    fn fewer_reachable_masters_than_a_majority_is_a_minority_partition() {
+        let mut s = three_masters();
+        flag(&mut s, 'b', NodeFlags::PFAIL);
+        assert_eq!(
+            s.evaluate_state(false).health,
+            Health::Ok,
+            "2 of 3 is a majority"
+        );
+        flag(&mut s, 'c', NodeFlags::FAIL);
+        let v = s.evaluate_state(false);
+        assert_eq!(
+            v,
+            StateVerdict {
+                health: Health::Fail,
+                size: 3,
+                in_minority: true
+            }
+        );
+    }
+
+    #[test]
+    fn a_master_stays_fail_for_two_seconds_after_its_first_evaluation() {
+        let mut s = three_masters();
+        assert!(!s.update_state(T0, true, NODE_TIMEOUT));
+        assert!(!s.update_state(T0 + WRITABLE_DELAY_MS - 1, true, NODE_TIMEOUT));
+        assert_eq!(s.state, Health::Fail);
+        assert!(s.update_state(T0 + WRITABLE_DELAY_MS, true, NODE_TIMEOUT));
+        assert_eq!((s.state, s.size), (Health::Ok, 3));
+    }
+
+    #[test]
+    fn a_replica_turns_ok_at_once() {
+        let mut s = ClusterState::new(ClusterNode::new(id('r'), NodeFlags(0), T0));
+        for c in ['a', 'b', 'c'] {
+            s.add_node(master(c)).unwrap();
+        }
+        s.set_replica_of(&id('r'), &id('a')).unwrap();
+        for slot in 0..CLUSTER_SLOTS as Slot {
+            s.add_slot(&id("abc".as_bytes()[slot as usize % 3] as char), slot)
+                .unwrap();
+        }
+        assert!(s.update_state(T0, true, NODE_TIMEOUT));
+        assert_eq!(s.state, Health::Ok);
+    }
+
+    #[test]
+    fn a_master_back_from_the_minority_waits_the_rejoin_delay() {
+        let mut s = three_masters();
+        s.update_state(T0, true, NODE_TIMEOUT);
+        s.update_state(T0 + WRITABLE_DELAY_MS, true, NODE_TIMEOUT);
+        assert_eq!(s.state, Health::Ok);
+        flag(&mut s, 'b', NodeFlags::PFAIL);
+        flag(&mut s, 'c', NodeFlags::PFAIL);
+        let split = T0 + 10_000;
+        assert!(s.update_state(split, true, NODE_TIMEOUT));
+        assert_eq!(s.state, Health::Fail);
+        for c in ['b', 'c'] {
+            s.node_mut(&id(c)).unwrap().flags.clear(NodeFlags::PFAIL);
+        }
+        // node_timeout 15 s is clamped to the 5 s maximum rejoin delay.
+        assert!(!s.update_state(split + MAX_REJOIN_DELAY_MS - 1, true, NODE_TIMEOUT));
+        assert!(s.update_state(split + MAX_REJOIN_DELAY_MS, true, NODE_TIMEOUT));
+        assert_eq!(s.state, Health::Ok);
+    }
+
+    #[test]
+    fn the_rejoin_delay_is_at_least_half_a_second() {
+        let mut s = three_masters();
+        s.update_state(T0, true, 100);
+        s.update_state(T0 + WRITABLE_DELAY_MS, true, 100);
+        assert_eq!(s.state, Health::Ok);
+        flag(&mut s, 'b', NodeFlags::FAIL);
+        flag(&mut s, 'c', NodeFlags::FAIL);
+        let split = T0 + 10_000;
+        s.update_state(split, false, 100);
+        for c in ['b', 'c'] {
+            s.node_mut(&id(c)).unwrap().flags.clear(NodeFlags::FAIL);
+        }
+        assert!(!s.update_state(split + MIN_REJOIN_DELAY_MS - 1, false, 100));
+        assert!(s.update_state(split + MIN_REJOIN_DELAY_MS, false, 100));
+    }
+
+    #[test]
+    fn slot_counts_split_assigned_slots_by_owner_health() {
+        let mut s = three_masters();
+        s.del_slot(0);
+        flag(&mut s, 'b', NodeFlags::PFAIL);
+        flag(&mut s, 'c', NodeFlags::FAIL);
+        let c = s.slot_counts();
+        assert_eq!(
+            c,
+            SlotCounts {
+                assigned: 16383,
+                ok: 5460,
+                pfail: 5462,
+                fail: 5461
+            }
+        );
+    }
+
+    #[test]
+    fn open_slots_list_each_slot_once_in_order() {
+        let mut s = three_masters();
+        s.set_importing(9, Some(id('c'))).unwrap();
+        s.set_migrating(9, Some(id('b'))).unwrap();
+        s.set_migrating(2, Some(id('b'))).unwrap();
+        assert_eq!(
+            s.open_slots(),
+            vec![(2, Some(id('b')), None), (9, Some(id('b')), Some(id('c')))]
+        );
+        s.set_migrating(2, None).unwrap();
+        s.close_all_slots();
+        assert!(s.open_slots().is_empty());
+    }
+
+    #[test]
+    fn slot_bitmap_uses_the_bus_bit_order() {
+        let mut b = SlotBitmap::default();
+        assert!(b.set(9));
+        assert!(!b.set(9));
+        assert_eq!(b.as_bytes()[1], 0b0000_0010);
+        assert_eq!(b.count(), 1);
+        assert!(b.clear(9) && !b.clear(9));
+    }
+}
