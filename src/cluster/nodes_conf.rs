@@ -268,13 +268,19 @@ impl NodesConf {
         out
     }
 
-    /// The table clusterLoadConfig builds from this file at time `now`.
-    pub fn into_state(self, now: u64) -> ClusterState {
+    /// The table clusterLoadConfig builds from this file at time `now`. Saving it again
+    /// gives the same text except that nonzero ping_sent / pong_received read `now` and
+    /// peers read `disconnected` until the driver records their links.
+    pub fn into_state(self, now: u64) -> Result<ClusterState, ConfError> {
         let myself = self
             .nodes
             .iter()
             .find(|n| n.flags.has(NodeFlags::MYSELF))
-            .map_or(NodeId([b'0'; 40]), |n| n.name);
+            .map(|n| n.name)
+            .ok_or(ConfError {
+                line: 0,
+                kind: ConfErrorKind::MissingMyself,
+            })?;
         let mut state = ClusterState::with_myself_id(myself);
         state.current_epoch = self.current_epoch;
         state.last_vote_epoch = self.last_vote_epoch;
@@ -286,13 +292,13 @@ impl NodesConf {
         let file_order: Vec<NodeId> = self.nodes.iter().map(|n| n.name).collect();
         state.reorder_like(&file_order);
         state.current_epoch = state.max_epoch();
-        state
+        Ok(state)
     }
 }
 
 /// Parses and loads in one step (what startup does).
 pub fn load(text: &[u8], now: u64) -> Result<ClusterState, ConfError> {
-    NodesConf::parse(text).map(|c| c.into_state(now))
+    NodesConf::parse(text)?.into_state(now)
 }
 
 /// The nodes.conf text for the table: every node but those in handshake, then vars.
@@ -634,7 +640,7 @@ mod tests {
             NodeLine::describe(&state, placeholder, false).render(),
             format!("{} :0@0 noflags - 0 0 0 disconnected", "c".repeat(40))
         );
-        let state = conf.into_state(NOW);
+        let state = conf.into_state(NOW).unwrap();
         let order: Vec<NodeId> = state.nodes().map(|n| n.name).collect();
         assert_eq!(
             order,
@@ -766,6 +772,14 @@ mod tests {
                 kind: ConfErrorKind::MissingMyself
             }
         );
+    }
+
+    #[test]
+    fn a_hand_built_conf_without_myself_cannot_become_a_table() {
+        let mut conf = NodesConf::parse(MYSELF_LINE.as_bytes()).unwrap();
+        conf.nodes[0].flags = NodeFlags(NodeFlags::MASTER);
+        let err = conf.into_state(NOW).unwrap_err();
+        assert_eq!(err.kind, ConfErrorKind::MissingMyself);
     }
 
     #[test]
