@@ -67,6 +67,10 @@ impl SlotBitmap {
     pub fn as_bytes(&self) -> &[u8; CLUSTER_SLOTS / 8] {
         &self.0
     }
+    /// The bitmap of a bus header's `myslots` or an UPDATE body.
+    pub fn from_bytes(bytes: &[u8; CLUSTER_SLOTS / 8]) -> SlotBitmap {
+        SlotBitmap(Box::new(*bytes))
+    }
 }
 
 /// Ascending maximal runs `(start, end)` of slots for which `has` is true.
@@ -1344,5 +1348,9 @@ mod tests {
         assert_eq!(b.as_bytes()[1], 0b0000_0010);
         assert_eq!(b.count(), 1);
         assert!(b.clear(9) && !b.clear(9));
+        let mut wire = [0u8; CLUSTER_SLOTS / 8];
+        wire[2047] = 0x80;
+        let from_bus = SlotBitmap::from_bytes(&wire);
+        assert!(from_bus.get(16383) && !from_bus.get(16382));
     }
 }
