@@ -20,6 +20,17 @@ impl NodeId {
             .then_some(NodeId(bytes))
     }
 
+    /// Parses an id the way Redis's `verifyClusterNodeId` checks one (nodes.conf, command
+    /// arguments): exactly 40 characters from `[a-z0-9]`. Real ids are hex, but Redis
+    /// accepts the wider alphabet and so do we where it does.
+    pub fn parse_loose(text: &[u8]) -> Option<NodeId> {
+        let bytes: [u8; NODE_ID_LEN] = text.try_into().ok()?;
+        bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+            .then_some(NodeId(bytes))
+    }
+
     /// A fresh id from 20 random bytes supplied by the caller (the machine's seeded RNG).
     pub fn from_random(random: [u8; 20]) -> NodeId {
         const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -132,6 +143,9 @@ mod tests {
         assert_eq!(NodeId::parse(id.as_bytes()), Some(id));
         assert_eq!(NodeId::parse(&[b'A'; 40]), None);
         assert_eq!(NodeId::parse(&[b'a'; 39]), None);
+        assert_eq!(NodeId::parse(&[b'z'; 40]), None);
+        assert!(NodeId::parse_loose(&[b'z'; 40]).is_some());
+        assert_eq!(NodeId::parse_loose(&[b'Z'; 40]), None);
     }
 
     #[test]
