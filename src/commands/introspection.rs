@@ -527,7 +527,9 @@ fn client_type(name: &[u8]) -> Option<&'static str> {
 }
 
 fn view_type(v: &ClientView) -> &'static str {
-    if v.flags.contains('P') {
+    if v.flags.contains('S') {
+        "replica"
+    } else if v.flags.contains('P') {
         "pubsub"
     } else {
         "normal"

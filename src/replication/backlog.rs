@@ -12,7 +12,7 @@
 //! behind in its queue, bounded by `client-output-buffer-limit replica`, never out of the
 //! window.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::collections::VecDeque;
 
 #[derive(Debug, Default)]
@@ -26,9 +26,51 @@ pub struct Backlog {
     /// The database the stream last selected; None forces a SELECT before the next command.
     selected_db: Option<usize>,
     /// Output queues of the attached replicas, by client id.
-    queues: Vec<(u64, BytesMut)>,
-    /// Bytes in all queues (INFO `mem_clients_slaves`).
-    queued: usize,
+    queues: Vec<(u64, Queue)>,
+}
+
+/// Size of one block of a replica queue: the queue's memory is counted in whole blocks, which
+/// is what it really holds from the allocator.
+const QUEUE_BLOCK: usize = 16 * 1024;
+
+/// A replica's output queue: stream bytes in fixed-size blocks, oldest first.
+#[derive(Debug, Default)]
+struct Queue {
+    blocks: VecDeque<Vec<u8>>,
+    len: usize,
+}
+
+impl Queue {
+    fn push(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let room = self
+                .blocks
+                .back()
+                .map_or(0, |b| b.capacity() - b.len());
+            if room == 0 {
+                self.blocks.push_back(Vec::with_capacity(QUEUE_BLOCK));
+                continue;
+            }
+            let n = room.min(bytes.len());
+            if let Some(last) = self.blocks.back_mut() {
+                last.extend_from_slice(&bytes[..n]);
+            }
+            self.len += n;
+            bytes = &bytes[n..];
+        }
+    }
+
+    fn pop(&mut self) -> Option<Vec<u8>> {
+        let block = self.blocks.pop_front()?;
+        self.len -= block.len();
+        Some(block)
+    }
+
+    /// The blocks and the ring that holds them.
+    fn allocated(&self) -> usize {
+        self.blocks.iter().map(Vec::capacity).sum::<usize>()
+            + self.blocks.capacity() * std::mem::size_of::<Vec<u8>>()
+    }
 }
 
 impl Backlog {
@@ -129,9 +171,8 @@ impl Backlog {
 
     fn append(&mut self, bytes: &[u8]) {
         for (_, q) in &mut self.queues {
-            q.extend_from_slice(bytes);
+            q.push(bytes);
         }
-        self.queued += bytes.len() * self.queues.len();
         self.buf.extend(bytes);
         self.end += bytes.len() as u64;
         self.trim();
@@ -151,26 +192,24 @@ impl Backlog {
             return false;
         };
         self.detach(id);
-        self.queued += first.len();
-        self.queues.push((id, BytesMut::from(&first[..])));
+        let mut queue = Queue::default();
+        queue.push(&first);
+        self.queues.push((id, queue));
         true
     }
 
     pub fn detach(&mut self, id: u64) {
         if let Some(i) = self.queues.iter().position(|(q, _)| *q == id) {
-            let (_, q) = self.queues.swap_remove(i);
-            self.queued -= q.len();
+            self.queues.swap_remove(i);
         }
     }
 
-    /// Takes up to `max` queued bytes for replica `id`.
-    pub fn take_queued(&mut self, id: u64, max: usize) -> Bytes {
+    /// Takes the oldest queued block for replica `id` (empty when nothing waits).
+    pub fn take_queued(&mut self, id: u64) -> Bytes {
         let Some((_, q)) = self.queues.iter_mut().find(|(q, _)| *q == id) else {
             return Bytes::new();
         };
-        let chunk = q.split_to(q.len().min(max)).freeze();
-        self.queued -= chunk.len();
-        chunk
+        q.pop().map_or_else(Bytes::new, Bytes::from)
     }
 
     /// Bytes waiting in replica `id`'s queue.
@@ -178,12 +217,12 @@ impl Backlog {
         self.queues
             .iter()
             .find(|(q, _)| *q == id)
-            .map_or(0, |(_, q)| q.len())
+            .map_or(0, |(_, q)| q.len)
     }
 
-    /// Bytes waiting in every replica queue.
+    /// Bytes allocated by every replica queue (INFO `mem_clients_slaves`).
     pub fn queued_total(&self) -> usize {
-        self.queued
+        self.queues.iter().map(|(_, q)| q.allocated()).sum()
     }
 
     /// Up to `max` bytes of the stream after offset `from` (the offset of the last byte the
@@ -220,14 +259,14 @@ mod tests {
         b.feed(0, &argv(&["SET", "c", "3"]));
         let queued = b.queued_for(7);
         assert!(queued > 16, "the queue outgrows the window: {queued}");
-        assert_eq!(b.queued_total(), queued);
-        let first = b.take_queued(7, 4);
-        assert_eq!(&first[..], b"*3\r\n");
-        let rest = b.take_queued(7, usize::MAX);
-        assert!(rest.ends_with(b"$1\r\nc\r\n$1\r\n3\r\n"));
-        assert_eq!(b.queued_total(), 0);
+        assert!(b.queued_total() >= QUEUE_BLOCK, "memory is counted in whole blocks");
+        let all = b.take_queued(7);
+        assert_eq!(all.len(), queued);
+        assert!(all.starts_with(b"*3\r\n$3\r\nSET\r\n$1\r\nb"));
+        assert!(all.ends_with(b"$1\r\nc\r\n$1\r\n3\r\n"));
         b.detach(7);
-        assert!(b.take_queued(7, 10).is_empty());
+        assert_eq!(b.queued_total(), 0);
+        assert!(b.take_queued(7).is_empty());
         assert!(!b.attach(8, 0), "offset 0 left the window");
     }
 

@@ -20,6 +20,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const READ_CHUNK: usize = 16 * 1024;
+/// An emptied reply buffer that grew past this is replaced by a small one.
+const SHRINK_OUT_BYTES: usize = 64 * 1024;
 /// Pending reply bytes above which a pipeline's replies are written between its commands.
 const EARLY_WRITE_BYTES: usize = 64 * 1024;
 
@@ -131,6 +133,7 @@ pub async fn serve(
         replica: None,
         blocked: None,
         waiting: None,
+        input_mem: 0,
         published_meta: None,
         mailbox_signal: Arc::new(tokio::sync::Notify::new()),
         soft_limit_since_ms: None,
@@ -166,7 +169,7 @@ pub async fn serve(
 }
 
 /// Name, library name, library version, monitor flag.
-type PublishedMeta = (Option<Bytes>, Option<Bytes>, Option<Bytes>, bool, bool);
+type PublishedMeta = (Option<Bytes>, Option<Bytes>, Option<Bytes>, bool, bool, bool);
 
 struct Connection {
     state: Arc<ServerState>,
@@ -187,6 +190,8 @@ struct Connection {
     blocked: Option<(Vec<Bytes>, crate::commands::context::Block)>,
     /// WAIT found too few acknowledgements.
     waiting: Option<crate::commands::context::WaitAcks>,
+    /// What the input buffers held at the last memory report.
+    input_mem: usize,
     /// Woken when a message lands in the client's Pub/Sub mailbox.
     mailbox_signal: Arc<tokio::sync::Notify>,
     /// Since when the pending replies have been over the soft output limit.
@@ -357,6 +362,7 @@ impl Connection {
     /// Publishes how much this connection's buffers hold, and closes the biggest clients if
     /// that puts the total over `maxmemory-clients`.
     fn report_memory(&mut self, input: usize) {
+        self.input_mem = input;
         let now = input + self.out.capacity();
         let before = self.entry.mem.load(Relaxed);
         if now == before {
@@ -412,9 +418,12 @@ impl Connection {
             stats.net_output_bytes.fetch_add(written as u64, Relaxed);
             stats.total_writes_processed.fetch_add(1, Relaxed);
             let _ = self.out.split_to(written);
-            if self.out.is_empty() && self.out.capacity() > 4 * 1024 * 1024 {
+            // Emptied, a grown buffer goes back to the allocator (what it still reports as
+            // capacity is only the unwritten tail of its allocation).
+            if self.out.is_empty() && written + self.out.capacity() > SHRINK_OUT_BYTES {
                 self.out = BytesMut::with_capacity(READ_CHUNK);
             }
+            self.report_memory(self.input_mem);
         }
         true
     }
@@ -488,9 +497,10 @@ impl Connection {
             .total_writes_processed
             .fetch_add(1, Relaxed);
         self.out.clear();
-        if self.out.capacity() > 4 * 1024 * 1024 {
+        if self.out.capacity() > SHRINK_OUT_BYTES {
             self.out = BytesMut::with_capacity(READ_CHUNK);
         }
+        self.report_memory(self.input_mem);
         true
     }
 
@@ -876,6 +886,8 @@ impl Connection {
             self.close = true;
         }
         for id in fx.kill_clients {
+            // A killed replica's queue is freed now, as Redis frees its output buffer.
+            self.state.backlog.lock().detach(id);
             if let Some(c) = self.state.clients.lock().get(&id) {
                 c.killed.store(true, Relaxed);
                 c.kill_signal.notify_one();
@@ -898,6 +910,7 @@ impl Connection {
             c.lib_ver.clone(),
             c.monitor,
             c.subscriptions.active(),
+            self.replica.is_some(),
         );
         let meta_changed = self.published_meta.as_ref() != Some(&meta);
         let mut v = self.entry.view.lock();
@@ -915,7 +928,9 @@ impl Connection {
             v.name = text(&c.name);
             v.lib_name = text(&c.lib_name);
             v.lib_ver = text(&c.lib_ver);
-            v.flags = if c.monitor {
+            v.flags = if self.replica.is_some() {
+                "S".into()
+            } else if c.monitor {
                 "O".into()
             } else if c.subscriptions.active() {
                 "P".into()

@@ -295,7 +295,7 @@ fn memory_section(state: &ServerState, o: &mut String) {
         "mem_replication_backlog" => 0,
         "mem_total_replication_buffers" => 0,
         "mem_clients_slaves" => state.backlog.lock().queued_total(),
-        "mem_clients_normal" => 0,
+        "mem_clients_normal" => state.client_memory.load(Relaxed),
         "mem_cluster_links" => 0,
         "mem_aof_buffer" => state.aof_feed.lock().len(),
         "mem_allocator" => "jemalloc-5.3.0",

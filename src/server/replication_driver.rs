@@ -15,9 +15,6 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-/// Largest piece of the stream written at once.
-const CHUNK: usize = 64 * 1024;
-
 /// Cuts the snapshot: the RDB payload and the stream offset it corresponds to.
 fn snapshot(state: &ServerState, client_id: u64) -> (Vec<u8>, u64) {
     // On a replica, no command of our primary's stream is half applied while we cut.
@@ -149,7 +146,7 @@ async fn stream_to_replica(
     let mut soft_since = None;
     loop {
         if out.is_empty() {
-            out = state.backlog.lock().take_queued(client_id, CHUNK);
+            out = state.backlog.lock().take_queued(client_id);
         }
         if !out.is_empty() {
             match stream.try_write(&out) {
