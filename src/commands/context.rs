@@ -58,6 +58,10 @@ pub struct ClientState {
     pub is_master: bool,
     /// The replication offset right after this client's last propagated write (WAIT).
     pub woff: u64,
+    /// CLIENT TRACKING options, when on.
+    pub tracking: Option<super::tracking::ClientTracking>,
+    /// The command being run is CLIENT CACHING: its flag outlives it (for the next command).
+    pub keep_caching_flag: bool,
 }
 
 impl ClientState {
@@ -95,6 +99,8 @@ impl ClientState {
             block_retry: false,
             is_master: false,
             woff: 0,
+            tracking: None,
+            keep_caching_flag: false,
         }
     }
 }
@@ -510,6 +516,7 @@ impl<'a> ExecCtx<'a> {
     /// A key was modified: clients watching it will fail their EXEC (Redis's
     /// `signalModifiedKey`).
     pub fn touch(&mut self, db: usize, key: &[u8]) {
+        super::tracking::invalidate(self.server, key, Some(self.client.id));
         if self.server.watches.is_empty() {
             return;
         }

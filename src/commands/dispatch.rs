@@ -133,10 +133,14 @@ pub fn call(ctx: &mut ExecCtx, cmd: &'static Command, args: &[Bytes]) -> Reply {
     );
     ctx.current_command = cmd.fullname.as_str();
     let reply = (cmd.spec.handler)(ctx, args).unwrap_or_else(Reply::Error);
+    if ctx.client.tracking.is_some() {
+        track_client_read(ctx, cmd, args);
+    }
     let changed = ctx.effects.dirty > dirty_before;
     let watched = !ctx.server.watches.is_empty();
     let blocked = !ctx.server.blocks.is_empty();
-    if changed && cmd.spec.has(flag::WRITE) && (watched || blocked) {
+    let tracked = ctx.server.tracking.active();
+    if changed && cmd.spec.has(flag::WRITE) && (watched || blocked || tracked) {
         let db = ctx.client.db;
         for i in written_key_positions(cmd.spec, args) {
             ctx.touch(db, &args[i]);
@@ -158,6 +162,24 @@ pub fn call(ctx: &mut ExecCtx, cmd: &'static Command, args: &[Bytes]) -> Reply {
         ctx.current_command = outer_command;
     }
     reply
+}
+
+/// After a command of a tracking client: the keys a read-only command read may now be cached
+/// by it; CLIENT CACHING's flag lasts for one command.
+fn track_client_read(ctx: &mut ExecCtx, cmd: &'static Command, args: &[Bytes]) {
+    if cmd.spec.has(flag::READONLY) {
+        let keys: Vec<Bytes> = super::spec::key_positions(cmd.spec, args)
+            .into_iter()
+            .map(|i| args[i].clone())
+            .collect();
+        super::tracking::after_read(ctx, keys.into_iter());
+    }
+    if std::mem::take(&mut ctx.client.keep_caching_flag) {
+        return;
+    }
+    if let Some(t) = ctx.client.tracking.as_mut() {
+        t.caching = false;
+    }
 }
 
 /// Appends one execution unit's propagated commands to the AOF buffer and the replication
@@ -311,9 +333,10 @@ fn admit(
             return Err(errors::OOM);
         }
     }
-    let writes =
-        || cmd.spec.has(flag::WRITE)
-            || (cmd.fullname == "exec" && queued_any(server, client, |s| s.has(flag::WRITE)));
+    let writes = || {
+        cmd.spec.has(flag::WRITE)
+            || (cmd.fullname == "exec" && queued_any(server, client, |s| s.has(flag::WRITE)))
+    };
     if !server.role.is_replica()
         && config.min_replicas_to_write > 0
         && config.min_replicas_max_lag > 0

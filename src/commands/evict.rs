@@ -191,6 +191,7 @@ fn evict_key(
         );
     }
     server.watches.touch(db, key, false);
+    super::tracking::invalidate(server, key, None);
     drop(locked);
     super::pubsub::notify_keyspace_event(server, notify::EVICTED, "evicted", db, key, now_ms);
     Some(bytes)

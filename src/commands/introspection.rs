@@ -147,7 +147,17 @@ const CLIENT_SUBCOMMANDS: &[C] = &[
         &[],
         "connection",
         "6.0.0",
-        client_caching,
+        super::tracking::client_caching,
+    ),
+    C::new(
+        "tracking",
+        -3,
+        CLIENT_FLAGS,
+        CONN,
+        &[],
+        "connection",
+        "6.0.0",
+        super::tracking::client_tracking,
     ),
     C::new(
         "getredir",
@@ -157,7 +167,7 @@ const CLIENT_SUBCOMMANDS: &[C] = &[
         &[],
         "connection",
         "6.0.0",
-        client_getredir,
+        super::tracking::client_getredir,
     ),
     C::new(
         "trackinginfo",
@@ -167,7 +177,7 @@ const CLIENT_SUBCOMMANDS: &[C] = &[
         &[],
         "connection",
         "6.2.0",
-        client_trackinginfo,
+        super::tracking::client_trackinginfo,
     ),
     C::new(
         "unblock",
@@ -791,30 +801,6 @@ fn client_pause(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     }
     pause.writes_only = writes_only && (pause.writes_only || pause.until_ms == until);
     Ok(Reply::OK)
-}
-
-/// Key tracking (client-side caching) is not available yet, so no client is ever in tracking
-/// mode: CACHING is refused the way Redis refuses it outside tracking mode, and GETREDIR and
-/// TRACKINGINFO report tracking off.
-fn client_caching(_ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
-    Err(ErrorReply::fixed(
-        "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
-    ))
-}
-
-fn client_getredir(_ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(-1))
-}
-
-fn client_trackinginfo(_ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
-    Ok(Reply::Map(vec![
-        (
-            Reply::bulk_str("flags"),
-            Reply::Set(vec![Reply::bulk_str("off")]),
-        ),
-        (Reply::bulk_str("redirect"), Reply::Int(-1)),
-        (Reply::bulk_str("prefixes"), Reply::Array(vec![])),
-    ]))
 }
 
 /// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends a blocked client's wait as if it timed out, or

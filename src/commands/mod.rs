@@ -32,6 +32,7 @@ pub mod string;
 pub mod table;
 #[cfg(test)]
 pub mod test_support;
+pub mod tracking;
 pub mod tx;
 pub mod watch;
 pub mod zset;

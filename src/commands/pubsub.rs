@@ -116,6 +116,24 @@ impl Mailbox {
         Ok(())
     }
 
+    /// A CLIENT TRACKING invalidation (`keys` an array of key names, or null for "all"): a
+    /// push for a RESP3 client; for a RESP2 client only when it is the target of another's
+    /// REDIRECT, as a `__redis__:invalidate` message (RESP2 has no pushes of its own).
+    pub fn deliver_invalidation(&self, keys: Reply, redirected: bool) {
+        let frame = if self.resp3.load(Relaxed) {
+            Frame::new(vec![Reply::bulk_str("invalidate"), keys])
+        } else if redirected {
+            Frame::new(vec![
+                Reply::bulk_str("message"),
+                Reply::bulk_str("__redis__:invalidate"),
+                keys,
+            ])
+        } else {
+            return;
+        };
+        self.deliver(&frame, 0, &ObufLimit::default());
+    }
+
     /// Appends one encoded message, applying the output buffer limit. Returns false when the
     /// client is (now) over its limit; the message is then dropped.
     fn deliver(&self, frame: &Frame, now_ms: u64, limit: &ObufLimit) -> bool {

@@ -246,6 +246,7 @@ fn flushdb(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     flush_mode(args)?;
     let db = ctx.db();
     ctx.touch_flushed_db(db);
+    super::tracking::invalidate_all(ctx.server);
     // Blocked XREADGROUP clients learn that their stream went away.
     ctx.server.blocks.signal_db(db);
     let removed = ctx.ks().flush_db(db);
@@ -258,6 +259,7 @@ fn flushdb(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
 fn flushall(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     flush_mode(args)?;
     let mut removed = 0;
+    super::tracking::invalidate_all(ctx.server);
     for db in 0..ctx.server.keyspace.databases() {
         ctx.touch_flushed_db(db);
         ctx.server.blocks.signal_db(db);

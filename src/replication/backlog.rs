@@ -43,10 +43,7 @@ struct Queue {
 impl Queue {
     fn push(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            let room = self
-                .blocks
-                .back()
-                .map_or(0, |b| b.capacity() - b.len());
+            let room = self.blocks.back().map_or(0, |b| b.capacity() - b.len());
             if room == 0 {
                 self.blocks.push_back(Vec::with_capacity(QUEUE_BLOCK));
                 continue;
@@ -259,7 +256,10 @@ mod tests {
         b.feed(0, &argv(&["SET", "c", "3"]));
         let queued = b.queued_for(7);
         assert!(queued > 16, "the queue outgrows the window: {queued}");
-        assert!(b.queued_total() >= QUEUE_BLOCK, "memory is counted in whole blocks");
+        assert!(
+            b.queued_total() >= QUEUE_BLOCK,
+            "memory is counted in whole blocks"
+        );
         let all = b.take_queued(7);
         assert_eq!(all.len(), queued);
         assert!(all.starts_with(b"*3\r\n$3\r\nSET\r\n$1\r\nb"));

@@ -165,11 +165,19 @@ pub async fn serve(
         .dying_client_memory
         .fetch_sub(conn.entry.dying_mem.swap(0, Relaxed), Relaxed);
     state.clients.lock().remove(&id);
+    state.tracking.disable(id);
     state.connected_clients.fetch_sub(1, Relaxed);
 }
 
 /// Name, library name, library version, monitor flag.
-type PublishedMeta = (Option<Bytes>, Option<Bytes>, Option<Bytes>, bool, bool, bool);
+type PublishedMeta = (
+    Option<Bytes>,
+    Option<Bytes>,
+    Option<Bytes>,
+    bool,
+    bool,
+    bool,
+);
 
 struct Connection {
     state: Arc<ServerState>,

@@ -103,6 +103,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         aof: Default::default(),
         loading: false.into(),
         ack_signal: Default::default(),
+        tracking: Default::default(),
     }
 }
 
@@ -443,6 +444,7 @@ fn active_expire(
             }
             for (db, key) in deleted.iter() {
                 state.watches.touch(*db, key, false);
+                crate::commands::tracking::invalidate(state, key, None);
                 crate::commands::pubsub::notify_keyspace_event(
                     state,
                     crate::config::values::notify::EXPIRED,

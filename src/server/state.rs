@@ -246,6 +246,8 @@ pub struct ServerState {
     pub aof: super::aof::AofStatus,
     /// A file is being loaded (DEBUG LOADAOF): what it replays is not propagated again.
     pub loading: AtomicBool,
+    /// CLIENT TRACKING: who may cache which keys.
+    pub tracking: crate::commands::tracking::Tracking,
     /// Signalled whenever a replica acknowledges an offset (clients in WAIT).
     pub ack_signal: tokio::sync::Notify,
 }
