@@ -119,6 +119,11 @@ impl Topology {
         find_open(&self.importing, slot)
     }
 
+    /// Whether myself is migrating or importing any slot.
+    pub fn has_open_slots(&self) -> bool {
+        !self.migrating.is_empty() || !self.importing.is_empty()
+    }
+
     /// `cluster_state:ok`.
     pub fn state_ok(&self) -> bool {
         self.state_ok

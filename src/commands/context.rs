@@ -58,6 +58,10 @@ pub struct ClientState {
     pub is_master: bool,
     /// The replication offset right after this client's last propagated write (WAIT).
     pub woff: u64,
+    /// ASKING was sent: the next command (or transaction) may use a slot being imported.
+    pub asking: bool,
+    /// READONLY was sent: on a replica, reads of its master's slots are served here.
+    pub readonly_cluster: bool,
 }
 
 impl ClientState {
@@ -95,6 +99,8 @@ impl ClientState {
             block_retry: false,
             is_master: false,
             woff: 0,
+            asking: false,
+            readonly_cluster: false,
         }
     }
 }

@@ -88,6 +88,8 @@ errors! {
     CLUSTERDOWN_READS_ONLY = "CLUSTERDOWN The cluster is down and only accepts read commands";
     CLUSTERDOWN_UNBOUND = "CLUSTERDOWN Hash slot not served";
     CLUSTER_SUPPORT_DISABLED = "ERR This instance has cluster support disabled";
+    INVALID_SLOT = "ERR Invalid slot";
+    INVALID_SLOT_OR_COUNT = "ERR Invalid slot or number of keys";
 }
 
 /// `MOVED <slot> <endpoint>:<port>`: the slot is served by another node.

@@ -103,6 +103,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         aof: Default::default(),
         loading: false.into(),
         ack_signal: Default::default(),
+        topology: arc_swap::ArcSwapOption::empty(),
     }
 }
 

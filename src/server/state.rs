@@ -248,6 +248,9 @@ pub struct ServerState {
     pub loading: AtomicBool,
     /// Signalled whenever a replica acknowledges an offset (clients in WAIT).
     pub ack_signal: tokio::sync::Notify,
+    /// The cluster routing snapshot, published by the cluster driver; `None` in standalone
+    /// mode (no routing at all).
+    pub topology: arc_swap::ArcSwapOption<crate::cluster::topology::Topology>,
 }
 
 /// What INFO replication shows about one attached replica.
