@@ -560,6 +560,60 @@ mod routing_tests {
         );
     }
 
+    fn blpop(
+        server: &ServerState,
+        c: &mut ClientState,
+        key: &str,
+    ) -> crate::commands::dispatch::Outcome {
+        let args: Vec<Bytes> = vec![
+            "blpop".into(),
+            Bytes::copy_from_slice(key.as_bytes()),
+            "0".into(),
+        ];
+        execute(server, c, &args, NOW_US, true)
+    }
+
+    #[test]
+    fn a_woken_blocked_client_follows_its_slot_to_the_new_owner() {
+        let server = server_with(two_masters(A));
+        let mut c = client();
+        assert!(blpop(&server, &mut c, "bar").effects.block.is_some());
+        server.topology.store(Some(Arc::new(
+            two_masters(A).assign(5061..=5061, B).build(),
+        )));
+        c.block_retry = true;
+        assert_eq!(
+            error(blpop(&server, &mut c, "bar").reply),
+            "MOVED 5061 127.0.0.1:6380"
+        );
+    }
+
+    #[test]
+    fn a_woken_blocked_client_is_released_when_the_cluster_fails() {
+        let server = server_with(two_masters(A));
+        let mut c = client();
+        assert!(blpop(&server, &mut c, "bar").effects.block.is_some());
+        server
+            .topology
+            .store(Some(Arc::new(two_masters(A).state_ok(false).build())));
+        c.block_retry = true;
+        assert_eq!(
+            error(blpop(&server, &mut c, "bar").reply),
+            "CLUSTERDOWN The cluster is down"
+        );
+    }
+
+    #[test]
+    fn a_blocked_client_that_asked_stays_on_the_importing_slot() {
+        let server = server_with(two_masters(A).importing(FOO, B));
+        let mut c = client();
+        run(&server, &mut c, &["asking"]);
+        assert!(blpop(&server, &mut c, "foo").effects.block.is_some());
+        assert!(!c.asking);
+        c.block_retry = true;
+        assert!(blpop(&server, &mut c, "foo").effects.block.is_some());
+    }
+
     #[test]
     fn movable_key_commands_with_no_keys_run_here() {
         let server = server_with(two_masters(A));

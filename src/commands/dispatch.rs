@@ -441,6 +441,9 @@ fn cluster_gate(
     let Some(t) = topology.as_deref() else {
         return Ok(());
     };
+    if client.block_retry {
+        return blocked_gate(server, client, cmd, args, t);
+    }
     let db = client.db;
     let route = cluster_route(server, client, cmd, args, t, &mut |key| {
         let shard = server.keyspace.shard_of(key_slot(key));
@@ -448,6 +451,37 @@ fn cluster_gate(
         locked.peek(db, key).is_some_and(|e| !e.is_expired(now_ms))
     });
     route.error().map_or(Ok(()), Err)
+}
+
+/// A blocked command woken to try again is not routed anew (ASKING is long gone): like
+/// Redis's `clusterRedirectBlockedClientIfNeeded`, it is only sent away when the cluster
+/// failed or its slot went to another node without being imported here.
+fn blocked_gate(
+    server: &ServerState,
+    client: &ClientState,
+    cmd: &Command,
+    args: &[Bytes],
+    t: &crate::cluster::topology::Topology,
+) -> Result<(), ErrorReply> {
+    let keys = routing_keys(server, client, cmd, args);
+    let Some(key) = keys.first() else {
+        return Ok(());
+    };
+    let write = cmd.spec.has(flag::WRITE);
+    let config = routing_config(server);
+    let verdict = routing::redirect_blocked(t, key, client.readonly_cluster, write, config);
+    verdict.and_then(|r| r.error()).map_or(Ok(()), Err)
+}
+
+fn routing_config(server: &ServerState) -> RoutingConfig {
+    let config = server.config();
+    RoutingConfig {
+        allow_reads_when_down: config.cluster_allow_reads_when_down,
+        allow_pubsubshard_when_down: config.cluster_allow_pubsubshard_when_down,
+        // Without a TLS listener every client is plaintext: Redis sends those the plaintext
+        // port of a `tls-cluster`.
+        plaintext_port: config.tls_cluster,
+    }
 }
 
 /// Commands that declare no keys (and are not EXEC) run on any node, as do our primary's.
@@ -471,7 +505,6 @@ fn cluster_route(
         return Route::Serve;
     }
     let keys = routing_keys(server, client, cmd, args);
-    let config = server.config();
     let name = cmd.fullname.as_str();
     let q = Query {
         keys: &keys,
@@ -481,13 +514,7 @@ fn cluster_route(
         readonly: client.readonly_cluster,
         pubsub_shard: matches!(name, "spublish" | "ssubscribe" | "sunsubscribe"),
         migrate: name == "migrate",
-        config: RoutingConfig {
-            allow_reads_when_down: config.cluster_allow_reads_when_down,
-            allow_pubsubshard_when_down: config.cluster_allow_pubsubshard_when_down,
-            // Without a TLS listener every client is plaintext: Redis sends those the
-            // plaintext port of a `tls-cluster`.
-            plaintext_port: config.tls_cluster,
-        },
+        config: routing_config(server),
     };
     routing::route(t, &q, exists)
 }
@@ -536,7 +563,7 @@ fn recheck_open_slot(
     now_ms: u64,
 ) -> Option<ErrorReply> {
     let locked = locked?;
-    if !subject_to_routing(client, cmd) {
+    if client.block_retry || !subject_to_routing(client, cmd) {
         return None;
     }
     let topology = server.topology.load();
