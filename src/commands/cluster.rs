@@ -615,6 +615,30 @@ mod routing_tests {
     }
 
     #[test]
+    fn a_script_declaring_flags_is_a_write_unless_it_says_no_writes() {
+        let server = server_with(two_masters(A).state_ok(false));
+        let mut config = (**server.config()).clone();
+        config.cluster_allow_reads_when_down = true;
+        server.config.store(Arc::new(config));
+        let mut c = client();
+        let writes = "#!lua\nreturn 1";
+        let reads = "#!lua flags=no-writes\nreturn 1";
+        assert_eq!(
+            error(run(&server, &mut c, &["eval", writes, "1", "bar"])),
+            "CLUSTERDOWN The cluster is down and only accepts read commands"
+        );
+        assert_eq!(
+            run(&server, &mut c, &["eval", reads, "1", "bar"]),
+            Reply::Int(1)
+        );
+        // Without a shebang EVAL carries its own flags, which do not include write.
+        assert_eq!(
+            run(&server, &mut c, &["eval", "return 1", "1", "bar"]),
+            Reply::Int(1)
+        );
+    }
+
+    #[test]
     fn movable_key_commands_with_no_keys_run_here() {
         let server = server_with(two_masters(A));
         let mut c = client();

@@ -508,7 +508,7 @@ fn cluster_route(
     let name = cmd.fullname.as_str();
     let q = Query {
         keys: &keys,
-        write: cmd.spec.has(flag::WRITE),
+        write: routes_as_write(cmd, args),
         queued_write: exec && queued_writes(server, client),
         asking: client.asking || cmd.spec.has(flag::ASKING),
         readonly: client.readonly_cluster,
@@ -517,6 +517,31 @@ fn cluster_route(
         config: routing_config(server),
     };
     routing::route(t, &q, exists)
+}
+
+/// Whether a command counts as a write for routing (Redis's `getCommandFlags`): its flag,
+/// except that EVAL / EVALSHA of a script declaring shebang flags writes unless it declares
+/// `no-writes`.
+fn routes_as_write(cmd: &Command, args: &[Bytes]) -> bool {
+    use super::scripting::{parse_shebang, ScriptCache};
+    let script = match cmd.fullname.as_str() {
+        "eval" | "eval_ro" => args
+            .get(1)
+            .and_then(|body| parse_shebang(body).ok())
+            .map(|(flags, _)| flags),
+        "evalsha" | "evalsha_ro" => args
+            .get(1)
+            .filter(|sha| sha.len() == 40)
+            .and_then(|sha| {
+                ScriptCache::get().lookup(&String::from_utf8_lossy(sha).to_ascii_lowercase())
+            })
+            .map(|s| s.flags),
+        _ => None,
+    };
+    match script {
+        Some(flags) if !flags.compat => !flags.no_writes,
+        _ => cmd.spec.has(flag::WRITE),
+    }
 }
 
 /// The arguments routing hashes: the keys the key specs name, or the channels sharded
