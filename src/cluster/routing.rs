@@ -101,9 +101,8 @@ enum Open {
     Importing,
 }
 
-/// The slot of a query's keys and what the keyspace says about them.
+/// What a query's keys look like: distinct or not, present here or not.
 struct Keys {
-    slot: Slot,
     /// More than one distinct key.
     multiple: bool,
     missing: usize,
@@ -140,7 +139,7 @@ pub fn route(t: &Topology, q: &Query, exists: &mut dyn FnMut(&[u8]) -> bool) -> 
                 Route::TryAgain
             } else {
                 Route::Ask {
-                    slot: keys.slot,
+                    slot,
                     endpoint: redirect(target),
                 }
             };
@@ -189,7 +188,6 @@ fn survey(
 ) -> Option<Keys> {
     let first = q.keys[0];
     let mut keys = Keys {
-        slot,
         multiple: false,
         missing: 0,
         existing: 0,

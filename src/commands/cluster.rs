@@ -473,6 +473,27 @@ mod routing_tests {
     }
 
     #[test]
+    fn exec_without_multi_is_not_routed() {
+        let server = server_with(two_masters(A).state_ok(false));
+        let mut c = client();
+        assert_eq!(
+            error(run(&server, &mut c, &["exec"])),
+            "ERR EXEC without MULTI"
+        );
+    }
+
+    #[test]
+    fn watch_is_routed_by_its_keys() {
+        let server = server_with(two_masters(A));
+        let mut c = client();
+        assert_eq!(
+            error(run(&server, &mut c, &["watch", "foo"])),
+            "MOVED 12182 127.0.0.1:6380"
+        );
+        assert_eq!(run(&server, &mut c, &["watch", "bar"]), Reply::OK);
+    }
+
+    #[test]
     fn noauth_is_checked_before_moved() {
         let server = server_with(two_masters(A));
         let mut config = (**server.config()).clone();
