@@ -509,7 +509,12 @@ fn cluster_route(
     let q = Query {
         keys: &keys,
         write: routes_as_write(cmd, args),
-        queued_write: exec && queued_writes(server, client),
+        queued_write: exec
+            && client.multi.as_ref().is_some_and(|m| {
+                m.queued.iter().any(|q| {
+                    matches!(server.commands.lookup(q), Lookup::Found(c) if c.spec.has(flag::WRITE))
+                })
+            }),
         asking: client.asking || cmd.spec.has(flag::ASKING),
         readonly: client.readonly_cluster,
         pubsub_shard: matches!(name, "spublish" | "ssubscribe" | "sunsubscribe"),
