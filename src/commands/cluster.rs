@@ -625,6 +625,28 @@ mod routing_tests {
     }
 
     #[test]
+    fn publishing_a_topology_wakes_every_blocked_client() {
+        use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+        let server = server_with(two_masters(A));
+        let woken = Arc::new(AtomicU32::new(0));
+        for (client, key) in [(1, "bar"), (2, "bar"), (3, "hello")] {
+            let w = woken.clone();
+            let waker: crate::commands::blocking::Waker = Arc::new(move || {
+                w.fetch_add(1, Relaxed);
+            });
+            server
+                .blocks
+                .block(client, &[(0, key.as_bytes().into())], &waker);
+        }
+        server.publish_topology(Some(Arc::new(two_masters(B).build())));
+        assert_eq!(woken.load(Relaxed), 3);
+        assert_eq!(
+            server.topology.load().as_ref().map(|t| t.myself().id),
+            Some(B)
+        );
+    }
+
+    #[test]
     fn a_blocked_client_that_asked_stays_on_the_importing_slot() {
         let server = server_with(two_masters(A).importing(FOO, B));
         let mut c = client();

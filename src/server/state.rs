@@ -332,6 +332,14 @@ impl ServerState {
         crate::server::info::used_memory().saturating_sub(self.dying_client_memory.load(Relaxed))
     }
 
+    /// Installs a new cluster routing snapshot (`None`: standalone) and wakes every blocked
+    /// client, which then leaves with MOVED or CLUSTERDOWN if its slot is no longer served
+    /// here (Redis's `clusterRedirectBlockedClientIfNeeded`, run from the clients cron).
+    pub fn publish_topology(&self, topology: Option<Arc<crate::cluster::topology::Topology>>) {
+        self.topology.store(topology);
+        self.blocks.wake_all();
+    }
+
     pub fn next_client_id(&self) -> u64 {
         self.next_client_id.fetch_add(1, Relaxed)
     }
