@@ -100,6 +100,24 @@ impl BlockRegistry {
         }
     }
 
+    /// Wakes every waiter of every key, so each checks again whether it may still wait here
+    /// (a new cluster topology may have moved its slot away).
+    pub fn wake_all(&self) {
+        if self.is_empty() {
+            return;
+        }
+        let wakers: Vec<Waker> = {
+            let waiters = self.waiters.lock();
+            waiters
+                .values()
+                .flat_map(|q| q.iter().map(|(_, w)| w.clone()))
+                .collect()
+        };
+        for wake in wakers {
+            wake();
+        }
+    }
+
     /// Number of distinct keys clients are blocked on (INFO `total_blocking_keys`).
     pub fn key_count(&self) -> usize {
         self.count.load(Relaxed)

@@ -62,6 +62,10 @@ pub struct ClientState {
     pub tracking: Option<super::tracking::ClientTracking>,
     /// The command being run is CLIENT CACHING: its flag outlives it (for the next command).
     pub keep_caching_flag: bool,
+    /// ASKING was sent: the next command (or transaction) may use a slot being imported.
+    pub asking: bool,
+    /// READONLY was sent: on a replica, reads of its master's slots are served here.
+    pub readonly_cluster: bool,
 }
 
 impl ClientState {
@@ -101,6 +105,8 @@ impl ClientState {
             woff: 0,
             tracking: None,
             keep_caching_flag: false,
+            asking: false,
+            readonly_cluster: false,
         }
     }
 }

@@ -7,6 +7,7 @@ use super::context::{ClientState, Effects, ExecCtx};
 use super::errors;
 use super::spec::{flag, key_positions, written_key_positions, Scope};
 use super::table::{Command, CommandTable, Lookup};
+use crate::cluster::routing::{self, Query, Route, RoutingConfig};
 use crate::resp::{ErrorReply, Reply};
 use crate::server::state::ServerState;
 use crate::slot::key_slot;
@@ -52,6 +53,22 @@ pub fn execute(
     now_us: u64,
     is_local: bool,
 ) -> Outcome {
+    let outcome = execute_command(server, client, args, now_us, is_local);
+    // ASKING covers the next command only, or a whole transaction when sent inside MULTI.
+    if client.asking && client.multi.is_none() && outcome.cmd.is_none_or(|c| c.fullname != "asking")
+    {
+        client.asking = false;
+    }
+    outcome
+}
+
+fn execute_command(
+    server: &ServerState,
+    client: &mut ClientState,
+    args: &[Bytes],
+    now_us: u64,
+    is_local: bool,
+) -> Outcome {
     let table: &'static CommandTable = server.commands;
     let cmd = match table.lookup(args) {
         Lookup::Found(c) => c,
@@ -64,9 +81,14 @@ pub fn execute(
             return Outcome::rejected(None, errors::unknown_subcommand(&c.fullname, &args[1]));
         }
     };
-    if let Err(e) = admit(server, client, cmd, args, is_local, now_us / 1000)
-        .and_then(|()| super::scripting::check_busy(server, cmd, now_us))
-    {
+    let admitted = admit(server, client, cmd, args, is_local, now_us / 1000)
+        .and_then(|()| super::scripting::check_busy(server, cmd, now_us).map_err(Refusal::Gate));
+    let e = match admitted {
+        Ok(()) => None,
+        Err(Refusal::Redirect(e)) => return redirected(server, client, cmd, e),
+        Err(Refusal::Gate(e)) => Some(e),
+    };
+    if let Some(e) = e {
         flag_transaction(client);
         let e = if cmd.fullname == "exec" {
             client.multi = None;
@@ -91,7 +113,11 @@ pub fn execute(
             };
         }
     }
-    let locked = lock_for(server, cmd, args, client);
+    let mut locked = lock_for(server, cmd, args, client);
+    if let Some(e) = recheck_open_slot(server, client, cmd, args, locked.as_mut(), now_us / 1000) {
+        drop(locked);
+        return redirected(server, client, cmd, e);
+    }
     let mut ctx = ExecCtx::new(now_us, locked, client, server);
     let reply = call(&mut ctx, cmd, args);
     ctx.close_opened();
@@ -287,6 +313,14 @@ fn queued_any(
     })
 }
 
+/// Why admission refused a command.
+enum Refusal {
+    /// A gate's error: inside MULTI it aborts the transaction; EXEC wraps it in EXECABORT.
+    Gate(ErrorReply),
+    /// Cluster routing's redirect or refusal, sent as is (EXEC discards its transaction).
+    Redirect(ErrorReply),
+}
+
 /// The gates between lookup and execution, in the order Redis's `processCommand` applies them.
 fn admit(
     server: &ServerState,
@@ -295,6 +329,19 @@ fn admit(
     args: &[Bytes],
     is_local: bool,
     now_ms: u64,
+) -> Result<(), Refusal> {
+    admit_caller(server, client, cmd, args, is_local).map_err(Refusal::Gate)?;
+    cluster_gate(server, client, cmd, args, now_ms).map_err(Refusal::Redirect)?;
+    admit_resources(server, client, cmd, now_ms).map_err(Refusal::Gate)
+}
+
+/// Arity, protected commands, authentication and MULTI rules: the gates before routing.
+fn admit_caller(
+    server: &ServerState,
+    client: &ClientState,
+    cmd: &Command,
+    args: &[Bytes],
+    is_local: bool,
 ) -> Result<(), ErrorReply> {
     if !cmd.spec.arity_ok(args.len()) {
         return Err(errors::wrong_arity(&cmd.fullname));
@@ -319,6 +366,18 @@ fn admit(
             "ERR Command not allowed inside a transaction",
         ));
     }
+    Ok(())
+}
+
+/// Client eviction, OOM, NOREPLICAS, read-only replica, stale data, subscribed context: the
+/// gates after routing.
+fn admit_resources(
+    server: &ServerState,
+    client: &ClientState,
+    cmd: &Command,
+    now_ms: u64,
+) -> Result<(), ErrorReply> {
+    let config = server.config();
     server.evict_clients(now_ms);
     if config.maxmemory > 0 && !client.is_master {
         use super::evict::{perform_evictions, Evicted};
@@ -383,4 +442,204 @@ fn admit(
         )));
     }
     Ok(())
+}
+
+/// Redis's cluster redirection in `processCommand`: once a topology is published, keyed
+/// commands (and EXEC, over its queued commands) from anyone but our primary's link or the
+/// AOF loader go through `routing::route`. Key presence, which only matters for a slot being
+/// resharded, is looked up here under a brief shard lock and again under the command's own
+/// locks (`recheck_open_slot`), so a key cannot come or go between verdict and execution.
+fn cluster_gate(
+    server: &ServerState,
+    client: &ClientState,
+    cmd: &Command,
+    args: &[Bytes],
+    now_ms: u64,
+) -> Result<(), ErrorReply> {
+    if !subject_to_routing(client, cmd) {
+        return Ok(());
+    }
+    let topology = server.topology.load();
+    let Some(t) = topology.as_deref() else {
+        return Ok(());
+    };
+    if client.block_retry {
+        return blocked_gate(server, client, cmd, args, t);
+    }
+    let db = client.db;
+    let route = cluster_route(server, client, cmd, args, t, &mut |key| {
+        let shard = server.keyspace.shard_of(key_slot(key));
+        let mut locked = server.keyspace.lock(&[shard]);
+        locked.peek(db, key).is_some_and(|e| !e.is_expired(now_ms))
+    });
+    route.error().map_or(Ok(()), Err)
+}
+
+/// A blocked command woken to try again is not routed anew (ASKING is long gone): like
+/// Redis's `clusterRedirectBlockedClientIfNeeded`, it is only sent away when the cluster
+/// failed or its slot went to another node without being imported here.
+fn blocked_gate(
+    server: &ServerState,
+    client: &ClientState,
+    cmd: &Command,
+    args: &[Bytes],
+    t: &crate::cluster::topology::Topology,
+) -> Result<(), ErrorReply> {
+    let keys = routing_keys(server, client, cmd, args);
+    let Some(key) = keys.first() else {
+        return Ok(());
+    };
+    let write = cmd.spec.has(flag::WRITE);
+    let config = routing_config(server);
+    let verdict = routing::redirect_blocked(t, key, client.readonly_cluster, write, config);
+    verdict.and_then(|r| r.error()).map_or(Ok(()), Err)
+}
+
+fn routing_config(server: &ServerState) -> RoutingConfig {
+    let config = server.config();
+    RoutingConfig {
+        allow_reads_when_down: config.cluster_allow_reads_when_down,
+        allow_pubsubshard_when_down: config.cluster_allow_pubsubshard_when_down,
+        // Without a TLS listener every client is plaintext: Redis sends those the plaintext
+        // port of a `tls-cluster`.
+        plaintext_port: config.tls_cluster,
+    }
+}
+
+/// Commands that declare no keys (and are not EXEC) run on any node, as do our primary's.
+fn subject_to_routing(client: &ClientState, cmd: &Command) -> bool {
+    !client.is_master
+        && (!cmd.spec.keys.is_empty() || cmd.spec.has(flag::MOVABLE_KEYS) || cmd.fullname == "exec")
+}
+
+/// Routes a command against `t`, `exists` answering for keys of an open slot.
+fn cluster_route(
+    server: &ServerState,
+    client: &ClientState,
+    cmd: &Command,
+    args: &[Bytes],
+    t: &crate::cluster::topology::Topology,
+    exists: &mut dyn FnMut(&[u8]) -> bool,
+) -> Route {
+    let exec = cmd.fullname == "exec";
+    if exec && client.multi.is_none() {
+        // EXEC without MULTI just fails, wherever it runs.
+        return Route::Serve;
+    }
+    let keys = routing_keys(server, client, cmd, args);
+    let name = cmd.fullname.as_str();
+    let q = Query {
+        keys: &keys,
+        write: routes_as_write(cmd, args),
+        queued_write: exec
+            && client.multi.as_ref().is_some_and(|m| {
+                m.queued.iter().any(|q| {
+                    matches!(server.commands.lookup(q), Lookup::Found(c) if c.spec.has(flag::WRITE))
+                })
+            }),
+        asking: client.asking || cmd.spec.has(flag::ASKING),
+        readonly: client.readonly_cluster,
+        pubsub_shard: matches!(name, "spublish" | "ssubscribe" | "sunsubscribe"),
+        migrate: name == "migrate",
+        config: routing_config(server),
+    };
+    routing::route(t, &q, exists)
+}
+
+/// Whether a command counts as a write for routing (Redis's `getCommandFlags`): its flag,
+/// except that EVAL / EVALSHA of a script declaring shebang flags writes unless it declares
+/// `no-writes`.
+fn routes_as_write(cmd: &Command, args: &[Bytes]) -> bool {
+    use super::scripting::{parse_shebang, ScriptCache};
+    let script = match cmd.fullname.as_str() {
+        "eval" | "eval_ro" => args
+            .get(1)
+            .and_then(|body| parse_shebang(body).ok())
+            .map(|(flags, _)| flags),
+        "evalsha" | "evalsha_ro" => args
+            .get(1)
+            .filter(|sha| sha.len() == 40)
+            .and_then(|sha| {
+                ScriptCache::get().lookup(&String::from_utf8_lossy(sha).to_ascii_lowercase())
+            })
+            .map(|s| s.flags),
+        _ => None,
+    };
+    match script {
+        Some(flags) if !flags.compat => !flags.no_writes,
+        _ => cmd.spec.has(flag::WRITE),
+    }
+}
+
+/// The arguments routing hashes: the keys the key specs name, or the channels sharded
+/// Pub/Sub declares as not-keys; for EXEC, those of every queued command.
+fn routing_keys<'a>(
+    server: &ServerState,
+    client: &'a ClientState,
+    cmd: &Command,
+    args: &'a [Bytes],
+) -> Vec<&'a [u8]> {
+    let mut keys = Vec::new();
+    let mut add = |c: &Command, argv: &'a [Bytes]| {
+        keys.extend(routed_positions(c, argv).into_iter().map(|i| &argv[i][..]));
+    };
+    match client.multi.as_ref().filter(|_| cmd.fullname == "exec") {
+        Some(tx) => {
+            for queued in &tx.queued {
+                if let Lookup::Found(c) = server.commands.lookup(queued) {
+                    add(c, queued);
+                }
+            }
+        }
+        None => add(cmd, args),
+    }
+    keys
+}
+
+fn routed_positions(cmd: &Command, args: &[Bytes]) -> Vec<usize> {
+    match cmd.fullname.as_str() {
+        "spublish" => (1..args.len().min(2)).collect(),
+        "ssubscribe" | "sunsubscribe" => (1..args.len()).collect(),
+        _ => key_positions(cmd.spec, args),
+    }
+}
+
+/// Routes again, now holding the command's shards, when the topology has an open slot: the
+/// verdict on a migrating or importing slot depends on which keys are here.
+fn recheck_open_slot(
+    server: &ServerState,
+    client: &ClientState,
+    cmd: &Command,
+    args: &[Bytes],
+    locked: Option<&mut crate::keyspace::Locked<'_>>,
+    now_ms: u64,
+) -> Option<ErrorReply> {
+    let locked = locked?;
+    if client.block_retry || !subject_to_routing(client, cmd) {
+        return None;
+    }
+    let topology = server.topology.load();
+    let t = topology.as_deref().filter(|t| t.has_open_slots())?;
+    let db = client.db;
+    cluster_route(server, client, cmd, args, t, &mut |key| {
+        locked.peek(db, key).is_some_and(|e| !e.is_expired(now_ms))
+    })
+    .error()
+}
+
+/// Sends routing's error as the reply. EXEC discards its transaction and the redirect is its
+/// reply; a command being queued makes the transaction fail (Redis's `flagTransaction`).
+fn redirected(
+    server: &ServerState,
+    client: &mut ClientState,
+    cmd: &'static Command,
+    e: ErrorReply,
+) -> Outcome {
+    if cmd.fullname == "exec" {
+        client.multi = None;
+        super::tx::unwatch_all(client, server);
+    } else {
+        flag_transaction(client);
+    }
+    Outcome::rejected(Some(cmd), e)
 }

@@ -82,6 +82,24 @@ errors! {
     BITFIELD_TYPE = "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
     BITFIELD_OVERFLOW_TYPE = "ERR Invalid OVERFLOW type specified";
     BITFIELD_RO_GET_ONLY = "ERR BITFIELD_RO only supports the GET subcommand";
+    CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot";
+    TRYAGAIN = "TRYAGAIN Multiple keys request during rehashing of slot";
+    CLUSTERDOWN = "CLUSTERDOWN The cluster is down";
+    CLUSTERDOWN_READS_ONLY = "CLUSTERDOWN The cluster is down and only accepts read commands";
+    CLUSTERDOWN_UNBOUND = "CLUSTERDOWN Hash slot not served";
+    CLUSTER_SUPPORT_DISABLED = "ERR This instance has cluster support disabled";
+    INVALID_SLOT = "ERR Invalid slot";
+    INVALID_SLOT_OR_COUNT = "ERR Invalid slot or number of keys";
+}
+
+/// `MOVED <slot> <endpoint>:<port>`: the slot is served by another node.
+pub fn moved(slot: u16, endpoint: &dyn std::fmt::Display) -> ErrorReply {
+    ErrorReply::owned(format!("MOVED {slot} {endpoint}"))
+}
+
+/// `ASK <slot> <endpoint>:<port>`: this key is being migrated; ask the target once.
+pub fn ask(slot: u16, endpoint: &dyn std::fmt::Display) -> ErrorReply {
+    ErrorReply::owned(format!("ASK {slot} {endpoint}"))
 }
 
 /// `ERR unknown command '<name>', with args beginning with: '<a>' '<b>' `: arguments are

@@ -469,6 +469,9 @@ fn own_view(ctx: &ExecCtx) -> ClientView {
     if c.multi.is_some() {
         flags.push('x');
     }
+    if c.readonly_cluster {
+        flags.push('r');
+    }
     if c.no_evict {
         flags.push('e');
     }
@@ -942,6 +945,8 @@ fn reset(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
     c.no_touch = false;
     c.multi = None;
     c.monitor = false;
+    c.asking = false;
+    c.readonly_cluster = false;
     c.authenticated = ctx.server.config().requirepass.is_none();
     super::tx::unwatch_all(ctx.client, ctx.server);
     ctx.server.pubsub.forget_client(ctx.client);

@@ -5,6 +5,7 @@
 
 pub mod bitmap;
 pub mod blocking;
+pub mod cluster;
 pub mod command;
 pub mod context;
 pub mod debug;

@@ -28,6 +28,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::stream::COMMANDS,
     super::scripting::COMMANDS,
     super::dump::COMMANDS,
+    super::cluster::COMMANDS,
 ];
 
 pub struct Command {

@@ -104,6 +104,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         loading: false.into(),
         ack_signal: Default::default(),
         tracking: Default::default(),
+        topology: arc_swap::ArcSwapOption::empty(),
     }
 }
 

@@ -250,6 +250,9 @@ pub struct ServerState {
     pub tracking: crate::commands::tracking::Tracking,
     /// Signalled whenever a replica acknowledges an offset (clients in WAIT).
     pub ack_signal: tokio::sync::Notify,
+    /// The cluster routing snapshot, published by the cluster driver; `None` in standalone
+    /// mode (no routing at all).
+    pub topology: arc_swap::ArcSwapOption<crate::cluster::topology::Topology>,
 }
 
 /// What INFO replication shows about one attached replica.
@@ -337,6 +340,14 @@ impl ServerState {
     /// deleting keys (Redis's `freeMemoryGetNotCountedMemory`).
     pub fn memory_not_counted_for_evict(&self) -> usize {
         self.backlog.lock().queued_total() + self.aof_feed.lock().len()
+    }
+
+    /// Installs a new cluster routing snapshot (`None`: standalone) and wakes every blocked
+    /// client, which then leaves with MOVED or CLUSTERDOWN if its slot is no longer served
+    /// here (Redis's `clusterRedirectBlockedClientIfNeeded`, run from the clients cron).
+    pub fn publish_topology(&self, topology: Option<Arc<crate::cluster::topology::Topology>>) {
+        self.topology.store(topology);
+        self.blocks.wake_all();
     }
 
     pub fn next_client_id(&self) -> u64 {

@@ -1,0 +1,696 @@
+//! The client side of cluster mode: ASKING (the one-shot permission to use a slot being
+//! imported, consumed by dispatch after the next command), READONLY / READWRITE (reads of the
+//! master's slots on a replica), and the CLUSTER subcommands that only look at this node's
+//! keyspace (KEYSLOT, COUNTKEYSINSLOT, GETKEYSINSLOT). As in Redis 7.0, all of them answer
+//! `ERR This instance has cluster support disabled` when `cluster-enabled` is off.
+
+use super::context::ExecCtx;
+use super::errors;
+use super::spec::{acl, flag::*, CmdResult, CommandSpec as C, Scope};
+use crate::resp::{ErrorReply, Reply};
+use crate::slot::{key_slot, SLOT_COUNT};
+use bytes::Bytes;
+
+const CLUSTER_SUBCOMMANDS: &[C] = &[
+    C::new(
+        "countkeysinslot",
+        3,
+        STALE,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        countkeysinslot,
+    )
+    .scope(Scope::All),
+    C::new(
+        "getkeysinslot",
+        4,
+        STALE,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        getkeysinslot,
+    )
+    .scope(Scope::All)
+    .tips(&["nondeterministic_output"]),
+    C::new("keyslot", 3, STALE, 0, &[], "cluster", "3.0.0", keyslot),
+];
+
+pub const COMMANDS: &[C] = &[
+    C::new(
+        "asking",
+        1,
+        FAST,
+        acl::CONNECTION,
+        &[],
+        "cluster",
+        "3.0.0",
+        asking,
+    ),
+    C::new(
+        "readonly",
+        1,
+        FAST | LOADING | STALE,
+        acl::CONNECTION,
+        &[],
+        "cluster",
+        "3.0.0",
+        readonly,
+    ),
+    C::new(
+        "readwrite",
+        1,
+        FAST | LOADING | STALE,
+        acl::CONNECTION,
+        &[],
+        "cluster",
+        "3.0.0",
+        readwrite,
+    ),
+    C::new("cluster", -2, 0, 0, &[], "cluster", "3.0.0", container)
+        .subcommands(CLUSTER_SUBCOMMANDS),
+];
+
+fn cluster_enabled(ctx: &ExecCtx) -> Result<(), ErrorReply> {
+    if ctx.server.config().cluster_enabled {
+        Ok(())
+    } else {
+        Err(errors::CLUSTER_SUPPORT_DISABLED)
+    }
+}
+
+fn asking(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    cluster_enabled(ctx)?;
+    ctx.client.asking = true;
+    Ok(Reply::OK)
+}
+
+fn readonly(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    cluster_enabled(ctx)?;
+    ctx.client.readonly_cluster = true;
+    Ok(Reply::OK)
+}
+
+fn readwrite(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    cluster_enabled(ctx)?;
+    ctx.client.readonly_cluster = false;
+    Ok(Reply::OK)
+}
+
+/// Dispatch answers unknown subcommands and a bare CLUSTER; kept for the table's shape.
+fn container(_ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    Err(errors::unknown_subcommand(
+        "cluster",
+        args.get(1).map_or(&b""[..], |a| a),
+    ))
+}
+
+fn keyslot(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    cluster_enabled(ctx)?;
+    Ok(Reply::Int(key_slot(&args[2]) as i64))
+}
+
+/// A slot argument: an integer (else the integer error), checked against the slot range by
+/// the caller with its own error text.
+fn slot_arg(arg: &[u8]) -> Result<i64, ErrorReply> {
+    crate::util::parse_int(arg).ok_or(errors::NOT_INTEGER)
+}
+
+fn in_range(slot: i64) -> Option<u16> {
+    (0..SLOT_COUNT as i64)
+        .contains(&slot)
+        .then_some(slot as u16)
+}
+
+fn countkeysinslot(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    cluster_enabled(ctx)?;
+    let slot = in_range(slot_arg(&args[2])?).ok_or(errors::INVALID_SLOT)?;
+    Ok(Reply::Int(ctx.ks().count_in_slot(0, slot) as i64))
+}
+
+fn getkeysinslot(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    cluster_enabled(ctx)?;
+    let slot = slot_arg(&args[2])?;
+    let max = slot_arg(&args[3])?;
+    let (Some(slot), true) = (in_range(slot), max >= 0) else {
+        return Err(errors::INVALID_SLOT_OR_COUNT);
+    };
+    let keys = ctx.ks().slot_table(0, slot).map_or_else(Vec::new, |table| {
+        table
+            .iter()
+            .take(max as usize)
+            .map(|(k, _)| Reply::Bulk(Bytes::copy_from_slice(k)))
+            .collect()
+    });
+    Ok(Reply::Array(keys))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::test_support::Harness;
+    use crate::resp::Reply;
+
+    fn cluster_harness() -> Harness {
+        let h = Harness::new();
+        let mut config = (**h.server.config()).clone();
+        config.cluster_enabled = true;
+        h.server.config.store(std::sync::Arc::new(config));
+        h
+    }
+
+    #[test]
+    fn cluster_client_commands_are_refused_outside_cluster_mode() {
+        let mut h = Harness::new();
+        for cmd in ["asking", "readonly", "readwrite"] {
+            assert_eq!(
+                h.err(&[cmd]),
+                "ERR This instance has cluster support disabled"
+            );
+        }
+        assert_eq!(
+            h.err(&["cluster", "keyslot", "foo"]),
+            "ERR This instance has cluster support disabled"
+        );
+    }
+
+    #[test]
+    fn readonly_is_persistent_until_readwrite() {
+        let mut h = cluster_harness();
+        assert_eq!(h.ok(&["readonly"]), Reply::OK);
+        assert!(h.client.readonly_cluster);
+        assert_eq!(h.ok(&["readwrite"]), Reply::OK);
+        assert!(!h.client.readonly_cluster);
+    }
+
+    #[test]
+    fn asking_sets_the_one_shot_flag() {
+        let mut h = cluster_harness();
+        assert_eq!(h.ok(&["asking"]), Reply::OK);
+        assert!(h.client.asking);
+    }
+
+    #[test]
+    fn keyslot_hashes_the_tag() {
+        let mut h = cluster_harness();
+        assert_eq!(
+            h.ok(&["cluster", "keyslot", "{user1000}.following"]),
+            Reply::Int(3443)
+        );
+        assert_eq!(
+            h.ok(&["cluster", "keyslot", "123456789"]),
+            Reply::Int(12739)
+        );
+    }
+
+    #[test]
+    fn keys_in_a_slot_are_counted_and_listed() {
+        let mut h = cluster_harness();
+        for k in ["{a}1", "{a}2", "{a}3", "b"] {
+            h.ok(&["set", k, "v"]);
+        }
+        assert_eq!(
+            h.ok(&["cluster", "countkeysinslot", "15495"]),
+            Reply::Int(3)
+        );
+        assert_eq!(h.ok(&["cluster", "countkeysinslot", "0"]), Reply::Int(0));
+        let Reply::Array(two) = h.ok(&["cluster", "getkeysinslot", "15495", "2"]) else {
+            panic!("array expected");
+        };
+        assert_eq!(two.len(), 2);
+        let Reply::Array(all) = h.ok(&["cluster", "getkeysinslot", "15495", "10"]) else {
+            panic!("array expected");
+        };
+        assert_eq!(all.len(), 3);
+        assert_eq!(
+            h.ok(&["cluster", "getkeysinslot", "1", "10"]),
+            Reply::Array(vec![])
+        );
+    }
+
+    #[test]
+    fn slot_arguments_are_checked_like_redis() {
+        let mut h = cluster_harness();
+        assert_eq!(
+            h.err(&["cluster", "countkeysinslot", "x"]),
+            "ERR value is not an integer or out of range"
+        );
+        assert_eq!(
+            h.err(&["cluster", "countkeysinslot", "16384"]),
+            "ERR Invalid slot"
+        );
+        assert_eq!(
+            h.err(&["cluster", "getkeysinslot", "-1", "1"]),
+            "ERR Invalid slot or number of keys"
+        );
+        assert_eq!(
+            h.err(&["cluster", "getkeysinslot", "1", "-1"]),
+            "ERR Invalid slot or number of keys"
+        );
+        assert_eq!(
+            h.err(&["cluster", "getkeysinslot", "1", "x"]),
+            "ERR value is not an integer or out of range"
+        );
+    }
+}
+
+/// Routing as dispatch applies it: a topology stored in the server state, commands run through
+/// `dispatch::execute`, exact replies asserted.
+#[cfg(test)]
+mod routing_tests {
+    use crate::cluster::node::NodeId;
+    use crate::cluster::topology::{NodeSpec, Topology, TopologyBuilder};
+    use crate::commands::context::ClientState;
+    use crate::commands::dispatch::execute;
+    use crate::resp::Reply;
+    use crate::server::state::ServerState;
+    use bytes::Bytes;
+    use std::sync::Arc;
+
+    const A: NodeId = NodeId([b'a'; 40]);
+    const B: NodeId = NodeId([b'b'; 40]);
+    const R: NodeId = NodeId([b'r'; 40]);
+    const NOW_US: u64 = 1_700_000_000_000_000;
+    // "bar" hashes to 5061 and "hello" to 866 (both A's); "foo" to 12182 (B's).
+    const FOO: u16 = 12182;
+
+    /// Myself (A, 127.0.0.1:6379) serves 0..=8191, B (127.0.0.1:6380) the rest.
+    fn two_masters(me: NodeId) -> TopologyBuilder {
+        Topology::builder(me)
+            .node(NodeSpec::new(A, "127.0.0.1", 6379))
+            .node(NodeSpec::new(B, "127.0.0.1", 6380))
+            .assign(0..=8191, A)
+            .assign(8192..=16383, B)
+    }
+
+    fn server_with(topology: TopologyBuilder) -> ServerState {
+        let server = ServerState::for_tests();
+        let mut config = (**server.config()).clone();
+        config.cluster_enabled = true;
+        server.config.store(Arc::new(config));
+        server.topology.store(Some(Arc::new(topology.build())));
+        server
+    }
+
+    fn client() -> ClientState {
+        ClientState::new(7, "127.0.0.1:1".into(), "127.0.0.1:6379".into(), 9, 0, true)
+    }
+
+    fn run(server: &ServerState, c: &mut ClientState, argv: &[&str]) -> Reply {
+        let args: Vec<Bytes> = argv
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        execute(server, c, &args, NOW_US, true).reply
+    }
+
+    fn error(reply: Reply) -> String {
+        match reply {
+            Reply::Error(e) => e.text().to_string(),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    /// Puts a key in place the way our primary's stream would (never routed).
+    fn seed(server: &ServerState, key: &str) {
+        let mut master = client();
+        master.is_master = true;
+        assert_eq!(run(server, &mut master, &["set", key, "v"]), Reply::OK);
+    }
+
+    #[test]
+    fn a_key_owned_elsewhere_is_moved_and_a_key_of_myself_is_served() {
+        let server = server_with(two_masters(A));
+        let mut c = client();
+        assert_eq!(
+            error(run(&server, &mut c, &["get", "foo"])),
+            "MOVED 12182 127.0.0.1:6380"
+        );
+        assert_eq!(run(&server, &mut c, &["set", "bar", "1"]), Reply::OK);
+        assert_eq!(
+            run(&server, &mut c, &["get", "bar"]),
+            Reply::Bulk("1".into())
+        );
+    }
+
+    #[test]
+    fn a_standalone_server_routes_nothing() {
+        let server = ServerState::for_tests();
+        let mut c = client();
+        assert_eq!(run(&server, &mut c, &["set", "foo", "1"]), Reply::OK);
+        assert_eq!(
+            run(&server, &mut c, &["mset", "foo", "1", "bar", "2"]),
+            Reply::OK
+        );
+    }
+
+    #[test]
+    fn mset_across_slots_is_crossslot() {
+        let server = server_with(two_masters(A));
+        let mut c = client();
+        assert_eq!(
+            error(run(&server, &mut c, &["mset", "bar", "1", "hello", "2"])),
+            "CROSSSLOT Keys in request don't hash to the same slot"
+        );
+        assert_eq!(
+            run(&server, &mut c, &["mset", "{bar}1", "1", "bar", "2"]),
+            Reply::OK
+        );
+    }
+
+    #[test]
+    fn keyless_commands_run_anywhere_even_when_the_cluster_is_down() {
+        let server = server_with(two_masters(A).state_ok(false));
+        let mut c = client();
+        assert_eq!(run(&server, &mut c, &["ping"]), Reply::simple("PONG"));
+        assert_eq!(run(&server, &mut c, &["dbsize"]), Reply::Int(0));
+        assert_eq!(
+            error(run(&server, &mut c, &["get", "bar"])),
+            "CLUSTERDOWN The cluster is down"
+        );
+    }
+
+    #[test]
+    fn an_unassigned_slot_is_not_served() {
+        let server = server_with(Topology::builder(A).assign(0..=100, A));
+        let mut c = client();
+        assert_eq!(
+            error(run(&server, &mut c, &["get", "foo"])),
+            "CLUSTERDOWN Hash slot not served"
+        );
+    }
+
+    #[test]
+    fn asking_then_a_command_on_an_importing_slot_is_served_once() {
+        let server = server_with(two_masters(A).importing(FOO, B));
+        let mut c = client();
+        assert_eq!(
+            error(run(&server, &mut c, &["get", "foo"])),
+            "MOVED 12182 127.0.0.1:6380"
+        );
+        assert_eq!(run(&server, &mut c, &["asking"]), Reply::OK);
+        assert_eq!(run(&server, &mut c, &["get", "foo"]), Reply::Null);
+        assert!(!c.asking);
+        assert_eq!(
+            error(run(&server, &mut c, &["get", "foo"])),
+            "MOVED 12182 127.0.0.1:6380"
+        );
+    }
+
+    #[test]
+    fn asking_is_consumed_by_a_keyless_or_refused_command_too() {
+        let server = server_with(two_masters(A).importing(FOO, B));
+        let mut c = client();
+        run(&server, &mut c, &["asking"]);
+        run(&server, &mut c, &["ping"]);
+        assert!(error(run(&server, &mut c, &["get", "foo"])).starts_with("MOVED"));
+        run(&server, &mut c, &["asking"]);
+        run(&server, &mut c, &["get"]);
+        assert!(!c.asking);
+    }
+
+    #[test]
+    fn asking_covers_a_whole_transaction() {
+        let server = server_with(two_masters(A).importing(FOO, B));
+        let mut c = client();
+        run(&server, &mut c, &["asking"]);
+        assert_eq!(run(&server, &mut c, &["multi"]), Reply::OK);
+        assert_eq!(run(&server, &mut c, &["set", "foo", "1"]), Reply::QUEUED);
+        assert_eq!(
+            run(&server, &mut c, &["exec"]),
+            Reply::Array(vec![Reply::OK])
+        );
+        assert!(!c.asking);
+        assert!(error(run(&server, &mut c, &["get", "foo"])).starts_with("MOVED"));
+    }
+
+    #[test]
+    fn restore_asking_needs_no_asking() {
+        let server = server_with(two_masters(A).importing(FOO, B));
+        let mut c = client();
+        let dump = {
+            let standalone = ServerState::for_tests();
+            let mut s = client();
+            run(&standalone, &mut s, &["set", "x", "v"]);
+            match run(&standalone, &mut s, &["dump", "x"]) {
+                Reply::Bulk(b) => b,
+                other => panic!("dump replied {other:?}"),
+            }
+        };
+        let args: Vec<Bytes> = vec!["restore-asking".into(), "foo".into(), "0".into(), dump];
+        assert_eq!(
+            execute(&server, &mut c, &args, NOW_US, true).reply,
+            Reply::OK
+        );
+    }
+
+    #[test]
+    fn exec_with_queued_commands_in_two_slots_is_crossslot() {
+        let server = server_with(two_masters(A));
+        let mut c = client();
+        run(&server, &mut c, &["multi"]);
+        assert_eq!(run(&server, &mut c, &["set", "bar", "1"]), Reply::QUEUED);
+        assert_eq!(run(&server, &mut c, &["set", "hello", "1"]), Reply::QUEUED);
+        assert_eq!(
+            error(run(&server, &mut c, &["exec"])),
+            "CROSSSLOT Keys in request don't hash to the same slot"
+        );
+        assert!(c.multi.is_none(), "the transaction is discarded");
+        assert_eq!(run(&server, &mut c, &["get", "bar"]), Reply::Null);
+    }
+
+    #[test]
+    fn a_redirect_while_queueing_aborts_the_transaction() {
+        let server = server_with(two_masters(A));
+        let mut c = client();
+        run(&server, &mut c, &["multi"]);
+        assert!(error(run(&server, &mut c, &["get", "foo"])).starts_with("MOVED"));
+        assert_eq!(
+            error(run(&server, &mut c, &["exec"])),
+            "EXECABORT Transaction discarded because of previous errors."
+        );
+    }
+
+    #[test]
+    fn exec_without_multi_is_not_routed() {
+        let server = server_with(two_masters(A).state_ok(false));
+        let mut c = client();
+        assert_eq!(
+            error(run(&server, &mut c, &["exec"])),
+            "ERR EXEC without MULTI"
+        );
+    }
+
+    #[test]
+    fn watch_is_routed_by_its_keys() {
+        let server = server_with(two_masters(A));
+        let mut c = client();
+        assert_eq!(
+            error(run(&server, &mut c, &["watch", "foo"])),
+            "MOVED 12182 127.0.0.1:6380"
+        );
+        assert_eq!(run(&server, &mut c, &["watch", "bar"]), Reply::OK);
+    }
+
+    #[test]
+    fn noauth_is_checked_before_moved() {
+        let server = server_with(two_masters(A));
+        let mut config = (**server.config()).clone();
+        config.requirepass = Some("secret".into());
+        server.config.store(Arc::new(config));
+        let mut c = client();
+        c.authenticated = false;
+        assert_eq!(
+            error(run(&server, &mut c, &["get", "foo"])),
+            "NOAUTH Authentication required."
+        );
+    }
+
+    #[test]
+    fn arity_is_checked_before_routing() {
+        let server = server_with(two_masters(A));
+        let mut c = client();
+        assert_eq!(
+            error(run(&server, &mut c, &["get", "foo", "x"])),
+            "ERR wrong number of arguments for 'get' command"
+        );
+    }
+
+    #[test]
+    fn a_migrating_slot_serves_present_keys_and_asks_for_missing_ones() {
+        let server = server_with(two_masters(A).migrating(5061, B));
+        let mut c = client();
+        assert_eq!(
+            error(run(&server, &mut c, &["get", "bar"])),
+            "ASK 5061 127.0.0.1:6380"
+        );
+        seed(&server, "bar");
+        assert_eq!(
+            run(&server, &mut c, &["get", "bar"]),
+            Reply::Bulk("v".into())
+        );
+        assert_eq!(
+            error(run(&server, &mut c, &["mget", "bar", "{bar}x"])),
+            "TRYAGAIN Multiple keys request during rehashing of slot"
+        );
+    }
+
+    #[test]
+    fn our_primarys_stream_is_never_redirected() {
+        let server = server_with(two_masters(A).state_ok(false));
+        seed(&server, "foo");
+    }
+
+    #[test]
+    fn readonly_replica_reads_its_master_slots() {
+        let server =
+            server_with(two_masters(R).node(NodeSpec::new(R, "127.0.0.1", 6381).replica_of(B)));
+        let mut c = client();
+        assert!(error(run(&server, &mut c, &["get", "foo"])).starts_with("MOVED 12182"));
+        assert_eq!(run(&server, &mut c, &["readonly"]), Reply::OK);
+        assert_eq!(run(&server, &mut c, &["get", "foo"]), Reply::Null);
+        assert_eq!(
+            error(run(&server, &mut c, &["set", "foo", "1"])),
+            "MOVED 12182 127.0.0.1:6380"
+        );
+        assert_eq!(run(&server, &mut c, &["readwrite"]), Reply::OK);
+        assert!(error(run(&server, &mut c, &["get", "foo"])).starts_with("MOVED"));
+    }
+
+    #[test]
+    fn reset_forgets_readonly_and_asking() {
+        let server = server_with(two_masters(A));
+        let mut c = client();
+        run(&server, &mut c, &["readonly"]);
+        run(&server, &mut c, &["reset"]);
+        assert!(!c.readonly_cluster && !c.asking);
+    }
+
+    #[test]
+    fn sharded_publish_is_routed_by_its_channel() {
+        let server = server_with(two_masters(A));
+        let mut c = client();
+        assert_eq!(
+            error(run(&server, &mut c, &["spublish", "foo", "m"])),
+            "MOVED 12182 127.0.0.1:6380"
+        );
+        assert_eq!(
+            run(&server, &mut c, &["spublish", "bar", "m"]),
+            Reply::Int(0)
+        );
+    }
+
+    fn blpop(
+        server: &ServerState,
+        c: &mut ClientState,
+        key: &str,
+    ) -> crate::commands::dispatch::Outcome {
+        let args: Vec<Bytes> = vec![
+            "blpop".into(),
+            Bytes::copy_from_slice(key.as_bytes()),
+            "0".into(),
+        ];
+        execute(server, c, &args, NOW_US, true)
+    }
+
+    #[test]
+    fn a_woken_blocked_client_follows_its_slot_to_the_new_owner() {
+        let server = server_with(two_masters(A));
+        let mut c = client();
+        assert!(blpop(&server, &mut c, "bar").effects.block.is_some());
+        server.topology.store(Some(Arc::new(
+            two_masters(A).assign(5061..=5061, B).build(),
+        )));
+        c.block_retry = true;
+        assert_eq!(
+            error(blpop(&server, &mut c, "bar").reply),
+            "MOVED 5061 127.0.0.1:6380"
+        );
+    }
+
+    #[test]
+    fn a_woken_blocked_client_is_released_when_the_cluster_fails() {
+        let server = server_with(two_masters(A));
+        let mut c = client();
+        assert!(blpop(&server, &mut c, "bar").effects.block.is_some());
+        server
+            .topology
+            .store(Some(Arc::new(two_masters(A).state_ok(false).build())));
+        c.block_retry = true;
+        assert_eq!(
+            error(blpop(&server, &mut c, "bar").reply),
+            "CLUSTERDOWN The cluster is down"
+        );
+    }
+
+    #[test]
+    fn publishing_a_topology_wakes_every_blocked_client() {
+        use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+        let server = server_with(two_masters(A));
+        let woken = Arc::new(AtomicU32::new(0));
+        for (client, key) in [(1, "bar"), (2, "bar"), (3, "hello")] {
+            let w = woken.clone();
+            let waker: crate::commands::blocking::Waker = Arc::new(move || {
+                w.fetch_add(1, Relaxed);
+            });
+            server
+                .blocks
+                .block(client, &[(0, key.as_bytes().into())], &waker);
+        }
+        server.publish_topology(Some(Arc::new(two_masters(B).build())));
+        assert_eq!(woken.load(Relaxed), 3);
+        assert_eq!(
+            server.topology.load().as_ref().map(|t| t.myself().id),
+            Some(B)
+        );
+    }
+
+    #[test]
+    fn a_blocked_client_that_asked_stays_on_the_importing_slot() {
+        let server = server_with(two_masters(A).importing(FOO, B));
+        let mut c = client();
+        run(&server, &mut c, &["asking"]);
+        assert!(blpop(&server, &mut c, "foo").effects.block.is_some());
+        assert!(!c.asking);
+        c.block_retry = true;
+        assert!(blpop(&server, &mut c, "foo").effects.block.is_some());
+    }
+
+    #[test]
+    fn a_script_declaring_flags_is_a_write_unless_it_says_no_writes() {
+        let server = server_with(two_masters(A).state_ok(false));
+        let mut config = (**server.config()).clone();
+        config.cluster_allow_reads_when_down = true;
+        server.config.store(Arc::new(config));
+        let mut c = client();
+        let writes = "#!lua\nreturn 1";
+        let reads = "#!lua flags=no-writes\nreturn 1";
+        assert_eq!(
+            error(run(&server, &mut c, &["eval", writes, "1", "bar"])),
+            "CLUSTERDOWN The cluster is down and only accepts read commands"
+        );
+        assert_eq!(
+            run(&server, &mut c, &["eval", reads, "1", "bar"]),
+            Reply::Int(1)
+        );
+        // Without a shebang EVAL carries its own flags, which do not include write.
+        assert_eq!(
+            run(&server, &mut c, &["eval", "return 1", "1", "bar"]),
+            Reply::Int(1)
+        );
+    }
+
+    #[test]
+    fn movable_key_commands_with_no_keys_run_here() {
+        let server = server_with(two_masters(A));
+        let mut c = client();
+        assert_eq!(
+            run(&server, &mut c, &["eval", "return 1", "0"]),
+            Reply::Int(1)
+        );
+        assert!(
+            error(run(&server, &mut c, &["eval", "return 1", "1", "foo"])).starts_with("MOVED")
+        );
+    }
+}
