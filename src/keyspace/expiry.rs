@@ -35,25 +35,26 @@ pub fn expire_pass(
     }
     let per_db = shard.dbs[0].slots_owned;
     let total = ndbs * per_db;
-    for _ in 0..total {
-        if stats.sampled >= budget {
-            break;
-        }
+    let mut visited = 0;
+    while visited < total && stats.sampled < budget {
         if cursor.db >= ndbs {
             cursor.db = 0;
         }
-        let (db_idx, local) = (cursor.db, cursor.local_slot);
+        let (db_idx, local) = (cursor.db, cursor.local_slot.min(per_db));
+        if shard.dbs[db_idx].expires == 0 {
+            // Nothing to expire here: the rest of this database counts as visited.
+            visited += per_db - local;
+            cursor.local_slot = 0;
+            cursor.db = (db_idx + 1) % ndbs;
+            continue;
+        }
+        visited += 1;
         cursor.local_slot += 1;
         if cursor.local_slot >= per_db {
             cursor.local_slot = 0;
             cursor.db = (cursor.db + 1) % ndbs;
         }
         let db = &mut shard.dbs[db_idx];
-        if db.expires == 0 {
-            cursor.local_slot = 0;
-            cursor.db = (db_idx + 1) % ndbs;
-            continue;
-        }
         let Some(table) = db.slots.get_mut(local) else {
             continue;
         };

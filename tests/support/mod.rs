@@ -39,6 +39,8 @@ pub struct Server {
     pub child: Child,
     pub port: u16,
     pub dir: PathBuf,
+    /// Leave the directory behind when dropped (a restart will use it).
+    keep_dir: bool,
 }
 
 impl Server {
@@ -47,6 +49,12 @@ impl Server {
     pub fn start(extra: &[&str]) -> Server {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("ferrodis-test-{}-{port}", std::process::id()));
+        Server::start_in(dir, extra)
+    }
+
+    /// Starts the server in `dir` (which may hold files from an earlier run).
+    pub fn start_in(dir: PathBuf, extra: &[&str]) -> Server {
+        let port = free_port();
         std::fs::create_dir_all(&dir).unwrap();
         let mut args: Vec<String> = vec![
             "--port".into(),
@@ -68,7 +76,12 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn ferrodis");
-        let mut server = Server { child, port, dir };
+        let mut server = Server {
+            child,
+            port,
+            dir,
+            keep_dir: false,
+        };
         let up = wait_until(Duration::from_secs(10), || server.raw_ping());
         if !up {
             let log = server.log();
@@ -118,13 +131,22 @@ impl Server {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Kills the process (SIGKILL, no chance to save) and returns its directory, kept.
+    #[allow(dead_code)]
+    pub fn kill_keep_dir(mut self) -> PathBuf {
+        self.keep_dir = true;
+        self.dir.clone()
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.keep_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
