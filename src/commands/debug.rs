@@ -1431,14 +1431,7 @@ mod tests {
         fn new() -> Harness {
             Harness {
                 server: ServerState::for_tests(),
-                client: ClientState::new(
-                    1,
-                    "127.0.0.1:1".into(),
-                    "127.0.0.1:6379".into(),
-                    8,
-                    NOW_MS,
-                    true,
-                ),
+                client: crate::commands::test_support::test_client(NOW_MS),
                 now_ms: NOW_MS,
             }
         }

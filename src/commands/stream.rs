@@ -1938,14 +1938,7 @@ mod tests {
             server.repl_active.store(true, Relaxed);
             Harness {
                 server,
-                client: ClientState::new(
-                    1,
-                    "127.0.0.1:1".into(),
-                    "127.0.0.1:6379".into(),
-                    8,
-                    NOW_MS,
-                    true,
-                ),
+                client: crate::commands::test_support::test_client(NOW_MS),
                 last: Default::default(),
             }
         }

@@ -23,18 +23,23 @@ impl Default for Harness {
     }
 }
 
+/// The client every handler test runs as: id 1, from loopback, created at `now_ms`.
+pub fn test_client(now_ms: u64) -> ClientState {
+    ClientState::new(
+        1,
+        "127.0.0.1:1".into(),
+        "127.0.0.1:6379".into(),
+        8,
+        now_ms,
+        true,
+    )
+}
+
 impl Harness {
     pub fn new() -> Harness {
         Harness {
             server: ServerState::for_tests(),
-            client: ClientState::new(
-                1,
-                "127.0.0.1:1".into(),
-                "127.0.0.1:6379".into(),
-                8,
-                NOW_MS,
-                true,
-            ),
+            client: test_client(NOW_MS),
             now_ms: NOW_MS,
         }
     }

@@ -412,30 +412,16 @@ fn load_file(
                 pos = next;
             }
             Ok(None) if multi_start.is_none() => return Ok(()),
-            Ok(None) => {
-                log_at!(
-                    Warning,
-                    "Revert incomplete MULTI/EXEC transaction in AOF file {}",
-                    name
-                );
-                return truncated(
-                    state,
-                    name,
-                    path,
-                    multi_start.unwrap_or(pos),
-                    last,
-                    &mut client,
-                );
-            }
-            Err(ReadError::Truncated) => {
-                return truncated(
-                    state,
-                    name,
-                    path,
-                    multi_start.unwrap_or(pos),
-                    last,
-                    &mut client,
-                )
+            Ok(None) | Err(ReadError::Truncated) => {
+                if multi_start.is_some() {
+                    log_at!(
+                        Warning,
+                        "Revert incomplete MULTI/EXEC transaction in AOF file {}",
+                        name
+                    );
+                }
+                let good = multi_start.unwrap_or(pos);
+                return truncated(state, name, path, good, last, &mut client);
             }
             Err(ReadError::BadFormat) => {
                 return Err(format!("Bad file format reading the append only file {name}: make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>"));

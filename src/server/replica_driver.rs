@@ -602,9 +602,22 @@ pub fn expire_local_writes(state: &ServerState, now_ms: u64) {
     for (db, key) in keys {
         let shard = state.keyspace.shard_of(crate::slot::key_slot(&key));
         let mut guard = state.keyspace.lock(&[shard]);
-        let (entry, _) = guard.lookup(db, &key, now_ms);
+        let (entry, expired) = guard.lookup(db, &key, now_ms);
         let keep = entry.is_some_and(|e| e.expire_at_ms != 0);
         drop(guard);
+        if expired {
+            state.stats.expired_keys.fetch_add(1, Relaxed);
+            state.watches.touch(db, &key, false);
+            crate::commands::tracking::invalidate(state, &key, None);
+            crate::commands::pubsub::notify_keyspace_event(
+                state,
+                crate::config::values::notify::EXPIRED,
+                "expired",
+                db,
+                &key,
+                now_ms,
+            );
+        }
         if !keep {
             state.role.local_writes.lock().remove(&(db, key));
         }
