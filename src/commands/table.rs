@@ -28,6 +28,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::stream::COMMANDS,
     super::scripting::COMMANDS,
     super::dump::COMMANDS,
+    super::acl::COMMANDS,
 ];
 
 pub struct Command {

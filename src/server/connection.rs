@@ -37,7 +37,7 @@ fn refusal(state: &ServerState, peer: &SocketAddr) -> Option<&'static str> {
         state.stats.rejected_connections.fetch_add(1, Relaxed);
         return Some("-ERR max number of clients reached\r\n");
     }
-    if cfg.protected_mode && cfg.requirepass.is_none() && !is_local_peer(peer) {
+    if cfg.protected_mode && state.acl.default_user().nopass() && !is_local_peer(peer) {
         state.stats.rejected_connections.fetch_add(1, Relaxed);
         return Some(PROTECTED_MODE_TEXT);
     }
@@ -100,7 +100,7 @@ pub async fn serve(
         use std::os::fd::AsRawFd;
         stream.as_raw_fd()
     };
-    let authenticated = state.config().requirepass.is_none();
+    let authenticated = !state.acl.auth_required();
     let mut conn = Connection {
         client: ClientState::new(
             id,
@@ -166,7 +166,15 @@ pub async fn serve(
 }
 
 /// Name, library name, library version, monitor flag.
-type PublishedMeta = (Option<Bytes>, Option<Bytes>, Option<Bytes>, bool, bool);
+/// The last field is the identity of the ACL user object (a new one after AUTH or changes).
+type PublishedMeta = (
+    Option<Bytes>,
+    Option<Bytes>,
+    Option<Bytes>,
+    bool,
+    bool,
+    usize,
+);
 
 struct Connection {
     state: Arc<ServerState>,
@@ -707,8 +715,7 @@ impl Connection {
             }
             let limits = DecodeLimits {
                 proto_max_bulk_len: self.state.config().proto_max_bulk_len,
-                authenticated: self.client.authenticated
-                    || self.state.config().requirepass.is_none(),
+                authenticated: self.client.authenticated || !self.state.acl.auth_required(),
             };
             match decoder.decode(inbuf, limits) {
                 Ok(Some(req)) => self.run_command(&req.args),
@@ -898,6 +905,7 @@ impl Connection {
             c.lib_ver.clone(),
             c.monitor,
             c.subscriptions.active(),
+            std::sync::Arc::as_ptr(&c.user) as usize,
         );
         let meta_changed = self.published_meta.as_ref() != Some(&meta);
         let mut v = self.entry.view.lock();
@@ -922,7 +930,7 @@ impl Connection {
             } else {
                 "N".into()
             };
-            v.user = c.user;
+            v.user = c.user.name_text();
         }
         v.last_interaction_ms = self.last_interaction_ms;
         v.db = c.db;

@@ -50,6 +50,8 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         config.databases
     };
     let backlog_size = config.repl_backlog_size as usize;
+    let secret = format!("{}{}", random_hex_40(), random_hex_40());
+    let acl = crate::acl::Registry::new(config.requirepass.as_deref(), secret.as_bytes());
     ServerState {
         keyspace: Keyspace::new(shards, databases.max(1)),
         backlog: parking_lot::Mutex::new(crate::replication::backlog::Backlog::new(backlog_size)),
@@ -75,6 +77,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         config: arc_swap::ArcSwap::from_pointee(config),
         config_file,
         error_stats: Default::default(),
+        acl,
         stats: Default::default(),
         clients: Default::default(),
         next_client_id: 1.into(),
