@@ -603,7 +603,10 @@ struct KillFilter {
     skipme: bool,
 }
 
-fn parse_kill_filter(args: &[Bytes]) -> Result<KillFilter, ErrorReply> {
+fn parse_kill_filter(
+    args: &[Bytes],
+    user_exists: impl Fn(&[u8]) -> bool,
+) -> Result<KillFilter, ErrorReply> {
     let mut f = KillFilter {
         skipme: true,
         ..Default::default()
@@ -632,7 +635,7 @@ fn parse_kill_filter(args: &[Bytes]) -> Result<KillFilter, ErrorReply> {
         } else if eq(opt, "laddr") {
             f.laddr = Some(text);
         } else if eq(opt, "user") {
-            if text != "default" {
+            if !user_exists(val) {
                 return Err(ErrorReply::owned(format!("ERR No such user '{text}'")));
             }
             f.user = Some(text);
@@ -653,7 +656,7 @@ fn parse_kill_filter(args: &[Bytes]) -> Result<KillFilter, ErrorReply> {
 }
 
 fn client_kill(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
-    let f = parse_kill_filter(args)?;
+    let f = parse_kill_filter(args, |name| ctx.server.acl.user(name).is_some())?;
     let me = ctx.client.id;
     let mut killed = 0;
     for v in all_views(ctx) {
@@ -925,7 +928,7 @@ fn hello(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             )));
         }
     }
-    if !ctx.client.authenticated && ctx.server.acl.auth_required() {
+    if !ctx.client.authenticated {
         return Err(ErrorReply::fixed(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
         ));

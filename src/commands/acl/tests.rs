@@ -353,3 +353,31 @@ fn exec_refuses_queued_commands_the_rules_no_longer_allow() {
     );
     assert_eq!(replies[1], Reply::Null);
 }
+
+#[test]
+fn hello_auth_logs_in_as_a_user() {
+    let mut c = Conn::new();
+    c.run(&["acl", "setuser", "alice", "on", ">pw", "+@all", "~*"]);
+    assert_eq!(
+        c.err(&["hello", "3", "auth", "alice", "nope"]),
+        "WRONGPASS invalid username-password pair or user is disabled."
+    );
+    assert!(matches!(
+        c.run(&["hello", "3", "auth", "alice", "pw"]),
+        Reply::Map(_)
+    ));
+    assert_eq!(c.run(&["acl", "whoami"]), Reply::bulk_str("alice"));
+    assert_eq!(c.run(&["reset"]), Reply::simple("RESET"));
+    assert_eq!(c.run(&["acl", "whoami"]), Reply::bulk_str("default"));
+}
+
+#[test]
+fn client_kill_user_knows_acl_users() {
+    let mut c = Conn::new();
+    assert_eq!(
+        c.err(&["client", "kill", "user", "alice"]),
+        "ERR No such user 'alice'"
+    );
+    c.run(&["acl", "setuser", "alice"]);
+    assert_eq!(c.run(&["client", "kill", "user", "alice"]), Reply::Int(0));
+}
