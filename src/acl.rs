@@ -167,6 +167,14 @@ impl Selector {
         }
     }
 
+    /// A new selector as `acl-pubsub-default` makes it: with every channel or none.
+    pub fn with_all_channels(all: bool) -> Selector {
+        Selector {
+            all_channels: all,
+            ..Selector::new()
+        }
+    }
+
     fn future_bit() -> usize {
         table().len_ids()
     }
@@ -616,6 +624,8 @@ pub struct User {
     selectors: Vec<Selector>,
     /// Root selector only, with every command, key and channel: nothing to check.
     all_allowed: bool,
+    /// `acl-pubsub-default allchannels`: new selectors and `reset` grant every channel.
+    pubsub_all: bool,
 }
 
 impl User {
@@ -629,6 +639,16 @@ impl User {
             passwords: Vec::new(),
             selectors: vec![Selector::new()],
             all_allowed: false,
+            pubsub_all: false,
+        }
+    }
+
+    /// A new user under `acl-pubsub-default` (`allchannels` when `pubsub_all`).
+    pub fn with_pubsub_default(name: &[u8], pubsub_all: bool) -> User {
+        User {
+            selectors: vec![Selector::with_all_channels(pubsub_all)],
+            pubsub_all,
+            ..User::new(name)
         }
     }
 
@@ -700,7 +720,7 @@ impl User {
             let at = self.passwords.iter().position(|p| *p == hash);
             self.passwords.remove(at.ok_or(RuleError::NoSuchPassword)?);
         } else if op[0] == b'(' && op[op.len() - 1] == b')' {
-            let mut s = Selector::new();
+            let mut s = Selector::with_all_channels(self.pubsub_all);
             let inner = &op[1..op.len() - 1];
             for part in inner
                 .split(|b| b.is_ascii_whitespace())
@@ -714,6 +734,9 @@ impl User {
         } else if is("reset") {
             for step in ["resetpass", "resetkeys", "resetchannels", "off"] {
                 self.apply_inner(step.as_bytes())?;
+            }
+            if self.pubsub_all {
+                self.apply_inner(b"allchannels")?;
             }
             self.sanitize = Sanitize::On;
             self.selectors.truncate(1);
@@ -841,12 +864,15 @@ pub fn merge_selector_args(args: &[&[u8]]) -> Result<Vec<Vec<u8>>, usize> {
 #[derive(Clone, Debug)]
 pub struct Users {
     map: BTreeMap<Vec<u8>, Arc<User>>,
+    /// `acl-pubsub-default` is `allchannels`.
+    pubsub_all: bool,
 }
 
 impl Users {
     pub fn new(requirepass: Option<&[u8]>) -> Users {
         let mut u = Users {
             map: BTreeMap::new(),
+            pubsub_all: false,
         };
         u.map
             .insert(b"default".to_vec(), Arc::new(User::new_default()));
@@ -864,6 +890,11 @@ impl Users {
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<User>> {
         self.map.values()
+    }
+
+    /// Follows `acl-pubsub-default`: whether new selectors start with every channel.
+    pub fn set_pubsub_default(&mut self, all_channels: bool) {
+        self.pubsub_all = all_channels;
     }
 
     /// `requirepass`: the default user gets exactly this password, or none (nopass).
@@ -897,8 +928,9 @@ impl Users {
         })?;
         let mut user = match self.map.get(name) {
             Some(u) => (**u).clone(),
-            None => User::new(name),
+            None => User::with_pubsub_default(name, self.pubsub_all),
         };
+        user.pubsub_all = self.pubsub_all;
         for op in &merged {
             user.apply(op).map_err(|e| {
                 format!(

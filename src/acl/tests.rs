@@ -330,3 +330,19 @@ fn genpass_hex_has_the_requested_length_and_varies() {
     assert_eq!(r.random_hex(3).len(), 3);
     assert_eq!(r.random_hex(1024).len(), 1024);
 }
+
+#[test]
+fn acl_pubsub_default_allchannels_grants_channels_to_new_selectors() {
+    let mut users = Users::new(None);
+    users.set_pubsub_default(true);
+    users.set_user(b"u", &[b"(+get)"]).unwrap();
+    assert_eq!(
+        users.get(b"u").unwrap().describe(),
+        "off &* -@all (&* -@all +get)"
+    );
+    users.set_user(b"u", &[b"resetchannels", b"reset"]).unwrap();
+    assert_eq!(
+        users.get(b"u").unwrap().describe(),
+        "off sanitize-payload &* -@all"
+    );
+}

@@ -158,9 +158,14 @@ fn add_entry(server: &ServerState, entry: LogEntry) {
 
 fn setuser(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let rules: Vec<&[u8]> = args[3..].iter().map(|a| a.as_ref()).collect();
+    let all_channels =
+        ctx.server.config().acl_pubsub_default == crate::config::AclPubsubDefault::AllChannels;
     ctx.server
         .acl
-        .modify(|users| users.set_user(&args[2], &rules))
+        .modify(|users| {
+            users.set_pubsub_default(all_channels);
+            users.set_user(&args[2], &rules)
+        })
         .map_err(|e| ErrorReply::owned(format!("ERR {}", e.replace(['\r', '\n'], " "))))?;
     Ok(Reply::OK)
 }
