@@ -834,6 +834,41 @@ impl User {
     }
 }
 
+/// When changing `old` into `new` takes channels away (Redis's
+/// `ACLKillPubsubClientsIfNeeded`), the channel patterns the user keeps: its Pub/Sub clients
+/// subscribed to anything else must go. `None` when nothing was taken away.
+pub fn revoked_channels(old: &User, new: &User) -> Option<Vec<Vec<u8>>> {
+    if new.selectors.iter().any(|s| s.all_channels) {
+        return None;
+    }
+    let upcoming: Vec<Vec<u8>> = new
+        .selectors
+        .iter()
+        .flat_map(|s| s.channels.iter().cloned())
+        .collect();
+    let kept = old
+        .selectors
+        .iter()
+        .all(|s| !s.all_channels && s.channels.iter().all(|c| upcoming.contains(c)));
+    if kept {
+        None
+    } else {
+        Some(upcoming)
+    }
+}
+
+/// Whether a subscription survives against the patterns `revoked_channels` kept: channels
+/// match them as globs, subscribed patterns must be one of them literally.
+pub fn channel_in(patterns: &[Vec<u8>], name: &[u8], is_pattern: bool) -> bool {
+    patterns.iter().any(|p| {
+        if is_pattern {
+            p[..] == *name
+        } else {
+            glob_match(p, name, false)
+        }
+    })
+}
+
 /// Joins arguments of a parenthesized selector given over several arguments, as Redis's
 /// `ACLMergeSelectorArguments`; an unclosed one yields the index of its first argument.
 pub fn merge_selector_args(args: &[&[u8]]) -> Result<Vec<Vec<u8>>, usize> {

@@ -346,3 +346,17 @@ fn acl_pubsub_default_allchannels_grants_channels_to_new_selectors() {
         "off sanitize-payload &* -@all"
     );
 }
+
+#[test]
+fn revoking_channels_names_the_patterns_kept() {
+    let old = user(&["&a*", "&b"]);
+    assert_eq!(revoked_channels(&old, &user(&["&a*", "&b", "&c"])), None);
+    assert_eq!(revoked_channels(&old, &user(&["allchannels"])), None);
+    let kept = revoked_channels(&old, &user(&["&a*"])).unwrap();
+    assert_eq!(kept, [b"a*".to_vec()]);
+    assert!(channel_in(&kept, b"abc", false));
+    assert!(!channel_in(&kept, b"b", false));
+    assert!(channel_in(&kept, b"a*", true));
+    assert!(!channel_in(&kept, b"ab*", true));
+    assert!(revoked_channels(&user(&["allchannels"]), &user(&["&x"])).is_some());
+}

@@ -160,6 +160,7 @@ fn setuser(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let rules: Vec<&[u8]> = args[3..].iter().map(|a| a.as_ref()).collect();
     let all_channels =
         ctx.server.config().acl_pubsub_default == crate::config::AclPubsubDefault::AllChannels;
+    let old = ctx.server.acl.user(&args[2]);
     ctx.server
         .acl
         .modify(|users| {
@@ -167,7 +168,39 @@ fn setuser(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             users.set_user(&args[2], &rules)
         })
         .map_err(|e| ErrorReply::owned(format!("ERR {}", e.replace(['\r', '\n'], " "))))?;
+    let new = ctx.server.acl.user(&args[2]);
+    if let (Some(old), Some(new)) = (old, new) {
+        if let Some(kept) = crate::acl::revoked_channels(&old, &new) {
+            close_refused_subscribers(ctx, &new.name_text(), &kept);
+        }
+    }
     Ok(Reply::OK)
+}
+
+/// Closes the user's Pub/Sub clients subscribed to a channel it may no longer use.
+fn close_refused_subscribers(ctx: &mut ExecCtx, name: &str, kept: &[Vec<u8>]) {
+    let me = ctx.client.id;
+    let mut ids: Vec<u64> = ctx
+        .server
+        .clients
+        .lock()
+        .iter()
+        .filter(|(id, e)| **id != me && e.view.lock().user == name)
+        .map(|(id, _)| *id)
+        .collect();
+    if ctx.client.user.name_text() == name {
+        ids.push(me);
+    }
+    let refused = ctx.server.pubsub.subscribers_refused(&ids, |ch, pattern| {
+        crate::acl::channel_in(kept, ch, pattern)
+    });
+    for id in refused {
+        if id == me {
+            ctx.effects.close_after_reply = true;
+        } else {
+            ctx.effects.kill_clients.push(id);
+        }
+    }
 }
 
 fn deluser(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
