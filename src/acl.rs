@@ -979,6 +979,58 @@ impl Users {
         Ok(())
     }
 
+    /// The `user <name> <rules...>` lines of the config file, at startup (Redis's
+    /// `ACLLoadConfiguredUsers`): `default` is reset before its rules apply. Errors are the
+    /// log line Redis writes before exiting.
+    pub fn load_configured(&mut self, lines: &[Vec<String>]) -> Result<(), String> {
+        for line in lines {
+            let Some((name, rules)) = line.split_first() else {
+                continue;
+            };
+            if has_spaces(name.as_bytes()) {
+                return Err("Spaces not allowed in ACL usernames".into());
+            }
+            let raw: Vec<&[u8]> = rules.iter().map(|r| r.as_bytes()).collect();
+            let merged = merge_selector_args(&raw).map_err(|j| {
+                format!(
+                    "Unmatched parenthesis in acl selector starting at '{}'.",
+                    rules[j]
+                )
+            })?;
+            let mut user = match self.map.get(name.as_bytes()) {
+                Some(u) => {
+                    let mut u = (**u).clone();
+                    let _ = u.apply(b"reset");
+                    u
+                }
+                None => User::with_pubsub_default(name.as_bytes(), self.pubsub_all),
+            };
+            for op in &merged {
+                user.apply(op).map_err(|e| {
+                    format!(
+                        "Error loading ACL rule '{}' for the user named '{name}': {}",
+                        String::from_utf8_lossy(op),
+                        e.text()
+                    )
+                })?;
+            }
+            self.map.insert(name.as_bytes().to_vec(), Arc::new(user));
+        }
+        Ok(())
+    }
+
+    /// Every user as a `user` config line's arguments (CONFIG REWRITE).
+    pub fn config_lines(&self) -> Vec<Vec<String>> {
+        self.map
+            .values()
+            .map(|u| {
+                let mut args = vec![u.name_text()];
+                args.extend(u.describe().split(' ').map(str::to_string));
+                args
+            })
+            .collect()
+    }
+
     /// Removes a user; `default` cannot be removed (the caller refuses it first).
     pub fn delete(&mut self, name: &[u8]) -> bool {
         name != b"default" && self.map.remove(name).is_some()

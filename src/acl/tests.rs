@@ -360,3 +360,27 @@ fn revoking_channels_names_the_patterns_kept() {
     assert!(!channel_in(&kept, b"ab*", true));
     assert!(revoked_channels(&user(&["allchannels"]), &user(&["&x"])).is_some());
 }
+
+#[test]
+fn config_file_users_load_and_default_is_reset_first() {
+    let mut users = Users::new(None);
+    let line = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+    users
+        .load_configured(&[
+            line("alice on >pw ~* +@all"),
+            line("default on nopass ~a +get"),
+        ])
+        .unwrap();
+    assert_eq!(
+        users.get(b"default").unwrap().describe(),
+        "on nopass sanitize-payload ~a resetchannels -@all +get"
+    );
+    assert!(users.authenticate(b"alice", b"pw").is_some());
+    assert_eq!(
+        users.load_configured(&[line("bob +nosuch")]).unwrap_err(),
+        "Error loading ACL rule '+nosuch' for the user named 'bob': Unknown command or category name in ACL"
+    );
+    let lines = users.config_lines();
+    assert_eq!(lines[0][..2], ["alice".to_string(), "on".to_string()]);
+    assert_eq!(lines.len(), 2);
+}
