@@ -19,6 +19,7 @@
 #[global_allocator]
 static GLOBAL: alloc::CountingJemalloc = alloc::CountingJemalloc;
 
+pub mod acl;
 pub mod alloc;
 pub mod cli;
 pub mod cluster;

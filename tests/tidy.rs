@@ -6,6 +6,8 @@
 use std::path::Path;
 
 const PURE: &[&str] = &[
+    "src/acl.rs",
+    "src/acl",
     "src/slot.rs",
     "src/util.rs",
     "src/resp",

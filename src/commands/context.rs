@@ -30,7 +30,10 @@ pub struct ClientState {
     pub lib_name: Option<Bytes>,
     pub lib_ver: Option<Bytes>,
     pub authenticated: bool,
-    pub user: &'static str,
+    /// The ACL user this connection is authenticated as.
+    pub user: std::sync::Arc<crate::acl::User>,
+    /// The ACL registry generation `user` was looked up at: a newer one means look again.
+    pub acl_generation: u64,
     pub reply_mode: ReplyMode,
     pub no_evict: bool,
     pub no_touch: bool,
@@ -85,7 +88,8 @@ impl ClientState {
             lib_name: None,
             lib_ver: None,
             authenticated,
-            user: "default",
+            user: crate::acl::initial_user(),
+            acl_generation: 0,
             reply_mode: ReplyMode::On,
             no_evict: false,
             no_touch: false,

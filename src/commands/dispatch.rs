@@ -81,6 +81,7 @@ fn execute_command(
             return Outcome::rejected(None, errors::unknown_subcommand(&c.fullname, &args[1]));
         }
     };
+    sync_acl_user(server, client);
     let admitted = admit(server, client, cmd, args, is_local, now_us / 1000)
         .and_then(|()| super::scripting::check_busy(server, cmd, now_us).map_err(Refusal::Gate));
     let e = match admitted {
@@ -321,27 +322,47 @@ enum Refusal {
     Redirect(ErrorReply),
 }
 
+/// Looks the client's ACL user up again after any ACL change, so new rules apply from its
+/// next command. A client whose user was deleted falls back to an unauthenticated `default`
+/// (Redis closes such clients; ACL DELUSER asks for that too).
+fn sync_acl_user(server: &ServerState, client: &mut ClientState) {
+    let generation = server.acl.generation();
+    if client.acl_generation == generation {
+        return;
+    }
+    client.acl_generation = generation;
+    match server.acl.user(&client.user.name) {
+        Some(u) => client.user = u,
+        None => {
+            client.user = server.acl.default_user();
+            client.authenticated = false;
+        }
+    }
+}
+
 /// The gates between lookup and execution, in the order Redis's `processCommand` applies them.
 fn admit(
     server: &ServerState,
     client: &ClientState,
-    cmd: &Command,
+    cmd: &'static Command,
     args: &[Bytes],
     is_local: bool,
     now_ms: u64,
 ) -> Result<(), Refusal> {
-    admit_caller(server, client, cmd, args, is_local).map_err(Refusal::Gate)?;
+    admit_caller(server, client, cmd, args, is_local, now_ms).map_err(Refusal::Gate)?;
     cluster_gate(server, client, cmd, args, now_ms).map_err(Refusal::Redirect)?;
     admit_resources(server, client, cmd, now_ms).map_err(Refusal::Gate)
 }
 
-/// Arity, protected commands, authentication and MULTI rules: the gates before routing.
+/// Arity, protected commands, authentication, MULTI rules and ACL permissions: the gates
+/// before routing.
 fn admit_caller(
     server: &ServerState,
     client: &ClientState,
-    cmd: &Command,
+    cmd: &'static Command,
     args: &[Bytes],
     is_local: bool,
+    now_ms: u64,
 ) -> Result<(), ErrorReply> {
     if !cmd.spec.arity_ok(args.len()) {
         return Err(errors::wrong_arity(&cmd.fullname));
@@ -358,13 +379,25 @@ fn admit_caller(
             return Err(errors::DEBUG_COMMAND_NOT_ALLOWED);
         }
     }
-    if !client.authenticated && !cmd.spec.has(flag::NO_AUTH) && config.requirepass.is_some() {
+    if !client.authenticated && !cmd.spec.has(flag::NO_AUTH) && server.acl.auth_required() {
         return Err(errors::NOAUTH);
     }
     if client.multi.is_some() && cmd.spec.has(flag::NO_MULTI) {
         return Err(ErrorReply::fixed(
             "ERR Command not allowed inside a transaction",
         ));
+    }
+    // The default user's `+@all ~* &*` costs one flag test.
+    if !client.user.all_allowed() && !client.is_master {
+        if let Err(denied) = client.user.check(cmd, args) {
+            let context = if client.multi.is_some() {
+                "multi"
+            } else {
+                "toplevel"
+            };
+            super::acl::log_denial(server, client, now_ms, cmd, args, denied, context);
+            return Err(super::acl::noperm(cmd, denied));
+        }
     }
     Ok(())
 }

@@ -456,7 +456,16 @@ fn client_id(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
 
 /// The caller's own CLIENT LIST line, from its live state.
 fn own_view(ctx: &ExecCtx) -> ClientView {
-    let c: &ClientState = ctx.client;
+    view_of(ctx.client, ctx.server, ctx.now_ms, ctx.current_command)
+}
+
+/// A client's CLIENT LIST fields from its live state (CLIENT INFO, the ACL log).
+pub(crate) fn view_of(
+    c: &ClientState,
+    server: &crate::server::state::ServerState,
+    now_ms: u64,
+    last_cmd: &'static str,
+) -> ClientView {
     let text = |b: &Option<Bytes>| {
         b.as_ref()
             .map(|n| String::from_utf8_lossy(n).into_owned())
@@ -478,8 +487,7 @@ fn own_view(ctx: &ExecCtx) -> ClientView {
     if flags.is_empty() {
         flags.push('N');
     }
-    let registered = ctx
-        .server
+    let registered = server
         .clients
         .lock()
         .get(&c.id)
@@ -494,12 +502,12 @@ fn own_view(ctx: &ExecCtx) -> ClientView {
         fd: c.fd,
         name: text(&c.name),
         created_ms: c.created_ms,
-        last_interaction_ms: ctx.now_ms,
+        last_interaction_ms: now_ms,
         db: c.db,
         flags,
         multi: c.multi.as_ref().map_or(-1, |m| m.queued.len() as i64),
-        last_cmd: ctx.current_command,
-        user: c.user,
+        last_cmd,
+        user: c.user.name_text(),
         resp: if c.resp3 { 3 } else { 2 },
         lib_name: text(&c.lib_name),
         lib_ver: text(&c.lib_ver),
@@ -610,7 +618,10 @@ struct KillFilter {
     skipme: bool,
 }
 
-fn parse_kill_filter(args: &[Bytes]) -> Result<KillFilter, ErrorReply> {
+fn parse_kill_filter(
+    args: &[Bytes],
+    user_exists: impl Fn(&[u8]) -> bool,
+) -> Result<KillFilter, ErrorReply> {
     let mut f = KillFilter {
         skipme: true,
         ..Default::default()
@@ -639,7 +650,7 @@ fn parse_kill_filter(args: &[Bytes]) -> Result<KillFilter, ErrorReply> {
         } else if eq(opt, "laddr") {
             f.laddr = Some(text);
         } else if eq(opt, "user") {
-            if text != "default" {
+            if !user_exists(val) {
                 return Err(ErrorReply::owned(format!("ERR No such user '{text}'")));
             }
             f.user = Some(text);
@@ -660,7 +671,7 @@ fn parse_kill_filter(args: &[Bytes]) -> Result<KillFilter, ErrorReply> {
 }
 
 fn client_kill(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
-    let f = parse_kill_filter(args)?;
+    let f = parse_kill_filter(args, |name| ctx.server.acl.user(name).is_some())?;
     let me = ctx.client.id;
     let mut killed = 0;
     for v in all_views(ctx) {
@@ -845,18 +856,21 @@ fn client_unpause(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
 
 // ---- HELLO, AUTH, RESET ----
 
-/// Checks a password for the `default` user against `requirepass`.
-fn check_password(ctx: &ExecCtx, user: &[u8], pass: &[u8]) -> Result<(), ErrorReply> {
-    let cfg = ctx.server.config();
-    let ok = user == b"default"
-        && match &cfg.requirepass {
-            None => true,
-            Some(p) => p.as_slice() == pass,
-        };
-    if ok {
-        Ok(())
-    } else {
-        Err(errors::WRONGPASS)
+/// Logs the client in as `user` when `pass` is one of its passwords (Redis's
+/// `ACLAuthenticateUser`); a refusal is written to the ACL log.
+fn check_password(ctx: &mut ExecCtx, user: &[u8], pass: &[u8]) -> Result<(), ErrorReply> {
+    let found = ctx.server.acl.read().authenticate(user, pass);
+    match found {
+        Some(u) => {
+            ctx.client.user = u;
+            ctx.client.acl_generation = ctx.server.acl.generation();
+            ctx.client.authenticated = true;
+            Ok(())
+        }
+        None => {
+            super::acl::log_auth_failure(ctx, user);
+            Err(errors::WRONGPASS)
+        }
     }
 }
 
@@ -869,11 +883,10 @@ fn auth(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     } else {
         (&args[1], &args[2])
     };
-    if args.len() == 2 && ctx.server.config().requirepass.is_none() {
+    if args.len() == 2 && ctx.server.acl.default_user().nopass() {
         return Err(errors::AUTH_NO_PASSWORD);
     }
     check_password(ctx, user, pass)?;
-    ctx.client.authenticated = true;
     Ok(Reply::OK)
 }
 
@@ -892,7 +905,6 @@ fn hello(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         let more = args.len() - i - 1;
         if eq(&args[i], "auth") && more >= 2 {
             check_password(ctx, &args[i + 1], &args[i + 2])?;
-            ctx.client.authenticated = true;
             i += 3;
         } else if eq(&args[i], "setname") && more >= 1 {
             if !valid_name(&args[i + 1]) {
@@ -907,7 +919,7 @@ fn hello(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             )));
         }
     }
-    if !ctx.client.authenticated && ctx.server.config().requirepass.is_some() {
+    if !ctx.client.authenticated {
         return Err(ErrorReply::fixed(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
         ));
@@ -947,7 +959,9 @@ fn reset(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
     c.monitor = false;
     c.asking = false;
     c.readonly_cluster = false;
-    c.authenticated = ctx.server.config().requirepass.is_none();
+    c.user = ctx.server.acl.default_user();
+    c.acl_generation = ctx.server.acl.generation();
+    c.authenticated = !ctx.server.acl.auth_required();
     super::tx::unwatch_all(ctx.client, ctx.server);
     ctx.server.pubsub.forget_client(ctx.client);
     Ok(Reply::simple("RESET"))
@@ -992,6 +1006,12 @@ fn config_set(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         .collect();
     let mut next = (**ctx.server.config()).clone();
     let changed = next.set(&pairs).map_err(ErrorReply::owned)?;
+    if changed.contains(&"requirepass") {
+        let pass = next.requirepass.clone();
+        ctx.server
+            .acl
+            .modify(|users| users.set_default_password(pass.as_deref()));
+    }
     ctx.server.config.store(std::sync::Arc::new(next));
     ctx.effects.config_changed = changed;
     Ok(Reply::OK)

@@ -3,6 +3,7 @@
 //! (`errors.rs`), and one file per command family. Handlers return replies and record
 //! effects; they never touch sockets.
 
+pub mod acl;
 pub mod bitmap;
 pub mod blocking;
 pub mod cluster;

@@ -359,6 +359,35 @@ impl PubSub {
         map.get(channel).map_or(0, Vec::len)
     }
 
+    /// The clients among `ids` holding a subscription `allowed(name, is_pattern)` refuses
+    /// (ACL SETUSER revoking channels closes them).
+    pub fn subscribers_refused(
+        &self,
+        ids: &[u64],
+        allowed: impl Fn(&[u8], bool) -> bool,
+    ) -> Vec<u64> {
+        let inner = self.inner.read();
+        let mut out: Vec<u64> = Vec::new();
+        let maps = [
+            (&inner.patterns, true),
+            (&inner.channels, false),
+            (&inner.shard_channels, false),
+        ];
+        for (map, is_pattern) in maps {
+            for (name, subs) in map.iter() {
+                if allowed(name, is_pattern) {
+                    continue;
+                }
+                for s in subs {
+                    if ids.contains(&s.id) && !out.contains(&s.id) {
+                        out.push(s.id);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Removes every subscription of a client that is going away (no confirmations).
     pub fn forget_client(&self, client: &mut ClientState) {
         let subs = std::mem::take(&mut client.subscriptions);

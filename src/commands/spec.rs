@@ -367,6 +367,13 @@ pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
     key_positions_where(spec, args, |_| true)
 }
 
+/// Key positions with the flags of the key spec that found each (ACL key checks).
+pub fn key_positions_with_flags(spec: &CommandSpec, args: &[Bytes]) -> Vec<(usize, u32)> {
+    let mut out = Vec::new();
+    for_each_key(spec, args, |_| true, |i, flags| out.push((i, flags)));
+    out
+}
+
 /// Positions of the keys a command may write (key specs flagged RW, OW or RM): the keys a
 /// successful write command is taken to have modified.
 pub fn written_key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
@@ -380,8 +387,18 @@ fn key_positions_where(
     args: &[Bytes],
     wanted: impl Fn(u32) -> bool,
 ) -> Vec<usize> {
-    let argc = args.len() as i32;
     let mut out = Vec::new();
+    for_each_key(spec, args, wanted, |i, _| out.push(i));
+    out
+}
+
+fn for_each_key(
+    spec: &CommandSpec,
+    args: &[Bytes],
+    wanted: impl Fn(u32) -> bool,
+    mut found: impl FnMut(usize, u32),
+) {
+    let argc = args.len() as i32;
     for ks in spec.keys {
         if ks.flags & kflag::NOT_KEY != 0 || !wanted(ks.flags) {
             continue;
@@ -414,7 +431,7 @@ fn key_positions_where(
                 };
                 let mut i = begin;
                 while i <= last.min(argc - 1) {
-                    out.push(i as usize);
+                    found(i as usize, ks.flags);
                     i += step.max(1);
                 }
             }
@@ -436,13 +453,12 @@ fn key_positions_where(
                     if i >= argc {
                         break;
                     }
-                    out.push(i as usize);
+                    found(i as usize, ks.flags);
                     i += step.max(1);
                 }
             }
         }
     }
-    out
 }
 
 /// Redis's keyword search: from `start_from` forward (positive) or from `argc + start_from`

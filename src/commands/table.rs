@@ -29,6 +29,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::scripting::COMMANDS,
     super::dump::COMMANDS,
     super::cluster::COMMANDS,
+    super::acl::COMMANDS,
 ];
 
 pub struct Command {

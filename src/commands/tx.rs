@@ -168,6 +168,11 @@ fn exec(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
         let Lookup::Found(cmd) = table.lookup(args) else {
             unreachable!("queued commands were looked up when queued");
         };
+        if let Err(e) = super::acl::recheck_queued(ctx, cmd, args) {
+            ctx.server.count_error(e.code());
+            replies.push(Reply::Error(e));
+            continue;
+        }
         let reply = super::dispatch::call(ctx, cmd, args);
         let stats = &ctx.server.command_stats[cmd.id];
         stats.calls.fetch_add(1, Relaxed);

@@ -39,7 +39,7 @@ fn refusal(state: &ServerState, peer: &SocketAddr) -> Option<&'static str> {
         state.stats.rejected_connections.fetch_add(1, Relaxed);
         return Some("-ERR max number of clients reached\r\n");
     }
-    if cfg.protected_mode && cfg.requirepass.is_none() && !is_local_peer(peer) {
+    if cfg.protected_mode && state.acl.default_user().nopass() && !is_local_peer(peer) {
         state.stats.rejected_connections.fetch_add(1, Relaxed);
         return Some(PROTECTED_MODE_TEXT);
     }
@@ -102,7 +102,7 @@ pub async fn serve(
         use std::os::fd::AsRawFd;
         stream.as_raw_fd()
     };
-    let authenticated = state.config().requirepass.is_none();
+    let authenticated = !state.acl.auth_required();
     let mut conn = Connection {
         client: ClientState::new(
             id,
@@ -169,7 +169,8 @@ pub async fn serve(
     state.connected_clients.fetch_sub(1, Relaxed);
 }
 
-/// Name, library name, library version, monitor flag.
+/// Name, library name, library version, monitor flag, Pub/Sub, replica link, and the identity
+/// of the ACL user object (a new one after AUTH or changes).
 type PublishedMeta = (
     Option<Bytes>,
     Option<Bytes>,
@@ -177,6 +178,7 @@ type PublishedMeta = (
     bool,
     bool,
     bool,
+    usize,
 );
 
 struct Connection {
@@ -725,8 +727,7 @@ impl Connection {
             }
             let limits = DecodeLimits {
                 proto_max_bulk_len: self.state.config().proto_max_bulk_len,
-                authenticated: self.client.authenticated
-                    || self.state.config().requirepass.is_none(),
+                authenticated: self.client.authenticated || !self.state.acl.auth_required(),
             };
             match decoder.decode(inbuf, limits) {
                 Ok(Some(req)) => self.run_command(&req.args),
@@ -919,6 +920,7 @@ impl Connection {
             c.monitor,
             c.subscriptions.active(),
             self.replica.is_some(),
+            std::sync::Arc::as_ptr(&c.user) as usize,
         );
         let meta_changed = self.published_meta.as_ref() != Some(&meta);
         let mut v = self.entry.view.lock();
@@ -945,7 +947,7 @@ impl Connection {
             } else {
                 "N".into()
             };
-            v.user = c.user;
+            v.user = c.user.name_text();
         }
         v.last_interaction_ms = self.last_interaction_ms;
         v.db = c.db;

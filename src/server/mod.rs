@@ -50,6 +50,8 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         config.databases
     };
     let backlog_size = config.repl_backlog_size as usize;
+    let secret = format!("{}{}", random_hex_40(), random_hex_40());
+    let acl = crate::acl::Registry::new(config.requirepass.as_deref(), secret.as_bytes());
     ServerState {
         keyspace: Keyspace::new(shards, databases.max(1)),
         backlog: parking_lot::Mutex::new(crate::replication::backlog::Backlog::new(backlog_size)),
@@ -75,6 +77,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         config: arc_swap::ArcSwap::from_pointee(config),
         config_file,
         error_stats: Default::default(),
+        acl,
         stats: Default::default(),
         clients: Default::default(),
         next_client_id: 1.into(),
@@ -201,6 +204,16 @@ async fn serve(state: Arc<ServerState>) -> i32 {
     }
     startup_banner(&state, &cfg);
     log_at!(Warning, "Server initialized");
+    let users: Vec<Vec<String>> = cfg.users.iter().map(|u| u.args.clone()).collect();
+    let all_channels = cfg.acl_pubsub_default == crate::config::AclPubsubDefault::AllChannels;
+    if let Err(e) = state.acl.modify(|u| {
+        u.set_pubsub_default(all_channels);
+        u.load_configured(&users)
+    }) {
+        log_at!(Warning, "{}", e);
+        log_at!(Warning, "Critical error while loading ACLs. Exiting.");
+        return 1;
+    }
     if cfg.appendonly {
         if let Err(e) = aof::start(&state) {
             log_at!(Warning, "{}", e);
@@ -503,7 +516,20 @@ pub fn apply_config_changes(state: &Arc<ServerState>, changed: &[&'static str]) 
 /// renamed over the old one.
 pub fn rewrite_config_file(state: &ServerState, path: &str) -> Result<(), String> {
     let old = std::fs::read_to_string(path).ok();
-    let text = state.config().rewrite(old.as_deref());
+    // Users are written from the ACL registry, as Redis's `rewriteConfigUserOption` does.
+    let mut cfg = (**state.config()).clone();
+    cfg.users = state
+        .acl
+        .read()
+        .config_lines()
+        .into_iter()
+        .map(|args| crate::config::FileLine {
+            args,
+            line: 0,
+            line_text: String::new(),
+        })
+        .collect();
+    let text = cfg.rewrite(old.as_deref());
     let tmp = format!("{path}.tmp-{}", std::process::id());
     let write = || -> std::io::Result<()> {
         use std::io::Write;

@@ -79,7 +79,7 @@ pub struct ClientView {
     pub omem: usize,
     pub tot_mem: usize,
     pub last_cmd: &'static str,
-    pub user: &'static str,
+    pub user: String,
     pub resp: u8,
     pub lib_name: String,
     pub lib_ver: String,
@@ -216,6 +216,8 @@ pub struct ServerState {
     /// Latency histograms by command id, created on first use (INFO latencystats).
     pub latency: Vec<std::sync::OnceLock<super::latency::Histogram>>,
     pub error_stats: Mutex<BTreeMap<String, u64>>,
+    /// ACL users (the `default` one follows `requirepass`) and the ACL log.
+    pub acl: crate::acl::Registry,
     pub stats: Stats,
     pub clients: Mutex<BTreeMap<u64, Arc<ClientEntry>>>,
     pub next_client_id: AtomicU64,

@@ -538,6 +538,17 @@ fn script_call(
             "This Redis command is not allowed from script",
         );
     }
+    if !ctx.client.user.all_allowed() && !ctx.client.is_master {
+        if let Err(denied) = ctx.client.user.check(cmd, &argv) {
+            let (server, now_ms) = (ctx.server, ctx.now_ms);
+            crate::commands::acl::log_denial(server, ctx.client, now_ms, cmd, &argv, denied, "lua");
+            let text = format!(
+                "The user executing the script {}",
+                crate::commands::acl::denial_message(denied)
+            );
+            return rejected(lua, server, Some(cmd), &text);
+        }
+    }
     if state.read_only && cmd.spec.has(flag::WRITE | flag::MAY_REPLICATE) {
         return rejected(
             lua,
