@@ -496,9 +496,9 @@ mod routing_tests {
     #[test]
     fn noauth_is_checked_before_moved() {
         let server = server_with(two_masters(A));
-        let mut config = (**server.config()).clone();
-        config.requirepass = Some("secret".into());
-        server.config.store(Arc::new(config));
+        server
+            .acl
+            .modify(|users| users.set_default_password(Some(b"secret")));
         let mut c = client();
         c.authenticated = false;
         assert_eq!(
