@@ -82,6 +82,9 @@ pub fn write_pending(state: &ServerState) {
     if !state.aof.on.load(Relaxed) {
         return;
     }
+    // The files' lock is taken first and held while writing, so two connections flushing at
+    // once write the buffer's bytes in the order they were fed.
+    let mut files = state.aof_files.lock();
     let bytes = {
         let mut feed = state.aof_feed.lock();
         if feed.is_empty() {
@@ -90,7 +93,6 @@ pub fn write_pending(state: &ServerState) {
         feed.take()
     };
     let always = state.config().appendfsync == crate::config::AppendFsync::Always;
-    let mut files = state.aof_files.lock();
     let Some(file) = files.incr.as_mut() else {
         return;
     };
@@ -153,7 +155,13 @@ pub fn flush_and_sync(state: &ServerState) {
 pub fn stop(state: &ServerState) {
     flush_and_sync(state);
     state.aof.on.store(false, Relaxed);
-    state.aof_files.lock().incr = None;
+    // Commands fed between the flush and the switch still belong to this file.
+    let mut files = state.aof_files.lock();
+    let rest = state.aof_feed.lock().take();
+    if let Some(f) = files.incr.as_mut() {
+        let _ = f.write_all(&rest).and_then(|()| f.sync_data());
+    }
+    files.incr = None;
     log_at!(Notice, "Background append only file rewriting ended");
 }
 
@@ -496,18 +504,17 @@ pub fn start(state: &Arc<ServerState>) -> Result<(), String> {
     let loaded = load(state)?;
     let dir = dir_of(state);
     let name = base_name(state);
+    let need_base = loaded == Loaded::NotExist && state.aof_files.lock().manifest.base.is_none();
+    // Shards before the files' lock, as everywhere else.
+    let image = need_base.then(|| base_image(state, &mut state.keyspace.lock_all()));
     let mut files = state.aof_files.lock();
-    if loaded == Loaded::NotExist && files.manifest.base.is_none() {
+    if let Some(image) = image {
         std::fs::create_dir_all(&dir).map_err(|e| {
             format!(
                 "Can't open or create append-only dir {}: {e}",
                 dir.display()
             )
         })?;
-        let image = {
-            let mut locked = state.keyspace.lock_all();
-            base_image(state, &mut locked)
-        };
         let (base, seq) = files.manifest.next_base_name(&name, true);
         let write = || -> std::io::Result<()> {
             let mut f = File::create(dir.join(&base))?;
