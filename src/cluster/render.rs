@@ -6,6 +6,7 @@
 //! cannot know (the client's connection type, our own replication offset, bus message
 //! counters) comes in as arguments.
 
+use super::bus::MessageType;
 use super::node::NodeId;
 use super::nodes_conf::NodeLine;
 use super::state::{ClusterNode, ClusterState};
@@ -215,22 +216,7 @@ pub fn cluster_shards(state: &ClusterState, view: &ClientView) -> Reply {
 }
 
 /// Number of bus message types (CLUSTERMSG_TYPE_COUNT).
-pub const MESSAGE_TYPE_COUNT: usize = 11;
-
-/// The CLUSTER INFO name of each bus message type, indexed by type number.
-pub const MESSAGE_TYPE_NAMES: [&str; MESSAGE_TYPE_COUNT] = [
-    "ping",
-    "pong",
-    "meet",
-    "fail",
-    "publish",
-    "auth-req",
-    "auth-ack",
-    "update",
-    "mfstart",
-    "module",
-    "publishshard",
-];
+pub const MESSAGE_TYPE_COUNT: usize = MessageType::ALL.len();
 
 /// Bus counters the driver keeps, indexed by message type number.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -242,7 +228,7 @@ pub struct BusStats {
 }
 
 fn write_counters(out: &mut String, counts: &[u64; MESSAGE_TYPE_COUNT], dir: &str) {
-    for (name, n) in MESSAGE_TYPE_NAMES.iter().zip(counts) {
+    for (name, n) in MessageType::ALL.iter().map(|t| t.stats_name()).zip(counts) {
         if *n != 0 {
             let _ = write!(out, "cluster_stats_messages_{name}_{dir}:{n}\r\n");
         }
@@ -390,7 +376,7 @@ mod tests {
             if key == "total_cluster_links_buffer_limit_exceeded" {
                 stats.links_buffer_limit_exceeded = n;
             }
-            for (i, name) in MESSAGE_TYPE_NAMES.iter().enumerate() {
+            for (i, name) in MessageType::ALL.iter().map(|t| t.stats_name()).enumerate() {
                 if key == format!("cluster_stats_messages_{name}_sent") {
                     stats.sent[i] = n;
                 } else if key == format!("cluster_stats_messages_{name}_received") {
