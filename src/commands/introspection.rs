@@ -962,6 +962,8 @@ fn reset(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
     c.user = ctx.server.acl.default_user();
     c.acl_generation = ctx.server.acl.generation();
     c.authenticated = !ctx.server.acl.auth_required();
+    c.tracking = None;
+    ctx.server.tracking.disable(ctx.client.id);
     super::tx::unwatch_all(ctx.client, ctx.server);
     ctx.server.pubsub.forget_client(ctx.client);
     Ok(Reply::simple("RESET"))
