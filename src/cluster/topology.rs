@@ -165,16 +165,11 @@ fn find_open(open: &[(Slot, NodeIndex)], slot: Slot) -> Option<NodeIndex> {
         .map(|i| open[i].1)
 }
 
-/// A node to put into a topology; `TopologyNode` minus the master link, which is given by id.
+/// A node to put into a topology: its `TopologyNode` (whose master index is filled in by the
+/// builder) and its master given by id.
 #[derive(Clone, Debug)]
 pub struct NodeSpec {
-    pub id: NodeId,
-    pub ip: String,
-    pub port: u16,
-    pub pport: u16,
-    pub cport: u16,
-    pub hostname: String,
-    pub flags: NodeFlags,
+    pub node: TopologyNode,
     pub master: Option<NodeId>,
 }
 
@@ -182,41 +177,44 @@ impl NodeSpec {
     /// A master at `ip:port` with the default bus port (port + 10000).
     pub fn new(id: NodeId, ip: &str, port: u16) -> NodeSpec {
         NodeSpec {
-            id,
-            ip: ip.to_string(),
-            port,
-            pport: 0,
-            cport: port.wrapping_add(10000),
-            hostname: String::new(),
-            flags: NodeFlags(NodeFlags::MASTER),
+            node: TopologyNode {
+                id,
+                ip: ip.to_string(),
+                port,
+                pport: 0,
+                cport: port.wrapping_add(10000),
+                hostname: String::new(),
+                flags: NodeFlags(NodeFlags::MASTER),
+                master: None,
+            },
             master: None,
         }
     }
 
     pub fn hostname(mut self, hostname: &str) -> NodeSpec {
-        self.hostname = hostname.to_string();
+        self.node.hostname = hostname.to_string();
         self
     }
 
     pub fn pport(mut self, pport: u16) -> NodeSpec {
-        self.pport = pport;
+        self.node.pport = pport;
         self
     }
 
     pub fn cport(mut self, cport: u16) -> NodeSpec {
-        self.cport = cport;
+        self.node.cport = cport;
         self
     }
 
     pub fn flags(mut self, flags: NodeFlags) -> NodeSpec {
-        self.flags = flags;
+        self.node.flags = flags;
         self
     }
 
     /// Makes this node a replica of `master`.
     pub fn replica_of(mut self, master: NodeId) -> NodeSpec {
-        self.flags.clear(NodeFlags::MASTER);
-        self.flags.set(NodeFlags::SLAVE);
+        self.node.flags.clear(NodeFlags::MASTER);
+        self.node.flags.set(NodeFlags::SLAVE);
         self.master = Some(master);
         self
     }
@@ -270,7 +268,7 @@ impl TopologyBuilder {
     }
 
     pub fn build(mut self) -> Topology {
-        if !self.nodes.iter().any(|n| n.id == self.myself) {
+        if !self.nodes.iter().any(|n| n.node.id == self.myself) {
             self.nodes.push(NodeSpec::new(self.myself, "", 0));
         }
         assert!(
@@ -278,7 +276,7 @@ impl TopologyBuilder {
             "too many nodes for a topology"
         );
         let index = |nodes: &[NodeSpec], id: &NodeId| -> NodeIndex {
-            let i = nodes.iter().position(|n| n.id == *id);
+            let i = nodes.iter().position(|n| n.node.id == *id);
             i.unwrap_or_else(|| panic!("topology names unknown node {id}")) as NodeIndex
         };
         let mut owners = vec![UNASSIGNED; SLOT_COUNT].into_boxed_slice();
@@ -303,14 +301,8 @@ impl TopologyBuilder {
             .nodes
             .iter()
             .map(|n| TopologyNode {
-                id: n.id,
-                ip: n.ip.clone(),
-                port: n.port,
-                pport: n.pport,
-                cport: n.cport,
-                hostname: n.hostname.clone(),
-                flags: n.flags,
                 master: n.master.as_ref().map(|m| index(&self.nodes, m)),
+                ..n.node.clone()
             })
             .collect();
         nodes[myself as usize].flags.set(NodeFlags::MYSELF);
