@@ -289,7 +289,7 @@ mod routing_tests {
         let mut config = (**server.config()).clone();
         config.cluster_enabled = true;
         server.config.store(Arc::new(config));
-        server.topology.store(Some(Arc::new(topology.build())));
+        server.publish_topology(Some(Arc::new(topology.build())));
         server
     }
 
@@ -599,7 +599,7 @@ mod routing_tests {
         let server = server_with(two_masters(A));
         let mut c = client();
         assert!(blpop(&server, &mut c, "bar").effects.block.is_some());
-        server.topology.store(Some(Arc::new(
+        server.publish_topology(Some(Arc::new(
             two_masters(A).assign(5061..=5061, B).build(),
         )));
         c.block_retry = true;

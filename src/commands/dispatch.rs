@@ -489,7 +489,7 @@ fn cluster_gate(
     args: &[Bytes],
     now_ms: u64,
 ) -> Result<(), ErrorReply> {
-    if !subject_to_routing(client, cmd) {
+    if !server.routing.load(Relaxed) || !subject_to_routing(client, cmd) {
         return Ok(());
     }
     let topology = server.topology.load();
@@ -648,7 +648,7 @@ fn recheck_open_slot(
     now_ms: u64,
 ) -> Option<ErrorReply> {
     let locked = locked?;
-    if client.block_retry || !subject_to_routing(client, cmd) {
+    if !server.routing.load(Relaxed) || client.block_retry || !subject_to_routing(client, cmd) {
         return None;
     }
     let topology = server.topology.load();

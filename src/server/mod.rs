@@ -108,6 +108,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         ack_signal: Default::default(),
         tracking: Default::default(),
         topology: arc_swap::ArcSwapOption::empty(),
+        routing: false.into(),
     }
 }
 

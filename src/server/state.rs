@@ -255,6 +255,9 @@ pub struct ServerState {
     /// The cluster routing snapshot, published by the cluster driver; `None` in standalone
     /// mode (no routing at all).
     pub topology: arc_swap::ArcSwapOption<crate::cluster::topology::Topology>,
+    /// A topology is published: read without loading it, so standalone commands pay one
+    /// atomic load for routing.
+    pub routing: AtomicBool,
 }
 
 /// What INFO replication shows about one attached replica.
@@ -348,6 +351,7 @@ impl ServerState {
     /// client, which then leaves with MOVED or CLUSTERDOWN if its slot is no longer served
     /// here (Redis's `clusterRedirectBlockedClientIfNeeded`, run from the clients cron).
     pub fn publish_topology(&self, topology: Option<Arc<crate::cluster::topology::Topology>>) {
+        self.routing.store(topology.is_some(), Relaxed);
         self.topology.store(topology);
         self.blocks.wake_all();
     }
