@@ -143,7 +143,7 @@ fn bgrewriteaof(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
             "Background append only file rewriting scheduled",
         ));
     }
-    ctx.effects.persistence = Some(super::context::PersistenceRequest::RewriteAof);
+    ctx.effects.request().persistence = Some(super::context::PersistenceRequest::RewriteAof);
     Ok(Reply::simple(
         "Background append only file rewriting started",
     ))
