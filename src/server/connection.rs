@@ -138,6 +138,7 @@ pub async fn serve(
         mailbox_signal: Arc::new(tokio::sync::Notify::new()),
         soft_limit_since_ms: None,
         config: CachedConfig::new(&state.config),
+        pending_stats: Vec::new(),
         state: state.clone(),
     };
     {
@@ -168,6 +169,29 @@ pub async fn serve(
     state.clients.lock().remove(&id);
     state.tracking.disable(id);
     state.connected_clients.fetch_sub(1, Relaxed);
+}
+
+/// Reads what the socket holds into `buf`. A read that leaves room in the buffer drained the
+/// socket, so its readiness is cleared at once: the next wait goes straight to the poller
+/// instead of first spending a read on `EAGAIN` (a new arrival raises a new edge, which the
+/// readiness tick keeps from being lost).
+fn read_available(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
+    use std::io::ErrorKind::WouldBlock;
+    let mut got = 0;
+    let room = buf.capacity() - buf.len();
+    let r = stream.try_io(tokio::io::Interest::READABLE, || {
+        match stream.try_read_buf(buf) {
+            Ok(n) if n > 0 && n < room => {
+                got = n;
+                Err(WouldBlock.into())
+            }
+            other => other,
+        }
+    });
+    match r {
+        Err(e) if e.kind() == WouldBlock && got > 0 => Ok(got),
+        other => other,
+    }
 }
 
 /// Name, library name, library version, monitor flag, Pub/Sub, replica link, and the identity
@@ -209,7 +233,14 @@ struct Connection {
     soft_limit_since_ms: Option<u64>,
     /// The configuration, refreshed when CONFIG SET changes it.
     config: CachedConfig,
+    /// Data commands run since the statistics were last published, as (command id,
+    /// microseconds, failed): a pipeline's counts go out together, so the shared counters'
+    /// cache lines move between cores once per batch rather than once per command.
+    pending_stats: Vec<(usize, u64, bool)>,
 }
+
+/// Most data commands whose statistics wait for the end of their batch.
+const PENDING_STATS_MAX: usize = 64;
 
 impl Connection {
     async fn run(&mut self, stream: &mut TcpStream) {
@@ -264,7 +295,7 @@ impl Connection {
             let n = tokio::select! {
                 biased;
                 r = readable => match r {
-                    Ok(Some(())) => match stream.try_read_buf(&mut inbuf) {
+                    Ok(Some(())) => match read_available(stream, &mut inbuf) {
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                         other => other.map(Some),
                     },
@@ -715,6 +746,16 @@ impl Connection {
         decoder: &mut RequestDecoder,
         stream: &TcpStream,
     ) {
+        self.run_input(inbuf, decoder, stream);
+        self.publish_stats();
+    }
+
+    fn run_input(
+        &mut self,
+        inbuf: &mut BytesMut,
+        decoder: &mut RequestDecoder,
+        stream: &TcpStream,
+    ) {
         loop {
             // Replies piling up while a pipeline runs go out as they can: a peer that has gone
             // away is noticed here, before the rest of its pipeline inflates the buffer.
@@ -760,7 +801,52 @@ impl Connection {
         }
     }
 
+    /// Adds the pending command statistics to the shared counters.
+    fn publish_stats(&mut self) {
+        if self.pending_stats.is_empty() {
+            return;
+        }
+        let latency_tracking = self.config.get(&self.state.config).latency_tracking;
+        let state = &self.state;
+        state
+            .stats
+            .total_commands_processed
+            .fetch_add(self.pending_stats.len() as u64, Relaxed);
+        for &(id, usec, failed) in &self.pending_stats {
+            let cs = &state.command_stats[id];
+            cs.calls.fetch_add(1, Relaxed);
+            cs.usec.fetch_add(usec, Relaxed);
+            if failed {
+                cs.failed_calls.fetch_add(1, Relaxed);
+            }
+            if latency_tracking {
+                state.latency[id]
+                    .get_or_init(Default::default)
+                    .record(usec * 1000);
+            }
+        }
+        self.pending_stats.clear();
+    }
+
+    /// Only data commands leave their statistics pending: a command about to run that is not
+    /// one (INFO, CONFIG RESETSTAT, ...) first sees every count before it.
+    fn publish_stats_before(&mut self, args: &[Bytes]) {
+        if self.pending_stats.is_empty() {
+            return;
+        }
+        let keyed = args
+            .first()
+            .and_then(|name| self.state.commands.find(name))
+            .is_some_and(|c| {
+                c.spec.scope == crate::commands::spec::Scope::Keys && !c.is_container()
+            });
+        if !keyed || self.pending_stats.len() >= PENDING_STATS_MAX {
+            self.publish_stats();
+        }
+    }
+
     fn run_command(&mut self, args: &[Bytes]) {
+        self.publish_stats_before(args);
         if self.client.reply_mode == ReplyMode::SkipNext {
             self.client.reply_mode = ReplyMode::Skip;
         }
@@ -816,9 +902,7 @@ impl Connection {
     }
 
     fn account(&mut self, outcome: &Outcome, args: &[Bytes], elapsed_us: u64) {
-        let config = self.config.get(&self.state.config);
-        let latency_tracking = config.latency_tracking;
-        let threshold = config.slowlog_log_slower_than;
+        let threshold = self.config.get(&self.state.config).slowlog_log_slower_than;
         let state = &self.state;
         if let Reply::Error(e) = &outcome.reply {
             if !outcome.effects.error_counted {
@@ -835,17 +919,13 @@ impl Connection {
         if outcome.queued {
             return;
         }
-        state.stats.total_commands_processed.fetch_add(1, Relaxed);
-        cs.calls.fetch_add(1, Relaxed);
-        cs.usec.fetch_add(elapsed_us, Relaxed);
-        if latency_tracking {
-            state.latency[cmd.id]
-                .get_or_init(Default::default)
-                .record(elapsed_us * 1000);
+        let keyed = cmd.spec.scope == crate::commands::spec::Scope::Keys;
+        self.pending_stats
+            .push((cmd.id, elapsed_us, outcome.reply.is_error()));
+        if !keyed {
+            self.publish_stats();
         }
-        if outcome.reply.is_error() {
-            cs.failed_calls.fetch_add(1, Relaxed);
-        }
+        let state = &self.state;
         if threshold >= 0 && elapsed_us >= threshold as u64 && !cmd.spec.has(flag::SKIP_SLOWLOG) {
             super::slowlog::record(state, &self.client, args, elapsed_us);
         }

@@ -363,7 +363,7 @@ fn persistence_section(state: &ServerState, o: &mut String) {
 
 fn stats_section(state: &ServerState, o: &mut String) {
     let s = &state.stats;
-    let g = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed);
+    let g = |a: &crate::util::Counter| a.load(Relaxed);
     fields!(o,
         "total_connections_received" => g(&s.total_connections_received),
         "total_commands_processed" => g(&s.total_commands_processed),
@@ -385,7 +385,7 @@ fn stats_section(state: &ServerState, o: &mut String) {
         "expired_time_cap_reached_count" => g(&s.expired_time_cap_reached_count),
         "expire_cycle_cpu_milliseconds" => g(&s.expire_cycle_cpu_milliseconds),
         "evicted_keys" => g(&s.evicted_keys),
-        "evicted_clients" => g(&state.evicted_clients),
+        "evicted_clients" => state.evicted_clients.load(Relaxed),
         "total_eviction_exceeded_time" => 0,
         "current_eviction_exceeded_time" => 0,
         "keyspace_hits" => g(&s.keyspace_hits),

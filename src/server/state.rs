@@ -5,6 +5,7 @@
 use crate::commands::table::CommandTable;
 use crate::config::Config;
 use crate::keyspace::Keyspace;
+use crate::util::Counter;
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -14,32 +15,34 @@ use std::sync::atomic::{
 };
 use std::sync::Arc;
 
+/// Server-wide counters (INFO stats). Striped: the connections on every worker thread add to
+/// them on every command.
 #[derive(Default, Debug)]
 pub struct Stats {
-    pub total_connections_received: AtomicU64,
-    pub total_commands_processed: AtomicU64,
-    pub rejected_connections: AtomicU64,
-    pub expired_keys: AtomicU64,
-    pub expired_stale_perc: AtomicU64,
-    pub expired_time_cap_reached_count: AtomicU64,
-    pub expire_cycle_cpu_milliseconds: AtomicU64,
-    pub evicted_keys: AtomicU64,
-    pub keyspace_hits: AtomicU64,
-    pub keyspace_misses: AtomicU64,
-    pub net_input_bytes: AtomicU64,
-    pub net_output_bytes: AtomicU64,
-    pub total_error_replies: AtomicU64,
-    pub unexpected_error_replies: AtomicU64,
-    pub client_query_buffer_limit_disconnections: AtomicU64,
-    pub client_output_buffer_limit_disconnections: AtomicU64,
-    pub io_reads_processed: AtomicU64,
-    pub io_writes_processed: AtomicU64,
-    pub total_reads_processed: AtomicU64,
-    pub total_writes_processed: AtomicU64,
+    pub total_connections_received: Counter,
+    pub total_commands_processed: Counter,
+    pub rejected_connections: Counter,
+    pub expired_keys: Counter,
+    pub expired_stale_perc: Counter,
+    pub expired_time_cap_reached_count: Counter,
+    pub expire_cycle_cpu_milliseconds: Counter,
+    pub evicted_keys: Counter,
+    pub keyspace_hits: Counter,
+    pub keyspace_misses: Counter,
+    pub net_input_bytes: Counter,
+    pub net_output_bytes: Counter,
+    pub total_error_replies: Counter,
+    pub unexpected_error_replies: Counter,
+    pub client_query_buffer_limit_disconnections: Counter,
+    pub client_output_buffer_limit_disconnections: Counter,
+    pub io_reads_processed: Counter,
+    pub io_writes_processed: Counter,
+    pub total_reads_processed: Counter,
+    pub total_writes_processed: Counter,
     /// Full and partial resynchronisations served, and PSYNCs that could not continue.
-    pub sync_full: AtomicU64,
-    pub sync_partial_ok: AtomicU64,
-    pub sync_partial_err: AtomicU64,
+    pub sync_full: Counter,
+    pub sync_partial_ok: Counter,
+    pub sync_partial_err: Counter,
 }
 
 /// Per-command statistics (INFO commandstats), indexed like the command table.
