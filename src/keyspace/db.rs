@@ -91,8 +91,20 @@ pub struct Shard {
     pub dbs: Vec<ShardDb>,
 }
 
+/// A shard's lock on a cache line of its own: the lock word is written by every command that
+/// takes it, and neighbours must not share that line across cores.
+#[repr(align(128))]
+struct PaddedShard(Mutex<Shard>);
+
+impl std::ops::Deref for PaddedShard {
+    type Target = Mutex<Shard>;
+    fn deref(&self) -> &Mutex<Shard> {
+        &self.0
+    }
+}
+
 pub struct Keyspace {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[PaddedShard]>,
     databases: usize,
 }
 
@@ -103,7 +115,7 @@ impl Keyspace {
         let per_shard = SLOT_COUNT.div_ceil(shard_count);
         let shards = (0..shard_count)
             .map(|_| {
-                Mutex::new(Shard {
+                PaddedShard(Mutex::new(Shard {
                     dbs: (0..databases)
                         .map(|_| ShardDb {
                             slots: SlotTables::new(per_shard),
@@ -112,7 +124,7 @@ impl Keyspace {
                             expires: 0,
                         })
                         .collect(),
-                })
+                }))
             })
             .collect();
         Keyspace { shards, databases }

@@ -26,10 +26,15 @@ const SHRINK_OUT_BYTES: usize = 64 * 1024;
 const EARLY_WRITE_BYTES: usize = 64 * 1024;
 
 pub fn unix_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
+    // Read twice per command: the clock is asked directly, without `SystemTime`'s checked
+    // arithmetic.
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    (ts.tv_sec.max(0) as u64) * 1_000_000 + ts.tv_nsec.max(0) as u64 / 1000
 }
 
 /// What the text of a refused connection is, if it must be refused before any command.
@@ -828,19 +833,20 @@ impl Connection {
         self.pending_stats.clear();
     }
 
-    /// Only data commands leave their statistics pending: a command about to run that is not
-    /// one (INFO, CONFIG RESETSTAT, ...) first sees every count before it.
+    /// Only data commands leave their statistics pending, and only while the same command
+    /// repeats: anything else (INFO, CONFIG RESETSTAT, ...) first sees every count before it.
     fn publish_stats_before(&mut self, args: &[Bytes]) {
-        if self.pending_stats.is_empty() {
+        let Some(&(id, _, _)) = self.pending_stats.last() else {
             return;
-        }
-        let keyed = args
-            .first()
-            .and_then(|name| self.state.commands.find(name))
-            .is_some_and(|c| {
-                c.spec.scope == crate::commands::spec::Scope::Keys && !c.is_container()
-            });
-        if !keyed || self.pending_stats.len() >= PENDING_STATS_MAX {
+        };
+        let same = args.first().is_some_and(|name| {
+            self.state
+                .commands
+                .fullname_of(id)
+                .as_bytes()
+                .eq_ignore_ascii_case(name)
+        });
+        if !same || self.pending_stats.len() >= PENDING_STATS_MAX {
             self.publish_stats();
         }
     }

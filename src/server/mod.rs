@@ -91,7 +91,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
             .unwrap_or_default(),
         start_time_ms: connection::unix_us() / 1000,
         tcp_port: 0.into(),
-        dirty: 0.into(),
+        dirty: Default::default(),
         last_save_secs: ((connection::unix_us() / 1_000_000) as i64).into(),
         slowlog: Default::default(),
         pause: Default::default(),

@@ -236,7 +236,7 @@ pub struct ServerState {
     pub start_time_ms: u64,
     pub tcp_port: AtomicU64,
     /// Changes since the last save (`rdb_changes_since_last_save`).
-    pub dirty: AtomicU64,
+    pub dirty: Counter,
     pub last_save_secs: AtomicI64,
     pub slowlog: Mutex<SlowLog>,
     pub pause: Mutex<Pause>,
