@@ -433,6 +433,13 @@ impl<'a> ExecCtx<'a> {
         self.lookup(db, key, true, true)
     }
 
+    /// Redis's `expireIfNeeded` on its own: deletes the key (and propagates that) when its
+    /// time has passed, with no statistics or access time. A replica only hides it.
+    pub fn expire_if_needed(&mut self, key: &[u8]) {
+        let db = self.client.db;
+        self.lookup(db, key, false, false);
+    }
+
     /// Looks a key up in another database (MOVE, COPY).
     pub fn lookup_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         self.lookup(db, key, true, true)

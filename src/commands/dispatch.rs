@@ -133,7 +133,8 @@ fn execute_command(
         }
     }
     // Still holding the shards: the stream order is the execution order.
-    if let Some(end) = feed_replication(server, &effects.propagate) {
+    let wrap = !cmd.spec.has(flag::TOUCHES_ARBITRARY_KEYS);
+    if let Some(end) = feed_replication_unit(server, &effects.propagate, wrap) {
         client.woff = end;
     }
     drop(locked);
@@ -216,12 +217,21 @@ fn track_client_read(ctx: &mut ExecCtx, cmd: &'static Command, args: &[Bytes]) {
 /// `propagatePendingCommands`).
 /// Returns the stream's end offset when the commands entered it.
 pub fn feed_replication(server: &ServerState, ops: &[(usize, Vec<Bytes>)]) -> Option<u64> {
+    feed_replication_unit(server, ops, true)
+}
+
+/// `feed_replication`, wrapping several commands in a transaction only when `wrap` says so.
+fn feed_replication_unit(
+    server: &ServerState,
+    ops: &[(usize, Vec<Bytes>)],
+    wrap: bool,
+) -> Option<u64> {
     if ops.is_empty() || server.loading.load(Relaxed) {
         return None;
     }
     if server.aof.on.load(Relaxed) {
         let mut feed = server.aof_feed.lock();
-        for_each_wrapped(ops, |db, argv| feed.command(db, argv));
+        for_each_wrapped(ops, wrap, |db, argv| feed.command(db, argv));
     }
     // A replica's stream is its primary's, fed byte for byte by the replica link.
     if server.role.is_replica() {
@@ -231,16 +241,16 @@ pub fn feed_replication(server: &ServerState, ops: &[(usize, Vec<Bytes>)]) -> Op
     if !backlog.is_active() {
         return None;
     }
-    for_each_wrapped(ops, |db, argv| backlog.feed(db, argv));
+    for_each_wrapped(ops, wrap, |db, argv| backlog.feed(db, argv));
     let end = backlog.end_offset();
     drop(backlog);
     server.stream_end.send_replace(end);
     Some(end)
 }
 
-/// Hands `f` each command, between MULTI and EXEC when there are several.
-fn for_each_wrapped(ops: &[(usize, Vec<Bytes>)], mut f: impl FnMut(usize, &[Bytes])) {
-    let transaction = ops.len() > 1;
+/// Hands `f` each command, between MULTI and EXEC when there are several and `wrap` is set.
+fn for_each_wrapped(ops: &[(usize, Vec<Bytes>)], wrap: bool, mut f: impl FnMut(usize, &[Bytes])) {
+    let transaction = wrap && ops.len() > 1;
     if transaction {
         f(ops[0].0, &[Bytes::from_static(b"MULTI")]);
     }

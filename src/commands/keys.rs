@@ -187,13 +187,22 @@ pub const COMMANDS: &[C] = &[
     )
     .scope(Scope::All)
     .tips(&["request_policy:all_shards", "nondeterministic_output_order"]),
-    C::new("scan", -2, READONLY, KS, &[], "generic", "2.8.0", scan)
-        .scope(Scope::All)
-        .tips(&["nondeterministic_output", "request_policy:special"]),
+    C::new(
+        "scan",
+        -2,
+        READONLY | TOUCHES_ARBITRARY_KEYS,
+        KS,
+        &[],
+        "generic",
+        "2.8.0",
+        scan,
+    )
+    .scope(Scope::All)
+    .tips(&["nondeterministic_output", "request_policy:special"]),
     C::new(
         "randomkey",
         1,
-        READONLY,
+        READONLY | TOUCHES_ARBITRARY_KEYS,
         KS,
         &[],
         "generic",
@@ -555,9 +564,16 @@ fn scan(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let mut seen = 0usize;
     let mut found: Vec<Bytes> = Vec::new();
     let mut type_checks = 0u64;
+    let mut expired: Vec<Box<[u8]>> = Vec::new();
+    // Expired keys are walked too (they count toward COUNT, as in Redis's bucket walk), then
+    // lazily deleted instead of returned.
     let next = match usize::try_from(cursor) {
-        Ok(from) if from < SLOT_COUNT => ctx.ks().for_each_key_from(db, from, now, |key, entry| {
+        Ok(from) if from < SLOT_COUNT => ctx.ks().for_each_key_from(db, from, 0, |key, entry| {
             seen += 1;
+            if entry.is_expired(now) {
+                expired.push(key.into());
+                return seen < opts.count;
+            }
             let matches = opts.pattern.is_none_or(|p| glob_match(p, key, false));
             let right_type = matches
                 && opts.type_name.is_none_or(|t| {
@@ -571,6 +587,9 @@ fn scan(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         }),
         _ => None,
     };
+    for key in expired {
+        ctx.expire_if_needed(&key);
+    }
     // Redis finds each candidate's type with a read lookup, which counts as a hit.
     ctx.server
         .stats
@@ -601,10 +620,21 @@ fn randomkey(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
     let mut state = ctx.now_us
         ^ ctx.client.id.rotate_left(32)
         ^ RANDOM_SEQUENCE.fetch_add(1, Relaxed).rotate_left(48);
-    let key = ctx
-        .ks()
-        .random_key(db, now, |n| (splitmix64(&mut state) % n as u64) as usize);
-    Ok(key.map_or(Reply::Null, |k| Reply::bulk(Bytes::from(k.into_vec()))))
+    // Like Redis's dbRandomKey: an expired pick is lazily deleted and another one drawn, a
+    // bounded number of times.
+    for _ in 0..100 {
+        let Some(key) = ctx
+            .ks()
+            .random_key(db, 0, |n| (splitmix64(&mut state) % n as u64) as usize)
+        else {
+            return Ok(Reply::Null);
+        };
+        if !ctx.ks().peek(db, &key).is_some_and(|e| e.is_expired(now)) {
+            return Ok(Reply::bulk(Bytes::from(key.into_vec())));
+        }
+        ctx.expire_if_needed(&key);
+    }
+    Ok(Reply::Null)
 }
 
 // ---- EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT ----

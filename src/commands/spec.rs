@@ -32,6 +32,9 @@ pub mod flag {
     pub const NO_MULTI: u32 = 1 << 17;
     pub const MOVABLE_KEYS: u32 = 1 << 18;
     pub const ALLOW_BUSY: u32 = 1 << 19;
+    /// May lazily expire keys it did not name (SCAN, RANDOMKEY): run directly, the deletions
+    /// are propagated one by one, not as a transaction. Not shown by COMMAND, as in Redis.
+    pub const TOUCHES_ARBITRARY_KEYS: u32 = 1 << 20;
 
     /// (bit, name) in the order COMMAND INFO lists them.
     pub const NAMES: &[(u32, &str)] = &[
