@@ -317,6 +317,13 @@ fn flushdb(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
 
 fn flushall(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     flush_mode(args)?;
+    // Like Redis killing its BGSAVE child: the save is called off rather than kept going
+    // with a copy of everything being flushed.
+    if ctx.server.rdb.in_progress.load(Relaxed) {
+        if let Some(cut) = ctx.server.keyspace.snapshot().in_progress() {
+            cut.abandon();
+        }
+    }
     let mut removed = 0;
     super::tracking::invalidate_all(ctx.server);
     for db in 0..ctx.server.keyspace.databases() {

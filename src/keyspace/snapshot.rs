@@ -62,6 +62,9 @@ pub struct Cut {
     early_bytes: AtomicUsize,
     /// Keys in the file so far (INFO `current_save_keys_processed`).
     pub keys_processed: AtomicUsize,
+    /// The save was called off (FLUSHALL stops a BGSAVE, as Redis kills its child): nothing
+    /// is saved for it any more.
+    abandoned: AtomicBool,
 }
 
 impl std::fmt::Debug for Cut {
@@ -102,6 +105,7 @@ impl Cut {
             early: Mutex::new(HashMap::new()),
             early_bytes: AtomicUsize::new(0),
             keys_processed: AtomicUsize::new(0),
+            abandoned: AtomicBool::new(false),
         }
     }
 
@@ -113,6 +117,16 @@ impl Cut {
     /// Bytes of chunks saved ahead of the walker so far (what copy-on-write would cost).
     pub fn early_bytes(&self) -> usize {
         self.early_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Calls the save off: commands stop saving slots and the walk stops at the next slot.
+    pub fn abandon(&self) {
+        self.abandoned.store(true, Ordering::Relaxed);
+        self.early.lock().clear();
+    }
+
+    pub fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::Relaxed)
     }
 
     fn bit(db: usize, slot: u16) -> (usize, u64) {
@@ -144,7 +158,7 @@ impl Cut {
     /// Called, holding the slot's shard, before anything in (db, slot) changes: encodes the
     /// slot as it was at the cut if nobody has yet.
     pub fn save_before_write(&self, sdb: &ShardDb, db: usize, slot: u16) {
-        if !self.is_unsaved(db, slot) {
+        if !self.is_unsaved(db, slot) || self.is_abandoned() {
             return;
         }
         let chunk = self.encode_table(sdb.slots.get(self.local(slot)));
@@ -193,6 +207,9 @@ impl Cut {
                 while bits != 0 {
                     let slot = (word * 64 + bits.trailing_zeros() as usize) as u16;
                     bits &= bits - 1;
+                    if self.is_abandoned() {
+                        return false;
+                    }
                     let chunk = if self.is_unsaved(db, slot) {
                         let shard = ks.lock_shard(slot as usize % self.shard_count);
                         self.take_locked(&shard.dbs[db], db, slot)
@@ -348,6 +365,24 @@ mod tests {
         let pieces = collect(&ks, &cut);
         assert_eq!(pieces[1], chunk("a=0;", 1));
         assert_eq!(pieces[3], chunk("b=1;", 1));
+        ks.snapshot().finish();
+    }
+
+    #[test]
+    fn an_abandoned_cut_saves_nothing_more_and_stops_the_walk() {
+        let ks = Keyspace::new(1, 1);
+        set(&ks, 0, "a", "1");
+        set(&ks, 0, "b", "2");
+        let cut = ks.begin_snapshot(0, encode);
+        cut.abandon();
+        ks.lock_all().flush_db(0);
+        assert_eq!(cut.early_bytes(), 0);
+        let mut pieces = 0;
+        assert!(!cut.walk(&ks, &mut |_| {
+            pieces += 1;
+            true
+        }));
+        assert_eq!(pieces, 1, "only the database header");
         ks.snapshot().finish();
     }
 

@@ -312,6 +312,9 @@ fn feed_child(
     if let Some(mut stdin) = stdin {
         let child_gone = std::cell::Cell::new(false);
         let mut gone = || {
+            if cut.is_abandoned() {
+                return true;
+            }
             if !child_gone.get() {
                 child_gone.set(matches!(child.try_wait(), Ok(Some(_))));
             }
@@ -324,7 +327,10 @@ fn feed_child(
             &mut |bytes| send_frames(&mut stdin, bytes),
             &mut gone,
         );
-        if complete {
+        if cut.is_abandoned() {
+            // SIGUSR1, as Redis's killRDBChild: the save ends without counting as failed.
+            unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) };
+        } else if complete {
             // The closing empty frame: only now may the child rename its file.
             let _ = stdin.write_all(&0u32.to_le_bytes());
         }
