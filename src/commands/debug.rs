@@ -207,6 +207,7 @@ fn debug(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         (b"leak", 3) => Ok(Reply::OK),
         (b"object", 3) => debug_object(ctx, &args[2]),
         (b"htstats-key", 3) => debug_htstats_key(ctx, &args[2]),
+        (b"htstats", 3) => debug_htstats(ctx, &args[2]),
         (b"reload", _) => debug_reload(ctx, args),
         (b"loadaof", 2) => {
             ctx.effects.persistence = Some(super::context::PersistenceRequest::LoadAof);
@@ -526,6 +527,37 @@ fn debug_htstats_key(ctx: &mut ExecCtx, key: &[u8]) -> CmdResult {
         ));
     };
     let text = htstats_text(&stats);
+    Ok(Reply::Verbatim("txt", Bytes::from(text)))
+}
+
+/// DEBUG HTSTATS <dbid>: a database is one open-addressing table per slot, so the figures
+/// are their sums: every key has a bucket of its own (chains one long). Expiry times live in
+/// the same entries, so the expires "table" is those buckets again, with the keys that have
+/// a TTL.
+fn debug_htstats(ctx: &mut ExecCtx, arg: &[u8]) -> CmdResult {
+    let db = crate::resp::decode::parse_i64(arg).ok_or(errors::NOT_INTEGER)?;
+    let databases = ctx.server.keyspace.databases();
+    let Some(db) = usize::try_from(db).ok().filter(|&d| d < databases) else {
+        return Err(ErrorReply::fixed("ERR Out of range database"));
+    };
+    let ks = ctx.ks();
+    let mut buckets = 0;
+    for slot in 0..SLOT_COUNT {
+        if let Some(table) = ks.slot_table_ref(db, slot as u16) {
+            buckets += table.buckets();
+        }
+    }
+    let one_each = |used: usize| {
+        let used = used.min(buckets);
+        crate::keyspace::value::TableStats::from_chains(
+            buckets,
+            std::iter::repeat_n(1, used).chain(std::iter::repeat_n(0, buckets - used)),
+        )
+    };
+    let mut text = String::from("[Dictionary HT]\n");
+    text.push_str(&htstats_text(&one_each(ks.db_size(db))));
+    text.push_str("[Expires HT]\n");
+    text.push_str(&htstats_text(&one_each(ks.db_expires(db))));
     Ok(Reply::Verbatim("txt", Bytes::from(text)))
 }
 
@@ -924,7 +956,7 @@ fn value_digest(digest: &mut Digest, entry: &Entry) {
 /// Every slot table of `db`, logically expired keys included (DEBUG reads what is stored).
 fn for_each_stored(ks: &mut Locked, db: usize, mut visit: impl FnMut(&[u8], &Entry)) {
     for slot in 0..SLOT_COUNT {
-        if let Some(table) = ks.slot_table(db, slot as u16) {
+        if let Some(table) = ks.slot_table_ref(db, slot as u16) {
             for (key, entry) in table.iter() {
                 visit(key, entry);
             }
@@ -1235,7 +1267,7 @@ fn ratio(a: u64, b: u64) -> f64 {
 fn db_overhead(ks: &mut Locked, db: usize) -> (u64, u64) {
     let mut main = ks.db_size(db) * ENTRY_NODE_BYTES;
     for slot in 0..SLOT_COUNT {
-        if let Some(table) = ks.slot_table(db, slot as u16) {
+        if let Some(table) = ks.slot_table_ref(db, slot as u16) {
             main += table.index_bytes();
         }
     }

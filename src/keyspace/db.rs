@@ -405,8 +405,8 @@ impl<'a> Locked<'a> {
         sdb.table_mut(local)
     }
 
-    /// The slot table of `slot` in `db` for reading.
-    fn slot_table_ref(&mut self, db: usize, slot: u16) -> Option<&SlotTable> {
+    /// The slot table of `slot` in `db` for reading (a snapshot in progress is not disturbed).
+    pub fn slot_table_ref(&mut self, db: usize, slot: u16) -> Option<&SlotTable> {
         let (sdb, local) = self.table_at(db, slot);
         sdb.slots.get(local)
     }

@@ -788,8 +788,8 @@ impl Connection {
                 outcome.reply = Reply::Error(crate::commands::errors::AOF_REWRITE_IN_PROGRESS);
             }
             Some(PersistenceRequest::Save) => {
-                if super::rdb_save::save(&self.state).is_err() {
-                    outcome.reply = Reply::Error(crate::resp::ErrorReply::fixed("ERR"));
+                if let Err(e) = super::rdb_save::save(&self.state) {
+                    outcome.reply = Reply::Error(crate::resp::ErrorReply::fixed(e));
                 }
             }
             Some(PersistenceRequest::Bgsave) => {

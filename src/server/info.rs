@@ -318,16 +318,16 @@ fn persistence_section(state: &ServerState, o: &mut String) {
     };
     let ok_err = |ok: bool| if ok { "ok" } else { "err" };
     let rdb = &state.rdb;
-    let save_keys = rdb.keys_progress();
+    let save = rdb.progress();
     fields!(o,
         "loading" => 0,
         "async_loading" => 0,
-        "current_cow_peak" => 0,
-        "current_cow_size" => 0,
+        "current_cow_peak" => save.copied_bytes,
+        "current_cow_size" => save.copied_bytes,
         "current_cow_size_age" => 0,
-        "current_fork_perc" => "0.00",
-        "current_save_keys_processed" => save_keys.0,
-        "current_save_keys_total" => save_keys.1,
+        "current_fork_perc" => format!("{:.2}", save.percent()),
+        "current_save_keys_processed" => save.keys_processed,
+        "current_save_keys_total" => save.keys_total,
         "rdb_changes_since_last_save" => state.dirty.load(Relaxed),
         "rdb_bgsave_in_progress" => rdb.in_progress.load(Relaxed) as u8,
         "rdb_last_save_time" => state.last_save_secs.load(Relaxed),
@@ -335,7 +335,7 @@ fn persistence_section(state: &ServerState, o: &mut String) {
         "rdb_last_bgsave_time_sec" => rdb.last_bgsave_time_sec.load(Relaxed),
         "rdb_current_bgsave_time_sec" => rdb.current_secs(),
         "rdb_saves" => rdb.saves.load(Relaxed),
-        "rdb_last_cow_size" => 0,
+        "rdb_last_cow_size" => rdb.last_cow_bytes.load(Relaxed),
         "rdb_last_load_keys_expired" => 0,
         "rdb_last_load_keys_loaded" => 0,
         "aof_enabled" => aof.on.load(Relaxed) as u8,

@@ -52,6 +52,8 @@ pub struct RdbStatus {
     pub scheduled: AtomicBool,
     /// `server.dirty` when the running BGSAVE was cut.
     dirty_before: AtomicU64,
+    /// `rdb_last_cow_size`: what the last BGSAVE copied for writes ahead of its walk.
+    pub last_cow_bytes: AtomicU64,
     /// The cut being written, for INFO's key counts.
     current: Mutex<Option<Arc<Cut>>>,
 }
@@ -69,18 +71,42 @@ impl Default for RdbStatus {
             forks: 0.into(),
             scheduled: false.into(),
             dirty_before: 0.into(),
+            last_cow_bytes: 0.into(),
             current: Mutex::new(None),
         }
     }
 }
 
+/// The running save's progress, as INFO persistence shows it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SaveProgress {
+    pub keys_processed: usize,
+    pub keys_total: usize,
+    /// Bytes of slots saved ahead of the walk because commands were about to change them:
+    /// what copy-on-write costs Redis's fork child (`current_cow_size`).
+    pub copied_bytes: usize,
+}
+
+impl SaveProgress {
+    /// `current_fork_perc`: how far the save has got, in percent.
+    pub fn percent(&self) -> f64 {
+        match self.keys_total {
+            0 => 0.0,
+            t => self.keys_processed as f64 * 100.0 / t as f64,
+        }
+    }
+}
+
 impl RdbStatus {
-    /// (`current_save_keys_processed`, `current_save_keys_total`).
-    pub fn keys_progress(&self) -> (usize, usize) {
+    pub fn progress(&self) -> SaveProgress {
         self.current
             .lock()
             .as_ref()
-            .map_or((0, 0), |c| (c.keys_processed.load(Relaxed), c.keys_total()))
+            .map_or(SaveProgress::default(), |c| SaveProgress {
+                keys_processed: c.keys_processed.load(Relaxed),
+                keys_total: c.keys_total(),
+                copied_bytes: c.early_bytes(),
+            })
     }
 
     /// Seconds the running BGSAVE has taken so far, or -1.
@@ -180,10 +206,11 @@ fn acquire(state: &ServerState) -> bool {
         .is_ok()
 }
 
-/// SAVE: the snapshot written by the calling thread. Err carries the reason, already logged.
-pub fn save(state: &ServerState) -> Result<(), String> {
+/// SAVE: the snapshot written by the calling thread. Err is the error reply's text; what
+/// went wrong is logged.
+pub fn save(state: &ServerState) -> Result<(), &'static str> {
     if !acquire(state) {
-        return Err("Background save already in progress".into());
+        return Err("ERR Background save already in progress");
     }
     state.rdb.saves.fetch_add(1, Relaxed);
     let result = save_to_file(state);
@@ -197,7 +224,7 @@ pub fn save(state: &ServerState) -> Result<(), String> {
         }
         Err(e) => log_at!(Warning, "Write error saving DB on disk: {}", e),
     }
-    result
+    result.map_err(|_| "ERR")
 }
 
 fn save_to_file(state: &ServerState) -> Result<(), String> {
@@ -379,7 +406,9 @@ fn bgsave_done(state: &ServerState, pid: u32, status: std::io::Result<ExitStatus
     }
     rdb.last_bgsave_time_sec
         .store(now_secs() - rdb.started_secs.load(Relaxed), Relaxed);
-    *rdb.current.lock() = None;
+    if let Some(cut) = rdb.current.lock().take() {
+        rdb.last_cow_bytes.store(cut.early_bytes() as u64, Relaxed);
+    }
     rdb.child_pid.store(0, Relaxed);
     rdb.in_progress.store(false, Relaxed);
     rdb.busy.store(false, Relaxed);
