@@ -2,7 +2,8 @@
 //! `redis-check-rdb` accepts and `redis-server` loads to the same DEBUG DIGEST; killing the
 //! writer child fails the save the way killing Redis's fork child does and leaves no file;
 //! a slow BGSAVE holds the dataset as of the instant it was cut, whatever is written while it
-//! runs, and FLUSHALL calls it off as Redis's kills its child. The reference tools are used when installed and skipped otherwise.
+//! runs, and FLUSHALL calls it off as Redis's kills its child; a restart loads the file and
+//! refuses a damaged one. The reference tools are used when installed and skipped otherwise.
 
 mod support;
 
@@ -285,4 +286,51 @@ fn flushall_calls_a_running_bgsave_off() {
         .contains("Background saving terminated by signal 10"));
     assert!(!server.dir.join("dump.rdb").exists());
     let _: () = c.set("x", "xx").unwrap();
+}
+
+#[test]
+fn a_restart_loads_the_saved_file() {
+    let server = Server::start(&[]);
+    let mut c = server.client();
+    fill(&mut c);
+    let _: () = c.pset_ex("gone-soon", "v", 200).unwrap();
+    let _: String = redis::cmd("SAVE").query(&mut c).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let dir = server.kill_keep_dir();
+
+    let server = Server::start_in(dir.clone(), &[]);
+    let mut c = server.client();
+    let keys: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(keys, 308);
+    assert_eq!(c.get::<_, String>("str:7").unwrap(), "value-7");
+    assert_eq!(info_field(&mut c, "rdb_last_load_keys_loaded"), "309");
+    assert_eq!(info_field(&mut c, "rdb_last_load_keys_expired"), "1");
+    let log = server.log();
+    assert!(
+        log.contains("Loading RDB produced by version 7.0.15"),
+        "{log}"
+    );
+    assert!(log.contains("DB loaded from disk: "), "{log}");
+    drop(c);
+    let dir = server.kill_keep_dir();
+
+    // A damaged checksum keeps the server from starting, with Redis's words in the log.
+    let dump = dir.join("dump.rdb");
+    let mut bytes = std::fs::read(&dump).unwrap();
+    let n = bytes.len();
+    bytes[n - 8..].copy_from_slice(b"foobar00");
+    std::fs::write(&dump, bytes).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
+        .args(["--port", &free_port().to_string(), "--save", ""])
+        .arg("--dir")
+        .arg(&dir)
+        .args(["--logfile", "log.txt"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    let log = std::fs::read_to_string(dir.join("log.txt")).unwrap();
+    assert!(log.contains("RDB CRC error"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

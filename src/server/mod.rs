@@ -9,6 +9,7 @@ pub mod info;
 pub mod latency;
 pub mod logging;
 pub mod monitor;
+pub mod rdb_load;
 pub mod rdb_save;
 pub mod replica_driver;
 pub mod replication_driver;
@@ -222,6 +223,8 @@ async fn serve(state: Arc<ServerState>) -> i32 {
             log_at!(Warning, "{}", e);
             return 1;
         }
+    } else if rdb_load::load_at_startup(&state).is_err() {
+        return 1;
     }
     if !listeners.is_empty() {
         log_at!(Notice, "Ready to accept connections");

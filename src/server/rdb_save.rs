@@ -54,6 +54,9 @@ pub struct RdbStatus {
     dirty_before: AtomicU64,
     /// `rdb_last_cow_size`: what the last BGSAVE copied for writes ahead of its walk.
     pub last_cow_bytes: AtomicU64,
+    /// What loading the file at startup found (`rdb_last_load_keys_loaded` / `_expired`).
+    pub last_load_keys_loaded: AtomicU64,
+    pub last_load_keys_expired: AtomicU64,
     /// The cut being written, for INFO's key counts.
     current: Mutex<Option<Arc<Cut>>>,
 }
@@ -72,6 +75,8 @@ impl Default for RdbStatus {
             scheduled: false.into(),
             dirty_before: 0.into(),
             last_cow_bytes: 0.into(),
+            last_load_keys_loaded: 0.into(),
+            last_load_keys_expired: 0.into(),
             current: Mutex::new(None),
         }
     }

@@ -186,6 +186,17 @@ pub fn decode(
     bytes: &[u8],
     limits: LoadLimits,
     now_ms: u64,
+    sink: impl FnMut(Loaded),
+) -> Result<(), RdbError> {
+    decode_with_aux(bytes, limits, now_ms, |_, _| {}, sink)
+}
+
+/// `decode`, also handing each auxiliary field (`redis-ver`, `ctime`, ...) to `aux`.
+pub fn decode_with_aux(
+    bytes: &[u8],
+    limits: LoadLimits,
+    now_ms: u64,
+    mut aux: impl FnMut(&[u8], &[u8]),
     mut sink: impl FnMut(Loaded),
 ) -> Result<(), RdbError> {
     if bytes.len() < 9 || &bytes[..5] != b"REDIS" {
@@ -206,8 +217,9 @@ pub fn decode(
         match op {
             OPCODE_EOF => break,
             OPCODE_AUX => {
-                r.string()?;
-                r.string()?;
+                let key = r.string()?;
+                let value = r.string()?;
+                aux(&key, &value);
             }
             OPCODE_RESIZEDB => {
                 r.length()?;
@@ -258,7 +270,8 @@ pub fn decode(
                 .map_err(|_| RdbError("short checksum".into()))?,
         );
         if stored != 0 && stored != crc64::update(0, &bytes[..body_len]) {
-            return err("wrong RDB checksum");
+            // Redis's words for it, which its tests look for in the log.
+            return err("RDB CRC error");
         }
     }
     Ok(())
@@ -568,7 +581,7 @@ mod tests {
         let mut bad_crc = good.clone();
         let last = bad_crc.len() - 1;
         bad_crc[last] ^= 1;
-        assert_eq!(load(&bad_crc).unwrap_err().0, "wrong RDB checksum");
+        assert_eq!(load(&bad_crc).unwrap_err().0, "RDB CRC error");
         for cut in 0..good.len() - 1 {
             assert!(load(&good[..cut]).is_err(), "cut at {cut}");
         }
