@@ -223,7 +223,7 @@ async fn serve(state: Arc<ServerState>) -> i32 {
             log_at!(Warning, "{}", e);
             return 1;
         }
-    } else if rdb_load::load_at_startup(&state).is_err() {
+    } else if !rdb_load::load_at_startup(&state) {
         return 1;
     }
     if !listeners.is_empty() {

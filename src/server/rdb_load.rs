@@ -10,17 +10,17 @@ use crate::log_at;
 use crate::persistence::rdb::decode;
 use std::sync::atomic::Ordering::Relaxed;
 
-/// Loads the RDB file, if there is one. Err means the server must not start; the reason has
-/// been logged.
-pub fn load_at_startup(state: &ServerState) -> Result<(), ()> {
+/// Loads the RDB file, if there is one. False means the server must not start; the reason
+/// has been logged.
+pub fn load_at_startup(state: &ServerState) -> bool {
     let path = state.config().dbfilename.clone();
     let started = std::time::Instant::now();
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
         Err(e) => {
             log_at!(Warning, "Fatal error loading the DB: {}. Exiting.", e);
-            return Err(());
+            return false;
         }
     };
     let now_ms = unix_us() / 1000;
@@ -62,7 +62,7 @@ pub fn load_at_startup(state: &ServerState) -> Result<(), ()> {
             Warning,
             "Terminating server after rdb file reading failure."
         );
-        return Err(());
+        return false;
     }
     if let Some(databases) = foreign_db {
         log_at!(
@@ -70,7 +70,7 @@ pub fn load_at_startup(state: &ServerState) -> Result<(), ()> {
             "FATAL: Data file was created with a Redis server configured to handle more than {} databases. Exiting\n",
             databases
         );
-        return Err(());
+        return false;
     }
     state.rdb.last_load_keys_loaded.store(loaded, Relaxed);
     state.rdb.last_load_keys_expired.store(expired, Relaxed);
@@ -85,7 +85,7 @@ pub fn load_at_startup(state: &ServerState) -> Result<(), ()> {
         "DB loaded from disk: {:.3} seconds",
         started.elapsed().as_secs_f64()
     );
-    Ok(())
+    true
 }
 
 /// The lines Redis logs for the auxiliary fields it recognises.
