@@ -334,3 +334,17 @@ fn a_restart_loads_the_saved_file() {
     assert!(log.contains("RDB CRC error"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bgsave_inside_exec_is_scheduled_for_the_cron() {
+    let server = Server::start(&[]);
+    let mut c = server.client();
+    let _: () = c.set("k", "v").unwrap();
+    let replies: Vec<String> = redis::pipe().atomic().cmd("BGSAVE").query(&mut c).unwrap();
+    assert_eq!(replies, ["Background saving scheduled"]);
+    let dump = server.dir.join("dump.rdb");
+    assert!(wait_until(Duration::from_secs(10), || dump.exists()));
+    wait_for_bgsave(&mut c);
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    assert_eq!(string_of(&load(&dump), "k").as_deref(), Some(&b"v"[..]));
+}

@@ -419,11 +419,13 @@ fn bgsave_done(state: &ServerState, pid: u32, status: std::io::Result<ExitStatus
     rdb.busy.store(false, Relaxed);
 }
 
-/// The cron's part: a scheduled BGSAVE starts once no AOF rewrite runs.
+/// The cron's part: a scheduled BGSAVE starts once no AOF rewrite runs (one attempt: a
+/// failure to start is logged, not retried every tick).
 pub fn cron(state: &Arc<ServerState>) {
     if state.rdb.scheduled.load(Relaxed)
         && !state.aof.rewrite_in_progress.load(Relaxed)
         && !state.rdb.busy.load(Relaxed)
+        && state.rdb.scheduled.swap(false, Relaxed)
     {
         let _ = start_bgsave(state);
     }

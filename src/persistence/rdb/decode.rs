@@ -22,7 +22,12 @@ const OPCODE_IDLE: u8 = 0xf8;
 const OPCODE_FREQ: u8 = 0xf9;
 const OPCODE_EXPIRETIME: u8 = 0xfd;
 const TYPE_ZSET: u8 = 3;
+const TYPE_HASH_ZIPMAP: u8 = 9;
+const TYPE_LIST_ZIPLIST: u8 = 10;
 const TYPE_SET_INTSET: u8 = 11;
+const TYPE_ZSET_ZIPLIST: u8 = 12;
+const TYPE_HASH_ZIPLIST: u8 = 13;
+const TYPE_LIST_QUICKLIST: u8 = 14;
 const TYPE_HASH_LISTPACK: u8 = 16;
 const TYPE_ZSET_LISTPACK: u8 = 17;
 const TYPE_LIST_QUICKLIST_2: u8 = 18;
@@ -402,8 +407,14 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, Rdb
             }
             Value::Set(Box::new(set.ok_or_else(|| RdbError("empty set".into()))?))
         }
-        TYPE_HASH_LISTPACK => {
-            let items = super::stream::listpack_strings(&r.string()?).map_err(RdbError)?;
+        TYPE_HASH_LISTPACK | TYPE_HASH_ZIPLIST | TYPE_HASH_ZIPMAP => {
+            let blob = r.string()?;
+            let items = match kind {
+                TYPE_HASH_LISTPACK => super::stream::listpack_strings(&blob),
+                TYPE_HASH_ZIPLIST => super::ziplist::ziplist_strings(&blob),
+                _ => super::ziplist::zipmap_strings(&blob),
+            }
+            .map_err(RdbError)?;
             if items.is_empty() || items.len() % 2 != 0 {
                 return err("bad hash listpack");
             }
@@ -415,8 +426,13 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, Rdb
             }
             Value::Hash(hash)
         }
-        TYPE_ZSET_LISTPACK => {
-            let items = super::stream::listpack_strings(&r.string()?).map_err(RdbError)?;
+        TYPE_ZSET_LISTPACK | TYPE_ZSET_ZIPLIST => {
+            let blob = r.string()?;
+            let items = match kind {
+                TYPE_ZSET_LISTPACK => super::stream::listpack_strings(&blob),
+                _ => super::ziplist::ziplist_strings(&blob),
+            }
+            .map_err(RdbError)?;
             if items.is_empty() || items.len() % 2 != 0 {
                 return err("bad sorted set listpack");
             }
@@ -452,6 +468,21 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, Rdb
                     }
                     _ => return err("unknown quicklist node container"),
                 }
+            }
+            if items.is_empty() {
+                return err("empty list");
+            }
+            Value::List(Box::new(List::from_items(items)))
+        }
+        TYPE_LIST_ZIPLIST | TYPE_LIST_QUICKLIST => {
+            // A ziplist list is one ziplist; an RDB 9 quicklist a count of them.
+            let nodes = match kind {
+                TYPE_LIST_ZIPLIST => 1,
+                _ => r.count(1)?,
+            };
+            let mut items = Vec::new();
+            for _ in 0..nodes {
+                items.extend(super::ziplist::ziplist_strings(&r.string()?).map_err(RdbError)?);
             }
             if items.is_empty() {
                 return err("empty list");
