@@ -348,3 +348,29 @@ fn bgsave_inside_exec_is_scheduled_for_the_cron() {
     assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
     assert_eq!(string_of(&load(&dump), "k").as_deref(), Some(&b"v"[..]));
 }
+
+#[test]
+fn keys_expired_but_not_yet_deleted_are_saved_and_dropped_on_load() {
+    let server = Server::start(&["--enable-debug-command", "yes"]);
+    let mut c = server.client();
+    let _: () = redis::cmd("DEBUG")
+        .arg("SET-ACTIVE-EXPIRE")
+        .arg(0)
+        .query(&mut c)
+        .unwrap();
+    let _: () = c.set("kept", "v").unwrap();
+    let _: () = c.pset_ex("stale", "v", 10).unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    let _: String = redis::cmd("SAVE").query(&mut c).unwrap();
+    let dump = server.dir.join("dump.rdb");
+    let bytes = std::fs::read(&dump).unwrap();
+    assert!(
+        bytes.windows(5).any(|w| w == b"stale"),
+        "Redis saves it too"
+    );
+    let dir = server.kill_keep_dir();
+    let server = Server::start_in(dir, &[]);
+    let mut c = server.client();
+    assert_eq!(info_field(&mut c, "rdb_last_load_keys_loaded"), "1");
+    assert_eq!(info_field(&mut c, "rdb_last_load_keys_expired"), "1");
+}

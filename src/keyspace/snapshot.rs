@@ -46,7 +46,7 @@ pub enum Piece {
 
 /// One snapshot in progress.
 pub struct Cut {
-    /// Keys whose time had passed at the cut are left out, as a save at that instant would.
+    /// Keys whose time had passed at this instant are left out (0 keeps every stored key).
     now_ms: u64,
     encode: EncodeFn,
     shard_count: usize,

@@ -150,9 +150,11 @@ fn cut(state: &ServerState) -> (Arc<Cut>, Vec<(&'static str, Vec<u8>)>) {
     }
     drop(backlog);
     aux.push(("aof-base", b"0".to_vec()));
+    // Redis writes every key its tables hold, logically expired or not (the loader drops
+    // those whose time has passed): an expiry horizon of 0 keeps them all.
     let cut = state
         .keyspace
-        .begin_snapshot_locked(&locked, now_ms, encode_entry);
+        .begin_snapshot_locked(&locked, 0, encode_entry);
     (cut, aux)
 }
 
