@@ -198,7 +198,7 @@ fn close_refused_subscribers(ctx: &mut ExecCtx, name: &str, kept: &[Vec<u8>]) {
         if id == me {
             ctx.effects.close_after_reply = true;
         } else {
-            ctx.effects.kill_clients.push(id);
+            ctx.effects.request().kill_clients.push(id);
         }
     }
 }
@@ -233,7 +233,7 @@ fn disconnect_users(ctx: &mut ExecCtx, names: &[String]) {
     let clients = ctx.server.clients.lock();
     for (id, entry) in clients.iter() {
         if *id != me && names.contains(&entry.view.lock().user) {
-            ctx.effects.kill_clients.push(*id);
+            ctx.effects.request().kill_clients.push(*id);
         }
     }
 }

@@ -601,7 +601,7 @@ mod routing_tests {
     fn a_woken_blocked_client_follows_its_slot_to_the_new_owner() {
         let server = server_with(two_masters(A));
         let mut c = client();
-        assert!(blpop(&server, &mut c, "bar").effects.block.is_some());
+        assert!(blpop(&server, &mut c, "bar").effects.blocked().is_some());
         server.publish_topology(Some(Arc::new(
             two_masters(A).assign(5061..=5061, B).build(),
         )));
@@ -616,7 +616,7 @@ mod routing_tests {
     fn a_woken_blocked_client_is_released_when_the_cluster_fails() {
         let server = server_with(two_masters(A));
         let mut c = client();
-        assert!(blpop(&server, &mut c, "bar").effects.block.is_some());
+        assert!(blpop(&server, &mut c, "bar").effects.blocked().is_some());
         server
             .topology
             .store(Some(Arc::new(two_masters(A).state_ok(false).build())));
@@ -654,10 +654,10 @@ mod routing_tests {
         let server = server_with(two_masters(A).importing(FOO, B));
         let mut c = client();
         run(&server, &mut c, &["asking"]);
-        assert!(blpop(&server, &mut c, "foo").effects.block.is_some());
+        assert!(blpop(&server, &mut c, "foo").effects.blocked().is_some());
         assert!(!c.asking);
         c.block_retry = true;
-        assert!(blpop(&server, &mut c, "foo").effects.block.is_some());
+        assert!(blpop(&server, &mut c, "foo").effects.blocked().is_some());
     }
 
     #[test]

@@ -130,27 +130,12 @@ pub struct ShutdownRequest {
     pub force: bool,
 }
 
-/// What a handler asks the server to do once it returns.
+/// What a handler asks the server to do once it returns. The fields every write touches are
+/// inline; the rare requests live behind one box, so the common command moves a small value.
 #[derive(Debug, Default)]
 pub struct Effects {
-    /// Sorted sets opened for work, to be packed again once the command is done.
-    pub opened_zsets: Vec<(usize, Box<[u8]>)>,
     /// Changes to the dataset (Redis's `server.dirty`).
     pub dirty: u64,
-    /// Close this connection after the reply is written (QUIT).
-    pub close_after_reply: bool,
-    pub kill_clients: Vec<u64>,
-    pub shutdown: Option<ShutdownRequest>,
-    /// Config directives changed by CONFIG SET, for the server to apply.
-    pub config_changed: Vec<&'static str>,
-    /// MONITOR: start streaming executed commands to this connection.
-    pub start_monitor: bool,
-    /// CONFIG REWRITE asked for this file to be rewritten.
-    pub rewrite_config: Option<String>,
-    /// File work the server does for the command before its reply is final.
-    pub persistence: Option<PersistenceRequest>,
-    /// WAIT found too few acknowledgements: the client waits for more.
-    pub wait_acks: Option<WaitAcks>,
     /// Keys deleted by lazy expiry while the command ran, as (db, key).
     pub expired: Vec<(usize, Box<[u8]>)>,
     /// Commands for the replication stream (and AOF), in execution order, each with the
@@ -163,13 +148,48 @@ pub struct Effects {
     pub prevent_propagation: bool,
     /// The running command is propagated even if it changed nothing (FLUSHALL on empty dbs).
     pub force_propagation: bool,
+    /// The error reply was counted in the error statistics already (a script returning the
+    /// error of a command it called): only the command's failed calls count it.
+    pub error_counted: bool,
+    /// Close this connection after the reply is written (QUIT).
+    pub close_after_reply: bool,
+    /// Sorted sets opened for work, to be packed again once the command is done.
+    pub opened_zsets: Vec<(usize, Box<[u8]>)>,
+    /// Requests few commands make, when one was made.
+    pub requests: Option<Box<Requests>>,
+}
+
+impl Effects {
+    /// The rare requests, created on first use.
+    pub fn request(&mut self) -> &mut Requests {
+        self.requests.get_or_insert_with(Default::default)
+    }
+
+    /// The block a blocking command asked for, if any.
+    pub fn blocked(&self) -> Option<&Block> {
+        self.requests.as_ref().and_then(|r| r.block.as_ref())
+    }
+}
+
+/// What a handler asks of its connection or of the server beyond the dataset.
+#[derive(Debug, Default)]
+pub struct Requests {
+    pub kill_clients: Vec<u64>,
+    pub shutdown: Option<ShutdownRequest>,
+    /// Config directives changed by CONFIG SET, for the server to apply.
+    pub config_changed: Vec<&'static str>,
+    /// MONITOR: start streaming executed commands to this connection.
+    pub start_monitor: bool,
+    /// CONFIG REWRITE asked for this file to be rewritten.
+    pub rewrite_config: Option<String>,
+    /// File work the server does for the command before its reply is final.
+    pub persistence: Option<PersistenceRequest>,
+    /// WAIT found too few acknowledgements: the client waits for more.
+    pub wait_acks: Option<WaitAcks>,
     /// SYNC / PSYNC turned this connection into a replica link.
     pub replica_sync: Option<ReplicaSync>,
     /// A blocking command found nothing to serve: park the client.
     pub block: Option<Block>,
-    /// The error reply was counted in the error statistics already (a script returning the
-    /// error of a command it called): only the command's failed calls count it.
-    pub error_counted: bool,
 }
 
 /// What a client blocked in WAIT waits for.
@@ -223,8 +243,11 @@ pub enum ReplicaSync {
 
 /// The LFU settings while an LFU maxmemory policy is selected.
 pub fn lfu_params(server: &ServerState) -> Option<crate::keyspace::evict::LfuParams> {
+    lfu_params_of(&server.config())
+}
+
+fn lfu_params_of(config: &crate::config::Config) -> Option<crate::keyspace::evict::LfuParams> {
     use crate::config::MaxmemoryPolicy::{AllkeysLfu, VolatileLfu};
-    let config = server.config();
     matches!(config.maxmemory_policy, AllkeysLfu | VolatileLfu).then(|| {
         crate::keyspace::evict::LfuParams {
             log_factor: config.lfu_log_factor.max(0) as u64,
@@ -286,6 +309,17 @@ impl<'a> ExecCtx<'a> {
         client: &'a mut ClientState,
         server: &'a ServerState,
     ) -> Self {
+        Self::with_config(now_us, ks, client, server, &server.config())
+    }
+
+    /// `new`, with the configuration the caller already loaded.
+    pub fn with_config(
+        now_us: u64,
+        ks: Option<Locked<'a>>,
+        client: &'a mut ClientState,
+        server: &'a ServerState,
+        config: &crate::config::Config,
+    ) -> Self {
         ExecCtx {
             now_ms: now_us / 1000,
             now_us,
@@ -295,7 +329,7 @@ impl<'a> ExecCtx<'a> {
             effects: Effects::default(),
             current_command: "",
             deny_blocking: false,
-            lfu: lfu_params(server),
+            lfu: lfu_params_of(config),
             in_script: false,
         }
     }
@@ -468,6 +502,13 @@ impl<'a> ExecCtx<'a> {
     }
 
     /// Packs the sorted sets the command opened (see `keyspace::zset::Stored`).
+    /// Ends the command: packs the sorted sets it opened and hands back what it asked for,
+    /// with the shards still held (the caller feeds the stream before releasing them).
+    pub fn finish(mut self) -> (Effects, Option<Locked<'a>>, &'a mut ClientState) {
+        self.close_opened();
+        (self.effects, self.ks, self.client)
+    }
+
     pub fn close_opened(&mut self) {
         for (db, key) in std::mem::take(&mut self.effects.opened_zsets) {
             let slot = crate::slot::key_slot(&key);
@@ -593,7 +634,7 @@ impl<'a> ExecCtx<'a> {
         if self.deny_blocking {
             return timeout_reply;
         }
-        self.effects.block = Some(Block {
+        self.effects.request().block = Some(Block {
             db: self.client.db,
             keys,
             deadline_ms,
@@ -612,7 +653,7 @@ impl<'a> ExecCtx<'a> {
         retry_args: Vec<Bytes>,
     ) -> Reply {
         let reply = self.block(keys, deadline_ms, timeout_reply);
-        if let Some(b) = self.effects.block.as_mut() {
+        if let Some(b) = self.effects.request().block.as_mut() {
             b.retry_args = Some(retry_args);
         }
         reply

@@ -210,7 +210,7 @@ fn debug(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         (b"htstats", 3) => debug_htstats(ctx, &args[2]),
         (b"reload", _) => debug_reload(ctx, args),
         (b"loadaof", 2) => {
-            ctx.effects.persistence = Some(super::context::PersistenceRequest::LoadAof);
+            ctx.effects.request().persistence = Some(super::context::PersistenceRequest::LoadAof);
             Ok(Reply::OK)
         }
         (b"populate", 3..=5) => debug_populate(ctx, args),

@@ -5,9 +5,10 @@
 
 use super::context::{ClientState, Effects, ExecCtx};
 use super::errors;
-use super::spec::{flag, key_positions, written_key_positions, Scope};
+use super::spec::{flag, key_positions, visit_key_positions, written_key_positions, Scope};
 use super::table::{Command, CommandTable, Lookup};
 use crate::cluster::routing::{self, Query, Route, RoutingConfig};
+use crate::config::Config;
 use crate::resp::{ErrorReply, Reply};
 use crate::server::state::ServerState;
 use crate::slot::key_slot;
@@ -82,7 +83,8 @@ fn execute_command(
         }
     };
     sync_acl_user(server, client);
-    let admitted = admit(server, client, cmd, args, is_local, now_us / 1000)
+    let config = server.config();
+    let admitted = admit(server, &config, client, cmd, args, is_local, now_us / 1000)
         .and_then(|()| super::scripting::check_busy(server, cmd, now_us).map_err(Refusal::Gate));
     let e = match admitted {
         Ok(()) => None,
@@ -119,12 +121,12 @@ fn execute_command(
         drop(locked);
         return redirected(server, client, cmd, e);
     }
-    let mut ctx = ExecCtx::new(now_us, locked, client, server);
+    let mut ctx = ExecCtx::with_config(now_us, locked, client, server, &config);
+    drop(config);
     let reply = call(&mut ctx, cmd, args);
-    ctx.close_opened();
-    let effects = std::mem::take(&mut ctx.effects);
-    if server.role.is_replica() && !ctx.client.is_master && cmd.spec.has(flag::WRITE) {
-        let db = ctx.client.db;
+    let (effects, locked, client) = ctx.finish();
+    if server.role.is_replica() && !client.is_master && cmd.spec.has(flag::WRITE) {
+        let db = client.db;
         let mut local = server.role.local_writes.lock();
         for i in written_key_positions(cmd.spec, args) {
             local.insert((db, args[i].to_vec()));
@@ -132,9 +134,9 @@ fn execute_command(
     }
     // Still holding the shards: the stream order is the execution order.
     if let Some(end) = feed_replication(server, &effects.propagate) {
-        ctx.client.woff = end;
+        client.woff = end;
     }
-    drop(ctx);
+    drop(locked);
     if effects.dirty > 0 {
         server.dirty.fetch_add(effects.dirty, Relaxed);
     }
@@ -258,38 +260,71 @@ fn lock_for<'s>(
     args: &[Bytes],
     client: &ClientState,
 ) -> Option<crate::keyspace::Locked<'s>> {
+    if let Some(tx) = client.multi.as_ref().filter(|_| cmd.fullname == "exec") {
+        return lock_for_exec(server, tx, client);
+    }
+    let ks = &server.keyspace;
+    match cmd.spec.scope {
+        Scope::None => None,
+        Scope::All => Some(ks.lock_all()),
+        Scope::Keys => {
+            // The first key's slot is remembered for the handler; more shards are collected
+            // only when a second key lives elsewhere.
+            let mut first: Option<(usize, u16)> = None;
+            let mut others: Vec<usize> = Vec::new();
+            visit_key_positions(cmd.spec, args, |i| {
+                let slot = key_slot(&args[i]);
+                match first {
+                    None => first = Some((i, slot)),
+                    Some((_, s)) if ks.shard_of(s) == ks.shard_of(slot) => {}
+                    Some(_) => others.push(ks.shard_of(slot)),
+                }
+            });
+            let Some((i, slot)) = first else {
+                return Some(ks.lock(&[]));
+            };
+            let mut locked = if others.is_empty() {
+                ks.lock_one(ks.shard_of(slot))
+            } else {
+                others.push(ks.shard_of(slot));
+                ks.lock(&others)
+            };
+            locked.remember_slot(&args[i], slot);
+            Some(locked)
+        }
+    }
+}
+
+fn lock_for_exec<'s>(
+    server: &'s ServerState,
+    tx: &super::context::Multi,
+    client: &ClientState,
+) -> Option<crate::keyspace::Locked<'s>> {
     let mut shards = Vec::new();
     let mut any = false;
     let mut all = false;
-    let mut want = |cmd: &Command, args: &[Bytes]| match cmd.spec.scope {
-        Scope::None => {}
-        Scope::All => {
-            any = true;
-            all = true;
-        }
-        Scope::Keys => {
-            any = true;
-            shards.extend(
-                key_positions(cmd.spec, args)
-                    .into_iter()
-                    .map(|i| server.keyspace.shard_of(key_slot(&args[i]))),
-            );
-        }
-    };
-    match client.multi.as_ref().filter(|_| cmd.fullname == "exec") {
-        Some(tx) => {
-            for queued in &tx.queued {
-                if let Lookup::Found(c) = server.commands.lookup(queued) {
-                    want(c, queued);
-                }
-            }
-            // EXEC first checks whether a watched key expired.
-            for (_, key) in &client.watched {
+    for queued in &tx.queued {
+        let Lookup::Found(c) = server.commands.lookup(queued) else {
+            continue;
+        };
+        match c.spec.scope {
+            Scope::None => {}
+            Scope::All => {
                 any = true;
-                shards.push(server.keyspace.shard_of(key_slot(key)));
+                all = true;
+            }
+            Scope::Keys => {
+                any = true;
+                visit_key_positions(c.spec, queued, |i| {
+                    shards.push(server.keyspace.shard_of(key_slot(&queued[i])))
+                });
             }
         }
-        None => want(cmd, args),
+    }
+    // EXEC first checks whether a watched key expired.
+    for (_, key) in &client.watched {
+        any = true;
+        shards.push(server.keyspace.shard_of(key_slot(key)));
     }
     if all {
         Some(server.keyspace.lock_all())
@@ -343,21 +378,23 @@ fn sync_acl_user(server: &ServerState, client: &mut ClientState) {
 /// The gates between lookup and execution, in the order Redis's `processCommand` applies them.
 fn admit(
     server: &ServerState,
+    config: &Config,
     client: &ClientState,
     cmd: &'static Command,
     args: &[Bytes],
     is_local: bool,
     now_ms: u64,
 ) -> Result<(), Refusal> {
-    admit_caller(server, client, cmd, args, is_local, now_ms).map_err(Refusal::Gate)?;
+    admit_caller(server, config, client, cmd, args, is_local, now_ms).map_err(Refusal::Gate)?;
     cluster_gate(server, client, cmd, args, now_ms).map_err(Refusal::Redirect)?;
-    admit_resources(server, client, cmd, now_ms).map_err(Refusal::Gate)
+    admit_resources(server, config, client, cmd, now_ms).map_err(Refusal::Gate)
 }
 
 /// Arity, protected commands, authentication, MULTI rules and ACL permissions: the gates
 /// before routing.
 fn admit_caller(
     server: &ServerState,
+    config: &Config,
     client: &ClientState,
     cmd: &'static Command,
     args: &[Bytes],
@@ -367,7 +404,6 @@ fn admit_caller(
     if !cmd.spec.arity_ok(args.len()) {
         return Err(errors::wrong_arity(&cmd.fullname));
     }
-    let config = server.config();
     if cmd.fullname == "debug" || cmd.fullname.starts_with("debug|") {
         use crate::config::EnableCommand;
         let allowed = match config.enable_debug_command {
@@ -406,11 +442,11 @@ fn admit_caller(
 /// gates after routing.
 fn admit_resources(
     server: &ServerState,
+    config: &Config,
     client: &ClientState,
     cmd: &Command,
     now_ms: u64,
 ) -> Result<(), ErrorReply> {
-    let config = server.config();
     server.evict_clients(now_ms);
     if config.maxmemory > 0 && !client.is_master {
         use super::evict::{perform_evictions, Evicted};

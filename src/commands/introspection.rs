@@ -686,7 +686,7 @@ fn client_kill(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         if v.id == me {
             ctx.effects.close_after_reply = true;
         } else {
-            ctx.effects.kill_clients.push(v.id);
+            ctx.effects.request().kill_clients.push(v.id);
         }
         killed += 1;
     }
@@ -1015,7 +1015,7 @@ fn config_set(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             .modify(|users| users.set_default_password(pass.as_deref()));
     }
     ctx.server.config.store(std::sync::Arc::new(next));
-    ctx.effects.config_changed = changed;
+    ctx.effects.request().config_changed = changed;
     Ok(Reply::OK)
 }
 
@@ -1064,7 +1064,7 @@ fn config_rewrite(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
             "ERR The server is running without a config file",
         ));
     };
-    ctx.effects.rewrite_config = Some(path);
+    ctx.effects.request().rewrite_config = Some(path);
     Ok(Reply::OK)
 }
 
@@ -1144,7 +1144,7 @@ fn slowlog_reset(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
 fn monitor(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
     if !ctx.client.monitor {
         ctx.client.monitor = true;
-        ctx.effects.start_monitor = true;
+        ctx.effects.request().start_monitor = true;
     }
     Ok(Reply::OK)
 }
@@ -1170,7 +1170,7 @@ fn shutdown(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         // Persistence arrives with the RDB milestone: refuse rather than exit without saving.
         return Err(errors::SHUTDOWN_ERRORS);
     }
-    ctx.effects.shutdown = Some(req);
+    ctx.effects.request().shutdown = Some(req);
     ctx.effects.close_after_reply = true;
     Ok(Reply::NoReply)
 }

@@ -107,7 +107,7 @@ fn wait(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         0 => 0,
         t => ctx.now_ms.saturating_add(t as u64),
     };
-    ctx.effects.wait_acks = Some(super::context::WaitAcks {
+    ctx.effects.request().wait_acks = Some(super::context::WaitAcks {
         numreplicas,
         offset,
         deadline_ms,
@@ -212,7 +212,7 @@ fn sync(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
         .stats
         .sync_full
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    ctx.effects.replica_sync = Some(ReplicaSync::Legacy);
+    ctx.effects.request().replica_sync = Some(ReplicaSync::Legacy);
     Ok(Reply::NoReply)
 }
 
@@ -242,13 +242,13 @@ fn psync(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         drop(backlog);
         if (ours || previous) && in_window {
             server.stats.sync_partial_ok.fetch_add(1, Relaxed);
-            ctx.effects.replica_sync = Some(ReplicaSync::Continue(offset as u64 - 1));
+            ctx.effects.request().replica_sync = Some(ReplicaSync::Continue(offset as u64 - 1));
             return Ok(Reply::NoReply);
         }
         server.stats.sync_partial_err.fetch_add(1, Relaxed);
     }
     server.stats.sync_full.fetch_add(1, Relaxed);
-    ctx.effects.replica_sync = Some(ReplicaSync::Psync);
+    ctx.effects.request().replica_sync = Some(ReplicaSync::Psync);
     Ok(Reply::NoReply)
 }
 

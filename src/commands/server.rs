@@ -161,7 +161,7 @@ fn save(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
     if ctx.server.rdb.in_progress.load(Relaxed) {
         return Err(BGSAVE_IN_PROGRESS);
     }
-    ctx.effects.persistence = Some(super::context::PersistenceRequest::Save);
+    ctx.effects.request().persistence = Some(super::context::PersistenceRequest::Save);
     Ok(Reply::OK)
 }
 
@@ -186,7 +186,7 @@ fn bgsave(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         ctx.server.rdb.scheduled.store(true, Relaxed);
         return Ok(Reply::simple("Background saving scheduled"));
     }
-    ctx.effects.persistence = Some(super::context::PersistenceRequest::Bgsave);
+    ctx.effects.request().persistence = Some(super::context::PersistenceRequest::Bgsave);
     Ok(Reply::simple("Background saving started"))
 }
 
@@ -202,7 +202,7 @@ fn bgrewriteaof(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
             "Background append only file rewriting scheduled",
         ));
     }
-    ctx.effects.persistence = Some(super::context::PersistenceRequest::RewriteAof);
+    ctx.effects.request().persistence = Some(super::context::PersistenceRequest::RewriteAof);
     Ok(Reply::simple(
         "Background append only file rewriting started",
     ))

@@ -367,6 +367,11 @@ pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
     key_positions_where(spec, args, |_| true)
 }
 
+/// Visits the key positions in key-spec order without collecting them.
+pub fn visit_key_positions(spec: &CommandSpec, args: &[Bytes], mut f: impl FnMut(usize)) {
+    for_each_key(spec, args, |_| true, |i, _| f(i));
+}
+
 /// Key positions with the flags of the key spec that found each (ACL key checks).
 pub fn key_positions_with_flags(spec: &CommandSpec, args: &[Bytes]) -> Vec<(usize, u32)> {
     let mut out = Vec::new();

@@ -2010,7 +2010,7 @@ mod tests {
             h.ok(&["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]),
             Reply::NoReply
         );
-        let block = h.last.block.as_ref().expect("blocked");
+        let block = h.last.blocked().expect("blocked");
         assert_eq!(block.deadline_ms, 0);
         let retry = strs(block.retry_args.as_ref().unwrap());
         assert_eq!(
@@ -2018,7 +2018,7 @@ mod tests {
             ["XREAD", "BLOCK", "0", "COUNT", "1000", "STREAMS", "s", "5-1"]
         );
         h.ok(&["XREAD", "BLOCK", "100", "STREAMS", "s", "5-1"]);
-        assert_eq!(h.last.block.as_ref().unwrap().deadline_ms, NOW_MS + 100);
+        assert_eq!(h.last.blocked().unwrap().deadline_ms, NOW_MS + 100);
     }
 
     #[test]

@@ -48,9 +48,23 @@ impl Command {
 }
 
 pub struct CommandTable {
-    commands: HashMap<Box<[u8]>, Command>,
+    commands: Vec<Command>,
+    /// Open-addressed index into `commands` by case-folded name hash (`EMPTY` marks a free
+    /// cell; a quarter full at most): finding a command costs a short hash and one
+    /// case-insensitive comparison, with no copy of the name.
+    index: Box<[u16]>,
     /// Every command and subcommand by id.
     by_id: Vec<String>,
+}
+
+const EMPTY: u16 = u16::MAX;
+
+/// FNV-1a over the name with ASCII letters folded to lower case (other bytes may collide with
+/// their folded twins; the comparison sorts that out).
+fn folded_hash(name: &[u8]) -> u32 {
+    name.iter().fold(0x811c_9dc5u32, |h, &b| {
+        (h ^ (b | 0x20) as u32).wrapping_mul(0x0100_0193)
+    })
 }
 
 pub enum Lookup<'t> {
@@ -63,13 +77,30 @@ pub enum Lookup<'t> {
 impl CommandTable {
     fn build() -> CommandTable {
         let mut table = CommandTable {
-            commands: HashMap::new(),
+            commands: Vec::new(),
+            index: Box::new([]),
             by_id: Vec::new(),
         };
         for spec in FAMILIES.iter().flat_map(|f| f.iter()) {
             let cmd = table.make(spec, None);
-            let clash = table.commands.insert(spec.name.as_bytes().into(), cmd);
-            assert!(clash.is_none(), "command {} defined twice", spec.name);
+            table.commands.push(cmd);
+        }
+        let size = (table.commands.len() * 4).next_power_of_two();
+        assert!(size < EMPTY as usize);
+        table.index = vec![EMPTY; size].into_boxed_slice();
+        for (i, cmd) in table.commands.iter().enumerate() {
+            let name = cmd.spec.name.as_bytes();
+            let mut cell = folded_hash(name) as usize & (size - 1);
+            while table.index[cell] != EMPTY {
+                let other = &table.commands[table.index[cell] as usize];
+                assert!(
+                    !other.spec.name.as_bytes().eq_ignore_ascii_case(name),
+                    "command {} defined twice",
+                    cmd.spec.name
+                );
+                cell = (cell + 1) & (size - 1);
+            }
+            table.index[cell] = i as u16;
         }
         table
     }
@@ -110,13 +141,23 @@ impl CommandTable {
 
     /// Top-level commands.
     pub fn iter(&self) -> impl Iterator<Item = &Command> {
-        self.commands.values()
+        self.commands.iter()
     }
 
     pub fn find(&self, name: &[u8]) -> Option<&Command> {
-        let mut buf = [0u8; 64];
-        let lower = lowercase(name, &mut buf)?;
-        self.commands.get(lower)
+        let mask = self.index.len() - 1;
+        let mut cell = folded_hash(name) as usize & mask;
+        loop {
+            let i = self.index[cell];
+            if i == EMPTY {
+                return None;
+            }
+            let cmd = &self.commands[i as usize];
+            if cmd.spec.name.as_bytes().eq_ignore_ascii_case(name) {
+                return Some(cmd);
+            }
+            cell = (cell + 1) & mask;
+        }
     }
 
     /// Redis's `lookupCommand`: the command, or its subcommand when it is a container and a

@@ -160,7 +160,7 @@ impl Keyspace {
         encode: EncodeFn,
     ) -> Arc<Cut> {
         assert_eq!(
-            locked.guards.len(),
+            locked.held().count(),
             self.shards.len(),
             "a cut needs every shard"
         );
@@ -183,12 +183,20 @@ impl Keyspace {
     /// Locks the given shards (any order, duplicates allowed) in ascending order, so two
     /// commands can never wait on each other.
     pub fn lock(&self, shards: &[usize]) -> Locked<'_> {
-        let mut wanted: Vec<usize> = shards.to_vec();
-        if wanted.len() > 1 {
-            wanted.sort_unstable();
-            wanted.dedup();
+        match shards {
+            [one] => self.lock_one(*one),
+            _ => {
+                let mut wanted: Vec<usize> = shards.to_vec();
+                wanted.sort_unstable();
+                wanted.dedup();
+                self.lock_sorted(wanted)
+            }
         }
-        self.lock_sorted(wanted)
+    }
+
+    /// Locks a single shard: the common case, without allocating.
+    pub fn lock_one(&self, shard: usize) -> Locked<'_> {
+        self.locked(Guards::One(shard, self.shards[shard].lock()))
     }
 
     pub fn lock_all(&self) -> Locked<'_> {
@@ -200,11 +208,16 @@ impl Keyspace {
             .into_iter()
             .map(|i| (i, self.shards[i].lock()))
             .collect();
+        self.locked(Guards::Many(guards))
+    }
+
+    fn locked<'a>(&'a self, guards: Guards<'a>) -> Locked<'a> {
         Locked {
             guards,
             shard_count: self.shards.len(),
             databases: self.databases,
             cut: self.snapshot.current(),
+            hint: SlotHint::default(),
         }
     }
 
@@ -216,13 +229,91 @@ impl Keyspace {
 
 /// The shards one command holds. Touching a key whose shard is not held is a programmer error.
 pub struct Locked<'a> {
-    /// Held shards in ascending index order (usually one).
-    guards: Vec<(usize, MutexGuard<'a, Shard>)>,
+    guards: Guards<'a>,
     shard_count: usize,
     databases: usize,
     /// The snapshot that was in progress when the locks were taken: every change to a slot
     /// it has not saved yet saves the slot first.
     cut: Option<Arc<Cut>>,
+    hint: SlotHint,
+}
+
+/// Held shards: usually one; several in ascending index order.
+enum Guards<'a> {
+    One(usize, MutexGuard<'a, Shard>),
+    Many(Vec<(usize, MutexGuard<'a, Shard>)>),
+}
+
+impl<'a> Guards<'a> {
+    fn find_mut(&mut self, wanted: usize) -> Option<&mut Shard> {
+        match self {
+            Guards::One(i, g) => (*i == wanted).then_some(&mut **g),
+            Guards::Many(v) => v
+                .iter_mut()
+                .find(|(i, _)| *i == wanted)
+                .map(|(_, g)| &mut **g),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Shard> {
+        self.indexed().map(|(_, s)| s)
+    }
+
+    /// The held shards with their indexes, ascending.
+    fn indexed(&self) -> impl Iterator<Item = (usize, &Shard)> {
+        let (one, many) = match self {
+            Guards::One(i, g) => (Some((*i, &**g)), &[][..]),
+            Guards::Many(v) => (None, &v[..]),
+        };
+        one.into_iter().chain(many.iter().map(|(i, g)| (*i, &**g)))
+    }
+
+    fn for_each_mut(&mut self, mut f: impl FnMut(&mut Shard)) {
+        match self {
+            Guards::One(_, g) => f(g),
+            Guards::Many(v) => v.iter_mut().for_each(|(_, g)| f(g)),
+        }
+    }
+}
+
+/// The slot of the key last looked up: a command usually touches the same key several times
+/// (lookup, then insert), and its CRC16 is worth computing once. Keys are compared by content,
+/// so the hint can never answer for another key.
+struct SlotHint {
+    len: u8,
+    key: [u8; SlotHint::MAX_KEY],
+    slot: u16,
+}
+
+impl Default for SlotHint {
+    fn default() -> Self {
+        SlotHint {
+            len: u8::MAX,
+            key: [0; SlotHint::MAX_KEY],
+            slot: 0,
+        }
+    }
+}
+
+impl SlotHint {
+    const MAX_KEY: usize = 40;
+
+    fn slot_of(&mut self, key: &[u8]) -> u16 {
+        if key.len() == self.len as usize && key == &self.key[..key.len()] {
+            return self.slot;
+        }
+        let slot = key_slot(key);
+        self.remember(key, slot);
+        slot
+    }
+
+    fn remember(&mut self, key: &[u8], slot: u16) {
+        if key.len() <= Self::MAX_KEY {
+            self.key[..key.len()].copy_from_slice(key);
+            self.len = key.len() as u8;
+            self.slot = slot;
+        }
+    }
 }
 
 /// What a lookup found.
@@ -242,18 +333,23 @@ impl<'a> Locked<'a> {
 
     fn shard_db(&mut self, db: usize, slot: u16) -> &mut ShardDb {
         let wanted = slot as usize % self.shard_count;
-        let (_, shard) = self
+        let shard = self
             .guards
-            .iter_mut()
-            .find(|(i, _)| *i == wanted)
+            .find_mut(wanted)
             .expect("command touched a key whose shard it did not lock");
         &mut shard.dbs[db]
+    }
+
+    /// Tells the lock the slot of a key the command is about to touch (computed while
+    /// choosing the shards to lock).
+    pub fn remember_slot(&mut self, key: &[u8], slot: u16) {
+        self.hint.remember(key, slot);
     }
 
     /// The key's shard database and table index, for a change: a slot the snapshot in
     /// progress has not saved yet is saved first.
     fn table_mut(&mut self, db: usize, key: &[u8]) -> (&mut ShardDb, usize) {
-        let slot = key_slot(key);
+        let slot = self.hint.slot_of(key);
         self.before_write(db, slot);
         self.table_at(db, slot)
     }
@@ -276,8 +372,8 @@ impl<'a> Locked<'a> {
     /// Saves every unsaved slot of `db` in the held shards (FLUSHDB, SWAPDB).
     fn before_db_write(&mut self, db: usize) {
         if let Some(cut) = self.cut.clone() {
-            for (i, shard) in self.guards.iter() {
-                cut.save_shard_db(&shard.dbs[db], *i, db);
+            for (i, shard) in self.guards.indexed() {
+                cut.save_shard_db(&shard.dbs[db], i, db);
             }
         }
     }
@@ -303,7 +399,8 @@ impl<'a> Locked<'a> {
 
     /// Looks a key up without expiring it or touching anything (DEBUG, TYPE checks of tests).
     pub fn peek(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
-        let (sdb, local) = self.table_at(db, key_slot(key));
+        let slot = self.hint.slot_of(key);
+        let (sdb, local) = self.table_at(db, slot);
         sdb.slots.get(local)?.get(key)
     }
 
@@ -371,20 +468,20 @@ impl<'a> Locked<'a> {
     }
 
     fn held(&self) -> impl Iterator<Item = &Shard> {
-        self.guards.iter().map(|(_, g)| &**g)
+        self.guards.iter()
     }
 
     /// Empties one database; returns how many keys it held.
     pub fn flush_db(&mut self, db: usize) -> usize {
         self.before_db_write(db);
         let mut removed = 0;
-        for (_, shard) in self.guards.iter_mut() {
+        self.guards.for_each_mut(|shard| {
             let sdb = &mut shard.dbs[db];
             removed += sdb.keys;
             sdb.slots.clear();
             sdb.keys = 0;
             sdb.expires = 0;
-        }
+        });
         removed
     }
 
@@ -392,9 +489,7 @@ impl<'a> Locked<'a> {
     pub fn swap_db(&mut self, a: usize, b: usize) {
         self.before_db_write(a);
         self.before_db_write(b);
-        for (_, shard) in self.guards.iter_mut() {
-            shard.dbs.swap(a, b);
-        }
+        self.guards.for_each_mut(|shard| shard.dbs.swap(a, b));
     }
 
     /// The slot table of `slot` in `db`, if it holds keys.

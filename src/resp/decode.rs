@@ -88,6 +88,12 @@ impl RequestDecoder {
                         Some(args) => return Ok(Some(Request { args, inline: true })),
                     }
                 }
+                if let Some(args) = decode_complete(buf, limits) {
+                    return Ok(Some(Request {
+                        args,
+                        inline: false,
+                    }));
+                }
                 let Some(n) = self.multibulk_header(buf, limits)? else {
                     return Ok(None);
                 };
@@ -187,6 +193,52 @@ impl RequestDecoder {
         }
         Ok(true)
     }
+}
+
+/// Requests with at most this many arguments take the one-piece path.
+const FAST_PATH_ARGS: usize = 16;
+
+/// The common case: a small multibulk request wholly in the buffer. Its extent is found on
+/// the bytes as they are, then cut out once and its arguments sliced from that piece. Anything
+/// unusual (partial input, a malformed or oversized header) returns None and is left to the
+/// general path, which gives the protocol errors.
+fn decode_complete(buf: &mut BytesMut, limits: DecodeLimits) -> Option<Vec<Bytes>> {
+    let b = &buf[..];
+    let cr = memchr(b'\r', b)?;
+    let n = parse_i64(&b[1..cr])?;
+    if !(1..=FAST_PATH_ARGS as i64).contains(&n) || (!limits.authenticated && n > 10) {
+        return None;
+    }
+    let mut spans = [(0usize, 0usize); FAST_PATH_ARGS];
+    let mut pos = cr + 2;
+    for span in spans.iter_mut().take(n as usize) {
+        if b.get(pos) != Some(&b'$') {
+            return None;
+        }
+        let cr = pos + memchr(b'\r', &b[pos..])?;
+        let len = parse_i64(&b[pos + 1..cr])?;
+        if len < 0
+            || len as u64 > limits.proto_max_bulk_len
+            || (!limits.authenticated && len > 16384)
+        {
+            return None;
+        }
+        let start = cr + 2;
+        let end = start + len as usize;
+        // Like Redis, the two bytes after the payload are skipped without being checked.
+        if end + 2 > b.len() {
+            return None;
+        }
+        *span = (start, end);
+        pos = end + 2;
+    }
+    let frame = buf.split_to(pos).freeze();
+    Some(
+        spans[..n as usize]
+            .iter()
+            .map(|&(start, end)| frame.slice(start..end))
+            .collect(),
+    )
 }
 
 /// Convenience for tests and one-shot parsing: decode one request from a byte slice.

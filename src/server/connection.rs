@@ -3,9 +3,9 @@
 //! Protocol errors get Redis's `-ERR Protocol error: ...` and close the link; the query buffer
 //! is bounded by `client-query-buffer-limit`; idle clients are closed after `timeout`.
 
-use super::state::{ClientEntry, ClientView, ServerState};
-use crate::commands::context::PersistenceRequest;
+use super::state::{CachedConfig, ClientEntry, ClientView, ServerState};
 use crate::commands::context::{ClientState, ReplyMode};
+use crate::commands::context::{PersistenceRequest, Requests};
 use crate::commands::dispatch::{self, Outcome};
 use crate::commands::spec::flag;
 use crate::log_at;
@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -137,6 +137,7 @@ pub async fn serve(
         published_meta: None,
         mailbox_signal: Arc::new(tokio::sync::Notify::new()),
         soft_limit_since_ms: None,
+        config: CachedConfig::new(&state.config),
         state: state.clone(),
     };
     {
@@ -206,6 +207,8 @@ struct Connection {
     mailbox_signal: Arc<tokio::sync::Notify>,
     /// Since when the pending replies have been over the soft output limit.
     soft_limit_since_ms: Option<u64>,
+    /// The configuration, refreshed when CONFIG SET changes it.
+    config: CachedConfig,
 }
 
 impl Connection {
@@ -236,7 +239,7 @@ impl Connection {
             if inbuf.capacity() - inbuf.len() < READ_CHUNK / 2 {
                 inbuf.reserve(READ_CHUNK);
             }
-            let timeout_secs = self.state.config().timeout;
+            let timeout_secs = self.cfg().timeout;
             // Reading goes on while replies wait to be written, as with Redis: a client that
             // pipelines without reading grows its output buffer (up to its limit).
             let readable = async {
@@ -312,7 +315,7 @@ impl Connection {
             self.process_input(&mut inbuf, &mut decoder, stream);
             self.report_memory(inbuf.capacity() + decoder.partial_bytes());
             if !self.close {
-                let limit = self.state.config().client_query_buffer_limit as usize;
+                let limit = self.cfg().client_query_buffer_limit as usize;
                 if inbuf.len() + decoder.partial_bytes() > limit {
                     log_at!(Warning, "Closing client that reached max query buffer length: id={} addr={} (qbuf initial bytes: {:?})", self.client.id, self.client.addr, String::from_utf8_lossy(&inbuf[..inbuf.len().min(64)]));
                     self.state
@@ -356,6 +359,10 @@ impl Connection {
                 return;
             }
         }
+    }
+
+    fn cfg(&mut self) -> &crate::config::Config {
+        self.config.get(&self.state.config)
     }
 
     /// Moves delivered Pub/Sub messages into the output. False (and the connection is to be
@@ -442,7 +449,7 @@ impl Connection {
     /// replies waiting for this client are over the hard limit, or over the soft limit for
     /// longer than its seconds.
     fn check_output_limit(&mut self) -> bool {
-        let limit = self.state.config().client_output_buffer_limit.normal;
+        let limit = self.cfg().client_output_buffer_limit.normal;
         let len = self.out.len() as u64;
         let now_ms = unix_us() / 1000;
         if !limit.exceeded(len, now_ms, &mut self.soft_limit_since_ms) {
@@ -560,7 +567,7 @@ impl Connection {
             // serves a blocked client from a key of the type it waits for).
             let wrong_type = matches!(&outcome.reply, Reply::Error(e) if e.code() == "WRONGTYPE")
                 && self.waited_key_has_other_type(&args, &block);
-            if outcome.effects.block.is_none() && !wrong_type {
+            if outcome.effects.blocked().is_none() && !wrong_type {
                 break 'wait Some(outcome.reply);
             }
             loop {
@@ -726,7 +733,7 @@ impl Connection {
                 return;
             }
             let limits = DecodeLimits {
-                proto_max_bulk_len: self.state.config().proto_max_bulk_len,
+                proto_max_bulk_len: self.cfg().proto_max_bulk_len,
                 authenticated: self.client.authenticated || !self.state.acl.auth_required(),
             };
             match decoder.decode(inbuf, limits) {
@@ -757,7 +764,6 @@ impl Connection {
         if self.client.reply_mode == ReplyMode::SkipNext {
             self.client.reply_mode = ReplyMode::Skip;
         }
-        let started = Instant::now();
         let now_us = unix_us();
         let mut outcome = if (crate::commands::scripting::may_run_long(args)
             || crate::commands::scripting::script_running())
@@ -773,48 +779,13 @@ impl Connection {
         } else {
             dispatch::execute(&self.state, &mut self.client, args, now_us, self.is_local)
         };
-        if let Some(w) = outcome.effects.wait_acks.take() {
-            self.waiting = Some(w);
+        let mut requests = outcome.effects.requests.take();
+        if let Some(r) = requests.as_deref_mut() {
+            self.take_requests(r, args, &mut outcome.reply);
         }
-        if let Some(mut block) = outcome.effects.block.take() {
-            let retry = block.retry_args.take().unwrap_or_else(|| args.to_vec());
-            self.blocked = Some((retry, block));
-        }
-        // File work asked for by the handler happens here, before the reply is final.
-        match outcome.effects.persistence.take() {
-            Some(PersistenceRequest::RewriteAof)
-                if !super::aof::start_rewrite(&self.state, false) =>
-            {
-                outcome.reply = Reply::Error(crate::commands::errors::AOF_REWRITE_IN_PROGRESS);
-            }
-            Some(PersistenceRequest::Save) => {
-                if let Err(e) = super::rdb_save::save(&self.state) {
-                    outcome.reply = Reply::Error(crate::resp::ErrorReply::fixed(e));
-                }
-            }
-            Some(PersistenceRequest::Bgsave) => {
-                if let Err(e) = super::rdb_save::start_bgsave(&self.state) {
-                    outcome.reply = Reply::Error(crate::resp::ErrorReply::fixed(e));
-                }
-            }
-            Some(PersistenceRequest::LoadAof) => {
-                if let Err(e) = super::aof::debug_loadaof(&self.state) {
-                    // Redis exits rather than serve a partial dataset.
-                    crate::log_at!(Warning, "{}", e);
-                    std::process::exit(1);
-                }
-            }
-            _ => {}
-        }
-        if let Some(path) = outcome.effects.rewrite_config.take() {
-            if let Err(e) = super::rewrite_config_file(&self.state, &path) {
-                outcome.reply = Reply::Error(crate::resp::ErrorReply::owned(format!(
-                    "ERR Rewriting config file: {e}"
-                )));
-            }
-        }
-        let elapsed = started.elapsed();
-        self.account(&outcome, args, elapsed);
+        // Like Redis, a command's duration is measured in microseconds.
+        let elapsed_us = unix_us().saturating_sub(now_us);
+        self.account(&outcome, args, elapsed_us);
         self.feed_monitors(&outcome, args, now_us);
         self.entry.no_evict.store(self.client.no_evict, Relaxed);
         // Messages this command published to its own client go out before its reply.
@@ -841,11 +812,13 @@ impl Connection {
                 }
             }
         }
-        self.apply_effects(outcome);
+        self.apply_effects(outcome, requests);
     }
 
-    fn account(&mut self, outcome: &Outcome, args: &[Bytes], elapsed: Duration) {
-        let elapsed_us = elapsed.as_micros() as u64;
+    fn account(&mut self, outcome: &Outcome, args: &[Bytes], elapsed_us: u64) {
+        let config = self.config.get(&self.state.config);
+        let latency_tracking = config.latency_tracking;
+        let threshold = config.slowlog_log_slower_than;
         let state = &self.state;
         if let Reply::Error(e) = &outcome.reply {
             if !outcome.effects.error_counted {
@@ -865,15 +838,14 @@ impl Connection {
         state.stats.total_commands_processed.fetch_add(1, Relaxed);
         cs.calls.fetch_add(1, Relaxed);
         cs.usec.fetch_add(elapsed_us, Relaxed);
-        if state.config().latency_tracking {
+        if latency_tracking {
             state.latency[cmd.id]
                 .get_or_init(Default::default)
-                .record(elapsed.as_nanos() as u64);
+                .record(elapsed_us * 1000);
         }
         if outcome.reply.is_error() {
             cs.failed_calls.fetch_add(1, Relaxed);
         }
-        let threshold = state.config().slowlog_log_slower_than;
         if threshold >= 0 && elapsed_us >= threshold as u64 && !cmd.spec.has(flag::SKIP_SLOWLOG) {
             super::slowlog::record(state, &self.client, args, elapsed_us);
         }
@@ -893,18 +865,62 @@ impl Connection {
         }
     }
 
-    fn apply_effects(&mut self, outcome: Outcome) {
-        let fx = outcome.effects;
-        if fx.replica_sync.is_some() && self.monitor_rx.is_none() {
-            self.replica = fx.replica_sync;
+    /// The requests that shape this command's reply or the connection's next state: waiting
+    /// for acknowledgements or keys, and file work done before the reply is final.
+    fn take_requests(&mut self, r: &mut Requests, args: &[Bytes], reply: &mut Reply) {
+        if let Some(w) = r.wait_acks.take() {
+            self.waiting = Some(w);
         }
-        if fx.start_monitor && self.monitor_rx.is_none() {
-            self.monitor_rx = Some(super::monitor::register(&self.state, self.client.id));
+        if let Some(mut block) = r.block.take() {
+            let retry = block.retry_args.take().unwrap_or_else(|| args.to_vec());
+            self.blocked = Some((retry, block));
         }
-        if fx.close_after_reply {
+        match r.persistence.take() {
+            Some(PersistenceRequest::RewriteAof)
+                if !super::aof::start_rewrite(&self.state, false) =>
+            {
+                *reply = Reply::Error(crate::commands::errors::AOF_REWRITE_IN_PROGRESS);
+            }
+            Some(PersistenceRequest::Save) => {
+                if let Err(e) = super::rdb_save::save(&self.state) {
+                    *reply = Reply::Error(crate::resp::ErrorReply::fixed(e));
+                }
+            }
+            Some(PersistenceRequest::Bgsave) => {
+                if let Err(e) = super::rdb_save::start_bgsave(&self.state) {
+                    *reply = Reply::Error(crate::resp::ErrorReply::fixed(e));
+                }
+            }
+            Some(PersistenceRequest::LoadAof) => {
+                if let Err(e) = super::aof::debug_loadaof(&self.state) {
+                    // Redis exits rather than serve a partial dataset.
+                    crate::log_at!(Warning, "{}", e);
+                    std::process::exit(1);
+                }
+            }
+            _ => {}
+        }
+        if let Some(path) = r.rewrite_config.take() {
+            if let Err(e) = super::rewrite_config_file(&self.state, &path) {
+                *reply = Reply::Error(crate::resp::ErrorReply::owned(format!(
+                    "ERR Rewriting config file: {e}"
+                )));
+            }
+        }
+    }
+
+    fn apply_effects(&mut self, outcome: Outcome, requests: Option<Box<Requests>>) {
+        if outcome.effects.close_after_reply {
             self.close = true;
         }
-        for id in fx.kill_clients {
+        let Some(r) = requests else { return };
+        if r.replica_sync.is_some() && self.monitor_rx.is_none() {
+            self.replica = r.replica_sync;
+        }
+        if r.start_monitor && self.monitor_rx.is_none() {
+            self.monitor_rx = Some(super::monitor::register(&self.state, self.client.id));
+        }
+        for id in r.kill_clients {
             // A killed replica's queue is freed now, as Redis frees its output buffer.
             self.state.backlog.lock().detach(id);
             if let Some(c) = self.state.clients.lock().get(&id) {
@@ -912,10 +928,10 @@ impl Connection {
                 c.kill_signal.notify_one();
             }
         }
-        if !fx.config_changed.is_empty() {
-            super::apply_config_changes(&self.state, &fx.config_changed);
+        if !r.config_changed.is_empty() {
+            super::apply_config_changes(&self.state, &r.config_changed);
         }
-        if let Some(req) = fx.shutdown {
+        if let Some(req) = r.shutdown {
             super::request_shutdown(&self.state, req);
         }
     }

@@ -76,7 +76,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
             .map(|_| Default::default())
             .collect(),
         commands,
-        config: arc_swap::ArcSwap::from_pointee(config),
+        config: state::ConfigCell::new(config),
         config_file,
         error_stats: Default::default(),
         acl,

@@ -8,7 +8,10 @@ use crate::keyspace::Keyspace;
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU64, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::Arc;
 
 #[derive(Default, Debug)]
@@ -209,7 +212,7 @@ pub struct ServerState {
     pub role: super::replica_driver::Role,
     /// Attached replicas by client id (INFO replication).
     pub replicas: Mutex<BTreeMap<u64, ReplicaLink>>,
-    pub config: ArcSwap<Config>,
+    pub config: ConfigCell,
     pub config_file: Option<String>,
     pub commands: &'static CommandTable,
     pub command_stats: Vec<CommandStats>,
@@ -275,6 +278,81 @@ pub struct ReplicaLink {
     pub last_ack_ms: u64,
 }
 
+/// The live configuration: replaced whole by CONFIG SET, with a generation counter so that a
+/// connection can keep its own copy and notice a change with one atomic load, and the figures
+/// derived from it that hot paths read.
+pub struct ConfigCell {
+    current: ArcSwap<Config>,
+    generation: AtomicU64,
+    eviction_limit: AtomicU64,
+}
+
+impl ConfigCell {
+    pub fn new(config: Config) -> ConfigCell {
+        ConfigCell {
+            eviction_limit: AtomicU64::new(eviction_limit_of(&config)),
+            current: ArcSwap::from_pointee(config),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    pub fn load(&self) -> arc_swap::Guard<Arc<Config>> {
+        self.current.load()
+    }
+
+    pub fn load_full(&self) -> Arc<Config> {
+        self.current.load_full()
+    }
+
+    pub fn store(&self, config: Arc<Config>) {
+        self.eviction_limit
+            .store(eviction_limit_of(&config), Relaxed);
+        self.current.store(config);
+        self.generation.fetch_add(1, Release);
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Acquire)
+    }
+}
+
+fn eviction_limit_of(config: &Config) -> u64 {
+    let limit = match config.maxmemory_clients {
+        n if n > 0 => n as u64,
+        n if n < 0 => config.maxmemory.saturating_mul(n.unsigned_abs()) / 100,
+        _ => 0,
+    };
+    if limit == 0 {
+        0
+    } else {
+        limit.max(128 * 1024)
+    }
+}
+
+/// A connection's copy of the configuration, refreshed when the generation moves.
+pub struct CachedConfig {
+    generation: u64,
+    config: Arc<Config>,
+}
+
+impl CachedConfig {
+    pub fn new(cell: &ConfigCell) -> CachedConfig {
+        CachedConfig {
+            generation: cell.generation(),
+            config: cell.load_full(),
+        }
+    }
+
+    pub fn get(&mut self, cell: &ConfigCell) -> &Config {
+        let generation = cell.generation();
+        if generation != self.generation {
+            self.generation = generation;
+            self.config = cell.load_full();
+        }
+        &self.config
+    }
+}
+
 impl ServerState {
     pub fn config(&self) -> arc_swap::Guard<Arc<Config>> {
         self.config.load()
@@ -283,17 +361,7 @@ impl ServerState {
     /// `maxmemory-clients` in bytes (a negative setting is a percentage of `maxmemory`); 0
     /// when client eviction is off. Never below 128 KiB, so a client can always talk to us.
     pub fn client_eviction_limit(&self) -> u64 {
-        let config = self.config();
-        let limit = match config.maxmemory_clients {
-            n if n > 0 => n as u64,
-            n if n < 0 => config.maxmemory.saturating_mul(n.unsigned_abs()) / 100,
-            _ => 0,
-        };
-        if limit == 0 {
-            0
-        } else {
-            limit.max(128 * 1024)
-        }
+        self.config.eviction_limit.load(Relaxed)
     }
 
     /// Closes the clients with the most buffer memory until the total is under
