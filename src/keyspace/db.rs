@@ -299,7 +299,12 @@ impl SlotHint {
     const MAX_KEY: usize = 40;
 
     fn slot_of(&mut self, key: &[u8]) -> u16 {
-        if key.len() == self.len as usize && key == &self.key[..key.len()] {
+        // The empty hint's length (u8::MAX) is longer than the buffer: compare lengths
+        // within it only, or a 255-byte key would index past the end.
+        if key.len() <= Self::MAX_KEY
+            && key.len() == self.len as usize
+            && key == &self.key[..key.len()]
+        {
             return self.slot;
         }
         let slot = key_slot(key);
@@ -585,4 +590,22 @@ fn remove_from(sdb: &mut ShardDb, local: usize, key: &[u8]) -> Option<Entry> {
         sdb.slots.remove(local);
     }
     Some(old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyspace::StrValue;
+
+    #[test]
+    fn keys_of_every_length_pass_the_slot_hint() {
+        let ks = Keyspace::new(2, 1);
+        let mut l = ks.lock_all();
+        for len in [0, 1, 40, 41, 254, 255, 256, 1000] {
+            let key = vec![b'k'; len];
+            assert!(l.peek(0, &key).is_none());
+            l.insert(0, &key, Entry::new(Value::Str(StrValue::from_i64(1)), 0));
+            assert!(l.peek(0, &key).is_some(), "{len}");
+        }
+    }
 }
