@@ -22,6 +22,11 @@ fn usage() -> ! {
 }
 
 fn main() {
+    // The BGSAVE writer child: the server's own executable, told apart by its environment so
+    // the command line stays redis-server's.
+    if let Some(target) = std::env::var_os(ferrodis::server::rdb_save::WRITER_ENV) {
+        std::process::exit(ferrodis::server::rdb_save::writer_main(&target));
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("-v") | Some("--version") => {

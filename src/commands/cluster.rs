@@ -137,13 +137,16 @@ fn getkeysinslot(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let (Some(slot), true) = (in_range(slot), max >= 0) else {
         return Err(errors::INVALID_SLOT_OR_COUNT);
     };
-    let keys = ctx.ks().slot_table(0, slot).map_or_else(Vec::new, |table| {
-        table
-            .iter()
-            .take(max as usize)
-            .map(|(k, _)| Reply::Bulk(Bytes::copy_from_slice(k)))
-            .collect()
-    });
+    let keys = ctx
+        .ks()
+        .slot_table_ref(0, slot)
+        .map_or_else(Vec::new, |table| {
+            table
+                .iter()
+                .take(max as usize)
+                .map(|(k, _)| Reply::Bulk(Bytes::copy_from_slice(k)))
+                .collect()
+        });
     Ok(Reply::Array(keys))
 }
 

@@ -343,6 +343,8 @@ fn summary(fullname: &str) -> Option<&'static str> {
         "flushall" => "Deletes every key of every database.",
         "time" => "Returns the server's clock.",
         "lastsave" => "Returns the Unix time of the last successful save.",
+        "save" => "Synchronously saves the database(s) to disk.",
+        "bgsave" => "Asynchronously saves the database(s) to disk.",
         "client|id" => "Returns the id of the connection.",
         "client|getname" => "Returns the name of the connection.",
         "client|setname" => "Sets the name of the connection.",

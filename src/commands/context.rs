@@ -209,6 +209,10 @@ pub enum PersistenceRequest {
     RewriteAof,
     /// DEBUG LOADAOF: empty the dataset and load the AOF back.
     LoadAof,
+    /// SAVE: write the snapshot before replying.
+    Save,
+    /// BGSAVE: cut the snapshot and start writing it in the background.
+    Bgsave,
 }
 
 /// What a blocked client waits for.

@@ -206,6 +206,8 @@ fn debug(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         // Redis leaks a copy of the argument; there is nothing to learn from leaking here.
         (b"leak", 3) => Ok(Reply::OK),
         (b"object", 3) => debug_object(ctx, &args[2]),
+        (b"htstats-key", 3) => debug_htstats_key(ctx, &args[2]),
+        (b"htstats", 3) => debug_htstats(ctx, &args[2]),
         (b"reload", _) => debug_reload(ctx, args),
         (b"loadaof", 2) => {
             ctx.effects.request().persistence = Some(super::context::PersistenceRequest::LoadAof);
@@ -502,6 +504,97 @@ const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
 /// Redis's OBJ_SHARED_INTEGERS and OBJ_SHARED_REFCOUNT.
 const SHARED_INTEGERS: i64 = 10_000;
 const SHARED_REFCOUNT: i64 = i32::MAX as i64;
+
+/// DEBUG HTSTATS-KEY: the shape of the hash table behind a set, hash or sorted set, in
+/// Redis's `dictGetStats` layout. Our tables resize at once, so there is never a second
+/// ("rehashing target") table to describe.
+fn debug_htstats_key(ctx: &mut ExecCtx, key: &[u8]) -> CmdResult {
+    let db = ctx.db();
+    let now = ctx.now_ms;
+    let entry = ctx.ks().peek(db, key).filter(|e| !e.is_expired(now));
+    let Some(entry) = entry else {
+        return Err(errors::NO_SUCH_KEY);
+    };
+    let stats = match &entry.value {
+        Value::Set(set) => set.table_stats(),
+        Value::Hash(hash) => hash.table_stats(),
+        Value::ZSet(crate::keyspace::zset::Stored::Open(z)) => z.table_stats(),
+        _ => None,
+    };
+    let Some(stats) = stats else {
+        return Err(ErrorReply::fixed(
+            "ERR The value stored at the specified key is not represented using an hash table",
+        ));
+    };
+    let text = htstats_text(&stats);
+    Ok(Reply::Verbatim("txt", Bytes::from(text)))
+}
+
+/// DEBUG HTSTATS <dbid>: a database is one open-addressing table per slot, so the figures
+/// are their sums: every key has a bucket of its own (chains one long). Expiry times live in
+/// the same entries, so the expires "table" is those buckets again, with the keys that have
+/// a TTL.
+fn debug_htstats(ctx: &mut ExecCtx, arg: &[u8]) -> CmdResult {
+    let db = crate::resp::decode::parse_i64(arg).ok_or(errors::NOT_INTEGER)?;
+    let databases = ctx.server.keyspace.databases();
+    let Some(db) = usize::try_from(db).ok().filter(|&d| d < databases) else {
+        return Err(ErrorReply::fixed("ERR Out of range database"));
+    };
+    let ks = ctx.ks();
+    let mut buckets = 0;
+    for slot in 0..SLOT_COUNT {
+        if let Some(table) = ks.slot_table_ref(db, slot as u16) {
+            buckets += table.buckets();
+        }
+    }
+    let one_each = |used: usize| {
+        let used = used.min(buckets);
+        crate::keyspace::value::TableStats::from_chains(
+            buckets,
+            std::iter::repeat_n(1, used).chain(std::iter::repeat_n(0, buckets - used)),
+        )
+    };
+    let mut text = String::from("[Dictionary HT]\n");
+    text.push_str(&htstats_text(&one_each(ks.db_size(db))));
+    text.push_str("[Expires HT]\n");
+    text.push_str(&htstats_text(&one_each(ks.db_expires(db))));
+    Ok(Reply::Verbatim("txt", Bytes::from(text)))
+}
+
+/// Redis keeps chain lengths up to this in its histogram; longer ones count in the last slot.
+const HTSTATS_VECTLEN: usize = 50;
+
+fn htstats_text(s: &crate::keyspace::value::TableStats) -> String {
+    use std::fmt::Write;
+    let mut o = String::from("Hash table 0 stats (main hash table):\n");
+    if s.elements == 0 {
+        o.push_str("No stats available for empty dictionaries\n");
+        return o;
+    }
+    let mut vector = [0usize; HTSTATS_VECTLEN];
+    for (len, &count) in s.chain_lengths.iter().enumerate() {
+        vector[len.min(HTSTATS_VECTLEN - 1)] += count;
+    }
+    let slots = s.buckets - vector[0];
+    let max_chain = s.chain_lengths.iter().rposition(|&c| c > 0).unwrap_or(0);
+    let _ = write!(
+        o,
+        " table size: {}\n number of elements: {}\n different slots: {}\n max chain length: {}\n avg chain length (counted): {:.2}\n avg chain length (computed): {:.2}\n Chain length distribution:\n",
+        s.buckets,
+        s.elements,
+        slots,
+        max_chain,
+        s.elements as f32 / slots as f32,
+        s.elements as f32 / slots as f32,
+    );
+    for (len, &count) in vector.iter().enumerate().take(HTSTATS_VECTLEN - 1) {
+        if count > 0 {
+            let share = count as f32 / s.buckets as f32 * 100.0;
+            let _ = writeln!(o, "   {len}: {count} ({share:.2}%)");
+        }
+    }
+    o
+}
 
 /// The status line Redis builds from the object header; reads the key without expiring it.
 fn debug_object(ctx: &mut ExecCtx, key: &[u8]) -> CmdResult {
@@ -863,7 +956,7 @@ fn value_digest(digest: &mut Digest, entry: &Entry) {
 /// Every slot table of `db`, logically expired keys included (DEBUG reads what is stored).
 fn for_each_stored(ks: &mut Locked, db: usize, mut visit: impl FnMut(&[u8], &Entry)) {
     for slot in 0..SLOT_COUNT {
-        if let Some(table) = ks.slot_table(db, slot as u16) {
+        if let Some(table) = ks.slot_table_ref(db, slot as u16) {
             for (key, entry) in table.iter() {
                 visit(key, entry);
             }
@@ -1174,7 +1267,7 @@ fn ratio(a: u64, b: u64) -> f64 {
 fn db_overhead(ks: &mut Locked, db: usize) -> (u64, u64) {
     let mut main = ks.db_size(db) * ENTRY_NODE_BYTES;
     for slot in 0..SLOT_COUNT {
-        if let Some(table) = ks.slot_table(db, slot as u16) {
+        if let Some(table) = ks.slot_table_ref(db, slot as u16) {
             main += table.index_bytes();
         }
     }

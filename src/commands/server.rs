@@ -1,5 +1,7 @@
 //! Connection and server commands that act on the caller or the whole dataset: PING, ECHO,
-//! QUIT, SELECT, SWAPDB, DBSIZE, FLUSHDB, FLUSHALL, TIME, LASTSAVE.
+//! QUIT, SELECT, SWAPDB, DBSIZE, FLUSHDB, FLUSHALL, TIME, LASTSAVE, SAVE, BGSAVE,
+//! BGREWRITEAOF. The saves themselves run in the server (`server/rdb_save.rs`) once the
+//! handler has decided the reply.
 
 use super::context::ExecCtx;
 use super::errors;
@@ -120,6 +122,26 @@ pub const COMMANDS: &[C] = &[
     )
     .tips(&["nondeterministic_output"]),
     C::new(
+        "save",
+        1,
+        NO_ASYNC_LOADING | ADMIN | NOSCRIPT | NO_MULTI,
+        0,
+        &[],
+        "server",
+        "1.0.0",
+        save,
+    ),
+    C::new(
+        "bgsave",
+        -1,
+        NO_ASYNC_LOADING | ADMIN | NOSCRIPT,
+        0,
+        &[],
+        "server",
+        "1.0.0",
+        bgsave,
+    ),
+    C::new(
         "bgrewriteaof",
         1,
         NO_ASYNC_LOADING | ADMIN | NOSCRIPT,
@@ -131,13 +153,50 @@ pub const COMMANDS: &[C] = &[
     ),
 ];
 
+const BGSAVE_IN_PROGRESS: crate::resp::ErrorReply =
+    crate::resp::ErrorReply::fixed("ERR Background save already in progress");
+
+/// SAVE: a snapshot written in the foreground; the reply waits for the file.
+fn save(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    if ctx.server.rdb.in_progress.load(Relaxed) {
+        return Err(BGSAVE_IN_PROGRESS);
+    }
+    ctx.effects.request().persistence = Some(super::context::PersistenceRequest::Save);
+    Ok(Reply::OK)
+}
+
+/// BGSAVE [SCHEDULE]: Redis counts an AOF rewrite as the one child it allows, so while one
+/// runs (or inside EXEC) a save can only be scheduled for when it is over.
+fn bgsave(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let schedule = match args.len() {
+        1 => false,
+        2 if args[1].eq_ignore_ascii_case(b"schedule") => true,
+        _ => return Err(errors::SYNTAX),
+    };
+    if ctx.server.rdb.in_progress.load(Relaxed) {
+        return Err(BGSAVE_IN_PROGRESS);
+    }
+    let in_exec = ctx.deny_blocking && !ctx.in_script;
+    if ctx.server.aof.rewrite_in_progress.load(Relaxed) || in_exec {
+        if !(schedule || in_exec) {
+            return Err(crate::resp::ErrorReply::fixed(
+                "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
+            ));
+        }
+        ctx.server.rdb.scheduled.store(true, Relaxed);
+        return Ok(Reply::simple("Background saving scheduled"));
+    }
+    ctx.effects.request().persistence = Some(super::context::PersistenceRequest::Bgsave);
+    Ok(Reply::simple("Background saving started"))
+}
+
 /// BGREWRITEAOF: the rewrite itself runs in the server once this reply is decided.
 fn bgrewriteaof(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
     if ctx.server.aof.rewrite_in_progress.load(Relaxed) {
         return Err(errors::AOF_REWRITE_IN_PROGRESS);
     }
-    // Inside EXEC the cron starts it once the transaction is over, as Redis does.
-    if ctx.deny_blocking {
+    // Inside EXEC, or while a background save runs, the cron starts it later, as Redis does.
+    if ctx.deny_blocking || ctx.server.rdb.in_progress.load(Relaxed) {
         ctx.server.aof.rewrite_scheduled.store(true, Relaxed);
         return Ok(Reply::simple(
             "Background append only file rewriting scheduled",
@@ -258,6 +317,13 @@ fn flushdb(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
 
 fn flushall(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     flush_mode(args)?;
+    // Like Redis killing its BGSAVE child: the save is called off rather than kept going
+    // with a copy of everything being flushed.
+    if ctx.server.rdb.in_progress.load(Relaxed) {
+        if let Some(cut) = ctx.server.keyspace.snapshot().in_progress() {
+            cut.abandon();
+        }
+    }
     let mut removed = 0;
     super::tracking::invalidate_all(ctx.server);
     for db in 0..ctx.server.keyspace.databases() {

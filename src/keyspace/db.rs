@@ -3,9 +3,11 @@
 //! per-database key and TTL counts exact.
 
 use super::slot_table::{Entry, SlotTable};
+use super::snapshot::{Cut, EncodeFn, SnapshotGate};
 use super::value::Value;
 use crate::slot::{key_slot, SLOT_COUNT};
 use parking_lot::{Mutex, MutexGuard};
+use std::sync::Arc;
 
 /// Slot tables per chunk: the unit in which the slot index grows.
 const CHUNK: usize = 64;
@@ -67,6 +69,19 @@ impl SlotTables {
     pub fn clear(&mut self) {
         self.chunks.iter_mut().for_each(|c| *c = None);
     }
+
+    /// The indexes of the slots that have a table (hold keys), ascending.
+    pub fn occupied(&self) -> impl Iterator<Item = usize> + '_ {
+        self.chunks.iter().enumerate().flat_map(|(c, chunk)| {
+            chunk.iter().flat_map(move |tables| {
+                tables
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| t.is_some())
+                    .map(move |(i, _)| c * CHUNK + i)
+            })
+        })
+    }
 }
 
 /// One shard's part of one database: the slot tables of the slots this shard owns.
@@ -106,6 +121,8 @@ impl std::ops::Deref for PaddedShard {
 pub struct Keyspace {
     shards: Box<[PaddedShard]>,
     databases: usize,
+    /// The snapshot in progress, which every lock taken through `lock*` consults.
+    snapshot: SnapshotGate,
 }
 
 impl Keyspace {
@@ -127,7 +144,42 @@ impl Keyspace {
                 }))
             })
             .collect();
-        Keyspace { shards, databases }
+        Keyspace {
+            shards,
+            databases,
+            snapshot: SnapshotGate::default(),
+        }
+    }
+
+    pub fn snapshot(&self) -> &SnapshotGate {
+        &self.snapshot
+    }
+
+    /// Cuts a snapshot at this instant (every shard is held for the cut) and publishes it, so
+    /// from now on commands save a slot before changing it. The caller walks the cut and
+    /// ends it with `snapshot().finish()`.
+    pub fn begin_snapshot(&self, now_ms: u64, encode: EncodeFn) -> Arc<Cut> {
+        let locked = self.lock_all();
+        self.begin_snapshot_locked(&locked, now_ms, encode)
+    }
+
+    /// `begin_snapshot` for a caller already holding every shard (to read the replication
+    /// offset at the same instant).
+    pub fn begin_snapshot_locked(
+        &self,
+        locked: &Locked<'_>,
+        now_ms: u64,
+        encode: EncodeFn,
+    ) -> Arc<Cut> {
+        assert_eq!(
+            locked.held().count(),
+            self.shards.len(),
+            "a cut needs every shard"
+        );
+        let shards: Vec<&[ShardDb]> = locked.held().map(|s| &s.dbs[..]).collect();
+        let cut = Arc::new(Cut::new(&shards, self.databases, now_ms, encode));
+        self.snapshot.install(cut.clone());
+        cut
     }
 
     pub fn shard_count(&self) -> usize {
@@ -176,6 +228,7 @@ impl Keyspace {
             guards,
             shard_count: self.shards.len(),
             databases: self.databases,
+            cut: self.snapshot.current(),
             hint: SlotHint::default(),
         }
     }
@@ -191,6 +244,9 @@ pub struct Locked<'a> {
     guards: Guards<'a>,
     shard_count: usize,
     databases: usize,
+    /// The snapshot that was in progress when the locks were taken: every change to a slot
+    /// it has not saved yet saves the slot first.
+    cut: Option<Arc<Cut>>,
     hint: SlotHint,
 }
 
@@ -212,11 +268,16 @@ impl<'a> Guards<'a> {
     }
 
     fn iter(&self) -> impl Iterator<Item = &Shard> {
+        self.indexed().map(|(_, s)| s)
+    }
+
+    /// The held shards with their indexes, ascending.
+    fn indexed(&self) -> impl Iterator<Item = (usize, &Shard)> {
         let (one, many) = match self {
-            Guards::One(_, g) => (Some(&**g), &[][..]),
+            Guards::One(i, g) => (Some((*i, &**g)), &[][..]),
             Guards::Many(v) => (None, &v[..]),
         };
-        one.into_iter().chain(many.iter().map(|(_, g)| &**g))
+        one.into_iter().chain(many.iter().map(|(i, g)| (*i, &**g)))
     }
 
     fn for_each_mut(&mut self, mut f: impl FnMut(&mut Shard)) {
@@ -250,7 +311,12 @@ impl SlotHint {
     const MAX_KEY: usize = 40;
 
     fn slot_of(&mut self, key: &[u8]) -> u16 {
-        if key.len() == self.len as usize && key == &self.key[..key.len()] {
+        // The empty hint's length (u8::MAX) is longer than the buffer: compare lengths
+        // within it only, or a 255-byte key would index past the end.
+        if key.len() <= Self::MAX_KEY
+            && key.len() == self.len as usize
+            && key == &self.key[..key.len()]
+        {
             return self.slot;
         }
         let slot = key_slot(key);
@@ -297,11 +363,36 @@ impl<'a> Locked<'a> {
         self.hint.remember(key, slot);
     }
 
+    /// The key's shard database and table index, for a change: a slot the snapshot in
+    /// progress has not saved yet is saved first.
     fn table_mut(&mut self, db: usize, key: &[u8]) -> (&mut ShardDb, usize) {
         let slot = self.hint.slot_of(key);
+        self.before_write(db, slot);
+        self.table_at(db, slot)
+    }
+
+    fn table_at(&mut self, db: usize, slot: u16) -> (&mut ShardDb, usize) {
         let n = self.n();
         let local = slot as usize / n;
         (self.shard_db(db, slot), local)
+    }
+
+    /// Saves (db, slot) for the snapshot in progress unless it was saved already.
+    fn before_write(&mut self, db: usize, slot: u16) {
+        if let Some(cut) = self.cut.clone() {
+            if cut.is_unsaved(db, slot) {
+                cut.save_before_write(self.shard_db(db, slot), db, slot);
+            }
+        }
+    }
+
+    /// Saves every unsaved slot of `db` in the held shards (FLUSHDB, SWAPDB).
+    fn before_db_write(&mut self, db: usize) {
+        if let Some(cut) = self.cut.clone() {
+            for (i, shard) in self.guards.indexed() {
+                cut.save_shard_db(&shard.dbs[db], i, db);
+            }
+        }
     }
 
     /// Finds a key, deleting it first if its time has passed. Returns whether a key was lazily
@@ -325,7 +416,8 @@ impl<'a> Locked<'a> {
 
     /// Looks a key up without expiring it or touching anything (DEBUG, TYPE checks of tests).
     pub fn peek(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
-        let (sdb, local) = self.table_mut(db, key);
+        let slot = self.hint.slot_of(key);
+        let (sdb, local) = self.table_at(db, slot);
         sdb.slots.get(local)?.get(key)
     }
 
@@ -398,6 +490,7 @@ impl<'a> Locked<'a> {
 
     /// Empties one database; returns how many keys it held.
     pub fn flush_db(&mut self, db: usize) -> usize {
+        self.before_db_write(db);
         let mut removed = 0;
         self.guards.for_each_mut(|shard| {
             let sdb = &mut shard.dbs[db];
@@ -411,19 +504,28 @@ impl<'a> Locked<'a> {
 
     /// Exchanges two databases' contents in every held shard (all shards must be held).
     pub fn swap_db(&mut self, a: usize, b: usize) {
+        self.before_db_write(a);
+        self.before_db_write(b);
         self.guards.for_each_mut(|shard| shard.dbs.swap(a, b));
     }
 
     /// The slot table of `slot` in `db`, if it holds keys.
+    /// Changes through it are possible, so a snapshot in progress saves the slot first.
     pub fn slot_table(&mut self, db: usize, slot: u16) -> Option<&mut SlotTable> {
-        let n = self.n();
-        let local = slot as usize / n;
-        self.shard_db(db, slot).table_mut(local)
+        self.before_write(db, slot);
+        let (sdb, local) = self.table_at(db, slot);
+        sdb.table_mut(local)
+    }
+
+    /// The slot table of `slot` in `db` for reading (a snapshot in progress is not disturbed).
+    pub fn slot_table_ref(&mut self, db: usize, slot: u16) -> Option<&SlotTable> {
+        let (sdb, local) = self.table_at(db, slot);
+        sdb.slots.get(local)
     }
 
     /// Number of keys in one slot of one database.
     pub fn count_in_slot(&mut self, db: usize, slot: u16) -> usize {
-        self.slot_table(db, slot).map_or(0, |t| t.len())
+        self.slot_table_ref(db, slot).map_or(0, |t| t.len())
     }
 
     /// Visits every live key of `db` in slot order starting at `from_slot` (all shards must be
@@ -437,7 +539,7 @@ impl<'a> Locked<'a> {
         mut visit: impl FnMut(&[u8], &Entry) -> bool,
     ) -> Option<usize> {
         for slot in from_slot..SLOT_COUNT {
-            let Some(table) = self.slot_table(db, slot as u16) else {
+            let Some(table) = self.slot_table_ref(db, slot as u16) else {
                 continue;
             };
             let mut more = true;
@@ -467,7 +569,7 @@ impl<'a> Locked<'a> {
         for _ in 0..100 {
             let mut target = rand(total);
             for slot in 0..SLOT_COUNT {
-                let Some(table) = self.slot_table(db, slot as u16) else {
+                let Some(table) = self.slot_table_ref(db, slot as u16) else {
                     continue;
                 };
                 if target < table.len() {
@@ -500,4 +602,22 @@ fn remove_from(sdb: &mut ShardDb, local: usize, key: &[u8]) -> Option<Entry> {
         sdb.slots.remove(local);
     }
     Some(old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyspace::StrValue;
+
+    #[test]
+    fn keys_of_every_length_pass_the_slot_hint() {
+        let ks = Keyspace::new(2, 1);
+        let mut l = ks.lock_all();
+        for len in [0, 1, 40, 41, 254, 255, 256, 1000] {
+            let key = vec![b'k'; len];
+            assert!(l.peek(0, &key).is_none());
+            l.insert(0, &key, Entry::new(Value::Str(StrValue::from_i64(1)), 0));
+            assert!(l.peek(0, &key).is_some(), "{len}");
+        }
+    }
 }

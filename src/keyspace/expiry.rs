@@ -20,13 +20,16 @@ pub struct ExpireStats {
 
 /// Visits slot tables holding keys with a TTL, starting at `cursor`, until `budget` entries
 /// have been looked at or every table was visited once; deletes the expired ones. Returns the
-/// names of the deleted keys per database (for propagation and notifications).
+/// names of the deleted keys per database (for propagation and notifications). Tables for
+/// which `frozen(db, local_slot)` holds are left alone: a snapshot in progress still has to
+/// save them as they were.
 pub fn expire_pass(
     shard: &mut Shard,
     cursor: &mut ExpireCursor,
     now_ms: u64,
     budget: usize,
     deleted: &mut Vec<(usize, Box<[u8]>)>,
+    frozen: &dyn Fn(usize, usize) -> bool,
 ) -> ExpireStats {
     let mut stats = ExpireStats::default();
     let ndbs = shard.dbs.len();
@@ -58,7 +61,7 @@ pub fn expire_pass(
         let Some(table) = db.slots.get_mut(local) else {
             continue;
         };
-        if table.expires == 0 {
+        if table.expires == 0 || frozen(db_idx, local) {
             continue;
         }
         stats.sampled += table.len();

@@ -67,6 +67,17 @@ impl Hash {
         }
     }
 
+    /// The chained table's shape, in the `hashtable` encoding (DEBUG HTSTATS-KEY).
+    pub fn table_stats(&self) -> Option<super::value::TableStats> {
+        match self {
+            Hash::Listpack(_) => None,
+            Hash::Hashtable(t) => Some(super::value::TableStats::from_chains(
+                t.buckets.len(),
+                (0..t.buckets.len()).map(|b| t.chain(b).count()),
+            )),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         match self {
             Hash::Listpack(p) => p.is_empty(),

@@ -13,6 +13,7 @@ pub mod packed;
 pub mod set;
 pub mod slot_table;
 pub mod small_bytes;
+pub mod snapshot;
 pub mod stream;
 pub mod value;
 pub mod zset;

@@ -74,6 +74,17 @@ impl Set {
         }
     }
 
+    /// The chained table's shape, in the `hashtable` encoding (DEBUG HTSTATS-KEY).
+    pub fn table_stats(&self) -> Option<super::value::TableStats> {
+        match &self.repr {
+            Repr::Intset(_) => None,
+            Repr::Hashtable(t) => Some(super::value::TableStats::from_chains(
+                t.buckets.len(),
+                (0..t.buckets.len()).map(|b| t.chain(b).count()),
+            )),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -121,6 +121,16 @@ impl SlotTable {
         self.iter().nth(i)
     }
 
+    /// Buckets of the index, from its usable capacity (7/8 of the buckets, or all but one
+    /// under 8 buckets).
+    pub fn buckets(&self) -> usize {
+        match self.nodes.capacity() {
+            0 => 0,
+            c @ 1..=6 => c + 1,
+            c => c / 7 * 8,
+        }
+    }
+
     /// Bytes this table's index takes (buckets and control bytes), for MEMORY figures.
     pub fn index_bytes(&self) -> usize {
         self.nodes.capacity() * (std::mem::size_of::<Box<Node>>() + 1)

@@ -162,6 +162,34 @@ impl StrValue {
     }
 }
 
+/// The shape of a value's hash table, for DEBUG HTSTATS-KEY: its bucket count and how many
+/// buckets hold chains of each length (Redis's `dictGetStats` figures).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableStats {
+    pub buckets: usize,
+    pub elements: usize,
+    /// `chain_lengths[n]`: buckets whose chain is `n` long.
+    pub chain_lengths: Vec<usize>,
+}
+
+impl TableStats {
+    /// Counts the chain lengths of `buckets` buckets.
+    pub fn from_chains(buckets: usize, chains: impl Iterator<Item = usize>) -> TableStats {
+        let mut s = TableStats {
+            buckets,
+            ..TableStats::default()
+        };
+        for len in chains {
+            if s.chain_lengths.len() <= len {
+                s.chain_lengths.resize(len + 1, 0);
+            }
+            s.chain_lengths[len] += 1;
+            s.elements += len;
+        }
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -130,6 +130,25 @@ impl ZSet {
         self.index.is_none()
     }
 
+    /// The member index's shape, in the `skiplist` encoding (DEBUG HTSTATS-KEY). The index is
+    /// an open-addressing table: every member has a bucket of its own, so chains are one long.
+    pub fn table_stats(&self) -> Option<super::value::TableStats> {
+        let ix = self.index.as_ref()?;
+        // The table's buckets, from its usable capacity (7/8 of the buckets, or all but one
+        // in tables under 8 buckets).
+        let cap = ix.capacity();
+        let buckets = match cap {
+            0 => 0,
+            1..=6 => cap + 1,
+            _ => cap / 7 * 8,
+        };
+        let used = ix.len().min(buckets);
+        Some(super::value::TableStats::from_chains(
+            buckets,
+            (0..buckets).map(|b| usize::from(b < used)),
+        ))
+    }
+
     pub fn heap_bytes(&self) -> usize {
         let items: usize = self.iter_items().map(|i| i.member.len()).sum::<usize>()
             + self.blocks.iter().map(|b| b.capacity()).sum::<usize>() * std::mem::size_of::<Item>();

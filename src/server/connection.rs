@@ -967,6 +967,16 @@ impl Connection {
             {
                 *reply = Reply::Error(crate::commands::errors::AOF_REWRITE_IN_PROGRESS);
             }
+            Some(PersistenceRequest::Save) => {
+                if let Err(e) = super::rdb_save::save(&self.state) {
+                    *reply = Reply::Error(crate::resp::ErrorReply::fixed(e));
+                }
+            }
+            Some(PersistenceRequest::Bgsave) => {
+                if let Err(e) = super::rdb_save::start_bgsave(&self.state) {
+                    *reply = Reply::Error(crate::resp::ErrorReply::fixed(e));
+                }
+            }
             Some(PersistenceRequest::LoadAof) => {
                 if let Err(e) = super::aof::debug_loadaof(&self.state) {
                     // Redis exits rather than serve a partial dataset.

@@ -9,6 +9,8 @@ pub mod info;
 pub mod latency;
 pub mod logging;
 pub mod monitor;
+pub mod rdb_load;
+pub mod rdb_save;
 pub mod replica_driver;
 pub mod replication_driver;
 pub mod slowlog;
@@ -104,6 +106,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         aof_feed: Default::default(),
         aof_files: Default::default(),
         aof: Default::default(),
+        rdb: Default::default(),
         loading: false.into(),
         ack_signal: Default::default(),
         tracking: Default::default(),
@@ -220,6 +223,8 @@ async fn serve(state: Arc<ServerState>) -> i32 {
             log_at!(Warning, "{}", e);
             return 1;
         }
+    } else if !rdb_load::load_at_startup(&state) {
+        return 1;
     }
     if !listeners.is_empty() {
         log_at!(Notice, "Ready to accept connections");
@@ -399,7 +404,10 @@ async fn cron(state: Arc<ServerState>) {
             active_expire(&state, &mut cursors, &mut deleted, now_ms);
         }
         aof::cron(&state, now_ms / 1000);
-        if state.aof.rewrite_scheduled.swap(false, Relaxed) {
+        rdb_save::cron(&state);
+        // Redis runs one child at a time: a scheduled rewrite waits for a background save.
+        if !state.rdb.in_progress.load(Relaxed) && state.aof.rewrite_scheduled.swap(false, Relaxed)
+        {
             let enable = state.config().appendonly && !state.aof.on.load(Relaxed);
             if !aof::start_rewrite(&state, enable) {
                 state.aof.rewrite_scheduled.store(true, Relaxed);
@@ -438,7 +446,14 @@ fn active_expire(
             break;
         }
         let mut guard = state.keyspace.lock_shard(shard);
-        let stats = expire_pass(&mut guard, cursor, now_ms, budget, deleted);
+        // Slots a snapshot in progress has not saved yet keep their keys until it has.
+        let cut = state.keyspace.snapshot().current();
+        let n = state.keyspace.shard_count();
+        let frozen = |db: usize, local: usize| {
+            cut.as_ref()
+                .is_some_and(|c| c.is_unsaved(db, (local * n + shard) as u16))
+        };
+        let stats = expire_pass(&mut guard, cursor, now_ms, budget, deleted, &frozen);
         if !deleted.is_empty() {
             // Still holding the shard, so the deletions enter the stream in order.
             let del: &'static [u8] = match state.config().lazyfree_lazy_expire {

@@ -252,6 +252,8 @@ pub struct ServerState {
     pub aof_feed: Mutex<crate::persistence::aof::feed::Feed>,
     pub aof_files: Mutex<super::aof::AofFiles>,
     pub aof: super::aof::AofStatus,
+    /// SAVE / BGSAVE: the snapshot in progress and INFO persistence's RDB figures.
+    pub rdb: super::rdb_save::RdbStatus,
     /// A file is being loaded (DEBUG LOADAOF): what it replays is not propagated again.
     pub loading: AtomicBool,
     /// CLIENT TRACKING: who may cache which keys.

@@ -22,7 +22,12 @@ const OPCODE_IDLE: u8 = 0xf8;
 const OPCODE_FREQ: u8 = 0xf9;
 const OPCODE_EXPIRETIME: u8 = 0xfd;
 const TYPE_ZSET: u8 = 3;
+const TYPE_HASH_ZIPMAP: u8 = 9;
+const TYPE_LIST_ZIPLIST: u8 = 10;
 const TYPE_SET_INTSET: u8 = 11;
+const TYPE_ZSET_ZIPLIST: u8 = 12;
+const TYPE_HASH_ZIPLIST: u8 = 13;
+const TYPE_LIST_QUICKLIST: u8 = 14;
 const TYPE_HASH_LISTPACK: u8 = 16;
 const TYPE_ZSET_LISTPACK: u8 = 17;
 const TYPE_LIST_QUICKLIST_2: u8 = 18;
@@ -186,6 +191,17 @@ pub fn decode(
     bytes: &[u8],
     limits: LoadLimits,
     now_ms: u64,
+    sink: impl FnMut(Loaded),
+) -> Result<(), RdbError> {
+    decode_with_aux(bytes, limits, now_ms, |_, _| {}, sink)
+}
+
+/// `decode`, also handing each auxiliary field (`redis-ver`, `ctime`, ...) to `aux`.
+pub fn decode_with_aux(
+    bytes: &[u8],
+    limits: LoadLimits,
+    now_ms: u64,
+    mut aux: impl FnMut(&[u8], &[u8]),
     mut sink: impl FnMut(Loaded),
 ) -> Result<(), RdbError> {
     if bytes.len() < 9 || &bytes[..5] != b"REDIS" {
@@ -206,8 +222,9 @@ pub fn decode(
         match op {
             OPCODE_EOF => break,
             OPCODE_AUX => {
-                r.string()?;
-                r.string()?;
+                let key = r.string()?;
+                let value = r.string()?;
+                aux(&key, &value);
             }
             OPCODE_RESIZEDB => {
                 r.length()?;
@@ -258,7 +275,8 @@ pub fn decode(
                 .map_err(|_| RdbError("short checksum".into()))?,
         );
         if stored != 0 && stored != crc64::update(0, &bytes[..body_len]) {
-            return err("wrong RDB checksum");
+            // Redis's words for it, which its tests look for in the log.
+            return err("RDB CRC error");
         }
     }
     Ok(())
@@ -389,8 +407,14 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, Rdb
             }
             Value::Set(Box::new(set.ok_or_else(|| RdbError("empty set".into()))?))
         }
-        TYPE_HASH_LISTPACK => {
-            let items = super::stream::listpack_strings(&r.string()?).map_err(RdbError)?;
+        TYPE_HASH_LISTPACK | TYPE_HASH_ZIPLIST | TYPE_HASH_ZIPMAP => {
+            let blob = r.string()?;
+            let items = match kind {
+                TYPE_HASH_LISTPACK => super::stream::listpack_strings(&blob),
+                TYPE_HASH_ZIPLIST => super::ziplist::ziplist_strings(&blob),
+                _ => super::ziplist::zipmap_strings(&blob),
+            }
+            .map_err(RdbError)?;
             if items.is_empty() || items.len() % 2 != 0 {
                 return err("bad hash listpack");
             }
@@ -402,8 +426,13 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, Rdb
             }
             Value::Hash(hash)
         }
-        TYPE_ZSET_LISTPACK => {
-            let items = super::stream::listpack_strings(&r.string()?).map_err(RdbError)?;
+        TYPE_ZSET_LISTPACK | TYPE_ZSET_ZIPLIST => {
+            let blob = r.string()?;
+            let items = match kind {
+                TYPE_ZSET_LISTPACK => super::stream::listpack_strings(&blob),
+                _ => super::ziplist::ziplist_strings(&blob),
+            }
+            .map_err(RdbError)?;
             if items.is_empty() || items.len() % 2 != 0 {
                 return err("bad sorted set listpack");
             }
@@ -439,6 +468,21 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, Rdb
                     }
                     _ => return err("unknown quicklist node container"),
                 }
+            }
+            if items.is_empty() {
+                return err("empty list");
+            }
+            Value::List(Box::new(List::from_items(items)))
+        }
+        TYPE_LIST_ZIPLIST | TYPE_LIST_QUICKLIST => {
+            // A ziplist list is one ziplist; an RDB 9 quicklist a count of them.
+            let nodes = match kind {
+                TYPE_LIST_ZIPLIST => 1,
+                _ => r.count(1)?,
+            };
+            let mut items = Vec::new();
+            for _ in 0..nodes {
+                items.extend(super::ziplist::ziplist_strings(&r.string()?).map_err(RdbError)?);
             }
             if items.is_empty() {
                 return err("empty list");
@@ -568,7 +612,7 @@ mod tests {
         let mut bad_crc = good.clone();
         let last = bad_crc.len() - 1;
         bad_crc[last] ^= 1;
-        assert_eq!(load(&bad_crc).unwrap_err().0, "wrong RDB checksum");
+        assert_eq!(load(&bad_crc).unwrap_err().0, "RDB CRC error");
         for cut in 0..good.len() - 1 {
             assert!(load(&good[..cut]).is_err(), "cut at {cut}");
         }

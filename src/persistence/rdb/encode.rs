@@ -213,6 +213,62 @@ impl RdbWriter {
     }
 }
 
+/// One key's record (expiry, type, key, value) appended to `out`: the encoder a snapshot cut
+/// carries, the same one `encode_dataset` uses.
+pub fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
+    let mut w = RdbWriter {
+        out: std::mem::take(out),
+    };
+    w.entry(key, entry);
+    *out = w.out;
+}
+
+/// A file written in pieces (a snapshot walked slot by slot): the opening, each database
+/// section's header, the keys, and the trailer whose checksum covers every byte before it.
+pub struct PieceWriter {
+    crc: u64,
+}
+
+impl PieceWriter {
+    /// Starts a file: the magic string and the auxiliary fields.
+    pub fn start(aux: &[(&str, Vec<u8>)]) -> (PieceWriter, Vec<u8>) {
+        let mut w = RdbWriter::new();
+        for (key, value) in aux {
+            w.aux(key, value);
+        }
+        let mut p = PieceWriter { crc: 0 };
+        p.account(&w.out);
+        (p, w.out)
+    }
+
+    /// The bytes of one piece of the walk.
+    pub fn piece(&mut self, piece: crate::keyspace::snapshot::Piece) -> Vec<u8> {
+        use crate::keyspace::snapshot::Piece;
+        let bytes = match piece {
+            Piece::Db { db, keys, expires } => {
+                let mut w = RdbWriter { out: Vec::new() };
+                w.select_db(db, keys, expires);
+                w.out
+            }
+            Piece::Keys(chunk) => chunk.bytes,
+        };
+        self.account(&bytes);
+        bytes
+    }
+
+    fn account(&mut self, bytes: &[u8]) {
+        self.crc = crc64::update(self.crc, bytes);
+    }
+
+    /// The EOF opcode and the checksum.
+    pub fn finish(mut self) -> Vec<u8> {
+        let mut out = vec![OPCODE_EOF];
+        self.account(&out);
+        out.extend_from_slice(&self.crc.to_le_bytes());
+        out
+    }
+}
+
 /// Writes every live key of every database (all shards must be held): the auxiliary fields
 /// given, then one section per non-empty database.
 pub fn encode_dataset(
@@ -242,6 +298,35 @@ pub fn encode_dataset(
 mod tests {
     use super::*;
     use crate::keyspace::list::List;
+
+    #[test]
+    fn a_walked_snapshot_is_byte_for_byte_the_dataset_encoding() {
+        use crate::keyspace::{Keyspace, StrValue};
+        let ks = Keyspace::new(3, 3);
+        {
+            let mut l = ks.lock_all();
+            for i in 0..200 {
+                let key = format!("key:{i}");
+                let value = Value::Str(StrValue::from_bytes(format!("v{i}").as_bytes()));
+                l.insert(i % 3, key.as_bytes(), Entry::new(value, 0));
+            }
+            let list = Value::List(Box::new(List::from_items(["x", "y"])));
+            l.insert(2, b"list", Entry::new(list, 0));
+            l.set_expire(0, b"key:0", 500);
+            l.set_expire(1, b"key:1", 5000);
+        }
+        let aux = vec![("redis-ver", b"7.0.15".to_vec())];
+        let whole = encode_dataset(&mut ks.lock_all(), 1000, &aux);
+        let cut = ks.begin_snapshot(1000, encode_entry);
+        let (mut w, mut out) = PieceWriter::start(&aux);
+        assert!(cut.walk(&ks, &mut |p| {
+            out.extend(w.piece(p));
+            true
+        }));
+        ks.snapshot().finish();
+        out.extend(w.finish());
+        assert_eq!(out, whole);
+    }
 
     #[test]
     fn empty_file_layout() {

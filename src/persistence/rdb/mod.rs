@@ -1,11 +1,13 @@
 //! The RDB snapshot format (version 10, Redis 7.0): `encode` writes a dataset, `decode`
-//! reads one back, `crc64` is the checksum that ends every file.
+//! reads one back (and older files, whose compact types `ziplist` reads), `crc64` is the
+//! checksum that ends every file.
 
 pub mod crc64;
 pub mod decode;
 pub mod encode;
 pub mod lzf;
 pub mod stream;
+pub mod ziplist;
 
 /// `REDIS0010`: Redis 7.0 writes RDB version 10.
 pub const RDB_VERSION: u32 = 10;

@@ -1,0 +1,110 @@
+//! Loading `dbfilename` at startup when AOF is off (Redis's `loadDataFromDisk`): a missing
+//! file means an empty dataset; a file that cannot be read or does not parse stops the server
+//! with Redis's log lines. Keys whose time has passed are dropped while loading on a primary
+//! and counted (`rdb_last_load_keys_expired`), as Redis does; a replica keeps them for its
+//! primary to expire.
+
+use super::connection::unix_us;
+use super::state::ServerState;
+use crate::log_at;
+use crate::persistence::rdb::decode;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Loads the RDB file, if there is one. False means the server must not start; the reason
+/// has been logged.
+pub fn load_at_startup(state: &ServerState) -> bool {
+    let path = state.config().dbfilename.clone();
+    let started = std::time::Instant::now();
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
+        Err(e) => {
+            log_at!(Warning, "Fatal error loading the DB: {}. Exiting.", e);
+            return false;
+        }
+    };
+    let now_ms = unix_us() / 1000;
+    let primary = state.config().replicaof.is_none();
+    let limits = decode::LoadLimits::from_config(&state.config());
+    let lru = (now_ms / 1000) as u32;
+    let (mut loaded, mut expired) = (0u64, 0u64);
+    let mut foreign_db = None;
+    let result = {
+        let mut ks = state.keyspace.lock_all();
+        decode::decode_with_aux(
+            &bytes,
+            limits,
+            0,
+            |k, v| log_aux(k, v, now_ms),
+            |l| {
+                if primary && l.expire_at_ms != 0 && l.expire_at_ms <= now_ms {
+                    expired += 1;
+                    return;
+                }
+                if l.db >= ks.databases() {
+                    foreign_db = Some(ks.databases());
+                    return;
+                }
+                let mut entry = crate::keyspace::Entry::new(l.value, lru);
+                entry.expire_at_ms = l.expire_at_ms;
+                ks.insert(l.db, &l.key, entry);
+                loaded += 1;
+            },
+        )
+    };
+    if let Err(e) = result {
+        log_at!(
+            Warning,
+            "Internal error in RDB reading offset 0, function at rdb.c:0 -> {}",
+            e.0
+        );
+        log_at!(
+            Warning,
+            "Terminating server after rdb file reading failure."
+        );
+        return false;
+    }
+    if let Some(databases) = foreign_db {
+        log_at!(
+            Warning,
+            "FATAL: Data file was created with a Redis server configured to handle more than {} databases. Exiting\n",
+            databases
+        );
+        return false;
+    }
+    state.rdb.last_load_keys_loaded.store(loaded, Relaxed);
+    state.rdb.last_load_keys_expired.store(expired, Relaxed);
+    log_at!(
+        Notice,
+        "Done loading RDB, keys loaded: {}, keys expired: {}.",
+        loaded,
+        expired
+    );
+    log_at!(
+        Notice,
+        "DB loaded from disk: {:.3} seconds",
+        started.elapsed().as_secs_f64()
+    );
+    true
+}
+
+/// The lines Redis logs for the auxiliary fields it recognises.
+fn log_aux(key: &[u8], value: &[u8], now_ms: u64) {
+    let text = String::from_utf8_lossy(value);
+    match key {
+        b"redis-ver" => log_at!(Notice, "Loading RDB produced by version {}", text),
+        b"ctime" => {
+            if let Ok(ctime) = text.parse::<i64>() {
+                let age = (now_ms / 1000) as i64 - ctime;
+                log_at!(Notice, "RDB age {} seconds", age.max(0));
+            }
+        }
+        b"used-mem" => {
+            if let Ok(bytes) = text.parse::<u64>() {
+                let mb = bytes as f64 / (1024.0 * 1024.0);
+                log_at!(Notice, "RDB memory usage when created {:.2} Mb", mb);
+            }
+        }
+        _ => {}
+    }
+}
