@@ -35,10 +35,23 @@ impl Counter {
             .fetch_add(n, Ordering::Relaxed);
     }
 
+    /// The total. Stripes may individually wrap below zero (`saturating_sub` takes from the
+    /// caller's stripe); the wrapping sum is still the true total.
     pub fn load(&self, _: Ordering) -> u64 {
         self.stripes
             .iter()
             .fold(0u64, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed)))
+    }
+
+    /// Takes `n` off the total, stopping at zero (the changes a finished save covered).
+    pub fn saturating_sub(&self, n: u64) {
+        if n >= self.load(Ordering::Relaxed) {
+            self.store(0, Ordering::Relaxed);
+        } else {
+            self.stripes[stripe_index()]
+                .0
+                .fetch_sub(n, Ordering::Relaxed);
+        }
     }
 
     /// Sets the total (CONFIG RESETSTAT): adds racing with it may be lost, as with a plain
@@ -213,6 +226,29 @@ fn glob_inner(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counter_sums_the_stripes_of_every_thread() {
+        let c = std::sync::Arc::new(Counter::default());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    (0..1000).for_each(|_| c.fetch_add(1, Ordering::Relaxed))
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(c.load(Ordering::Relaxed), 4000);
+        // Taken from this thread's stripe, which holds nothing: the sum still comes out right.
+        c.saturating_sub(1500);
+        assert_eq!(c.load(Ordering::Relaxed), 2500);
+        c.saturating_sub(9999);
+        assert_eq!(c.load(Ordering::Relaxed), 0);
+        c.fetch_add(7, Ordering::Relaxed);
+        c.store(3, Ordering::Relaxed);
+        assert_eq!(c.load(Ordering::Relaxed), 3);
+    }
 
     #[test]
     fn nested_stars_that_cannot_match_fail_fast() {

@@ -391,9 +391,7 @@ fn bgsave_done(state: &ServerState, pid: u32, status: std::io::Result<ExitStatus
             log_at!(Notice, "DB saved on disk");
             log_at!(Notice, "Background saving terminated with success");
             let before = rdb.dirty_before.load(Relaxed);
-            let _ = state
-                .dirty
-                .fetch_update(Relaxed, Relaxed, |d| Some(d.saturating_sub(before)));
+            state.dirty.saturating_sub(before);
             state.last_save_secs.store(now_secs(), Relaxed);
             rdb.last_bgsave_ok.store(true, Relaxed);
         }
