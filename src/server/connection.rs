@@ -144,6 +144,7 @@ pub async fn serve(
         soft_limit_since_ms: None,
         config: CachedConfig::new(&state.config),
         pending_stats: Vec::new(),
+        batch_commands: 0,
         state: state.clone(),
     };
     {
@@ -242,6 +243,8 @@ struct Connection {
     /// microseconds, failed): a pipeline's counts go out together, so the shared counters'
     /// cache lines move between cores once per batch rather than once per command.
     pending_stats: Vec<(usize, u64, bool)>,
+    /// Commands run from the last read.
+    batch_commands: usize,
 }
 
 /// Most data commands whose statistics wait for the end of their batch.
@@ -368,6 +371,13 @@ impl Connection {
             {
                 self.flush(stream).await
             } else {
+                // The replies of a pipeline wait until the worker has served the other
+                // connections that are ready, as Redis writes all replies once per event loop
+                // turn: a peer already woken by one reply takes the next ones without another
+                // (costly) wake-up.
+                if self.batch_commands > 1 && !self.out.is_empty() {
+                    tokio::task::yield_now().await;
+                }
                 self.write_ready(stream) && self.check_output_limit()
             };
             if !done {
@@ -751,6 +761,7 @@ impl Connection {
         decoder: &mut RequestDecoder,
         stream: &TcpStream,
     ) {
+        self.batch_commands = 0;
         self.run_input(inbuf, decoder, stream);
         self.publish_stats();
     }
@@ -852,6 +863,7 @@ impl Connection {
     }
 
     fn run_command(&mut self, args: &[Bytes]) {
+        self.batch_commands += 1;
         self.publish_stats_before(args);
         if self.client.reply_mode == ReplyMode::SkipNext {
             self.client.reply_mode = ReplyMode::Skip;
