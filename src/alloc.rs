@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicIsize, AtomicPtr, Ordering::Relaxed, Ordering::Rel
 use tikv_jemallocator::Jemalloc;
 
 /// One thread's count, linked into the list of all of them. Never freed: threads are few.
+/// Each on a cache line of its own: threads write their counts on every allocation.
+#[repr(align(128))]
 struct Slot {
     bytes: AtomicIsize,
     next: *const Slot,

@@ -100,6 +100,17 @@ fn fill(c: &mut redis::Connection) {
     let _: () = redis::cmd("SELECT").arg(0).query(c).unwrap();
 }
 
+/// Starts a BGSAVE that sleeps `delay_us` per key, so it is still running when looked at.
+fn start_slow_bgsave(c: &mut redis::Connection, delay_us: u64) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("rdb-key-save-delay")
+        .arg(delay_us)
+        .query(c)
+        .unwrap();
+    let _: String = redis::cmd("BGSAVE").query(c).unwrap();
+}
+
 #[test]
 fn bgsave_writes_a_file_redis_reads_back() {
     let server = Server::start(&["--enable-debug-command", "yes"]);
@@ -186,13 +197,7 @@ fn killing_the_writer_child_fails_the_save_and_keeps_no_file() {
     let server = Server::start(&[]);
     let mut c = server.client();
     fill(&mut c);
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("rdb-key-save-delay")
-        .arg(1_000_000)
-        .query(&mut c)
-        .unwrap();
-    let _: String = redis::cmd("BGSAVE").query(&mut c).unwrap();
+    start_slow_bgsave(&mut c, 1_000_000);
     let e = redis::cmd("BGSAVE").query::<String>(&mut c).unwrap_err();
     assert!(
         e.to_string()
@@ -234,13 +239,7 @@ fn a_slow_bgsave_holds_the_dataset_as_of_the_cut() {
         let _: () = c.set(format!("k{i}"), "old").unwrap();
     }
     // About 1 ms per key: the walk takes a fraction of a second, long enough to race.
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("rdb-key-save-delay")
-        .arg(1000)
-        .query(&mut c)
-        .unwrap();
-    let _: String = redis::cmd("BGSAVE").query(&mut c).unwrap();
+    start_slow_bgsave(&mut c, 1000);
     for i in 0..200 {
         let _: () = c.set(format!("k{i}"), "new").unwrap();
     }
@@ -267,13 +266,7 @@ fn flushall_calls_a_running_bgsave_off() {
     let server = Server::start(&[]);
     let mut c = server.client();
     fill(&mut c);
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("rdb-key-save-delay")
-        .arg(100_000)
-        .query(&mut c)
-        .unwrap();
-    let _: String = redis::cmd("BGSAVE").query(&mut c).unwrap();
+    start_slow_bgsave(&mut c, 100_000);
     let _: () = redis::cmd("FLUSHALL").query(&mut c).unwrap();
     let stopped = wait_until(Duration::from_secs(2), || {
         info_field(&mut c, "rdb_bgsave_in_progress") == "0"

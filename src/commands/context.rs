@@ -153,6 +153,9 @@ pub struct Effects {
     pub error_counted: bool,
     /// Close this connection after the reply is written (QUIT).
     pub close_after_reply: bool,
+    /// Argument positions (bits) of written keys the command left unchanged after all: they
+    /// are not signalled as modified (SMOVE of a member the destination already holds).
+    pub unchanged_args: u64,
     /// Sorted sets opened for work, to be packed again once the command is done.
     pub opened_zsets: Vec<(usize, Box<[u8]>)>,
     /// Requests few commands make, when one was made.

@@ -170,9 +170,13 @@ pub fn call(ctx: &mut ExecCtx, cmd: &'static Command, args: &[Bytes]) -> Reply {
     let watched = !ctx.server.watches.is_empty();
     let blocked = !ctx.server.blocks.is_empty();
     let tracked = ctx.server.tracking.active();
+    let unchanged = std::mem::take(&mut ctx.effects.unchanged_args);
     if changed && cmd.spec.has(flag::WRITE) && (watched || blocked || tracked) {
         let db = ctx.client.db;
         for i in written_key_positions(cmd.spec, args) {
+            if i < 64 && unchanged & (1 << i) != 0 {
+                continue;
+            }
             ctx.touch(db, &args[i]);
             ctx.server.blocks.signal(db, &args[i]);
         }

@@ -413,6 +413,9 @@ fn smove(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     if added {
         ctx.dirty(1);
         ctx.notify(notify::SET, "sadd", dst);
+    } else {
+        // Only the source changed: a WATCH on the destination stays valid.
+        ctx.effects.unchanged_args |= 1 << 2;
     }
     Ok(Reply::Int(1))
 }
@@ -1051,6 +1054,35 @@ mod tests {
         assert_eq!(h.encoding("c"), "intset");
         assert_eq!(h.members(&["SMEMBERS", "b"]), strings(&["1", "x"]));
         assert_eq!(h.dirty, 4);
+    }
+
+    #[test]
+    fn smove_signals_the_destination_only_when_it_gained_the_member() {
+        use crate::commands::dispatch::execute;
+        let h = Harness::new();
+        let mut watcher = crate::commands::test_support::test_client(NOW_MS);
+        let mut mover = crate::commands::test_support::test_client(NOW_MS);
+        let mut run = |c: &mut ClientState, argv: &[&str]| {
+            let args: Vec<Bytes> = argv
+                .iter()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect();
+            execute(&h.server, c, &args, NOW_MS * 1000, true).reply
+        };
+        run(&mut mover, &["SADD", "src", "a", "b"]);
+        run(&mut mover, &["SADD", "dst", "a"]);
+        run(&mut watcher, &["WATCH", "dst"]);
+        assert_eq!(
+            run(&mut mover, &["SMOVE", "src", "dst", "a"]),
+            Reply::Int(1)
+        );
+        let dirty = |c: &ClientState| c.cas_dirty.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(!dirty(&watcher), "the destination already held the member");
+        assert_eq!(
+            run(&mut mover, &["SMOVE", "src", "dst", "b"]),
+            Reply::Int(1)
+        );
+        assert!(dirty(&watcher));
     }
 
     #[test]
