@@ -1062,7 +1062,7 @@ mod tests {
         let h = Harness::new();
         let mut watcher = crate::commands::test_support::test_client(NOW_MS);
         let mut mover = crate::commands::test_support::test_client(NOW_MS);
-        let mut run = |c: &mut ClientState, argv: &[&str]| {
+        let run = |c: &mut ClientState, argv: &[&str]| {
             let args: Vec<Bytes> = argv
                 .iter()
                 .map(|a| Bytes::copy_from_slice(a.as_bytes()))
