@@ -16,6 +16,10 @@ pub fn key_slot(key: &[u8]) -> Slot {
 
 /// The part of the key that is hashed.
 pub fn hash_tag(key: &[u8]) -> &[u8] {
+    // Most keys have no tag: `contains` scans a word at a time.
+    if !key.contains(&b'{') {
+        return key;
+    }
     let Some(open) = key.iter().position(|&b| b == b'{') else {
         return key;
     };

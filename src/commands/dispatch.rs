@@ -54,7 +54,19 @@ pub fn execute(
     now_us: u64,
     is_local: bool,
 ) -> Outcome {
-    let outcome = execute_command(server, client, args, now_us, is_local);
+    execute_with(server, &server.config(), client, args, now_us, is_local)
+}
+
+/// `execute` with the configuration the caller holds (a connection keeps its own copy).
+pub fn execute_with(
+    server: &ServerState,
+    config: &Config,
+    client: &mut ClientState,
+    args: &[Bytes],
+    now_us: u64,
+    is_local: bool,
+) -> Outcome {
+    let outcome = execute_command(server, config, client, args, now_us, is_local);
     // ASKING covers the next command only, or a whole transaction when sent inside MULTI.
     if client.asking && client.multi.is_none() && outcome.cmd.is_none_or(|c| c.fullname != "asking")
     {
@@ -65,6 +77,7 @@ pub fn execute(
 
 fn execute_command(
     server: &ServerState,
+    config: &Config,
     client: &mut ClientState,
     args: &[Bytes],
     now_us: u64,
@@ -83,8 +96,7 @@ fn execute_command(
         }
     };
     sync_acl_user(server, client);
-    let config = server.config();
-    let admitted = admit(server, &config, client, cmd, args, is_local, now_us / 1000)
+    let admitted = admit(server, config, client, cmd, args, is_local, now_us / 1000)
         .and_then(|()| super::scripting::check_busy(server, cmd, now_us).map_err(Refusal::Gate));
     let e = match admitted {
         Ok(()) => None,
@@ -121,8 +133,7 @@ fn execute_command(
         drop(locked);
         return redirected(server, client, cmd, e);
     }
-    let mut ctx = ExecCtx::with_config(now_us, locked, client, server, &config);
-    drop(config);
+    let mut ctx = ExecCtx::with_config(now_us, locked, client, server, config);
     let reply = call(&mut ctx, cmd, args);
     let (effects, locked, client) = ctx.finish();
     if server.role.is_replica() && !client.is_master && cmd.spec.has(flag::WRITE) {

@@ -145,6 +145,7 @@ pub async fn serve(
         config: CachedConfig::new(&state.config),
         pending_stats: Vec::new(),
         batch_commands: 0,
+        batch_clock_us: None,
         state: state.clone(),
     };
     {
@@ -245,6 +246,8 @@ struct Connection {
     pending_stats: Vec<(usize, u64, bool)>,
     /// Commands run from the last read.
     batch_commands: usize,
+    /// When the batch's last command ended (the next one's start time).
+    batch_clock_us: Option<u64>,
 }
 
 /// Most data commands whose statistics wait for the end of their batch.
@@ -762,7 +765,9 @@ impl Connection {
         stream: &TcpStream,
     ) {
         self.batch_commands = 0;
+        self.batch_clock_us = None;
         self.run_input(inbuf, decoder, stream);
+        self.batch_clock_us = None;
         self.publish_stats();
     }
 
@@ -828,17 +833,21 @@ impl Connection {
             .stats
             .total_commands_processed
             .fetch_add(self.pending_stats.len() as u64, Relaxed);
-        for &(id, usec, failed) in &self.pending_stats {
+        // A pipeline repeats one command with near-identical timings: runs of equal samples
+        // are added at once.
+        for run in self.pending_stats.chunk_by(|a, b| a == b) {
+            let (id, usec, failed) = run[0];
+            let n = run.len() as u64;
             let cs = &state.command_stats[id];
-            cs.calls.fetch_add(1, Relaxed);
-            cs.usec.fetch_add(usec, Relaxed);
+            cs.calls.fetch_add(n, Relaxed);
+            cs.usec.fetch_add(usec * n, Relaxed);
             if failed {
-                cs.failed_calls.fetch_add(1, Relaxed);
+                cs.failed_calls.fetch_add(n, Relaxed);
             }
             if latency_tracking {
                 state.latency[id]
                     .get_or_init(Default::default)
-                    .record(usec * 1000);
+                    .record_n(usec * 1000, n);
             }
         }
         self.pending_stats.clear();
@@ -868,7 +877,12 @@ impl Connection {
         if self.client.reply_mode == ReplyMode::SkipNext {
             self.client.reply_mode = ReplyMode::Skip;
         }
-        let now_us = unix_us();
+        // Within a batch the previous command's end is this one's start: one clock read per
+        // command, as the gap between them is only the reply's encoding.
+        let now_us = match self.batch_clock_us.take() {
+            Some(t) => t,
+            None => unix_us(),
+        };
         let mut outcome = if (crate::commands::scripting::may_run_long(args)
             || crate::commands::scripting::script_running())
             && tokio::runtime::Handle::current().runtime_flavor()
@@ -881,14 +895,24 @@ impl Connection {
                 dispatch::execute(&self.state, &mut self.client, args, now_us, self.is_local)
             })
         } else {
-            dispatch::execute(&self.state, &mut self.client, args, now_us, self.is_local)
+            let config = self.config.get(&self.state.config);
+            dispatch::execute_with(
+                &self.state,
+                config,
+                &mut self.client,
+                args,
+                now_us,
+                self.is_local,
+            )
         };
         let mut requests = outcome.effects.requests.take();
         if let Some(r) = requests.as_deref_mut() {
             self.take_requests(r, args, &mut outcome.reply);
         }
         // Like Redis, a command's duration is measured in microseconds.
-        let elapsed_us = unix_us().saturating_sub(now_us);
+        let end_us = unix_us();
+        self.batch_clock_us = Some(end_us);
+        let elapsed_us = end_us.saturating_sub(now_us);
         self.account(&outcome, args, elapsed_us);
         self.feed_monitors(&outcome, args, now_us);
         self.entry.no_evict.store(self.client.no_evict, Relaxed);

@@ -72,9 +72,14 @@ fn highest_equivalent(v: u64) -> u64 {
 impl Histogram {
     /// Records a duration in nanoseconds, clamped into the tracked range.
     pub fn record(&self, ns: u64) {
+        self.record_n(ns, 1);
+    }
+
+    /// Records `n` samples of the same value.
+    pub fn record_n(&self, ns: u64, n: u64) {
         let v = ns.clamp(LOWEST, HIGHEST);
-        self.counts[counts_index(v)].fetch_add(1, Relaxed);
-        self.total.fetch_add(1, Relaxed);
+        self.counts[counts_index(v)].fetch_add(n, Relaxed);
+        self.total.fetch_add(n, Relaxed);
     }
 
     pub fn is_empty(&self) -> bool {

@@ -370,10 +370,8 @@ impl ServerState {
     /// Closes the clients with the most buffer memory until the total is under
     /// `maxmemory-clients` (Redis's `evictClients`). Clients with NO-EVICT are spared.
     pub fn evict_clients(&self, now_ms: u64) {
-        // Below 128 KiB of client memory no limit can be exceeded: skip the config lookup.
-        if self.client_memory.load(Relaxed) < 128 * 1024 {
-            return;
-        }
+        // The limit is read first: it rarely changes, while the memory total is written by
+        // every connection whose buffers grow or shrink.
         let limit = self.client_eviction_limit();
         if limit == 0 || (self.client_memory.load(Relaxed) as u64) < limit {
             return;
