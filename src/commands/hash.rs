@@ -47,7 +47,7 @@ pub const COMMANDS: &[C] = &[
     row(
         "hset",
         -4,
-        WRITE | DENYOOM | FAST,
+        WRITE | DENYOOM | FAST | REPLY_BEFORE_EVENTS,
         KEY_RW_UPDATE,
         "2.0.0",
         hset,
@@ -63,7 +63,7 @@ pub const COMMANDS: &[C] = &[
     row(
         "hmset",
         -4,
-        WRITE | DENYOOM | FAST,
+        WRITE | DENYOOM | FAST | REPLY_BEFORE_EVENTS,
         KEY_RW_UPDATE,
         "2.0.0",
         hset,
@@ -80,7 +80,7 @@ pub const COMMANDS: &[C] = &[
     row(
         "hincrby",
         4,
-        WRITE | DENYOOM | FAST,
+        WRITE | DENYOOM | FAST | REPLY_BEFORE_EVENTS,
         KEY_RW_ACCESS_UPDATE,
         "2.0.0",
         hincrby,
@@ -88,7 +88,7 @@ pub const COMMANDS: &[C] = &[
     row(
         "hincrbyfloat",
         4,
-        WRITE | DENYOOM | FAST,
+        WRITE | DENYOOM | FAST | REPLY_BEFORE_EVENTS,
         KEY_RW_ACCESS_UPDATE,
         "2.6.0",
         hincrbyfloat,

@@ -214,7 +214,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "expire",
         -3,
-        WRITE | FAST,
+        WRITE | FAST | REPLY_BEFORE_EVENTS,
         KS,
         KEY_RW_UPDATE,
         "generic",
@@ -224,7 +224,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "pexpire",
         -3,
-        WRITE | FAST,
+        WRITE | FAST | REPLY_BEFORE_EVENTS,
         KS,
         KEY_RW_UPDATE,
         "generic",
@@ -234,7 +234,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "expireat",
         -3,
-        WRITE | FAST,
+        WRITE | FAST | REPLY_BEFORE_EVENTS,
         KS,
         KEY_RW_UPDATE,
         "generic",
@@ -244,7 +244,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "pexpireat",
         -3,
-        WRITE | FAST,
+        WRITE | FAST | REPLY_BEFORE_EVENTS,
         KS,
         KEY_RW_UPDATE,
         "generic",

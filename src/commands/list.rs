@@ -62,7 +62,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "lpush",
         -3,
-        WRITE | DENYOOM | FAST,
+        WRITE | DENYOOM | FAST | REPLY_BEFORE_EVENTS,
         LIST,
         KEY_RW_INSERT,
         "list",
@@ -72,7 +72,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "rpush",
         -3,
-        WRITE | DENYOOM | FAST,
+        WRITE | DENYOOM | FAST | REPLY_BEFORE_EVENTS,
         LIST,
         KEY_RW_INSERT,
         "list",
@@ -82,7 +82,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "lpushx",
         -3,
-        WRITE | DENYOOM | FAST,
+        WRITE | DENYOOM | FAST | REPLY_BEFORE_EVENTS,
         LIST,
         KEY_RW_INSERT,
         "list",
@@ -92,7 +92,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "rpushx",
         -3,
-        WRITE | DENYOOM | FAST,
+        WRITE | DENYOOM | FAST | REPLY_BEFORE_EVENTS,
         LIST,
         KEY_RW_INSERT,
         "list",
@@ -173,7 +173,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "lpop",
         -2,
-        WRITE | FAST,
+        WRITE | FAST | REPLY_BEFORE_EVENTS,
         LIST,
         KEY_POP,
         "list",
@@ -183,7 +183,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "rpop",
         -2,
-        WRITE | FAST,
+        WRITE | FAST | REPLY_BEFORE_EVENTS,
         LIST,
         KEY_POP,
         "list",

@@ -35,6 +35,9 @@ pub mod flag {
     /// May lazily expire keys it did not name (SCAN, RANDOMKEY): run directly, the deletions
     /// are propagated one by one, not as a transaction. Not shown by COMMAND, as in Redis.
     pub const TOUCHES_ARBITRARY_KEYS: u32 = 1 << 20;
+    /// Redis adds this command's reply before it raises its keyspace events, so a client
+    /// subscribed to its own events gets the reply first. Not shown by COMMAND.
+    pub const REPLY_BEFORE_EVENTS: u32 = 1 << 21;
 
     /// (bit, name) in the order COMMAND INFO lists them.
     pub const NAMES: &[(u32, &str)] = &[

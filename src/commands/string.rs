@@ -61,7 +61,7 @@ pub const COMMANDS: &[C] = &[
     cmd("setex", 4, WRITE | DENYOOM, K_OW_UPDATE, "2.0.0", setex),
     cmd("psetex", 4, WRITE | DENYOOM, K_OW_UPDATE, "2.6.0", psetex),
     cmd("getset", 3, WRITE | DENYOOM | FAST, K_RW_ACCESS_UPDATE, "1.0.0", getset),
-    cmd("getdel", 2, WRITE | FAST, K_GETDEL, "6.2.0", getdel),
+    cmd("getdel", 2, WRITE | FAST | REPLY_BEFORE_EVENTS, K_GETDEL, "6.2.0", getdel),
     cmd("getex", -2, WRITE | FAST, K_GETEX, "6.2.0", getex),
     cmd("mget", -2, READONLY | FAST, K_MGET, "1.0.0", mget).tips(&["request_policy:multi_shard"]),
     cmd("mset", -3, WRITE | DENYOOM, K_MSET, "1.0.1", mset)

@@ -96,7 +96,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "zadd",
         -4,
-        WRITE | DENYOOM | FAST,
+        WRITE | DENYOOM | FAST | REPLY_BEFORE_EVENTS,
         ZS,
         KEY_RW_UPDATE,
         G,
@@ -106,7 +106,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "zincrby",
         4,
-        WRITE | DENYOOM | FAST,
+        WRITE | DENYOOM | FAST | REPLY_BEFORE_EVENTS,
         ZS,
         KEY_RW_ACCESS_UPDATE,
         G,

@@ -916,9 +916,13 @@ impl Connection {
         self.account(&outcome, args, elapsed_us);
         self.feed_monitors(&outcome, args, now_us);
         self.entry.no_evict.store(self.client.no_evict, Relaxed);
-        // Messages this command published to its own client go out before its reply.
+        // Messages this command published to its own client go out before its reply, or
+        // after it for the commands whose reply Redis adds first.
         self.client.mailbox.set_resp3(self.client.resp3);
-        if self.client.mailbox.has_pending() && !self.take_mailbox() {
+        let events_after = outcome
+            .cmd
+            .is_some_and(|c| c.spec.has(flag::REPLY_BEFORE_EVENTS));
+        if !events_after && self.client.mailbox.has_pending() && !self.take_mailbox() {
             return;
         }
         // Subscription confirmations are pushes: they ignore CLIENT REPLY OFF / SKIP.
@@ -939,6 +943,9 @@ impl Connection {
                     self.client.reply_mode = ReplyMode::On;
                 }
             }
+        }
+        if events_after && self.client.mailbox.has_pending() && !self.take_mailbox() {
+            return;
         }
         self.apply_effects(outcome, requests);
     }
