@@ -52,7 +52,7 @@ pub const COMMANDS: &[C] = &[
     cmd("bitcount", -2, READONLY, K_RO_ACCESS, "2.6.0", bitcount),
     cmd("bitpos", -3, READONLY, K_RO_ACCESS, "2.8.7", bitpos),
     cmd("bitop", -4, WRITE | DENYOOM, K_BITOP, "2.6.0", bitop),
-    cmd("bitfield", -2, WRITE | DENYOOM, K_BITFIELD, "3.2.0", bitfield),
+    cmd("bitfield", -2, WRITE | DENYOOM | REPLY_BEFORE_EVENTS, K_BITFIELD, "3.2.0", bitfield),
     cmd("bitfield_ro", -2, READONLY | FAST, K_RO_ACCESS, "6.0.0", bitfield_ro),
 ];
 

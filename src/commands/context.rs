@@ -570,6 +570,16 @@ impl<'a> ExecCtx<'a> {
         self.notify_in(self.client.db, class, event, key);
     }
 
+    /// Marks where (part of) this command's reply goes among the events it raises to its own
+    /// client, for the commands Redis answers between two of their events (SPOP: the pop
+    /// event, the reply, then the key's deletion). Only a subscribed client outside a
+    /// transaction or script can see the difference.
+    pub fn reply_cut(&self, cut: super::pubsub::ReplyCut) {
+        if self.client.subscriptions.active() && !self.deny_blocking && !self.in_script {
+            self.client.mailbox.cut(cut);
+        }
+    }
+
     pub fn notify_in(&self, db: usize, class: u32, event: &str, key: &[u8]) {
         super::pubsub::notify_keyspace_event(self.server, class, event, db, key, self.now_ms);
     }

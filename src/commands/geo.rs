@@ -59,7 +59,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "geoadd",
         -5,
-        WRITE | DENYOOM,
+        WRITE | DENYOOM | REPLY_BEFORE_EVENTS,
         GEO,
         KEY_RW_UPDATE,
         G,

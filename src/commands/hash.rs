@@ -55,7 +55,7 @@ pub const COMMANDS: &[C] = &[
     row(
         "hsetnx",
         4,
-        WRITE | DENYOOM | FAST,
+        WRITE | DENYOOM | FAST | REPLY_BEFORE_EVENTS,
         KEY_RW_INSERT,
         "2.0.0",
         hsetnx,

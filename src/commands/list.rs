@@ -7,6 +7,7 @@
 
 use super::context::ExecCtx;
 use super::errors;
+use super::pubsub::ReplyCut;
 use super::spec::{
     acl, flag::*, kflag, BeginSearch, CmdResult, CommandSpec as C, FindKeys, KeySpec,
 };
@@ -132,7 +133,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "lset",
         4,
-        WRITE | DENYOOM,
+        WRITE | DENYOOM | REPLY_BEFORE_EVENTS,
         LIST,
         KEY_RW_UPDATE,
         "list",
@@ -614,8 +615,9 @@ fn pop_event(end: End) -> &'static str {
 }
 
 /// After elements were popped from `key`: the pop event, and the key's deletion when that
-/// emptied it.
+/// emptied it. Redis has written the reply by then.
 fn popped_from(ctx: &mut ExecCtx, key: &[u8], end: End, emptied: bool) {
+    ctx.reply_cut(ReplyCut::Rest);
     ctx.notify(notify::LIST, pop_event(end), key);
     if emptied {
         ctx.delete_emptied(key);
@@ -716,6 +718,7 @@ fn move_element(ctx: &mut ExecCtx, src: &[u8], dst: &[u8], from: End, to: End) -
     if src == dst {
         list.push(to, &item);
         ctx.notify(notify::LIST, push_event(to), dst);
+        ctx.reply_cut(ReplyCut::Rest);
         ctx.notify(notify::LIST, pop_event(from), src);
     } else {
         let emptied = list.is_empty();

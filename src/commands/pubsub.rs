@@ -5,7 +5,9 @@
 //! Delivery never touches a socket: a publisher encodes the message once per protocol version
 //! and appends the bytes to each subscriber's mailbox, then calls the mailbox's waker. The
 //! connection task drains its mailbox into its output (before the reply of its own command, so
-//! a client that publishes to itself sees the message first, as with Redis). A mailbox is the
+//! a client that publishes to itself sees the message first, as with Redis; commands that Redis
+//! answers before or between their events say so with the `REPLY_BEFORE_EVENTS` flag or with
+//! `ReplyCut` marks in the mailbox). A mailbox is the
 //! client's pub/sub output buffer: it is bounded by the `pubsub` class of
 //! `client-output-buffer-limit`, and overflowing it marks the client to be closed.
 
@@ -47,6 +49,19 @@ struct MailboxInner {
     /// When the buffer first went over the soft limit (and has stayed over since).
     soft_since_ms: Option<u64>,
     overflow: bool,
+    /// Where the running command's reply goes among the messages it raised to its own client
+    /// (offsets into `buf`), for the few commands Redis answers between two of its events.
+    cuts: Vec<(usize, ReplyCut)>,
+}
+
+/// A point in the buffered messages where the running command's reply is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyCut {
+    /// The reply's first `n` frames go here (in reading order: an aggregate's header is one
+    /// frame, a bulk string another): what Redis writes before its first event.
+    Head(u8),
+    /// The reply, or what is left of it after its header, goes here.
+    Rest,
 }
 
 impl std::fmt::Debug for Mailbox {
@@ -96,12 +111,57 @@ impl Mailbox {
         self.inner.lock().overflow
     }
 
+    /// Marks the current end of the buffer as the place for (part of) the running command's
+    /// reply; `drain_around` honours it.
+    pub fn cut(&self, cut: ReplyCut) {
+        let mut inner = self.inner.lock();
+        if !inner.overflow {
+            let at = inner.buf.len();
+            inner.cuts.push((at, cut));
+            self.pending.store(true, Relaxed);
+        }
+    }
+
+    /// Takes everything delivered so far, with `reply` (the running command's encoded reply)
+    /// written at the places marked by `cut` (after everything when none is marked). `Err`
+    /// when the client overran its limit and must be closed.
+    pub fn drain_around(&self, reply: &[u8], out: &mut BytesMut) -> Result<(), Overflow> {
+        let mut inner = self.inner.lock();
+        if inner.cuts.is_empty() {
+            drop(inner);
+            self.drain_into(out)?;
+            out.extend_from_slice(reply);
+            return Ok(());
+        }
+        let cuts = std::mem::take(&mut inner.cuts);
+        self.pending.store(false, Relaxed);
+        self.account(inner.buf.len(), 0);
+        let buf = std::mem::take(&mut inner.buf);
+        inner.soft_since_ms = None;
+        drop(inner);
+        let (mut at, mut written) = (0, 0);
+        for (offset, cut) in cuts {
+            out.extend_from_slice(&buf[at..offset]);
+            at = offset;
+            let end = match cut {
+                ReplyCut::Head(n) => head_len(reply, n).max(written),
+                ReplyCut::Rest => reply.len(),
+            };
+            out.extend_from_slice(&reply[written..end]);
+            written = end;
+        }
+        out.extend_from_slice(&buf[at..]);
+        out.extend_from_slice(&reply[written..]);
+        Ok(())
+    }
+
     /// Takes everything delivered so far; `Err` when the client overran its limit and must be
     /// closed.
     pub fn drain_into(&self, out: &mut BytesMut) -> Result<(), Overflow> {
         let mut inner = self.inner.lock();
         self.pending.store(false, Relaxed);
         self.account(inner.buf.len(), 0);
+        inner.cuts.clear();
         if inner.overflow {
             inner.buf = BytesMut::new();
             return Err(Overflow);
@@ -149,6 +209,7 @@ impl Mailbox {
         if over {
             inner.overflow = true;
             inner.buf = BytesMut::new();
+            inner.cuts.clear();
         }
         self.account(before, inner.buf.len());
         drop(inner);
@@ -158,6 +219,24 @@ impl Mailbox {
         }
         !over
     }
+}
+
+/// The length of the first `frames` frames of an encoded reply (all of it when shorter).
+fn head_len(reply: &[u8], frames: u8) -> usize {
+    let mut at = 0;
+    for _ in 0..frames {
+        let Some(eol) = reply[at..].windows(2).position(|w| w == b"\r\n") else {
+            return reply.len();
+        };
+        let line = &reply[at..at + eol];
+        at += eol + 2;
+        if matches!(line.first(), Some(b'$' | b'=' | b'!')) {
+            if let Some(n) = crate::util::parse_int(&line[1..]).filter(|n| *n >= 0) {
+                at = (at + n as usize + 2).min(reply.len());
+            }
+        }
+    }
+    at
 }
 
 /// The client went over its `client-output-buffer-limit` and is to be closed.
@@ -860,6 +939,50 @@ mod tests {
     use super::*;
     use crate::commands::dispatch::execute;
     use crate::server::state::ServerState;
+
+    fn message(mailbox: &Mailbox, text: &str) {
+        let frame = Frame::new(vec![Reply::bulk_str(text)]);
+        mailbox.deliver(&frame, 0, &ObufLimit::default());
+    }
+
+    #[test]
+    fn head_len_counts_headers_and_whole_bulk_strings() {
+        let reply = b"*2\r\n$2\r\nzm\r\n*1\r\n*2\r\n$1\r\na\r\n,1\r\n";
+        assert_eq!(head_len(reply, 0), 0);
+        assert_eq!(head_len(reply, 1), 4);
+        assert_eq!(head_len(reply, 2), 12);
+        assert_eq!(head_len(reply, 3), 16);
+        assert_eq!(head_len(reply, 200), reply.len());
+        assert_eq!(head_len(b"$5\r\nab", 1), 6);
+    }
+
+    #[test]
+    fn reply_goes_where_the_command_cut_its_events() {
+        let mailbox = Mailbox::default();
+        mailbox.set_resp3(true);
+        message(&mailbox, "early");
+        mailbox.cut(ReplyCut::Head(1));
+        message(&mailbox, "pop");
+        mailbox.cut(ReplyCut::Rest);
+        message(&mailbox, "del");
+        let mut out = BytesMut::new();
+        mailbox.drain_around(b"*1\r\n:7\r\n", &mut out).unwrap();
+        assert_eq!(
+            &out[..],
+            &b">1\r\n$5\r\nearly\r\n*1\r\n>1\r\n$3\r\npop\r\n:7\r\n>1\r\n$3\r\ndel\r\n"[..]
+        );
+        assert!(!mailbox.has_pending());
+        assert_eq!(mailbox.bytes(), 0);
+        // Without a cut the reply follows every message; a plain drain forgets cuts.
+        message(&mailbox, "a");
+        mailbox.cut(ReplyCut::Rest);
+        let mut ignored = BytesMut::new();
+        mailbox.drain_into(&mut ignored).unwrap();
+        message(&mailbox, "b");
+        let mut out = BytesMut::new();
+        mailbox.drain_around(b":1\r\n", &mut out).unwrap();
+        assert_eq!(&out[..], &b">1\r\n$1\r\nb\r\n:1\r\n"[..]);
+    }
 
     fn client(id: u64) -> ClientState {
         ClientState::new(

@@ -9,6 +9,7 @@ use super::context::ExecCtx;
 use super::context::Rng;
 use super::errors;
 use super::keys::parse_cursor;
+use super::pubsub::ReplyCut;
 use super::spec::{
     acl, flag::*, kflag, BeginSearch, CmdResult, CommandSpec as C, FindKeys, KeySpec,
 };
@@ -193,7 +194,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "sunionstore",
         -3,
-        WRITE | DENYOOM,
+        WRITE | DENYOOM | REPLY_BEFORE_EVENTS,
         SET,
         STORE_KEYS,
         "set",
@@ -214,7 +215,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "sdiffstore",
         -3,
-        WRITE | DENYOOM,
+        WRITE | DENYOOM | REPLY_BEFORE_EVENTS,
         SET,
         STORE_KEYS,
         "set",
@@ -438,6 +439,7 @@ fn spop_one(ctx: &mut ExecCtx, key: &[u8]) -> CmdResult {
         .expect("stored sets are never empty");
     let emptied = set.is_empty();
     ctx.notify(notify::SET, "spop", key);
+    ctx.reply_cut(ReplyCut::Rest);
     if emptied {
         ctx.delete_emptied(key);
     }
@@ -470,6 +472,7 @@ fn spop_count(ctx: &mut ExecCtx, key: &[u8], count: &[u8]) -> CmdResult {
     if count >= size as u64 {
         let popped = all_members(set);
         ctx.notify(notify::SET, "spop", key);
+        ctx.reply_cut(ReplyCut::Rest);
         ctx.delete_emptied(key);
         ctx.dirty(size as u64);
         ctx.propagate_as(vec![
@@ -709,6 +712,9 @@ fn sinter_generic(ctx: &mut ExecCtx, keys: &[Bytes], out: InterOutput) -> CmdRes
             for m in &members {
                 result.insert(m, max);
             }
+            // Redis answers a computed intersection before its events (a missing key's early
+            // answer comes after them).
+            ctx.reply_cut(ReplyCut::Rest);
             store_result(ctx, dst, result)
         }
     }

@@ -7,6 +7,7 @@
 
 use super::context::ExecCtx;
 use super::errors;
+use super::pubsub::ReplyCut;
 use super::spec::{acl, flag::*, kflag::*, CmdResult, CommandSpec as C, Handler, KeySpec};
 use crate::config::values::notify;
 use crate::keyspace::{StrValue, Value};
@@ -60,9 +61,9 @@ pub const COMMANDS: &[C] = &[
     cmd("setnx", 3, WRITE | DENYOOM | FAST, K_OW_INSERT, "1.0.0", setnx),
     cmd("setex", 4, WRITE | DENYOOM, K_OW_UPDATE, "2.0.0", setex),
     cmd("psetex", 4, WRITE | DENYOOM, K_OW_UPDATE, "2.6.0", psetex),
-    cmd("getset", 3, WRITE | DENYOOM | FAST, K_RW_ACCESS_UPDATE, "1.0.0", getset),
+    cmd("getset", 3, WRITE | DENYOOM | FAST | REPLY_BEFORE_EVENTS, K_RW_ACCESS_UPDATE, "1.0.0", getset),
     cmd("getdel", 2, WRITE | FAST | REPLY_BEFORE_EVENTS, K_GETDEL, "6.2.0", getdel),
-    cmd("getex", -2, WRITE | FAST, K_GETEX, "6.2.0", getex),
+    cmd("getex", -2, WRITE | FAST | REPLY_BEFORE_EVENTS, K_GETEX, "6.2.0", getex),
     cmd("mget", -2, READONLY | FAST, K_MGET, "1.0.0", mget).tips(&["request_policy:multi_shard"]),
     cmd("mset", -3, WRITE | DENYOOM, K_MSET, "1.0.1", mset)
         .tips(&["request_policy:multi_shard", "response_policy:all_succeeded"]),
@@ -261,7 +262,10 @@ fn set_generic(
         None => None,
     };
     let old = if o.get {
-        Some(read_bytes(ctx, key)?)
+        let old = read_bytes(ctx, key)?;
+        // With GET, Redis answers with the old value before the write's events.
+        ctx.reply_cut(ReplyCut::Rest);
+        Some(old)
     } else {
         None
     };

@@ -11,6 +11,7 @@ use super::context::ExecCtx;
 use super::context::Rng;
 use super::errors;
 use super::keys::parse_cursor;
+use super::pubsub::ReplyCut;
 use super::spec::{
     acl, flag::*, kflag, BeginSearch, CmdResult, CommandSpec as C, FindKeys, KeySpec,
 };
@@ -197,7 +198,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "zrangestore",
         -5,
-        WRITE | DENYOOM,
+        WRITE | DENYOOM | REPLY_BEFORE_EVENTS,
         ZS,
         ZRANGESTORE_KEYS,
         G,
@@ -362,7 +363,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "zunionstore",
         -4,
-        WRITE | DENYOOM,
+        WRITE | DENYOOM | REPLY_BEFORE_EVENTS,
         ZS,
         STORE_KEYNUM,
         G,
@@ -372,7 +373,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "zinterstore",
         -4,
-        WRITE | DENYOOM,
+        WRITE | DENYOOM | REPLY_BEFORE_EVENTS,
         ZS,
         STORE_KEYNUM,
         G,
@@ -382,7 +383,7 @@ pub const COMMANDS: &[C] = &[
     C::new(
         "zdiffstore",
         -4,
-        WRITE | DENYOOM,
+        WRITE | DENYOOM | REPLY_BEFORE_EVENTS,
         ZS,
         STORE_KEYNUM,
         G,
@@ -1167,7 +1168,7 @@ fn zpop_minmax(ctx: &mut ExecCtx, args: &[Bytes], max: bool) -> CmdResult {
     let count = count.unwrap_or(1);
     let popped = pop_items(z, count, max);
     let emptied = z.is_empty();
-    popped_from(ctx, key, max, popped.len(), emptied);
+    popped_from(ctx, key, max, popped.len(), emptied, 1);
     ctx.dirty(popped.len() as u64);
     let mut out = Vec::new();
     for (m, s) in &popped {
@@ -1255,7 +1256,7 @@ fn zmpop_serve(
         };
         let popped = pop_items(z, count, max);
         let emptied = z.is_empty();
-        popped_from(ctx, key, max, popped.len(), emptied);
+        popped_from(ctx, key, max, popped.len(), emptied, 3);
         ctx.dirty(popped.len() as u64);
         ctx.propagate_as(vec![
             zpop_name(max),
@@ -1272,10 +1273,13 @@ fn zmpop_serve(
 }
 
 /// After members were popped from `key`: the pop event, and the key's deletion when that
-/// emptied it.
-fn popped_from(ctx: &mut ExecCtx, key: &[u8], max: bool, popped: usize, emptied: bool) {
+/// emptied it. Redis writes the reply's first `head` frames (up to the first member) before
+/// the pop event, and the rest after it.
+fn popped_from(ctx: &mut ExecCtx, key: &[u8], max: bool, popped: usize, emptied: bool, head: u8) {
     if popped > 0 {
+        ctx.reply_cut(ReplyCut::Head(head));
         ctx.notify(notify::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+        ctx.reply_cut(ReplyCut::Rest);
     }
     if emptied {
         ctx.delete_emptied(key);
@@ -1305,7 +1309,7 @@ fn blocking_zpop(ctx: &mut ExecCtx, args: &[Bytes], max: bool) -> CmdResult {
         };
         let popped = pop_items(z, 1, max);
         let emptied = z.is_empty();
-        popped_from(ctx, key, max, 1, emptied);
+        popped_from(ctx, key, max, 1, emptied, 2);
         ctx.dirty(1);
         ctx.propagate_as(vec![zpop_name(max), key.clone()]);
         let (member, score) = &popped[0];

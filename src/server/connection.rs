@@ -917,37 +917,55 @@ impl Connection {
         self.feed_monitors(&outcome, args, now_us);
         self.entry.no_evict.store(self.client.no_evict, Relaxed);
         // Messages this command published to its own client go out before its reply, or
-        // after it for the commands whose reply Redis adds first.
+        // after it for the commands whose reply Redis adds first, or around it where the
+        // command marked its reply's place among its events.
         self.client.mailbox.set_resp3(self.client.resp3);
         let events_after = outcome
             .cmd
             .is_some_and(|c| c.spec.has(flag::REPLY_BEFORE_EVENTS));
-        if !events_after && self.client.mailbox.has_pending() && !self.take_mailbox() {
-            return;
+        if !events_after && self.client.mailbox.has_pending() {
+            let mut reply = BytesMut::new();
+            self.encode_reply(&outcome.reply, &mut reply);
+            if self
+                .client
+                .mailbox
+                .drain_around(&reply, &mut self.out)
+                .is_err()
+            {
+                self.note_output_limit_close();
+                self.close = true;
+                return;
+            }
+        } else {
+            let mut out = std::mem::take(&mut self.out);
+            self.encode_reply(&outcome.reply, &mut out);
+            self.out = out;
+            if events_after && self.client.mailbox.has_pending() && !self.take_mailbox() {
+                return;
+            }
         }
+        self.apply_effects(outcome, requests);
+    }
+
+    /// Encodes a command's reply as the client's reply mode allows.
+    fn encode_reply(&mut self, reply: &Reply, out: &mut BytesMut) {
         // Subscription confirmations are pushes: they ignore CLIENT REPLY OFF / SKIP.
-        let pushing = match &outcome.reply {
+        let pushing = match reply {
             Reply::Push(_) => true,
             Reply::Multi(items) => items.iter().all(|r| matches!(r, Reply::Push(_))),
             _ => false,
         };
         match self.client.reply_mode {
-            ReplyMode::On | ReplyMode::SkipNext => {
-                encode(&outcome.reply, self.client.resp3, &mut self.out)
-            }
+            ReplyMode::On | ReplyMode::SkipNext => encode(reply, self.client.resp3, out),
             ReplyMode::Off | ReplyMode::Skip => {
                 if pushing {
-                    encode(&outcome.reply, self.client.resp3, &mut self.out);
+                    encode(reply, self.client.resp3, out);
                 }
                 if self.client.reply_mode == ReplyMode::Skip {
                     self.client.reply_mode = ReplyMode::On;
                 }
             }
         }
-        if events_after && self.client.mailbox.has_pending() && !self.take_mailbox() {
-            return;
-        }
-        self.apply_effects(outcome, requests);
     }
 
     fn account(&mut self, outcome: &Outcome, args: &[Bytes], elapsed_us: u64) {
