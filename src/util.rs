@@ -64,6 +64,15 @@ impl Counter {
     }
 }
 
+/// The C library's message for an errno (`strerror`), as Redis quotes it in errors and logs.
+pub fn strerror(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    match text.rfind(" (os error ") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    }
+}
+
 pub fn format_i64(i: i64) -> String {
     i.to_string()
 }
@@ -226,6 +235,12 @@ fn glob_inner(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strerror_is_the_c_library_text() {
+        assert_eq!(strerror(28), "No space left on device");
+        assert_eq!(strerror(2), "No such file or directory");
+    }
 
     #[test]
     fn counter_sums_the_stripes_of_every_thread() {

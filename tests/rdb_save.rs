@@ -3,7 +3,9 @@
 //! writer child fails the save the way killing Redis's fork child does and leaves no file;
 //! a slow BGSAVE holds the dataset as of the instant it was cut, whatever is written while it
 //! runs, and FLUSHALL calls it off as Redis's kills its child; a restart loads the file and
-//! refuses a damaged one. The reference tools are used when installed and skipped otherwise.
+//! refuses a damaged one; `save` points start a BGSAVE when due, SHUTDOWN saves when they are
+//! set (and stays up when it cannot), and a failed BGSAVE refuses writes with MISCONF. The
+//! reference tools are used when installed and skipped otherwise.
 
 mod support;
 
@@ -366,4 +368,114 @@ fn keys_expired_but_not_yet_deleted_are_saved_and_dropped_on_load() {
     let mut c = server.client();
     assert_eq!(info_field(&mut c, "rdb_last_load_keys_loaded"), "1");
     assert_eq!(info_field(&mut c, "rdb_last_load_keys_expired"), "1");
+}
+
+#[test]
+fn save_points_start_a_bgsave_once_due() {
+    let server = Server::start(&["--save", "1 1"]);
+    let mut c = server.client();
+    let save: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("save")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(save, ["save", "1 1"]);
+    let _: () = c.set("k", "v").unwrap();
+    let dump = server.dir.join("dump.rdb");
+    let saved = wait_until(Duration::from_secs(20), || {
+        dump.exists() && info_field(&mut c, "rdb_changes_since_last_save") == "0"
+    });
+    assert!(saved, "no save point fired; log:\n{}", server.log());
+    wait_for_bgsave(&mut c);
+    assert!(
+        server.log().contains("1 changes in 1 seconds. Saving..."),
+        "{}",
+        server.log()
+    );
+    assert_eq!(string_of(&load(&dump), "k").as_deref(), Some(&b"v"[..]));
+}
+
+#[test]
+fn shutdown_saves_with_save_points_and_stays_up_when_it_cannot() {
+    let mut server = Server::start(&["--save", "3600 1"]);
+    let mut c = server.client();
+    let _: () = c.set("k", "v").unwrap();
+    // A directory where the file goes makes the save fail: SHUTDOWN answers an error and the
+    // server keeps serving.
+    let dump = server.dir.join("dump.rdb");
+    std::fs::create_dir(&dump).unwrap();
+    let err = redis::cmd("SHUTDOWN").query::<()>(&mut c).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Errors trying to SHUTDOWN. Check logs."),
+        "{err}"
+    );
+    let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+    assert!(server
+        .log()
+        .contains("Error trying to save the DB, can't exit."));
+    std::fs::remove_dir(&dump).unwrap();
+    let _ = redis::cmd("SHUTDOWN").query::<()>(&mut c);
+    let exited = wait_until(Duration::from_secs(20), || {
+        matches!(server.child.try_wait(), Ok(Some(_)))
+    });
+    assert!(
+        exited,
+        "still running after SHUTDOWN; log:\n{}",
+        server.log()
+    );
+    let log = server.log();
+    assert!(
+        log.contains("Saving the final RDB snapshot before exiting."),
+        "{log}"
+    );
+    assert!(
+        log.contains("Redis is now ready to exit, bye bye..."),
+        "{log}"
+    );
+    assert_eq!(string_of(&load(&dump), "k").as_deref(), Some(&b"v"[..]));
+}
+
+#[test]
+fn a_failed_bgsave_stops_writes_until_a_save_succeeds() {
+    let server = Server::start(&["--save", "3600 1"]);
+    let mut c = server.client();
+    let _: () = c.set("k", "v").unwrap();
+    let dump = server.dir.join("dump.rdb");
+    std::fs::create_dir(&dump).unwrap();
+    let _: String = redis::cmd("BGSAVE").query(&mut c).unwrap();
+    wait_for_bgsave(&mut c);
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "err");
+    let misconf = |c: &mut redis::Connection, cmd: &mut redis::Cmd| {
+        let err = cmd.query::<redis::Value>(c).unwrap_err();
+        assert_eq!(err.code(), Some("MISCONF"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("Redis is configured to save RDB snapshots, but"),
+            "{err}"
+        );
+    };
+    misconf(&mut c, redis::cmd("SET").arg("k2").arg("v"));
+    misconf(&mut c, &mut redis::cmd("PING"));
+    assert_eq!(c.get::<_, String>("k").unwrap(), "v");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("stop-writes-on-bgsave-error")
+        .arg("no")
+        .query(&mut c)
+        .unwrap();
+    let _: () = c.set("k2", "v").unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("stop-writes-on-bgsave-error")
+        .arg("yes")
+        .query(&mut c)
+        .unwrap();
+    misconf(&mut c, redis::cmd("SET").arg("k3").arg("v"));
+    std::fs::remove_dir(&dump).unwrap();
+    let _: String = redis::cmd("BGSAVE").query(&mut c).unwrap();
+    wait_for_bgsave(&mut c);
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    let _: () = c.set("k3", "v").unwrap();
 }

@@ -490,6 +490,11 @@ fn admit_resources(
         cmd.spec.has(flag::WRITE)
             || (cmd.fullname == "exec" && queued_any(server, client, |s| s.has(flag::WRITE)))
     };
+    if !client.is_master && (cmd.fullname == "ping" || writes()) {
+        if let Some(e) = disk_error(server, config) {
+            return Err(e);
+        }
+    }
     if !server.role.is_replica()
         && config.min_replicas_to_write > 0
         && config.min_replicas_max_lag > 0
@@ -536,6 +541,25 @@ fn admit_resources(
         )));
     }
     Ok(())
+}
+
+/// Why writes (and PING) are refused while persistence is failing (Redis's
+/// `writeCommandsDeniedByDiskError`): the last background save failed while save points are
+/// set and `stop-writes-on-bgsave-error` is on, or the last AOF write failed.
+fn disk_error(server: &ServerState, config: &Config) -> Option<ErrorReply> {
+    if config.stop_writes_on_bgsave_error
+        && !config.save.is_empty()
+        && !server.rdb.last_bgsave_ok.load(Relaxed)
+    {
+        return Some(errors::BGSAVE_ERR);
+    }
+    if server.aof.on.load(Relaxed) && !server.aof.last_write_ok.load(Relaxed) {
+        return Some(ErrorReply::owned(format!(
+            "MISCONF Errors writing to the AOF file: {}",
+            crate::util::strerror(server.aof.last_write_errno.load(Relaxed))
+        )));
+    }
+    None
 }
 
 /// Redis's cluster redirection in `processCommand`: once a topology is published, keyed

@@ -1166,11 +1166,8 @@ fn shutdown(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             return Err(errors::SYNTAX);
         }
     }
-    if req.save == Some(true) && !req.force {
-        // Persistence arrives with the RDB milestone: refuse rather than exit without saving.
-        return Err(errors::SHUTDOWN_ERRORS);
-    }
+    // The server saves (when asked or when save points are set) before the reply is final:
+    // a failed save answers SHUTDOWN_ERRORS and the server goes on.
     ctx.effects.request().shutdown = Some(req);
-    ctx.effects.close_after_reply = true;
     Ok(Reply::NoReply)
 }

@@ -30,6 +30,8 @@ pub struct AofStatus {
     pub last_rewrite_time_sec: AtomicI64,
     pub last_rewrite_ok: AtomicBool,
     pub last_write_ok: AtomicBool,
+    /// The errno of the last failed write (MISCONF quotes it).
+    pub last_write_errno: std::sync::atomic::AtomicI32,
     pub rewrites: AtomicU64,
     pub consecutive_failures: AtomicU64,
     pub current_size: AtomicU64,
@@ -46,6 +48,7 @@ impl Default for AofStatus {
             last_rewrite_time_sec: (-1).into(),
             last_rewrite_ok: true.into(),
             last_write_ok: true.into(),
+            last_write_errno: 0.into(),
             rewrites: 0.into(),
             consecutive_failures: 0.into(),
             current_size: 0.into(),
@@ -101,7 +104,12 @@ pub fn write_pending(state: &ServerState) {
         .and_then(|()| if always { file.sync_data() } else { Ok(()) });
     match result {
         Ok(()) => {
-            state.aof.last_write_ok.store(true, Relaxed);
+            if !state.aof.last_write_ok.swap(true, Relaxed) {
+                log_at!(
+                    Notice,
+                    "AOF write error looks solved, Redis can write again."
+                );
+            }
             state
                 .aof
                 .current_size
@@ -118,6 +126,8 @@ pub fn write_pending(state: &ServerState) {
         }
         Err(e) => {
             log_at!(Warning, "Error writing to the AOF file: {}", e);
+            let errno = e.raw_os_error().unwrap_or(libc::EIO);
+            state.aof.last_write_errno.store(errno, Relaxed);
             state.aof.last_write_ok.store(false, Relaxed);
         }
     }

@@ -1047,6 +1047,12 @@ impl Connection {
             }
             _ => {}
         }
+        if let Some(req) = r.shutdown {
+            if !super::prepare_shutdown(&self.state, req.save, req.force) {
+                *reply = Reply::Error(crate::commands::errors::SHUTDOWN_ERRORS);
+                r.shutdown = None;
+            }
+        }
         if let Some(path) = r.rewrite_config.take() {
             if let Err(e) = super::rewrite_config_file(&self.state, &path) {
                 *reply = Reply::Error(crate::resp::ErrorReply::owned(format!(
@@ -1080,6 +1086,7 @@ impl Connection {
         }
         if let Some(req) = r.shutdown {
             super::request_shutdown(&self.state, req);
+            self.close = true;
         }
     }
 

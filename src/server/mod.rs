@@ -582,20 +582,65 @@ async fn wait_for_shutdown(state: &ServerState) {
         SHUTDOWN.notified().await;
         return;
     };
-    tokio::select! {
-        _ = term.recv() => log_at!(Warning, "Received SIGTERM scheduling shutdown..."),
-        _ = int.recv() => log_at!(Warning, "Received SIGINT scheduling shutdown..."),
-        _ = SHUTDOWN.notified() => {}
+    loop {
+        let (signal, flags) = tokio::select! {
+            _ = term.recv() => ("SIGTERM", state.config().shutdown_on_sigterm),
+            _ = int.recv() => ("SIGINT", state.config().shutdown_on_sigint),
+            _ = SHUTDOWN.notified() => break,
+        };
+        log_at!(Warning, "Received {} scheduling shutdown...", signal);
+        use crate::config::values::ShutdownFlags as F;
+        let save = if flags.0 & F::NOSAVE != 0 {
+            Some(false)
+        } else if flags.0 & F::SAVE != 0 {
+            Some(true)
+        } else {
+            None
+        };
+        let force = flags.0 & F::FORCE != 0;
+        if tokio::task::block_in_place(|| prepare_shutdown(state, save, force)) {
+            break;
+        }
+        log_at!(
+            Warning,
+            "{} received but errors trying to shut down the server, check the logs for more information",
+            signal
+        );
     }
     state.shutdown_asap.store(true, Relaxed);
 }
 
-fn finish_shutdown(state: &ServerState) {
+/// The part of shutting down that can fail (Redis's `prepareForShutdown` up to the final
+/// save): a running BGSAVE is called off, the AOF flushed, and the dataset saved when asked
+/// (`save`: Some(true) SAVE, Some(false) NOSAVE, None when `save` points are set). False
+/// when that save failed and `force` was not given: the server keeps running.
+pub fn prepare_shutdown(state: &ServerState, save: Option<bool>, force: bool) -> bool {
     log_at!(Warning, "User requested shutdown...");
+    rdb_save::abort_for_shutdown(state);
     if state.aof.on.load(Relaxed) {
         log_at!(Notice, "Calling fsync() on the AOF file.");
         aof::flush_and_sync(state);
     }
+    if !save.unwrap_or_else(|| !state.config().save.is_empty()) {
+        return true;
+    }
+    log_at!(Notice, "Saving the final RDB snapshot before exiting.");
+    if rdb_save::save(state).is_ok() {
+        return true;
+    }
+    if force {
+        log_at!(Warning, "Error trying to save the DB. Exit anyway.");
+        return true;
+    }
+    log_at!(Warning, "Error trying to save the DB, can't exit.");
+    log_at!(
+        Warning,
+        "Errors trying to shut down the server. Check the logs for more information."
+    );
+    false
+}
+
+fn finish_shutdown(state: &ServerState) {
     let cfg = state.config();
     if cfg.daemonize || !cfg.pidfile.is_empty() {
         let path = if cfg.pidfile.is_empty() {

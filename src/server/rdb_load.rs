@@ -19,7 +19,10 @@ pub fn load_at_startup(state: &ServerState) -> bool {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
         Err(e) => {
-            log_at!(Warning, "Fatal error loading the DB: {}. Exiting.", e);
+            let reason = e
+                .raw_os_error()
+                .map_or_else(|| e.to_string(), crate::util::strerror);
+            log_at!(Warning, "Fatal error loading the DB: {}. Exiting.", reason);
             return false;
         }
     };

@@ -50,6 +50,9 @@ pub struct RdbStatus {
     pub forks: AtomicU64,
     /// BGSAVE SCHEDULE (or BGSAVE inside EXEC) waits for the cron.
     pub scheduled: AtomicBool,
+    /// Unix seconds of the last BGSAVE attempt (`lastbgsave_try`): save points retry a
+    /// failed save only after `BGSAVE_RETRY_DELAY_SECS`.
+    last_try_secs: AtomicI64,
     /// `server.dirty` when the running BGSAVE was cut.
     dirty_before: AtomicU64,
     /// `rdb_last_cow_size`: what the last BGSAVE copied for writes ahead of its walk.
@@ -73,6 +76,7 @@ impl Default for RdbStatus {
             saves: 0.into(),
             forks: 0.into(),
             scheduled: false.into(),
+            last_try_secs: 0.into(),
             dirty_before: 0.into(),
             last_cow_bytes: 0.into(),
             last_load_keys_loaded: 0.into(),
@@ -229,7 +233,7 @@ pub fn save(state: &ServerState) -> Result<(), &'static str> {
             state.last_save_secs.store(now_secs(), Relaxed);
             state.rdb.last_bgsave_ok.store(true, Relaxed);
         }
-        Err(e) => log_at!(Warning, "Write error saving DB on disk: {}", e),
+        Err(e) => log_at!(Warning, "{}", e),
     }
     result.map_err(|_| "ERR")
 }
@@ -241,8 +245,11 @@ fn save_to_file(state: &ServerState) -> Result<(), String> {
     let file = std::fs::File::create(&tmp);
     let Ok(file) = file else {
         state.keyspace.snapshot().finish();
-        let e = file.err().map(|e| e.to_string()).unwrap_or_default();
-        return Err(format!("failed opening {tmp}: {e}"));
+        let e = file.err().map(|e| io_reason(&e)).unwrap_or_default();
+        return Err(format!(
+            "Failed opening the temp RDB file {tmp} (in server root dir {}) for saving: {e}",
+            cwd()
+        ));
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
     let mut error = None;
@@ -253,7 +260,7 @@ fn save_to_file(state: &ServerState) -> Result<(), String> {
         &mut |bytes| match out.write_all(bytes) {
             Ok(()) => true,
             Err(e) => {
-                error = Some(e.to_string());
+                error = Some(io_reason(&e));
                 false
             }
         },
@@ -261,11 +268,11 @@ fn save_to_file(state: &ServerState) -> Result<(), String> {
     );
     let synced = out
         .into_inner()
-        .map_err(|e| e.to_string())
-        .and_then(|f| f.sync_all().map_err(|e| e.to_string()));
+        .map_err(|e| io_reason(e.error()))
+        .and_then(|f| f.sync_all().map_err(|e| io_reason(&e)));
     let done = match (complete, error, synced) {
         (true, None, Ok(())) => finish_file(Path::new(&tmp), Path::new(&target)),
-        (_, Some(e), _) | (_, None, Err(e)) => Err(e),
+        (_, Some(e), _) | (_, None, Err(e)) => Err(format!("Write error saving DB on disk: {e}")),
         (false, None, Ok(())) => Err("snapshot walk abandoned".into()),
     };
     if done.is_err() {
@@ -274,9 +281,29 @@ fn save_to_file(state: &ServerState) -> Result<(), String> {
     done
 }
 
+/// An I/O error as the C library words it.
+fn io_reason(e: &std::io::Error) -> String {
+    e.raw_os_error()
+        .map_or_else(|| e.to_string(), crate::util::strerror)
+}
+
+fn cwd() -> String {
+    std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default()
+}
+
 /// Renames the complete temp file over the target and makes the rename durable.
 fn finish_file(tmp: &Path, target: &Path) -> Result<(), String> {
-    std::fs::rename(tmp, target).map_err(|e| format!("rename to {}: {e}", target.display()))?;
+    std::fs::rename(tmp, target).map_err(|e| {
+        format!(
+            "Error moving temp DB file {} on the final destination {} (in server root dir {}): {}",
+            tmp.display(),
+            target.display(),
+            cwd(),
+            io_reason(&e)
+        )
+    })?;
     let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -295,6 +322,7 @@ pub fn start_bgsave(state: &Arc<ServerState>) -> Result<u32, &'static str> {
     }
     let rdb = &state.rdb;
     rdb.saves.fetch_add(1, Relaxed);
+    rdb.last_try_secs.store(now_secs(), Relaxed);
     let target = state.config().dbfilename.clone();
     let spawned = std::env::current_exe().and_then(|exe| {
         Command::new(exe)
@@ -419,16 +447,72 @@ fn bgsave_done(state: &ServerState, pid: u32, status: std::io::Result<ExitStatus
     rdb.busy.store(false, Relaxed);
 }
 
+/// Calls off a running BGSAVE before shutting down (Redis kills its child) and waits, a
+/// bounded time, for its walk to let go of the snapshot.
+pub fn abort_for_shutdown(state: &ServerState) {
+    if !state.rdb.in_progress.load(Relaxed) {
+        return;
+    }
+    log_at!(Warning, "There is a child saving an .rdb. Killing it!");
+    if let Some(cut) = state.keyspace.snapshot().in_progress() {
+        cut.abandon();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while state.rdb.busy.load(Relaxed) && std::time::Instant::now() < deadline {
+        std::thread::sleep(DELAY_STEP);
+    }
+}
+
+/// How long save points wait before trying again after a failed BGSAVE.
+const BGSAVE_RETRY_DELAY_SECS: i64 = 5;
+
 /// The cron's part: a scheduled BGSAVE starts once no AOF rewrite runs (one attempt: a
-/// failure to start is logged, not retried every tick).
+/// failure to start is logged, not retried every tick); otherwise the first `save` point
+/// that is due starts one.
 pub fn cron(state: &Arc<ServerState>) {
-    if state.rdb.scheduled.load(Relaxed)
-        && !state.aof.rewrite_in_progress.load(Relaxed)
-        && !state.rdb.busy.load(Relaxed)
-        && state.rdb.scheduled.swap(false, Relaxed)
-    {
+    let idle = !state.aof.rewrite_in_progress.load(Relaxed) && !state.rdb.busy.load(Relaxed);
+    if !idle {
+        return;
+    }
+    if state.rdb.scheduled.swap(false, Relaxed) {
+        let _ = start_bgsave(state);
+        return;
+    }
+    let now = now_secs();
+    let config = state.config();
+    let due = due_save_point(
+        &config.save,
+        state.dirty.load(Relaxed),
+        now - state.last_save_secs.load(Relaxed),
+        now - state.rdb.last_try_secs.load(Relaxed),
+        state.rdb.last_bgsave_ok.load(Relaxed),
+    );
+    if let Some((seconds, changes)) = due {
+        log_at!(
+            Notice,
+            "{} changes in {} seconds. Saving...",
+            changes,
+            seconds
+        );
         let _ = start_bgsave(state);
     }
+}
+
+/// The first `save <seconds> <changes>` point that is due (Redis's serverCron rule: enough
+/// changes, more than `seconds` since the last successful save, and a failed attempt not
+/// retried within `BGSAVE_RETRY_DELAY_SECS`).
+fn due_save_point(
+    points: &[(u64, u64)],
+    dirty: u64,
+    secs_since_save: i64,
+    secs_since_try: i64,
+    last_ok: bool,
+) -> Option<(u64, u64)> {
+    points.iter().copied().find(|&(seconds, changes)| {
+        dirty >= changes
+            && secs_since_save > seconds as i64
+            && (last_ok || secs_since_try > BGSAVE_RETRY_DELAY_SECS)
+    })
 }
 
 /// The writer child's whole life (`main` calls it when `WRITER_ENV` is set): frames from
@@ -476,6 +560,27 @@ fn write_frames(mut input: impl Read, tmp: &Path, target: &Path) -> Result<(), S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn save_points_follow_changes_time_and_the_retry_delay() {
+        let points = [(3600, 1), (300, 100), (60, 10000)];
+        assert_eq!(due_save_point(&points, 0, 10_000, 10_000, true), None);
+        assert_eq!(due_save_point(&points, 1, 3600, 10_000, true), None);
+        assert_eq!(
+            due_save_point(&points, 1, 3601, 10_000, true),
+            Some((3600, 1))
+        );
+        assert_eq!(
+            due_save_point(&points, 150, 301, 10_000, true),
+            Some((300, 100))
+        );
+        assert_eq!(due_save_point(&points, 150, 301, 5, false), None);
+        assert_eq!(
+            due_save_point(&points, 150, 301, 6, false),
+            Some((300, 100))
+        );
+        assert_eq!(due_save_point(&[], 1_000_000, 1_000_000, 1_000, true), None);
+    }
 
     fn framed(parts: &[&[u8]], close: bool) -> Vec<u8> {
         let mut v = Vec::new();
