@@ -458,6 +458,20 @@ fn a_failed_bgsave_stops_writes_until_a_save_succeeds() {
     };
     misconf(&mut c, redis::cmd("SET").arg("k2").arg("v"));
     misconf(&mut c, &mut redis::cmd("PING"));
+    // A script's first write is refused the same way; reads in scripts still run.
+    misconf(
+        &mut c,
+        redis::cmd("EVAL")
+            .arg("return redis.call('set','x',1)")
+            .arg(1)
+            .arg("x"),
+    );
+    let v: String = redis::cmd("EVAL")
+        .arg("return redis.call('get','k')")
+        .arg(0)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(v, "v");
     assert_eq!(c.get::<_, String>("k").unwrap(), "v");
     let _: () = redis::cmd("CONFIG")
         .arg("SET")

@@ -495,32 +495,12 @@ fn admit_resources(
             return Err(e);
         }
     }
-    if !server.role.is_replica()
-        && config.min_replicas_to_write > 0
-        && config.min_replicas_max_lag > 0
-        && writes()
-    {
-        let max_lag_secs = config.min_replicas_max_lag as u64;
-        let good = server
-            .replicas
-            .lock()
-            .values()
-            .filter(|r| {
-                r.state == "online"
-                    && (now_ms / 1000).saturating_sub(r.last_ack_ms / 1000) <= max_lag_secs
-            })
-            .count();
-        if (good as i64) < config.min_replicas_to_write {
-            return Err(ErrorReply::fixed(
-                "NOREPLICAS Not enough good replicas to write.",
-            ));
-        }
+    if writes() && too_few_good_replicas(server, config, now_ms) {
+        return Err(errors::NOREPLICAS);
     }
     if server.role.is_replica() && !client.is_master {
         if writes() && config.replica_read_only {
-            return Err(ErrorReply::fixed(
-                "READONLY You can't write against a read only replica.",
-            ));
+            return Err(errors::READONLY_REPLICA);
         }
         // EXEC is refused when any queued command could not run on a stale replica.
         let deny_stale = !cmd.spec.has(flag::STALE)
@@ -541,6 +521,45 @@ fn admit_resources(
         )));
     }
     Ok(())
+}
+
+/// `min-replicas-to-write` is set on a primary and fewer replicas than that are online and
+/// acknowledged within `min-replicas-max-lag` (Redis's `checkGoodReplicasStatus` failing).
+fn too_few_good_replicas(server: &ServerState, config: &Config, now_ms: u64) -> bool {
+    if server.role.is_replica()
+        || config.min_replicas_to_write <= 0
+        || config.min_replicas_max_lag <= 0
+    {
+        return false;
+    }
+    let max_lag_secs = config.min_replicas_max_lag as u64;
+    let good = server
+        .replicas
+        .lock()
+        .values()
+        .filter(|r| {
+            r.state == "online"
+                && (now_ms / 1000).saturating_sub(r.last_ack_ms / 1000) <= max_lag_secs
+        })
+        .count();
+    (good as i64) < config.min_replicas_to_write
+}
+
+/// Why a script's first write is refused (Redis's `scriptVerifyWriteCommandAllow`, server
+/// side): a read-only replica, failing persistence, too few good replicas.
+pub fn script_write_refusal(
+    server: &ServerState,
+    client: &ClientState,
+    now_ms: u64,
+) -> Option<ErrorReply> {
+    let config = server.config();
+    if server.role.is_replica() && config.replica_read_only && !client.is_master {
+        return Some(errors::READONLY_REPLICA);
+    }
+    if let Some(e) = disk_error(server, &config) {
+        return Some(e);
+    }
+    too_few_good_replicas(server, &config, now_ms).then_some(errors::NOREPLICAS)
 }
 
 /// Why writes (and PING) are refused while persistence is failing (Redis's

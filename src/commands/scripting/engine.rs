@@ -565,6 +565,12 @@ fn script_call(
             "-OOM command not allowed when used memory > 'maxmemory'.",
         );
     }
+    if cmd.spec.has(flag::WRITE) && !WRITE_DIRTY.load(Relaxed) {
+        // Once a script has written it must finish: only its first write can be refused.
+        if let Some(e) = dispatch::script_write_refusal(ctx.server, ctx.client, ctx.now_ms) {
+            return rejected(lua, server, Some(cmd), &format!("-{}", e.text()));
+        }
+    }
     if cmd.spec.has(flag::WRITE) {
         WRITE_DIRTY.store(true, Relaxed);
     }
