@@ -577,20 +577,22 @@ mod tests {
             ConvertFor(Vec<Vec<u8>>),
             Random(u64),
             Scan,
-            /// A full scan that adds and removes fields after `at` steps.
+            /// A full scan that, after `at` steps, adds `add`, removes `remove` and then the
+            /// lowest `drop_percent` percent of what is left (enough to shrink the table).
             ScanWhileChanging {
                 at: usize,
                 add: Vec<Vec<u8>>,
                 remove: Vec<Vec<u8>>,
+                drop_percent: usize,
             },
         }
 
-        /// Short strings from a small alphabet (so fields repeat) with lengths on both
-        /// sides of the small value limits the test picks.
+        /// Short strings from a small alphabet (so fields repeat and get rewritten), and now
+        /// and then longer ones that pass the small value limits the test picks.
         fn bytes() -> impl Strategy<Value = Vec<u8>> {
             prop_oneof![
-                8 => prop::collection::vec(prop::sample::select(b"abc".to_vec()), 0..4),
-                2 => prop::collection::vec(prop::sample::select(b"xyz0".to_vec()), 4..20),
+                16 => prop::collection::vec(prop::sample::select(b"abc".to_vec()), 0..3),
+                1 => prop::collection::vec(prop::sample::select(b"xyz0".to_vec()), 3..20),
             ]
         }
 
@@ -612,8 +614,18 @@ mod tests {
                 1 => prop::collection::vec(bytes(), 0..3).prop_map(Op::ConvertFor),
                 2 => any::<u64>().prop_map(Op::Random),
                 1 => Just(Op::Scan),
-                2 => (0usize..6, many(), prop::collection::vec(bytes(), 0..6))
-                    .prop_map(|(at, add, remove)| Op::ScanWhileChanging { at, add, remove }),
+                1 => (
+                    0usize..12,
+                    many(),
+                    prop::collection::vec(bytes(), 0..6),
+                    prop_oneof![Just(0usize), 0usize..=100],
+                )
+                    .prop_map(|(at, add, remove, drop_percent)| Op::ScanWhileChanging {
+                        at,
+                        add,
+                        remove,
+                        drop_percent,
+                    }),
             ]
         }
 
@@ -721,7 +733,12 @@ mod tests {
                     // Nothing changes during this scan, so nothing is visited twice.
                     prop_assert_eq!(seen, m.fields().into_iter().collect::<Vec<_>>());
                 }
-                Op::ScanWhileChanging { at, add, remove } => {
+                Op::ScanWhileChanging {
+                    at,
+                    add,
+                    remove,
+                    drop_percent,
+                } => {
                     let before = m.fields();
                     let (mut cursor, mut steps, mut changed) = (0u64, 0, false);
                     let mut seen = BTreeSet::new();
@@ -733,6 +750,11 @@ mod tests {
                         for f in remove {
                             h.remove(f);
                             m.remove(f);
+                        }
+                        let all: Vec<Vec<u8>> = m.fields().into_iter().collect();
+                        for f in all.into_iter().take(m.pairs.len() * drop_percent / 100) {
+                            h.remove(&f);
+                            m.remove(&f);
                         }
                     };
                     loop {
@@ -765,7 +787,7 @@ mod tests {
 
             #[test]
             fn hash_matches_an_insertion_ordered_model(
-                max_entries in 0usize..12,
+                max_entries in prop_oneof![0usize..16, Just(128)],
                 max_value in 1usize..8,
                 ops in prop::collection::vec(op(), 1..200),
             ) {

@@ -340,9 +340,33 @@ mod tests {
             Set(i64, Vec<u8>),
             Range(i64, i64),
             Trim(i64, i64),
-            Remove(Vec<u8>, i64),
-            Insert(Vec<u8>, Vec<u8>, bool),
-            Positions(Vec<u8>, i64, usize, usize),
+            Remove(Probe, i64),
+            Insert(Probe, Vec<u8>, bool),
+            /// LPOS for one element, with these and a fixed grid of rank/count/maxlen.
+            Positions(Probe, i64, usize, usize),
+        }
+
+        /// An element to look for: a literal, or whatever sits at some position of the list
+        /// (so searches find matches even after many distinct pushes).
+        #[derive(Clone, Debug)]
+        enum Probe {
+            Lit(Vec<u8>),
+            Nth(prop::sample::Index),
+        }
+
+        fn probe() -> impl Strategy<Value = Probe> {
+            prop_oneof![
+                element().prop_map(Probe::Lit),
+                any::<prop::sample::Index>().prop_map(Probe::Nth),
+            ]
+        }
+
+        fn resolve(m: &VecDeque<Vec<u8>>, p: &Probe) -> Vec<u8> {
+            match p {
+                Probe::Lit(x) => x.clone(),
+                Probe::Nth(_) if m.is_empty() => Vec::new(),
+                Probe::Nth(i) => m[i.index(m.len())].clone(),
+            }
         }
 
         fn end() -> impl Strategy<Value = End> {
@@ -378,11 +402,11 @@ mod tests {
                 2 => (index(), element()).prop_map(|(i, x)| Op::Set(i, x)),
                 2 => (index(), index()).prop_map(|(a, b)| Op::Range(a, b)),
                 1 => (index(), index()).prop_map(|(a, b)| Op::Trim(a, b)),
-                2 => (element(), prop_oneof![-3i64..=3, Just(i64::MIN), Just(i64::MAX)])
+                2 => (probe(), prop_oneof![-3i64..=3, Just(i64::MIN), Just(i64::MAX)])
                     .prop_map(|(x, c)| Op::Remove(x, c)),
-                2 => (element(), element(), any::<bool>()).prop_map(|(p, x, a)| Op::Insert(p, x, a)),
+                2 => (probe(), element(), any::<bool>()).prop_map(|(p, x, a)| Op::Insert(p, x, a)),
                 2 => (
-                    element(),
+                    probe(),
                     prop_oneof![1i64..=3, -3i64..=-1, Just(i64::MAX), Just(-i64::MAX)],
                     0usize..4,
                     prop_oneof![Just(0usize), 1usize..20],
@@ -479,6 +503,7 @@ mod tests {
                     prop_assert_eq!(l.trim(*a, *b), before - m.len());
                 }
                 Op::Remove(x, count) => {
+                    let x = &resolve(m, x);
                     let limit = if *count == 0 {
                         u64::MAX
                     } else {
@@ -496,6 +521,7 @@ mod tests {
                     prop_assert_eq!(l.remove_matching(x, *count), hits.len());
                 }
                 Op::Insert(pivot, x, after) => {
+                    let pivot = &resolve(m, pivot);
                     let at = m.iter().position(|e| e == pivot);
                     if let Some(i) = at {
                         m.insert(if *after { i + 1 } else { i }, x.clone());
@@ -503,23 +529,38 @@ mod tests {
                     prop_assert_eq!(l.insert_at_pivot(pivot, x, *after), at.is_some());
                 }
                 Op::Positions(x, rank, count, maxlen) => {
-                    let scanned = if *maxlen == 0 {
-                        m.len()
-                    } else {
-                        (*maxlen).min(m.len())
-                    };
-                    let order: Vec<usize> = if *rank > 0 {
-                        (0..scanned).collect()
-                    } else {
-                        (0..scanned).map(|n| m.len() - 1 - n).collect()
-                    };
-                    let want: Vec<usize> = order
-                        .into_iter()
-                        .filter(|&i| m[i] == *x)
-                        .skip((rank.unsigned_abs() - 1).min(usize::MAX as u64) as usize)
-                        .take(if *count == 0 { usize::MAX } else { *count })
-                        .collect();
-                    prop_assert_eq!(l.positions(x, *rank, *count, *maxlen), want);
+                    let x = &resolve(m, x);
+                    let n = m.len();
+                    let mut cases = vec![(*rank, *count, *maxlen)];
+                    for rank in [1, 2, -1, -2] {
+                        for count in [0, 1, 2] {
+                            for maxlen in [0, 1, 2, n / 2, n.saturating_sub(1), n, n + 1] {
+                                cases.push((rank, count, maxlen));
+                            }
+                        }
+                    }
+                    for (rank, count, maxlen) in cases {
+                        let scanned = if maxlen == 0 { n } else { maxlen.min(n) };
+                        let order: Vec<usize> = if rank > 0 {
+                            (0..scanned).collect()
+                        } else {
+                            (0..scanned).map(|k| n - 1 - k).collect()
+                        };
+                        let want: Vec<usize> = order
+                            .into_iter()
+                            .filter(|&i| m[i] == *x)
+                            .skip((rank.unsigned_abs() - 1).min(usize::MAX as u64) as usize)
+                            .take(if count == 0 { usize::MAX } else { count })
+                            .collect();
+                        prop_assert_eq!(
+                            l.positions(x, rank, count, maxlen),
+                            want,
+                            "rank {} count {} maxlen {}",
+                            rank,
+                            count,
+                            maxlen
+                        );
+                    }
                 }
             }
             Ok(())

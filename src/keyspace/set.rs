@@ -449,11 +449,13 @@ mod tests {
             Random(u64),
             PopRandom(u64),
             Scan,
-            /// A full scan that adds and removes members after `at` steps.
+            /// A full scan that, after `at` steps, adds `add`, removes `remove` and then the
+            /// lowest `drop_percent` percent of what is left (enough to shrink the table).
             ScanWhileChanging {
                 at: usize,
                 add: Vec<Vec<u8>>,
                 remove: Vec<Vec<u8>>,
+                drop_percent: usize,
             },
         }
 
@@ -500,8 +502,18 @@ mod tests {
                 2 => any::<u64>().prop_map(Op::Random),
                 3 => any::<u64>().prop_map(Op::PopRandom),
                 1 => Just(Op::Scan),
-                2 => (0usize..6, many(), prop::collection::vec(member(), 0..6))
-                    .prop_map(|(at, add, remove)| Op::ScanWhileChanging { at, add, remove }),
+                2 => (
+                    0usize..12,
+                    many(),
+                    prop::collection::vec(member(), 0..6),
+                    prop_oneof![Just(0usize), 0usize..=100],
+                )
+                    .prop_map(|(at, add, remove, drop_percent)| Op::ScanWhileChanging {
+                        at,
+                        add,
+                        remove,
+                        drop_percent,
+                    }),
             ]
         }
 
@@ -576,7 +588,12 @@ mod tests {
                     // Nothing changes during this scan, so nothing is visited twice.
                     prop_assert_eq!(seen, m.members.iter().cloned().collect::<Vec<_>>());
                 }
-                Op::ScanWhileChanging { at, add, remove } => {
+                Op::ScanWhileChanging {
+                    at,
+                    add,
+                    remove,
+                    drop_percent,
+                } => {
                     let before = m.members.clone();
                     let (mut cursor, mut steps, mut changed) = (0u64, 0, false);
                     let mut seen = BTreeSet::new();
@@ -588,6 +605,11 @@ mod tests {
                         for x in remove {
                             s.remove(x);
                             m.members.remove(x);
+                        }
+                        let all: Vec<Vec<u8>> = m.members.clone().into_iter().collect();
+                        for f in all.into_iter().take(m.members.len() * drop_percent / 100) {
+                            s.remove(&f);
+                            m.members.remove(&f);
                         }
                     };
                     loop {
