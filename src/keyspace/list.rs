@@ -422,7 +422,7 @@ mod tests {
             let from_tail = |i: i64| if i < 0 { len + i as i128 } else { i as i128 };
             let s = from_tail(start).max(0);
             let e = from_tail(end).min(len - 1);
-            (s <= e).then(|| (s as usize, e as usize))
+            (s <= e).then_some((s as usize, e as usize))
         }
 
         fn model_index(len: usize, index: i64) -> Option<usize> {
@@ -431,7 +431,7 @@ mod tests {
             } else {
                 index as i128
             };
-            (0..len as i128).contains(&i).then(|| i as usize)
+            (0..len as i128).contains(&i).then_some(i as usize)
         }
 
         fn apply(l: &mut List, m: &mut VecDeque<Vec<u8>>, op: &Op) -> Result<(), TestCaseError> {
