@@ -562,4 +562,257 @@ mod tests {
             7 + 3 + 2
         );
     }
+
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::{BTreeMap, BTreeSet};
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Set(Vec<u8>, Vec<u8>),
+            SetIfAbsent(Vec<u8>, Vec<u8>),
+            Remove(Vec<u8>),
+            Read(Vec<u8>),
+            ConvertFor(Vec<Vec<u8>>),
+            Random(u64),
+            Scan,
+            /// A full scan that, after `at` steps, adds `add`, removes `remove` and then the
+            /// lowest `drop_percent` percent of what is left (enough to shrink the table).
+            ScanWhileChanging {
+                at: usize,
+                add: Vec<Vec<u8>>,
+                remove: Vec<Vec<u8>>,
+                drop_percent: usize,
+            },
+        }
+
+        /// Short strings from a small alphabet (so fields repeat and get rewritten), and now
+        /// and then longer ones that pass the small value limits the test picks.
+        fn bytes() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                16 => prop::collection::vec(prop::sample::select(b"abc".to_vec()), 0..3),
+                1 => prop::collection::vec(prop::sample::select(b"xyz0".to_vec()), 3..20),
+            ]
+        }
+
+        /// Many distinct fields, so the table grows and shrinks through several sizes.
+        fn many() -> impl Strategy<Value = Vec<Vec<u8>>> {
+            (0u32..1000, 0usize..80).prop_map(|(base, n)| {
+                (0..n)
+                    .map(|i| format!("n{}", base as usize + i).into_bytes())
+                    .collect()
+            })
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                8 => (bytes(), bytes()).prop_map(|(f, v)| Op::Set(f, v)),
+                2 => (bytes(), bytes()).prop_map(|(f, v)| Op::SetIfAbsent(f, v)),
+                4 => bytes().prop_map(Op::Remove),
+                3 => bytes().prop_map(Op::Read),
+                1 => prop::collection::vec(bytes(), 0..3).prop_map(Op::ConvertFor),
+                2 => any::<u64>().prop_map(Op::Random),
+                1 => Just(Op::Scan),
+                1 => (
+                    0usize..12,
+                    many(),
+                    prop::collection::vec(bytes(), 0..6),
+                    prop_oneof![Just(0usize), 0usize..=100],
+                )
+                    .prop_map(|(at, add, remove, drop_percent)| Op::ScanWhileChanging {
+                        at,
+                        add,
+                        remove,
+                        drop_percent,
+                    }),
+            ]
+        }
+
+        fn lcg(seed: u64) -> impl FnMut(usize) -> usize {
+            let mut state = seed;
+            move |n| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 33) as usize) % n
+            }
+        }
+
+        /// The model: pairs in insertion order (a rewrite keeps the field's place), and the
+        /// encoding the limits call for.
+        struct Model {
+            pairs: Vec<(Vec<u8>, Vec<u8>)>,
+            listpack: bool,
+            limits: Limits,
+        }
+
+        impl Model {
+            fn get(&self, f: &[u8]) -> Option<&[u8]> {
+                self.pairs.iter().find(|(k, _)| k == f).map(|(_, v)| &v[..])
+            }
+
+            fn set(&mut self, f: &[u8], v: &[u8]) -> bool {
+                if f.len() > self.limits.max_value || v.len() > self.limits.max_value {
+                    self.listpack = false;
+                }
+                if let Some(p) = self.pairs.iter_mut().find(|(k, _)| k == f) {
+                    p.1 = v.to_vec();
+                    return false;
+                }
+                self.pairs.push((f.to_vec(), v.to_vec()));
+                if self.pairs.len() > self.limits.max_entries {
+                    self.listpack = false;
+                }
+                true
+            }
+
+            fn remove(&mut self, f: &[u8]) -> bool {
+                let before = self.pairs.len();
+                self.pairs.retain(|(k, _)| k != f);
+                before != self.pairs.len()
+            }
+
+            fn fields(&self) -> BTreeSet<Vec<u8>> {
+                self.pairs.iter().map(|(k, _)| k.clone()).collect()
+            }
+        }
+
+        fn full_scan(h: &Hash) -> Vec<Vec<u8>> {
+            let (mut cursor, mut seen) = (0u64, Vec::new());
+            loop {
+                cursor = h.scan_step(cursor, &mut |f, _| seen.push(f.to_vec()));
+                if cursor == 0 {
+                    return seen;
+                }
+            }
+        }
+
+        fn apply(h: &mut Hash, m: &mut Model, op: &Op) -> Result<(), TestCaseError> {
+            let limits = m.limits;
+            match op {
+                Op::Set(f, v) => prop_assert_eq!(h.set(f, v, limits), m.set(f, v)),
+                Op::SetIfAbsent(f, v) => {
+                    // HSETNX's sequence of calls.
+                    let absent = m.get(f).is_none();
+                    if !h.contains(f) {
+                        h.convert_for([&f[..], &v[..]], limits);
+                        prop_assert!(h.set(f, v, limits));
+                    }
+                    if absent {
+                        m.set(f, v);
+                    }
+                }
+                Op::Remove(f) => prop_assert_eq!(h.remove(f), m.remove(f)),
+                Op::Read(f) => {
+                    prop_assert_eq!(h.get(f), m.get(f));
+                    prop_assert_eq!(h.contains(f), m.get(f).is_some());
+                    prop_assert_eq!(
+                        h.get(f).map_or(0, |v| v.len()),
+                        m.get(f).map_or(0, |v| v.len())
+                    );
+                }
+                Op::ConvertFor(items) => {
+                    h.convert_for(items.iter().map(|i| &i[..]), limits);
+                    if items.iter().any(|i| i.len() > limits.max_value) {
+                        m.listpack = false;
+                    }
+                }
+                Op::Random(seed) => {
+                    let got = h
+                        .random(&mut lcg(*seed))
+                        .map(|(f, v)| (f.to_vec(), v.to_vec()));
+                    match got {
+                        None => prop_assert!(m.pairs.is_empty()),
+                        Some((f, v)) => prop_assert_eq!(m.get(&f), Some(&v[..])),
+                    }
+                }
+                Op::Scan => {
+                    let mut seen = full_scan(h);
+                    seen.sort();
+                    // Nothing changes during this scan, so nothing is visited twice.
+                    prop_assert_eq!(seen, m.fields().into_iter().collect::<Vec<_>>());
+                }
+                Op::ScanWhileChanging {
+                    at,
+                    add,
+                    remove,
+                    drop_percent,
+                } => {
+                    let before = m.fields();
+                    let (mut cursor, mut steps, mut changed) = (0u64, 0, false);
+                    let mut seen = BTreeSet::new();
+                    let change = |h: &mut Hash, m: &mut Model| {
+                        for f in add {
+                            h.set(f, b"v", limits);
+                            m.set(f, b"v");
+                        }
+                        for f in remove {
+                            h.remove(f);
+                            m.remove(f);
+                        }
+                        let all: Vec<Vec<u8>> = m.fields().into_iter().collect();
+                        for f in all.into_iter().take(m.pairs.len() * drop_percent / 100) {
+                            h.remove(&f);
+                            m.remove(&f);
+                        }
+                    };
+                    loop {
+                        cursor = h.scan_step(cursor, &mut |f, _| {
+                            seen.insert(f.to_vec());
+                        });
+                        steps += 1;
+                        if steps == *at {
+                            change(h, m);
+                            changed = true;
+                        }
+                        if cursor == 0 {
+                            break;
+                        }
+                    }
+                    if !changed {
+                        change(h, m);
+                    }
+                    // Every field there from start to end was visited.
+                    for f in before.intersection(&m.fields()) {
+                        prop_assert!(seen.contains(f), "field {:?} not visited", f);
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn hash_matches_an_insertion_ordered_model(
+                max_entries in prop_oneof![0usize..16, Just(128)],
+                max_value in 1usize..8,
+                ops in prop::collection::vec(op(), 1..200),
+            ) {
+                let limits = Limits { max_entries, max_value };
+                let mut h = Hash::new();
+                let mut m = Model { pairs: Vec::new(), listpack: true, limits };
+                for op in &ops {
+                    let was_listpack = h.is_listpack();
+                    apply(&mut h, &mut m, op)?;
+                    prop_assert!(was_listpack || !h.is_listpack(), "converted back to listpack");
+                    prop_assert_eq!(h.is_listpack(), m.listpack);
+                    prop_assert_eq!(h.encoding_name(), if m.listpack { "listpack" } else { "hashtable" });
+                    prop_assert_eq!(h.len(), m.pairs.len());
+                    prop_assert_eq!(h.is_empty(), m.pairs.is_empty());
+                    let got: Vec<(Vec<u8>, Vec<u8>)> =
+                        h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+                    if h.is_listpack() {
+                        prop_assert_eq!(&got, &m.pairs);
+                    } else {
+                        let got: BTreeMap<_, _> = got.into_iter().collect();
+                        let want: BTreeMap<_, _> = m.pairs.iter().cloned().collect();
+                        prop_assert_eq!(got, want);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -325,4 +325,265 @@ mod tests {
         assert_eq!(l.positions(b"c", 1, 0, 3), [2]);
         assert_eq!(l.positions(b"c", i64::MIN, 1, 0), [7]);
     }
+
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Push(End, Vec<u8>),
+            PushMany(End, Vec<u8>, usize),
+            Pop(End),
+            PopMany(End, usize),
+            Get(i64),
+            Set(i64, Vec<u8>),
+            Range(i64, i64),
+            Trim(i64, i64),
+            Remove(Probe, i64),
+            Insert(Probe, Vec<u8>, bool),
+            /// LPOS for one element, with these and a fixed grid of rank/count/maxlen.
+            Positions(Probe, i64, usize, usize),
+        }
+
+        /// An element to look for: a literal, or whatever sits at some position of the list
+        /// (so searches find matches even after many distinct pushes).
+        #[derive(Clone, Debug)]
+        enum Probe {
+            Lit(Vec<u8>),
+            Nth(prop::sample::Index),
+        }
+
+        fn probe() -> impl Strategy<Value = Probe> {
+            prop_oneof![
+                element().prop_map(Probe::Lit),
+                any::<prop::sample::Index>().prop_map(Probe::Nth),
+            ]
+        }
+
+        fn resolve(m: &VecDeque<Vec<u8>>, p: &Probe) -> Vec<u8> {
+            match p {
+                Probe::Lit(x) => x.clone(),
+                Probe::Nth(_) if m.is_empty() => Vec::new(),
+                Probe::Nth(i) => m[i.index(m.len())].clone(),
+            }
+        }
+
+        fn end() -> impl Strategy<Value = End> {
+            prop_oneof![Just(End::Head), Just(End::Tail)]
+        }
+
+        /// Mostly a few short values that repeat (so pivots and matches are found), plus
+        /// values around the inline limit and long ones that live on the heap.
+        fn element() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                6 => prop::sample::select(vec!["", "a", "b", "c", "d"]).prop_map(|s| s.as_bytes().to_vec()),
+                2 => (20usize..=24, any::<u8>()).prop_map(|(n, b)| vec![b; n]),
+                1 => prop::collection::vec(any::<u8>(), 0..40),
+                1 => (100usize..700, any::<u8>()).prop_map(|(n, b)| vec![b; n]),
+            ]
+        }
+
+        fn index() -> impl Strategy<Value = i64> {
+            prop_oneof![
+                8 => -30i64..30,
+                1 => -300i64..300,
+                1 => prop::sample::select(vec![i64::MIN, i64::MIN + 1, i64::MAX, -1, 0]),
+            ]
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                6 => (end(), element()).prop_map(|(e, x)| Op::Push(e, x)),
+                1 => (end(), element(), 1usize..120).prop_map(|(e, x, n)| Op::PushMany(e, x, n)),
+                2 => end().prop_map(Op::Pop),
+                1 => (end(), 0usize..12).prop_map(|(e, n)| Op::PopMany(e, n)),
+                2 => index().prop_map(Op::Get),
+                2 => (index(), element()).prop_map(|(i, x)| Op::Set(i, x)),
+                2 => (index(), index()).prop_map(|(a, b)| Op::Range(a, b)),
+                1 => (index(), index()).prop_map(|(a, b)| Op::Trim(a, b)),
+                2 => (probe(), prop_oneof![-3i64..=3, Just(i64::MIN), Just(i64::MAX)])
+                    .prop_map(|(x, c)| Op::Remove(x, c)),
+                2 => (probe(), element(), any::<bool>()).prop_map(|(p, x, a)| Op::Insert(p, x, a)),
+                2 => (
+                    probe(),
+                    prop_oneof![1i64..=3, -3i64..=-1, Just(i64::MAX), Just(-i64::MAX)],
+                    0usize..4,
+                    prop_oneof![Just(0usize), 1usize..20],
+                )
+                    .prop_map(|(x, r, c, m)| Op::Positions(x, r, c, m)),
+            ]
+        }
+
+        /// The model's reading of a Redis index pair: positions `s..=e` after counting
+        /// negatives from the tail and clamping to the list, or nothing.
+        fn model_range(len: usize, start: i64, end: i64) -> Option<(usize, usize)> {
+            let len = len as i128;
+            let from_tail = |i: i64| if i < 0 { len + i as i128 } else { i as i128 };
+            let s = from_tail(start).max(0);
+            let e = from_tail(end).min(len - 1);
+            (s <= e).then_some((s as usize, e as usize))
+        }
+
+        fn model_index(len: usize, index: i64) -> Option<usize> {
+            let i = if index < 0 {
+                len as i128 + index as i128
+            } else {
+                index as i128
+            };
+            (0..len as i128).contains(&i).then_some(i as usize)
+        }
+
+        fn apply(l: &mut List, m: &mut VecDeque<Vec<u8>>, op: &Op) -> Result<(), TestCaseError> {
+            match op {
+                Op::Push(e, x) => {
+                    l.push(*e, x);
+                    match e {
+                        End::Head => m.push_front(x.clone()),
+                        End::Tail => m.push_back(x.clone()),
+                    }
+                }
+                Op::PushMany(e, x, n) => {
+                    for k in 0..*n {
+                        let mut item = x.clone();
+                        item.extend_from_slice(k.to_string().as_bytes());
+                        l.push(*e, &item);
+                        match e {
+                            End::Head => m.push_front(item),
+                            End::Tail => m.push_back(item),
+                        }
+                    }
+                }
+                Op::Pop(e) => {
+                    let want = match e {
+                        End::Head => m.pop_front(),
+                        End::Tail => m.pop_back(),
+                    };
+                    prop_assert_eq!(l.pop(*e).map(|x| x.to_vec()), want);
+                }
+                Op::PopMany(e, n) => {
+                    let mut want = Vec::new();
+                    for _ in 0..*n {
+                        let x = match e {
+                            End::Head => m.pop_front(),
+                            End::Tail => m.pop_back(),
+                        };
+                        want.extend(x);
+                    }
+                    let got: Vec<Vec<u8>> = l.pop_many(*e, *n).iter().map(|x| x.to_vec()).collect();
+                    prop_assert_eq!(got, want);
+                }
+                Op::Get(i) => {
+                    let want = model_index(m.len(), *i).map(|p| &m[p][..]);
+                    prop_assert_eq!(l.resolve(*i), model_index(m.len(), *i));
+                    prop_assert_eq!(l.get(*i), want);
+                }
+                Op::Set(i, x) => {
+                    let p = model_index(m.len(), *i);
+                    if let Some(p) = p {
+                        m[p] = x.clone();
+                    }
+                    prop_assert_eq!(l.set(*i, x), p.is_some());
+                }
+                Op::Range(a, b) => {
+                    let bounds = model_range(m.len(), *a, *b);
+                    prop_assert_eq!(l.range_bounds(*a, *b), bounds);
+                    let want: Vec<&[u8]> = match bounds {
+                        Some((s, e)) => m.range(s..=e).map(|x| &x[..]).collect(),
+                        None => Vec::new(),
+                    };
+                    prop_assert_eq!(l.range(*a, *b).collect::<Vec<_>>(), want);
+                }
+                Op::Trim(a, b) => {
+                    let before = m.len();
+                    *m = match model_range(m.len(), *a, *b) {
+                        Some((s, e)) => m.range(s..=e).cloned().collect(),
+                        None => VecDeque::new(),
+                    };
+                    prop_assert_eq!(l.trim(*a, *b), before - m.len());
+                }
+                Op::Remove(x, count) => {
+                    let x = &resolve(m, x);
+                    let limit = if *count == 0 {
+                        u64::MAX
+                    } else {
+                        count.unsigned_abs()
+                    };
+                    let mut hits: Vec<usize> = (0..m.len()).filter(|&i| m[i] == *x).collect();
+                    if *count < 0 {
+                        hits.reverse();
+                    }
+                    hits.truncate(limit.min(hits.len() as u64) as usize);
+                    hits.sort_unstable();
+                    for &i in hits.iter().rev() {
+                        m.remove(i);
+                    }
+                    prop_assert_eq!(l.remove_matching(x, *count), hits.len());
+                }
+                Op::Insert(pivot, x, after) => {
+                    let pivot = &resolve(m, pivot);
+                    let at = m.iter().position(|e| e == pivot);
+                    if let Some(i) = at {
+                        m.insert(if *after { i + 1 } else { i }, x.clone());
+                    }
+                    prop_assert_eq!(l.insert_at_pivot(pivot, x, *after), at.is_some());
+                }
+                Op::Positions(x, rank, count, maxlen) => {
+                    let x = &resolve(m, x);
+                    let n = m.len();
+                    let mut cases = vec![(*rank, *count, *maxlen)];
+                    for rank in [1, 2, -1, -2] {
+                        for count in [0, 1, 2] {
+                            for maxlen in [0, 1, 2, n / 2, n.saturating_sub(1), n, n + 1] {
+                                cases.push((rank, count, maxlen));
+                            }
+                        }
+                    }
+                    for (rank, count, maxlen) in cases {
+                        let scanned = if maxlen == 0 { n } else { maxlen.min(n) };
+                        let order: Vec<usize> = if rank > 0 {
+                            (0..scanned).collect()
+                        } else {
+                            (0..scanned).map(|k| n - 1 - k).collect()
+                        };
+                        let want: Vec<usize> = order
+                            .into_iter()
+                            .filter(|&i| m[i] == *x)
+                            .skip((rank.unsigned_abs() - 1).min(usize::MAX as u64) as usize)
+                            .take(if count == 0 { usize::MAX } else { count })
+                            .collect();
+                        prop_assert_eq!(
+                            l.positions(x, rank, count, maxlen),
+                            want,
+                            "rank {} count {} maxlen {}",
+                            rank,
+                            count,
+                            maxlen
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn list_matches_a_deque_model(ops in prop::collection::vec(op(), 1..200)) {
+                let mut l = List::new();
+                let mut m: VecDeque<Vec<u8>> = VecDeque::new();
+                for op in &ops {
+                    apply(&mut l, &mut m, op)?;
+                    prop_assert_eq!(l.len(), m.len());
+                    prop_assert_eq!(l.is_empty(), m.is_empty());
+                    prop_assert!(l.iter().eq(m.iter().map(|x| &x[..])));
+                    prop_assert!(l.iter().rev().eq(m.iter().rev().map(|x| &x[..])));
+                    prop_assert_eq!(l.encoding_name(), "quicklist");
+                }
+                let rebuilt = List::from_items(m.iter());
+                prop_assert_eq!(&rebuilt, &l);
+            }
+        }
+    }
 }

@@ -434,4 +434,246 @@ mod tests {
         }
         assert!((0..100).all(|i| seen.contains(format!("{i}x").as_bytes())));
     }
+
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::BTreeSet;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Insert(Vec<u8>),
+            InsertMany(Vec<Vec<u8>>),
+            Remove(Vec<u8>),
+            Contains(Vec<u8>),
+            Random(u64),
+            PopRandom(u64),
+            Scan,
+            /// A full scan that, after `at` steps, adds `add`, removes `remove` and then the
+            /// lowest `drop_percent` percent of what is left (enough to shrink the table).
+            ScanWhileChanging {
+                at: usize,
+                add: Vec<Vec<u8>>,
+                remove: Vec<Vec<u8>>,
+                drop_percent: usize,
+            },
+        }
+
+        /// Mostly canonical integers (small ones repeat; the extremes of i64 too), with
+        /// strings that only look like integers and plain words mixed in.
+        fn member() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                12 => (-20i64..20).prop_map(|i| i.to_string().into_bytes()),
+                2 => any::<i64>().prop_map(|i| i.to_string().into_bytes()),
+                1 => prop::sample::select(vec![
+                    "9223372036854775807",
+                    "-9223372036854775808",
+                    "9223372036854775808",
+                    "-9223372036854775809",
+                ])
+                .prop_map(|s| s.as_bytes().to_vec()),
+                1 => prop::sample::select(vec!["-0", "007", "+5", "", "-", " 1", "1 ", "1.0", "x", "abc"])
+                    .prop_map(|s| s.as_bytes().to_vec()),
+            ]
+        }
+
+        fn many() -> impl Strategy<Value = Vec<Vec<u8>>> {
+            (any::<bool>(), -1000i64..1000, 0usize..80).prop_map(|(words, base, n)| {
+                (0..n)
+                    .map(|i| {
+                        let i = base + i as i64;
+                        if words {
+                            format!("w{i}")
+                        } else {
+                            i.to_string()
+                        }
+                        .into_bytes()
+                    })
+                    .collect()
+            })
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                10 => member().prop_map(Op::Insert),
+                1 => many().prop_map(Op::InsertMany),
+                5 => member().prop_map(Op::Remove),
+                3 => member().prop_map(Op::Contains),
+                2 => any::<u64>().prop_map(Op::Random),
+                3 => any::<u64>().prop_map(Op::PopRandom),
+                1 => Just(Op::Scan),
+                2 => (
+                    0usize..12,
+                    many(),
+                    prop::collection::vec(member(), 0..6),
+                    prop_oneof![Just(0usize), 0usize..=100],
+                )
+                    .prop_map(|(at, add, remove, drop_percent)| Op::ScanWhileChanging {
+                        at,
+                        add,
+                        remove,
+                        drop_percent,
+                    }),
+            ]
+        }
+
+        fn lcg(seed: u64) -> impl FnMut(usize) -> usize {
+            let mut state = seed;
+            move |n| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 33) as usize) % n
+            }
+        }
+
+        /// The model: the members, and the encoding they call for.
+        struct Model {
+            members: BTreeSet<Vec<u8>>,
+            intset: bool,
+            max_intset: usize,
+        }
+
+        /// A member's value when it is an integer written the one way `i64` prints it.
+        fn canonical(m: &[u8]) -> Option<i64> {
+            let i: i64 = std::str::from_utf8(m).ok()?.parse().ok()?;
+            (i.to_string().as_bytes() == m).then_some(i)
+        }
+
+        impl Model {
+            fn insert(&mut self, m: &[u8]) -> bool {
+                if canonical(m).is_none() {
+                    self.intset = false;
+                }
+                let new = self.members.insert(m.to_vec());
+                if self.members.len() > self.max_intset {
+                    self.intset = false;
+                }
+                new
+            }
+        }
+
+        fn full_scan(s: &Set) -> Vec<Vec<u8>> {
+            let (mut cursor, mut seen) = (0u64, Vec::new());
+            loop {
+                cursor = s.scan_step(cursor, &mut |m| seen.push(m.into_owned()));
+                if cursor == 0 {
+                    return seen;
+                }
+            }
+        }
+
+        fn apply(s: &mut Set, m: &mut Model, op: &Op) -> Result<(), TestCaseError> {
+            let max = m.max_intset;
+            match op {
+                Op::Insert(x) => prop_assert_eq!(s.insert(x, max), m.insert(x)),
+                Op::InsertMany(xs) => {
+                    for x in xs {
+                        prop_assert_eq!(s.insert(x, max), m.insert(x));
+                    }
+                }
+                Op::Remove(x) => prop_assert_eq!(s.remove(x), m.members.remove(x)),
+                Op::Contains(x) => prop_assert_eq!(s.contains(x), m.members.contains(x)),
+                Op::Random(seed) => match s.random(&mut lcg(*seed)) {
+                    None => prop_assert!(m.members.is_empty()),
+                    Some(x) => prop_assert!(m.members.contains(&*x)),
+                },
+                Op::PopRandom(seed) => match s.pop_random(&mut lcg(*seed)) {
+                    None => prop_assert!(m.members.is_empty()),
+                    Some(x) => prop_assert!(m.members.remove(&x)),
+                },
+                Op::Scan => {
+                    let mut seen = full_scan(s);
+                    seen.sort();
+                    // Nothing changes during this scan, so nothing is visited twice.
+                    prop_assert_eq!(seen, m.members.iter().cloned().collect::<Vec<_>>());
+                }
+                Op::ScanWhileChanging {
+                    at,
+                    add,
+                    remove,
+                    drop_percent,
+                } => {
+                    let before = m.members.clone();
+                    let (mut cursor, mut steps, mut changed) = (0u64, 0, false);
+                    let mut seen = BTreeSet::new();
+                    let change = |s: &mut Set, m: &mut Model| {
+                        for x in add {
+                            s.insert(x, max);
+                            m.insert(x);
+                        }
+                        for x in remove {
+                            s.remove(x);
+                            m.members.remove(x);
+                        }
+                        let all: Vec<Vec<u8>> = m.members.clone().into_iter().collect();
+                        for f in all.into_iter().take(m.members.len() * drop_percent / 100) {
+                            s.remove(&f);
+                            m.members.remove(&f);
+                        }
+                    };
+                    loop {
+                        cursor = s.scan_step(cursor, &mut |x| {
+                            seen.insert(x.into_owned());
+                        });
+                        steps += 1;
+                        if steps == *at {
+                            change(s, m);
+                            changed = true;
+                        }
+                        if cursor == 0 {
+                            break;
+                        }
+                    }
+                    if !changed {
+                        change(s, m);
+                    }
+                    // Every member there from start to end was visited.
+                    for x in before.intersection(&m.members) {
+                        prop_assert!(seen.contains(x), "member {:?} not visited", x);
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn set_matches_a_btreeset_model(
+                max_intset in prop_oneof![1usize..24, Just(512)],
+                first in member(),
+                ops in prop::collection::vec(op(), 1..200),
+            ) {
+                // SADD's start: the first member picks the empty set's encoding.
+                let mut s = Set::new_for(&first);
+                let mut m = Model {
+                    members: BTreeSet::new(),
+                    intset: canonical(&first).is_some(),
+                    max_intset,
+                };
+                for op in std::iter::once(Op::Insert(first)).chain(ops) {
+                    let was_intset = s.is_intset();
+                    apply(&mut s, &mut m, &op)?;
+                    prop_assert!(was_intset || !s.is_intset(), "converted back to intset");
+                    prop_assert_eq!(s.is_intset(), m.intset);
+                    prop_assert_eq!(s.encoding_name(), if m.intset { "intset" } else { "hashtable" });
+                    prop_assert_eq!(s.len(), m.members.len());
+                    prop_assert_eq!(s.is_empty(), m.members.is_empty());
+                    let got: Vec<Vec<u8>> = s.iter().map(|x| x.into_owned()).collect();
+                    if s.is_intset() {
+                        // Ascending numeric order, each member in its canonical form.
+                        let mut want: Vec<i64> = m.members.iter().map(|x| canonical(x).unwrap()).collect();
+                        want.sort_unstable();
+                        let want: Vec<Vec<u8>> = want.iter().map(|i| i.to_string().into_bytes()).collect();
+                        prop_assert_eq!(got, want);
+                    } else {
+                        let got: BTreeSet<Vec<u8>> = got.into_iter().collect();
+                        prop_assert_eq!(&got, &m.members);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -640,6 +640,311 @@ mod tests {
         assert_eq!(rev, vec![2.0, 1.0, 0.0]);
         assert_eq!(z.partition_point(|i| i.score < 500.5), 501);
     }
+
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::BTreeMap;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            /// ZADD of one member: a new member, or a new score for one already there.
+            Add(Vec<u8>, f64),
+            AddMany(u32, usize, f64),
+            Remove(Vec<u8>),
+            Pop(bool),
+            RemoveRankRange(prop::sample::Index, usize),
+            Scan(usize),
+            /// Rebuilds the set with `from_items`, as a computed result is built.
+            Rebuild,
+            /// Packs the set as it rests in its key and opens it again.
+            StoreAndOpen,
+        }
+
+        fn member() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                8 => prop::collection::vec(prop::sample::select(b"abcd".to_vec()), 0..4),
+                1 => prop::collection::vec(prop::sample::select(b"xyz".to_vec()), 4..12),
+            ]
+        }
+
+        /// Few distinct scores, so ties are common, with both zeros and both infinities.
+        fn score() -> impl Strategy<Value = f64> {
+            prop_oneof![
+                6 => (-4i32..4).prop_map(f64::from),
+                2 => (-8i32..8).prop_map(|i| f64::from(i) / 4.0),
+                3 => prop::sample::select(vec![
+                    f64::NEG_INFINITY,
+                    f64::INFINITY,
+                    -0.0,
+                    0.0,
+                    f64::MIN_POSITIVE,
+                    -f64::MAX,
+                    f64::MAX,
+                    1e300,
+                    9007199254740993.0,
+                ]),
+            ]
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                12 => (member(), score()).prop_map(|(m, s)| Op::Add(m, s)),
+                1 => (0u32..1000, 1usize..160, score()).prop_map(|(b, n, s)| Op::AddMany(b, n, s)),
+                4 => member().prop_map(Op::Remove),
+                2 => any::<bool>().prop_map(Op::Pop),
+                1 => (any::<prop::sample::Index>(), 0usize..40).prop_map(|(i, n)| Op::RemoveRankRange(i, n)),
+                1 => (0usize..20).prop_map(Op::Scan),
+                1 => Just(Op::Rebuild),
+                1 => Just(Op::StoreAndOpen),
+            ]
+        }
+
+        /// The model: each member's score as the set should report it, and the encoding the
+        /// limits call for.
+        struct Model {
+            scores: BTreeMap<Vec<u8>, f64>,
+            listpack: bool,
+            limits: Limits,
+        }
+
+        impl Model {
+            /// A listpack keeps an integral score as an integer, so -0 reads back as 0.
+            fn stored(&self, s: f64) -> f64 {
+                if self.listpack && s == 0.0 {
+                    0.0
+                } else {
+                    s
+                }
+            }
+
+            fn add(&mut self, m: &[u8], s: f64) {
+                match self.scores.get(m) {
+                    // An equal score (-0 against 0 included) leaves the member alone.
+                    Some(&old) if old == s => {}
+                    Some(_) => {
+                        let s = self.stored(s);
+                        self.scores.insert(m.to_vec(), s);
+                    }
+                    None => {
+                        if self.scores.len() + 1 > self.limits.entries
+                            || m.len() > self.limits.value
+                        {
+                            self.listpack = false;
+                        }
+                        let s = self.stored(s);
+                        self.scores.insert(m.to_vec(), s);
+                    }
+                }
+            }
+
+            /// Members in set order: by score (-0 equal to 0), then by member bytes.
+            fn ordered(&self) -> Vec<(Vec<u8>, f64)> {
+                let mut v: Vec<(Vec<u8>, f64)> =
+                    self.scores.iter().map(|(m, s)| (m.clone(), *s)).collect();
+                v.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap().then_with(|| a.0.cmp(&b.0)));
+                v
+            }
+        }
+
+        /// Scores compared by bits, so the sign of a zero counts.
+        fn bits(v: &[(Vec<u8>, f64)]) -> Vec<(Vec<u8>, u64)> {
+            v.iter().map(|(m, s)| (m.clone(), s.to_bits())).collect()
+        }
+
+        fn items(it: &mut dyn Iterator<Item = &Item>) -> Vec<(Vec<u8>, u64)> {
+            it.map(|i| (i.member.to_vec(), i.score.to_bits())).collect()
+        }
+
+        fn add(z: &mut ZSet, m: &[u8], s: f64, limits: Limits) {
+            match z.score(m) {
+                Some(old) => z.update_score(m, old, s),
+                None => z.insert_new(m, s, limits),
+            }
+        }
+
+        fn apply(z: &mut ZSet, m: &mut Model, op: &Op) -> Result<(), TestCaseError> {
+            let limits = m.limits;
+            match op {
+                Op::Add(x, s) => {
+                    add(z, x, *s, limits);
+                    m.add(x, *s);
+                }
+                Op::AddMany(base, n, s) => {
+                    for i in 0..*n {
+                        let x = format!("n{}", *base as usize + i).into_bytes();
+                        // Neighbouring scores, some tied, so blocks fill in the middle too.
+                        let s = if s.is_finite() {
+                            s + (i % 7) as f64
+                        } else {
+                            *s
+                        };
+                        add(z, &x, s, limits);
+                        m.add(&x, s);
+                    }
+                }
+                Op::Remove(x) => {
+                    let want = m.scores.remove(x);
+                    prop_assert_eq!(z.remove(x).map(f64::to_bits), want.map(f64::to_bits));
+                }
+                Op::Pop(max) => {
+                    let ordered = m.ordered();
+                    let want = if *max {
+                        ordered.last()
+                    } else {
+                        ordered.first()
+                    };
+                    let got = z.pop(*max).map(|i| (i.member.to_vec(), i.score.to_bits()));
+                    prop_assert_eq!(got, want.map(|(x, s)| (x.clone(), s.to_bits())));
+                    if let Some((x, _)) = want {
+                        m.scores.remove(x);
+                    }
+                }
+                Op::RemoveRankRange(start, n) => {
+                    let ordered = m.ordered();
+                    let start = start.index(ordered.len() + 2);
+                    let end = start + n;
+                    let want = &ordered[start.min(ordered.len())..end.min(ordered.len())];
+                    let got: Vec<(Vec<u8>, u64)> = z
+                        .remove_rank_range(start, end)
+                        .iter()
+                        .map(|i| (i.member.to_vec(), i.score.to_bits()))
+                        .collect();
+                    prop_assert_eq!(got, bits(want));
+                    for (x, _) in want {
+                        m.scores.remove(x);
+                    }
+                }
+                Op::Scan(count) => {
+                    let (mut cursor, mut seen) = (0u64, Vec::new());
+                    loop {
+                        let (batch, next) = z.scan_by_score(cursor, *count);
+                        prop_assert!(next == 0 || batch.len() >= (*count).max(1));
+                        // A run of equal scores is never split between two steps.
+                        if let (Some(last), true) = (batch.last(), next != 0) {
+                            prop_assert!(score_of_cursor(next) > last.score);
+                        }
+                        seen.extend(batch.iter().map(|i| i.member.to_vec()));
+                        if next == 0 {
+                            break;
+                        }
+                        cursor = next;
+                    }
+                    let want: Vec<Vec<u8>> = m.ordered().into_iter().map(|(x, _)| x).collect();
+                    // Nothing changes during this scan: every member once, in order.
+                    prop_assert_eq!(seen, want);
+                }
+                Op::Rebuild => {
+                    let all: Vec<Item> = z
+                        .iter()
+                        .rev()
+                        .map(|(x, s)| Item {
+                            score: s,
+                            member: x.into(),
+                        })
+                        .collect();
+                    *z = ZSet::from_items(all, limits);
+                    m.listpack = m.scores.len() <= limits.entries
+                        && m.scores.keys().all(|x| x.len() <= limits.value);
+                    let normalized: Vec<(Vec<u8>, f64)> = m
+                        .scores
+                        .iter()
+                        .map(|(x, s)| (x.clone(), m.stored(*s)))
+                        .collect();
+                    m.scores = normalized.into_iter().collect();
+                }
+                Op::StoreAndOpen => {
+                    let before = bits(&m.ordered());
+                    let mut st = Stored::new(std::mem::take(z));
+                    prop_assert_eq!(matches!(st, Stored::Packed(_)), m.listpack);
+                    prop_assert_eq!(st.len(), m.scores.len());
+                    prop_assert_eq!(st.encoding_name(), z_encoding(m.listpack));
+                    for (x, s) in &m.scores {
+                        prop_assert_eq!(st.score(x).map(f64::to_bits), Some(s.to_bits()));
+                    }
+                    prop_assert_eq!(st.score(b"absent member"), None);
+                    let viewed: Vec<(Vec<u8>, u64)> = st
+                        .view()
+                        .iter()
+                        .map(|(x, s)| (x.to_vec(), s.to_bits()))
+                        .collect();
+                    prop_assert_eq!(&viewed, &before);
+                    *z = std::mem::take(st.open());
+                }
+            }
+            Ok(())
+        }
+
+        fn z_encoding(listpack: bool) -> &'static str {
+            if listpack {
+                "listpack"
+            } else {
+                "skiplist"
+            }
+        }
+
+        fn check(z: &ZSet, m: &Model) -> Result<(), TestCaseError> {
+            let ordered = m.ordered();
+            let n = ordered.len();
+            prop_assert_eq!(z.len(), n);
+            prop_assert_eq!(z.is_empty(), n == 0);
+            prop_assert_eq!(z.is_listpack(), m.listpack);
+            prop_assert_eq!(z.encoding_name(), z_encoding(m.listpack));
+            let got: Vec<(Vec<u8>, u64)> =
+                z.iter().map(|(x, s)| (x.to_vec(), s.to_bits())).collect();
+            let want = bits(&ordered);
+            prop_assert_eq!(&got, &want);
+            for (rank, (x, s)) in ordered.iter().enumerate() {
+                prop_assert_eq!(z.rank(x, false), Some(rank));
+                prop_assert_eq!(z.rank(x, true), Some(n - 1 - rank));
+                prop_assert_eq!(z.score(x).map(f64::to_bits), Some(s.to_bits()));
+                let at = z.at_rank(rank).unwrap();
+                prop_assert_eq!((&*at.member, at.score.to_bits()), (&x[..], s.to_bits()));
+            }
+            prop_assert!(z.at_rank(n).is_none());
+            prop_assert_eq!(z.rank(b"absent member", false), None);
+            prop_assert_eq!(z.score(b"absent member"), None);
+            for start in [0, n / 3, n.saturating_sub(1), n, n + 1] {
+                let fwd = items(&mut z.iter_from(start, false));
+                prop_assert_eq!(&fwd[..], &want[start.min(n)..]);
+                let mut rev = items(&mut z.iter_from(start, true));
+                rev.reverse();
+                prop_assert_eq!(&rev[..], &want[..n - start.min(n)]);
+            }
+            if let Some((_, s)) = ordered.get(n / 2) {
+                let below = ordered.iter().filter(|(_, t)| t < s).count();
+                prop_assert_eq!(z.partition_point(|i| i.score < *s), below);
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn zset_matches_a_btreemap_model(
+                entries in prop_oneof![0usize..40, Just(128)],
+                value in prop_oneof![1usize..8, Just(64)],
+                first in member(),
+                ops in prop::collection::vec(op(), 1..200),
+            ) {
+                let limits = Limits { entries, value };
+                // ZADD's start: the first member picks the empty set's encoding.
+                let mut z = ZSet::new_for(&first, limits);
+                let mut m = Model { scores: BTreeMap::new(), listpack: z.is_listpack(), limits };
+                prop_assert_eq!(m.listpack, entries > 0 && first.len() <= value);
+                for op in std::iter::once(Op::Add(first, 1.0)).chain(ops) {
+                    let was_listpack = z.is_listpack();
+                    apply(&mut z, &mut m, &op)?;
+                    // Only a rebuild picks the encoding afresh.
+                    if !matches!(op, Op::Rebuild) {
+                        prop_assert!(was_listpack || !z.is_listpack(), "converted back to listpack");
+                    }
+                    check(&z, &m)?;
+                }
+            }
+        }
+    }
 }
 
 /// How a sorted set is stored in its key's entry (16 bytes, no box of its own while small):
