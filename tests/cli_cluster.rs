@@ -140,13 +140,19 @@ impl Drop for RedisNode {
 }
 
 fn run(bin: &Path, args: &[&str]) -> (bool, String) {
-    let Output { status, stdout, .. } = Command::new(bin)
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(bin)
         .args(args)
         .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
         .output()
         .expect("run");
-    (status.success(), String::from_utf8_lossy(&stdout).into_owned())
+    // stdout, then whatever went to stderr (connection errors, usage lines).
+    let mut text = String::from_utf8_lossy(&stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&stderr));
+    (status.success(), text)
 }
 
 fn cli(args: &[&str]) -> (bool, String) {
@@ -172,8 +178,29 @@ fn create_check_and_info_on_three_redis_nodes() {
         "{out}"
     );
 
+    // Without --yes the plan waits for a typed "yes"; anything else leaves the nodes alone.
     let mut args = vec!["cluster", "create"];
     args.extend(addrs.iter().map(String::as_str));
+    let mut asked = Command::new(CLI)
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    asked.stdin.take().unwrap().write_all(b"no\n").unwrap();
+    let asked = asked.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&asked.stdout);
+    assert!(!asked.status.success(), "{out}");
+    assert!(
+        out.contains("Can I set the above configuration? (type 'yes' to accept): "),
+        "{out}"
+    );
+    let (_, slots) = run(
+        &rcli,
+        &["-p", &nodes[0].port.to_string(), "cluster", "info"],
+    );
+    assert!(slots.contains("cluster_slots_assigned:0"), "{slots}");
+
     args.push("--yes");
     let (ok, out) = cli(&args);
     assert!(ok, "create failed:\n{out}");
@@ -190,20 +217,52 @@ fn create_check_and_info_on_three_redis_nodes() {
 
     let (ok, out) = cli(&["cluster", "check", &addrs[1]]);
     assert!(ok, "{out}");
-    assert_eq!(count(&out, "\nM: ") + usize::from(out.starts_with("M: ")), 3, "{out}");
-    assert!(out.contains("   slots:[0-5460] (5461 slots) master"), "{out}");
-    assert!(out.contains("   slots:[5461-10922] (5462 slots) master"), "{out}");
-    assert!(out.contains("[OK] All nodes agree about slots configuration."), "{out}");
+    assert_eq!(
+        count(&out, "\nM: ") + usize::from(out.starts_with("M: ")),
+        3,
+        "{out}"
+    );
+    assert!(
+        out.contains("   slots:[0-5460] (5461 slots) master"),
+        "{out}"
+    );
+    assert!(
+        out.contains("   slots:[5461-10922] (5462 slots) master"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[OK] All nodes agree about slots configuration."),
+        "{out}"
+    );
     assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
 
     // The reference tool agrees.
     let (ok, out) = run(&rcli, &["--cluster", "check", &addrs[2]]);
     assert!(ok, "{out}");
-    assert!(out.contains("[OK] All nodes agree about slots configuration."), "{out}");
+    assert!(
+        out.contains("[OK] All nodes agree about slots configuration."),
+        "{out}"
+    );
     assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
 
+    // Each node flips to cluster_state:ok on its own schedule after the join.
+    for n in &nodes {
+        let port = n.port.to_string();
+        assert!(
+            wait_until(Duration::from_secs(30), || run(
+                &rcli,
+                &["-p", &port, "cluster", "info"]
+            )
+            .1
+            .contains("cluster_state:ok")),
+            "node {port} never reached cluster_state:ok"
+        );
+    }
     // A key written through redis-cli -c shows up in the totals.
-    let (ok, out) = run(&rcli, &["-c", "-p", &nodes[0].port.to_string(), "set", "foo", "bar"]);
+    let (ok, out) = run(
+        &rcli,
+        &["-c", "-p", &nodes[0].port.to_string(), "set", "foo", "bar"],
+    );
     assert!(ok && out.contains("OK"), "{out}");
     let (ok, out) = cli(&["cluster", "info", &addrs[0]]);
     assert!(ok, "{out}");
@@ -247,7 +306,10 @@ fn create_check_and_info_on_three_redis_nodes() {
         )),
         "{out}"
     );
-    assert!(out.contains("[WARNING] The following slots are open: 100."), "{out}");
+    assert!(
+        out.contains("[WARNING] The following slots are open: 100."),
+        "{out}"
+    );
 }
 
 #[test]
@@ -277,9 +339,18 @@ fn create_with_one_replica_each_on_six_redis_nodes() {
 fn create_refuses_fewer_than_three_masters() {
     let Some(server) = redis_server() else { return };
     let nodes: Vec<RedisNode> = (0..2).map(|_| RedisNode::start(&server)).collect();
-    let (ok, out) = cli(&["cluster", "create", &nodes[0].addr(), &nodes[1].addr(), "--yes"]);
+    let (ok, out) = cli(&[
+        "cluster",
+        "create",
+        &nodes[0].addr(),
+        &nodes[1].addr(),
+        "--yes",
+    ]);
     assert!(!ok, "{out}");
-    assert!(out.contains("Redis Cluster requires at least 3 master nodes."), "{out}");
+    assert!(
+        out.contains("Redis Cluster requires at least 3 master nodes."),
+        "{out}"
+    );
 }
 
 /// A running `ferrodis-cli cluster start`; dropping it stops the launcher and kills every
@@ -301,6 +372,7 @@ impl Drop for Launcher {
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_file(self.dir.with_extension("out"));
     }
 }
 
@@ -372,7 +444,11 @@ fn start_forms_a_cluster_and_stops_every_node_on_sigterm() {
             .and_then(|rest| rest.split_whitespace().nth(1))
             .and_then(|v| v.parse().ok())
             .unwrap();
-        assert_eq!(ppid, launcher.child.id(), "node {pid} is not the launcher's child");
+        assert_eq!(
+            ppid,
+            launcher.child.id(),
+            "node {pid} is not the launcher's child"
+        );
     }
     let (ok, out) = cli(&["cluster", "check", &format!("127.0.0.1:{base}")]);
     assert!(ok, "{out}");

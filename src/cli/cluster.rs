@@ -147,12 +147,7 @@ fn own_line(text: &str) -> Result<NodeLine, String> {
 
 /// Connects to `host:port` and checks it runs in cluster mode; returns the node and the full
 /// `CLUSTER NODES` list it reported.
-fn open_node(
-    host: &str,
-    port: u16,
-    auth: &Auth,
-    out: &Out,
-) -> Option<(Node, Vec<NodeLine>, bool)> {
+fn open_node(host: &str, port: u16, auth: &Auth, out: &Out) -> Option<(Node, Vec<NodeLine>, bool)> {
     let mut conn = connect(host, port, auth, out)?;
     let addr = format!("{host}:{port}");
     let (enabled, has_keys) = match info_flags(&mut conn) {
@@ -254,7 +249,9 @@ fn create_command(args: &[String], auth: &Auth, out: &Out) -> i32 {
         return 1;
     }
     match create_cluster(&addrs, replicas, yes, auth, out, &|| false) {
-        CreateOutcome::Formed { replicate_errors } if replicate_errors == 0 => 0,
+        CreateOutcome::Formed {
+            replicate_errors: 0,
+        } => 0,
         _ => 1,
     }
 }
@@ -629,22 +626,21 @@ pub fn load_cluster(host: &str, port: u16, auth: &Auth, out: &Out) -> Option<Vec
 fn show_cluster_info(nodes: &mut [Node], out: &Out) -> bool {
     let mut masters = 0;
     let mut keys: i64 = 0;
-    for i in 0..nodes.len() {
-        if nodes[i].me.is_replica() {
+    for node in nodes.iter_mut() {
+        if node.me.is_replica() {
             continue;
         }
-        let dbsize = match nodes[i].conn.call(&["DBSIZE"]) {
+        let dbsize = match node.conn.call(&["DBSIZE"]) {
             Ok(Reply::Int(n)) => n,
             Ok(Reply::Error(e)) => {
-                reply_error(out, &nodes[i].addr(), e.text());
+                reply_error(out, &node.addr(), e.text());
                 return false;
             }
             other => {
-                reply_error(out, &nodes[i].addr(), &format!("{other:?}"));
+                reply_error(out, &node.addr(), &format!("{other:?}"));
                 return false;
             }
         };
-        let node = &nodes[i];
         let short: String = node.me.id.chars().take(8).collect();
         out.plain(&format!(
             "{} ({short}...) -> {dbsize} keys | {} slots | {} slaves.",
@@ -715,8 +711,10 @@ pub fn check_cluster(nodes: &mut [Node], out: &Out) -> bool {
     out.info(">>> Check for open slots...");
     let mut open: Vec<u16> = Vec::new();
     for node in nodes.iter() {
-        for (state, list) in [("migrating", &node.me.migrating), ("importing", &node.me.importing)]
-        {
+        for (state, list) in [
+            ("migrating", &node.me.migrating),
+            ("importing", &node.me.importing),
+        ] {
             if list.is_empty() {
                 continue;
             }

@@ -277,8 +277,14 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@40001 myself,master - 0
             parse_addr("::1:7000@17000,host"),
             Some(("::1".into(), 7000, 17000))
         );
-        assert_eq!(parse_addr("10.0.0.1:7000"), Some(("10.0.0.1".into(), 7000, 0)));
-        assert_eq!(parse_host_port("127.0.0.1:7000"), Some(("127.0.0.1".into(), 7000)));
+        assert_eq!(
+            parse_addr("10.0.0.1:7000"),
+            Some(("10.0.0.1".into(), 7000, 0))
+        );
+        assert_eq!(
+            parse_host_port("127.0.0.1:7000"),
+            Some(("127.0.0.1".into(), 7000))
+        );
         assert_eq!(parse_host_port("[::1]:7000"), Some(("::1".into(), 7000)));
         assert_eq!(parse_host_port("7000"), None);
         assert_eq!(parse_host_port("h:70000"), None);
@@ -309,9 +315,7 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@40001 myself,master - 0
     fn slot_lists() {
         let mut b = vec![false; SLOTS];
         assert_eq!(slots_string(&b), "");
-        for s in 0..=5460 {
-            b[s] = true;
-        }
+        b[..=5460].fill(true);
         b[6000] = true;
         b[16383] = true;
         b[16382] = true;

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 const UP_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a node may take to exit after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long the formed cluster may take until every node reports `cluster_state:ok`.
+const STATE_OK_TIMEOUT: Duration = Duration::from_secs(60);
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -157,14 +159,9 @@ fn spawn_node(bin: &Path, port: u16, dir: &Path) -> std::io::Result<Child> {
 }
 
 fn answers_ping(port: u16) -> bool {
-    match super::conn::Conn::connect("127.0.0.1", port, Duration::from_secs(2)) {
-        Ok(mut c) => match c.call(&["PING"]) {
-            // Any reply, an error included (e.g. LOADING), means the server is up.
-            Ok(_) => true,
-            Err(_) => false,
-        },
-        Err(_) => false,
-    }
+    // Any reply, an error included (e.g. LOADING), means the server is up.
+    super::conn::Conn::connect("127.0.0.1", port, Duration::from_secs(2))
+        .is_ok_and(|mut c| c.call(&["PING"]).is_ok())
 }
 
 fn log_tail(dir: &Path) -> String {
@@ -233,18 +230,25 @@ fn node_is_formed(port: u16, auth: &Auth, out: &Out) -> Option<bool> {
     match known {
         Ok(n) => Some(n > 1),
         Err(e) => {
-            out.err(&format!(
-                "Node 127.0.0.1:{port} replied with error:\n{e}"
-            ));
+            out.err(&format!("Node 127.0.0.1:{port} replied with error:\n{e}"));
             None
         }
     }
 }
 
-fn cluster_ok(port: u16, auth: &Auth, out: &Out) -> bool {
-    let Some(mut conn) = cluster::connect("127.0.0.1", port, auth, out) else {
+/// Whether the node on `port` reports `cluster_state:ok` (quietly false when unreachable).
+fn cluster_ok(port: u16, auth: &Auth) -> bool {
+    let Ok(mut conn) = super::conn::Conn::connect("127.0.0.1", port, Duration::from_secs(2)) else {
         return false;
     };
+    if let Some(pass) = &auth.password {
+        let mut cmd = vec!["AUTH".to_string()];
+        cmd.extend(auth.user.clone());
+        cmd.push(pass.clone());
+        if conn.call_text(&cmd).is_err() {
+            return false;
+        }
+    }
     conn.call_text(&["CLUSTER", "INFO"])
         .is_ok_and(|t| t.lines().any(|l| l.trim() == "cluster_state:ok"))
 }
@@ -350,17 +354,6 @@ fn run(opts: &StartOptions, bin: &Path, auth: &Auth, out: &Out, started: &mut Ve
     }
     if formed.iter().all(|&f| f) {
         out.info(">>> The nodes kept their cluster configuration from an earlier run.");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !cluster_ok(ports[0], auth, out) {
-            if stop_requested() {
-                return 1;
-            }
-            if Instant::now() >= deadline {
-                out.err("[ERR] The restarted cluster did not reach cluster_state:ok.");
-                return 1;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
     } else if formed.iter().any(|&f| f) {
         out.err(&format!(
             "[ERR] Some nodes in {} already belong to a cluster and some do not; remove the \
@@ -383,6 +376,23 @@ fn run(opts: &StartOptions, bin: &Path, auth: &Auth, out: &Out, started: &mut Ve
         }
     }
 
+    // Each node declares the cluster up on its own schedule after the join.
+    let deadline = Instant::now() + STATE_OK_TIMEOUT;
+    for &port in &ports {
+        while !cluster_ok(port, auth) {
+            if stop_requested() {
+                return 1;
+            }
+            if Instant::now() >= deadline {
+                out.err(&format!(
+                    "[ERR] Node 127.0.0.1:{port} did not reach cluster_state:ok within {} s.",
+                    STATE_OK_TIMEOUT.as_secs()
+                ));
+                return 1;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
     out.ok(&format!(
         "[OK] Cluster ready on 127.0.0.1 ports {}-{}.",
         ports[0],
@@ -419,8 +429,10 @@ mod tests {
     fn options() {
         let o = parse_options(&[]).unwrap();
         assert_eq!((o.masters, o.replicas, o.port), (3, 0, 7000));
-        let o = parse_options(&args("--masters 4 --replicas 1 --port 30000 --dir /tmp/x --bin /b"))
-            .unwrap();
+        let o = parse_options(&args(
+            "--masters 4 --replicas 1 --port 30000 --dir /tmp/x --bin /b",
+        ))
+        .unwrap();
         assert_eq!((o.masters, o.replicas, o.port), (4, 1, 30000));
         assert_eq!(o.dir, PathBuf::from("/tmp/x"));
         assert_eq!(o.bin, Some(PathBuf::from("/b")));
