@@ -17,6 +17,8 @@ const PURE: &[&str] = &[
     "src/replication",
     "src/persistence",
     "src/cluster",
+    "src/cli/plan",
+    "src/cli/nodes.rs",
 ];
 
 const FORBIDDEN: &[&str] = &[

@@ -1,11 +1,17 @@
 //! `ferrodis-cli`: one-shot commands in the manner of `redis-cli` — `-h -p -a --user -n -3
 //! --raw`, the command from the remaining arguments, the reply printed the way redis-cli
-//! prints it (formatted on a terminal, raw otherwise). The cluster milestone adds `-c` and the
-//! `cluster` subcommands.
+//! prints it (formatted on a terminal, raw otherwise) — and the cluster manager
+//! (`cluster create|check|info|start`, see `cluster.rs` and `start.rs`).
 
-use crate::resp::reply_decode::decode_reply;
+pub mod cluster;
+pub mod conn;
+pub mod nodes;
+pub mod plan;
+pub mod start;
+
 use crate::resp::Reply;
-use std::io::{IsTerminal, Read, Write};
+use conn::Conn;
+use std::io::{IsTerminal, Write};
 use std::net::TcpStream;
 
 #[derive(Debug, Default)]
@@ -17,6 +23,8 @@ struct Options {
     db: Option<String>,
     resp3: bool,
     raw: Option<bool>,
+    /// `--cluster <subcommand> ...`: the cluster manager, as in redis-cli.
+    cluster_manager: bool,
     command: Vec<String>,
 }
 
@@ -30,7 +38,12 @@ fn usage() -> i32 {
          -n <db>        Database number.\n  \
          -3             Start session in RESP3 protocol mode.\n  \
          --raw          Use raw formatting for replies.\n  \
-         --no-raw       Force formatted output even when not on a terminal."
+         --no-raw       Force formatted output even when not on a terminal.\n\n\
+         Cluster manager (also as --cluster <command>):\n  \
+         cluster create host:port ... [--replicas N] [--yes]\n  \
+         cluster check host:port\n  \
+         cluster info host:port\n  \
+         cluster start [--masters N] [--replicas N] [--port P] [--dir DIR] [--bin PATH]"
     );
     1
 }
@@ -58,6 +71,7 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
             "-2" => o.resp3 = false,
             "--raw" => o.raw = Some(true),
             "--no-raw" => o.raw = Some(false),
+            "--cluster" => o.cluster_manager = true,
             "--help" => return Err(String::new()),
             _ => {
                 o.command.push(a);
@@ -66,43 +80,6 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
         }
     }
     Ok(o)
-}
-
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    fn call(&mut self, args: &[String]) -> std::io::Result<Reply> {
-        let mut req = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            req.extend_from_slice(a.as_bytes());
-            req.extend_from_slice(b"\r\n");
-        }
-        self.stream.write_all(&req)?;
-        loop {
-            match decode_reply(&self.buf) {
-                Ok(Some((reply, used))) => {
-                    self.buf.drain(..used);
-                    // An attribute describes the reply after it; the reply is what we want.
-                    if matches!(reply, Reply::Attribute(_)) {
-                        continue;
-                    }
-                    return Ok(reply);
-                }
-                Ok(None) => {}
-                Err(e) => return Err(std::io::Error::other(e.0)),
-            }
-            let mut chunk = [0u8; 16 * 1024];
-            let n = self.stream.read(&mut chunk)?;
-            if n == 0 {
-                return Err(std::io::Error::other("Server closed the connection"));
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
 }
 
 /// redis-cli's formatted output (what it prints on a terminal).
@@ -207,6 +184,18 @@ pub fn main(args: Vec<String>) -> i32 {
             return usage();
         }
     };
+    if opts.cluster_manager || cluster::is_manager_command(&opts.command) {
+        let words = if opts.cluster_manager {
+            &opts.command[..]
+        } else {
+            &opts.command[1..]
+        };
+        let auth = cluster::Auth {
+            user: opts.user.clone(),
+            password: opts.password.clone(),
+        };
+        return cluster::main(words.to_vec(), auth);
+    }
     if opts.command.is_empty() {
         eprintln!("ferrodis-cli: interactive mode is not available yet; pass a command.");
         return usage();
@@ -221,10 +210,7 @@ pub fn main(args: Vec<String>) -> i32 {
             return 1;
         }
     };
-    let mut conn = Conn {
-        stream,
-        buf: Vec::new(),
-    };
+    let mut conn = Conn::new(stream);
     let mut setup: Vec<Vec<String>> = Vec::new();
     if let Some(p) = &opts.password {
         let user = opts.user.clone().unwrap_or_else(|| "default".into());
