@@ -7,6 +7,7 @@
 
 pub mod bus;
 pub mod node;
+pub mod machine;
 pub mod nodes_conf;
 pub mod render;
 pub mod routing;
