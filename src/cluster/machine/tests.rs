@@ -802,8 +802,17 @@ fn a_ping_pending_longer_than_the_node_timeout_marks_pfail() {
     let pinged = b.ping_sent;
     m.step(pinged + NT, Input::Tick);
     assert!(!m.state.node(&id('b')).unwrap().timed_out());
-    m.step(pinged + NT + 1, Input::Tick);
+    let fx = m.step(pinged + NT + 1, Input::Tick);
     assert!(m.state.node(&id('b')).unwrap().timed_out());
+    assert_eq!(saves(&fx), 0, "PFAIL is not saved");
+    assert!(
+        fx.effects
+            .iter()
+            .any(|e| matches!(e, Effect::TopologyChanged)),
+        "but CLUSTER NODES shows it"
+    );
+    let fx = m.step(pinged + NT + 2, Input::LinkClosed { link: LinkId(999) });
+    assert!(fx.effects.is_empty(), "nothing changed, nothing to publish");
 }
 
 #[test]
@@ -977,20 +986,23 @@ fn a_replica_advertises_its_masters_slots_and_epoch() {
 
 // ---- three machines on the in-memory bus --------------------------------------------------
 
-fn sim_machine(c: char, port: u16, seed: u64) -> ClusterMachine {
+fn sim_machine(c: char, port: u16, seed: u64, node_timeout_ms: u64) -> ClusterMachine {
     let me = ClusterNode::new(id(c), NodeFlags(NodeFlags::MASTER), T0);
-    ClusterMachine::new(ClusterState::new(me), config(port), seed)
+    let cfg = MachineConfig {
+        node_timeout_ms,
+        ..config(port)
+    };
+    ClusterMachine::new(ClusterState::new(me), cfg, seed)
 }
 
-#[test]
-fn three_nodes_meet_cover_the_slots_and_agree() {
+/// Nodes a, b, c on 10.0.0.1-3, ports 7000-7002, met through a, each serving a third of
+/// the slots, after 10 s of ticks.
+fn three_node_cluster(node_timeout_ms: u64) -> SimNet {
     let mut net = SimNet::new(T0);
     for (i, c) in ['a', 'b', 'c'].into_iter().enumerate() {
         let port = 7000 + i as u16;
-        net.add(
-            sim_machine(c, port, 7 + i as u64),
-            &format!("10.0.0.{}", i + 1),
-        );
+        let m = sim_machine(c, port, 7 + i as u64, node_timeout_ms);
+        net.add(m, &format!("10.0.0.{}", i + 1));
     }
     for n in 1..3 {
         let meet = Admin::Meet {
@@ -1005,6 +1017,12 @@ fn three_nodes_meet_cover_the_slots_and_agree() {
         assert_eq!(net.admin(n, Admin::AddSlots((a..=b).collect())), ok());
     }
     net.tick_all(100);
+    net
+}
+
+#[test]
+fn three_nodes_meet_cover_the_slots_and_agree() {
+    let net = three_node_cluster(NT);
     for node in &net.nodes {
         let s = &node.machine.state;
         assert_eq!(s.len(), 3, "{} knows everybody", s.myself_id());
@@ -1028,4 +1046,42 @@ fn three_nodes_meet_cover_the_slots_and_agree() {
         3,
         "collisions resolved into distinct configEpochs"
     );
+}
+
+#[test]
+fn a_partitioned_master_is_failed_by_the_majority_and_recovers_after_healing() {
+    let nt = 2000;
+    let mut net = three_node_cluster(nt);
+    assert!(net
+        .nodes
+        .iter()
+        .all(|n| n.machine.state.state == Health::Ok));
+    net.partition(2, 0, true);
+    net.partition(2, 1, true);
+    net.tick_all((3 * nt / 100) as usize);
+    for n in 0..2 {
+        let s = &net.nodes[n].machine.state;
+        let c = s.node(&id('c')).unwrap();
+        assert!(c.failed(), "{} sees c FAIL", s.myself_id());
+        assert_eq!(s.state, Health::Fail, "a slot owner is FAIL");
+    }
+    let c_view = &net.nodes[2].machine.state;
+    assert_eq!(c_view.state, Health::Fail, "c is in the minority");
+    assert!(c_view
+        .nodes()
+        .filter(|n| !n.is_myself())
+        .all(|n| n.timed_out()));
+
+    net.partition(2, 0, false);
+    net.partition(2, 1, false);
+    net.tick_all((6 * nt / 100) as usize);
+    for node in &net.nodes {
+        let s = &node.machine.state;
+        assert!(
+            s.nodes().all(|n| !n.failed() && !n.timed_out()),
+            "{}",
+            s.myself_id()
+        );
+        assert_eq!(s.state, Health::Ok, "{}", s.myself_id());
+    }
 }
