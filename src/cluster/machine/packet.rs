@@ -468,7 +468,9 @@ impl ClusterMachine {
         let Some(n) = self.state.node(about) else {
             return;
         };
-        if n.config_epoch >= epoch {
+        // Nobody has a newer view of our own slots to teach us (UPDATEs describe the
+        // owner of slots the receiver claims), so one about myself is ignored.
+        if n.config_epoch >= epoch || n.is_myself() {
             return;
         }
         if n.is_replica() {

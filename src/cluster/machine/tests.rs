@@ -675,6 +675,177 @@ fn a_master_claiming_free_slots_gets_them() {
     assert_eq!(m.state.slot_owner(42), Some(&id('b')));
 }
 
+#[test]
+fn a_master_whose_slots_all_go_to_a_newer_master_becomes_its_replica() {
+    let mut m = machine('a');
+    let b = know(&mut m, 'b', 7002, T0);
+    m.step(T0, Input::Admin(Admin::AddSlots(vec![10, 11])));
+    let mut h = header('b', 7002);
+    h.config_epoch = 9;
+    h.current_epoch = 9;
+    set_slot(&mut h.myslots, 10);
+    set_slot(&mut h.myslots, 11);
+    let fx = m.step(
+        T0 + 1,
+        Input::Message {
+            link: b.inbound,
+            message: Message::ping(h, vec![], vec![]),
+        },
+    );
+    assert_eq!(m.state.slot_owner(10), Some(&id('b')));
+    assert_eq!(m.state.myself().slaveof, Some(id('b')));
+    assert!(fx
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::BecomeReplica { master } if *master == id('b'))));
+    assert!(!fx
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::DeleteKeysInSlots(_))));
+}
+
+#[test]
+fn a_master_losing_some_slots_deletes_their_keys() {
+    let mut m = machine('a');
+    let b = know(&mut m, 'b', 7002, T0);
+    m.step(T0, Input::Admin(Admin::AddSlots(vec![10, 11])));
+    let mut h = header('b', 7002);
+    h.config_epoch = 9;
+    set_slot(&mut h.myslots, 11);
+    let fx = m.step(
+        T0 + 1,
+        Input::Message {
+            link: b.inbound,
+            message: Message::ping(h, vec![], vec![]),
+        },
+    );
+    assert!(m.state.myself().is_master());
+    assert!(fx
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::DeleteKeysInSlots(s) if s == &vec![11])));
+}
+
+#[test]
+fn an_update_about_myself_is_ignored() {
+    let mut m = machine('a');
+    let b = know(&mut m, 'b', 7002, T0);
+    let slots = crate::cluster::bus::message::empty_slots();
+    let update = Message::update(header('b', 7002), 50, id('a'), slots);
+    m.step(
+        T0,
+        Input::Message {
+            link: b.inbound,
+            message: update,
+        },
+    );
+    assert!(m.state.myself().config_epoch < 50);
+}
+
+#[test]
+fn hostnames_travel_in_ping_extensions_and_vanish_when_absent() {
+    let mut m = machine('a');
+    let b = know(&mut m, 'b', 7002, T0);
+    let cfg = MachineConfig {
+        hostname: "a.example".into(),
+        ..m.config.clone()
+    };
+    m.step(T0, Input::Config(cfg));
+    assert_eq!(m.state.myself().hostname, "a.example");
+    let with = |ext: Vec<PingExt>| {
+        let mut h = header('b', 7002);
+        if !ext.is_empty() {
+            h.mflags[0] |= crate::cluster::bus::message::mflags::EXT_DATA;
+        }
+        Message::ping(h, vec![], ext)
+    };
+    let ext = vec![PingExt::Hostname(b"b.example".to_vec())];
+    let fx = m.step(
+        T0,
+        Input::Message {
+            link: b.inbound,
+            message: with(ext),
+        },
+    );
+    assert_eq!(m.state.node(&id('b')).unwrap().hostname, "b.example");
+    let pong = sends(&fx)[0].1;
+    assert_eq!(
+        pong.ping_body().unwrap().extensions,
+        vec![PingExt::Hostname(b"a.example".to_vec())]
+    );
+    m.step(
+        T0,
+        Input::Message {
+            link: b.inbound,
+            message: with(vec![]),
+        },
+    );
+    assert_eq!(m.state.node(&id('b')).unwrap().hostname, "");
+}
+
+#[test]
+fn a_pong_from_another_id_on_an_outbound_link_makes_the_node_addressless() {
+    let mut m = machine('a');
+    let b = know(&mut m, 'b', 7002, T0);
+    let pong = Message::pong(header('z', 7002), vec![], vec![]);
+    let fx = m.step(
+        T0,
+        Input::Message {
+            link: b.out,
+            message: pong,
+        },
+    );
+    let node = m.state.node(&id('b')).unwrap();
+    assert!(node.flags.has(NodeFlags::NOADDR));
+    assert_eq!((node.ip.as_str(), node.port, node.link), ("", 0, None));
+    assert!(fx
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::Close { link } if *link == b.out)));
+    let fx = m.step(T0 + 100, Input::Tick);
+    assert!(connects(&fx).is_empty(), "no address, no connect");
+}
+
+#[test]
+fn a_ping_from_a_new_address_moves_the_node_and_drops_our_old_link() {
+    let mut m = machine('a');
+    let b = know(&mut m, 'b', 7002, T0);
+    let link = m.new_link_id();
+    let accepted = Input::Accepted {
+        link,
+        peer_ip: "10.9.9.9".into(),
+        local_ip: "10.0.0.1".into(),
+    };
+    m.step(T0, accepted);
+    let ping = Message::ping(header('b', 7005), vec![], vec![]);
+    let fx = m.step(
+        T0,
+        Input::Message {
+            link,
+            message: ping,
+        },
+    );
+    let node = m.state.node(&id('b')).unwrap();
+    assert_eq!(
+        (node.ip.as_str(), node.port, node.cport),
+        ("10.9.9.9", 7005, 17005)
+    );
+    assert_eq!(
+        node.inbound_link,
+        Some(link),
+        "the newer inbound link replaces the old"
+    );
+    let closed: Vec<LinkId> = fx
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Close { link } => Some(*link),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed, vec![b.inbound, b.out]);
+}
+
 // ---- epochs -------------------------------------------------------------------------------
 
 #[test]
