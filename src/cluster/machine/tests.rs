@@ -1349,7 +1349,7 @@ mod hostile {
 
     #[derive(Debug, Clone)]
     enum Step {
-        Msg(u64, Message),
+        Msg(u64, Box<Message>),
         Tick(u64),
         Close(u64),
         Accept,
@@ -1357,7 +1357,7 @@ mod hostile {
 
     fn arb_step() -> impl Strategy<Value = Step> {
         prop_oneof![
-            6 => (0u64..8, arb_message()).prop_map(|(l, m)| Step::Msg(l, m)),
+            6 => (0u64..8, arb_message()).prop_map(|(l, m)| Step::Msg(l, Box::new(m))),
             2 => (1u64..20_000).prop_map(Step::Tick),
             1 => (0u64..8).prop_map(Step::Close),
             1 => Just(Step::Accept),
@@ -1399,7 +1399,7 @@ mod hostile {
             for step in steps {
                 match step {
                     Step::Msg(l, message) => {
-                        m.step(now, Input::Message { link: LinkId(l), message });
+                        m.step(now, Input::Message { link: LinkId(l), message: *message });
                     }
                     Step::Tick(dt) => {
                         now += dt;
