@@ -6,9 +6,11 @@
 //! `server/` moves bytes and timers.
 
 pub mod bus;
+pub mod machine;
 pub mod node;
 pub mod nodes_conf;
 pub mod render;
 pub mod routing;
+pub mod sim_net;
 pub mod state;
 pub mod topology;
