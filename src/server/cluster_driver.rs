@@ -549,7 +549,18 @@ fn load_or_create(path: &Path, config: &Config, now: u64) -> Result<ClusterState
                 now,
             );
             log_at!(Notice, "No cluster configuration found, I'm {}", id.as_str());
-            ClusterState::new(myself)
+            let state = ClusterState::new(myself);
+            // Saved at once, before the ports are known (Redis's file then reads `:0@0`).
+            let text = nodes_conf::render(&state);
+            if let Err(e) = write_atomically(path, text.as_bytes(), true) {
+                log_at!(
+                    Warning,
+                    "Fatal: can't update cluster config file: {}",
+                    io_text(&e)
+                );
+                return Err(1);
+            }
+            state
         }
     };
     let mc = machine_config(config);
@@ -561,15 +572,6 @@ fn load_or_create(path: &Path, config: &Config, now: u64) -> Result<ClusterState
         me.ip = config.cluster_announce_ip.clone();
     }
     me.hostname = config.cluster_announce_hostname.clone();
-    let text = nodes_conf::render(&state);
-    if let Err(e) = write_atomically(path, text.as_bytes(), true) {
-        log_at!(
-            Warning,
-            "Fatal: can't update cluster config file: {}",
-            io_text(&e)
-        );
-        return Err(1);
-    }
     Ok(state)
 }
 
