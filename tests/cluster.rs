@@ -155,7 +155,9 @@ impl Compared {
     fn both(&mut self, cmd: &str) -> (String, String) {
         let ours: Vec<String> = split_args(&cmd.replace("$ID", &self.our_id));
         let theirs: Vec<String> = split_args(&cmd.replace("$ID", &self.their_id));
-        let a = self.ours.call(&ours.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+        let a = self
+            .ours
+            .call(&ours.iter().map(|s| s.as_str()).collect::<Vec<_>>());
         let b = self
             .theirs
             .call(&theirs.iter().map(|s| s.as_str()).collect::<Vec<_>>());
@@ -181,7 +183,13 @@ impl Compared {
 fn split_args(cmd: &str) -> Vec<String> {
     cmd.split(' ')
         .filter(|w| !w.is_empty())
-        .map(|w| if w == "\"\"" { String::new() } else { w.to_string() })
+        .map(|w| {
+            if w == "\"\"" {
+                String::new()
+            } else {
+                w.to_string()
+            }
+        })
         .collect()
 }
 
@@ -197,7 +205,14 @@ impl Drop for Guard {
 
 fn spawn_ferrodis(dir: &Path, port: u16, extra: &[&str]) -> Guard {
     let child = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
         .args(["--dir", &dir.display().to_string()])
         .args(["--logfile", &dir.join("log.txt").display().to_string()])
         .args(extra)
@@ -250,7 +265,12 @@ fn the_bus_port_is_port_plus_10000_or_cluster_port() {
     let node = cluster_node();
     assert!(TcpStream::connect(("127.0.0.1", node.port + 10000)).is_ok());
     let bus = free_port();
-    let node = Server::start(&["--cluster-enabled", "yes", "--cluster-port", &bus.to_string()]);
+    let node = Server::start(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-port",
+        &bus.to_string(),
+    ]);
     assert!(TcpStream::connect(("127.0.0.1", bus)).is_ok());
     let nodes = Raw::connect(node.port).bulk(&["cluster", "nodes"]);
     assert!(nodes.contains(&format!(":{}@{bus} ", node.port)), "{nodes}");
@@ -297,7 +317,8 @@ fn a_taken_bus_port_stops_startup() {
 
 /// Whether the peer closes `s` (EOF or reset) before the deadline.
 fn closed_by_peer(s: &mut TcpStream) -> bool {
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let mut buf = [0u8; 4096];
     wait_until(Duration::from_secs(10), || match s.read(&mut buf) {
         Ok(0) => true,
@@ -501,10 +522,16 @@ fn argument_errors_match_redis() {
 fn one_node_with_every_slot_is_ok_and_its_views_match_redis() {
     let node = cluster_node();
     let mut c = Raw::connect(node.port);
-    assert_eq!(c.text(&["cluster", "addslotsrange", "0", "16383"]), "+OK\r\n");
+    assert_eq!(
+        c.text(&["cluster", "addslotsrange", "0", "16383"]),
+        "+OK\r\n"
+    );
     assert!(wait_cluster_ok(node.port), "cluster_state never became ok");
     let info = c.bulk(&["cluster", "info"]);
-    assert_eq!(info_field(&info, "cluster_slots_assigned").as_deref(), Some("16384"));
+    assert_eq!(
+        info_field(&info, "cluster_slots_assigned").as_deref(),
+        Some("16384")
+    );
     assert_eq!(info_field(&info, "cluster_size").as_deref(), Some("1"));
     let conf = std::fs::read_to_string(node.dir.join("nodes.conf")).unwrap();
     assert!(conf.contains(" 0-16383\n"), "nodes.conf: {conf}");
@@ -513,7 +540,10 @@ fn one_node_with_every_slot_is_ok_and_its_views_match_redis() {
         return;
     };
     let mut r = Raw::connect(reference.port);
-    assert_eq!(r.text(&["cluster", "addslotsrange", "0", "16383"]), "+OK\r\n");
+    assert_eq!(
+        r.text(&["cluster", "addslotsrange", "0", "16383"]),
+        "+OK\r\n"
+    );
     assert!(wait_cluster_ok(reference.port));
     let mut both = Compared::new(&node, &reference);
     let mismatches = both.check(&[
@@ -537,7 +567,10 @@ fn meet_all(nodes: &[Server]) {
     let mut first = Raw::connect(nodes[0].port);
     for other in &nodes[1..] {
         let port = other.port.to_string();
-        assert_eq!(first.text(&["cluster", "meet", "127.0.0.1", &port]), "+OK\r\n");
+        assert_eq!(
+            first.text(&["cluster", "meet", "127.0.0.1", &port]),
+            "+OK\r\n"
+        );
     }
 }
 
@@ -634,7 +667,11 @@ fn redis_cli_creates_a_cluster_and_follows_redirects() {
         assert!(ok && out.trim() == value, "GET {key}: {out}");
     }
     let (ok, out) = redis_cli(
-        &["--cluster".into(), "check".into(), format!("127.0.0.1:{port}")],
+        &[
+            "--cluster".into(),
+            "check".into(),
+            format!("127.0.0.1:{port}"),
+        ],
         Duration::from_secs(30),
     );
     assert!(ok && out.contains("[OK] All 16384 slots covered."), "{out}");

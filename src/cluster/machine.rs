@@ -92,7 +92,11 @@ pub enum SetSlot {
 #[derive(Debug)]
 pub enum Effect {
     /// Open an outbound link to a node's bus address; report `Connected` or `LinkClosed`.
-    Connect { link: LinkId, ip: String, cport: u16 },
+    Connect {
+        link: LinkId,
+        ip: String,
+        cport: u16,
+    },
     /// Encode and queue one frame on a link (dropped when the link is gone).
     Send { link: LinkId, message: Message },
     /// Close a link; no `LinkClosed` input follows.

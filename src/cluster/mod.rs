@@ -6,8 +6,8 @@
 //! `server/` moves bytes and timers.
 
 pub mod bus;
-pub mod node;
 pub mod machine;
+pub mod node;
 pub mod nodes_conf;
 pub mod render;
 pub mod routing;

@@ -24,9 +24,37 @@ const NDO: &[&str] = &["nondeterministic_output"];
 const ADMIN_CMD: u32 = NO_ASYNC_LOADING | ADMIN | STALE;
 
 const CLUSTER_SUBCOMMANDS: &[C] = &[
-    C::new("addslots", -3, ADMIN_CMD, 0, &[], "cluster", "3.0.0", addslots),
-    C::new("addslotsrange", -4, ADMIN_CMD, 0, &[], "cluster", "7.0.0", addslotsrange),
-    C::new("bumpepoch", 2, ADMIN_CMD, 0, &[], "cluster", "3.0.0", bumpepoch).tips(NDO),
+    C::new(
+        "addslots",
+        -3,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        addslots,
+    ),
+    C::new(
+        "addslotsrange",
+        -4,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "7.0.0",
+        addslotsrange,
+    ),
+    C::new(
+        "bumpepoch",
+        2,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        bumpepoch,
+    )
+    .tips(NDO),
     C::new(
         "count-failure-reports",
         3,
@@ -49,10 +77,37 @@ const CLUSTER_SUBCOMMANDS: &[C] = &[
         countkeysinslot,
     )
     .scope(Scope::All),
-    C::new("delslots", -3, ADMIN_CMD, 0, &[], "cluster", "3.0.0", delslots),
-    C::new("delslotsrange", -4, ADMIN_CMD, 0, &[], "cluster", "7.0.0", delslotsrange),
-    C::new("flushslots", 2, ADMIN_CMD, 0, &[], "cluster", "3.0.0", flushslots)
-        .scope(Scope::All),
+    C::new(
+        "delslots",
+        -3,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        delslots,
+    ),
+    C::new(
+        "delslotsrange",
+        -4,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "7.0.0",
+        delslotsrange,
+    ),
+    C::new(
+        "flushslots",
+        2,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        flushslots,
+    )
+    .scope(Scope::All),
     C::new("forget", 3, ADMIN_CMD, 0, &[], "cluster", "3.0.0", forget),
     C::new(
         "getkeysinslot",
@@ -73,10 +128,38 @@ const CLUSTER_SUBCOMMANDS: &[C] = &[
     C::new("meet", -4, ADMIN_CMD, 0, &[], "cluster", "3.0.0", meet),
     C::new("myid", 2, STALE, 0, &[], "cluster", "3.0.0", myid),
     C::new("nodes", 2, STALE, 0, &[], "cluster", "3.0.0", nodes).tips(NDO),
-    C::new("replicas", 3, ADMIN | STALE, 0, &[], "cluster", "5.0.0", replicas).tips(NDO),
-    C::new("reset", -2, ADMIN | STALE | NOSCRIPT, 0, &[], "cluster", "3.0.0", reset)
-        .scope(Scope::All),
-    C::new("saveconfig", 2, ADMIN_CMD, 0, &[], "cluster", "3.0.0", saveconfig),
+    C::new(
+        "replicas",
+        3,
+        ADMIN | STALE,
+        0,
+        &[],
+        "cluster",
+        "5.0.0",
+        replicas,
+    )
+    .tips(NDO),
+    C::new(
+        "reset",
+        -2,
+        ADMIN | STALE | NOSCRIPT,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        reset,
+    )
+    .scope(Scope::All),
+    C::new(
+        "saveconfig",
+        2,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        saveconfig,
+    ),
     C::new(
         "set-config-epoch",
         3,
@@ -87,9 +170,29 @@ const CLUSTER_SUBCOMMANDS: &[C] = &[
         "3.0.0",
         set_config_epoch,
     ),
-    C::new("setslot", -4, ADMIN_CMD, 0, &[], "cluster", "3.0.0", setslot).scope(Scope::All),
+    C::new(
+        "setslot",
+        -4,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        setslot,
+    )
+    .scope(Scope::All),
     C::new("shards", 2, STALE, 0, &[], "cluster", "7.0.0", shards).tips(NDO),
-    C::new("slaves", 3, ADMIN | STALE, 0, &[], "cluster", "3.0.0", replicas).tips(NDO),
+    C::new(
+        "slaves",
+        3,
+        ADMIN | STALE,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        replicas,
+    )
+    .tips(NDO),
     C::new("slots", 2, STALE, 0, &[], "cluster", "3.0.0", slots).tips(NDO),
 ];
 
@@ -380,7 +483,10 @@ fn links(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
             });
             let pair = |k: &str, v: Reply| (Reply::bulk_str(k), v);
             Reply::Map(vec![
-                pair("direction", Reply::bulk_str(if inbound { "from" } else { "to" })),
+                pair(
+                    "direction",
+                    Reply::bulk_str(if inbound { "from" } else { "to" }),
+                ),
                 pair("node", Reply::bulk_slice(node.as_bytes())),
                 pair("create-time", Reply::Int(ctime)),
                 pair("events", Reply::bulk_str(events)),
@@ -521,7 +627,10 @@ fn meet(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         return Err(errors::subcommand_syntax_error(args));
     }
     let port = crate::util::parse_int(&args[3]).ok_or_else(|| {
-        err(format!("Invalid TCP base port specified: {}", text(&args[3])))
+        err(format!(
+            "Invalid TCP base port specified: {}",
+            text(&args[3])
+        ))
     })?;
     let cport = match args.get(4) {
         Some(a) => crate::util::parse_int(a)

@@ -170,19 +170,32 @@ impl ClusterHandle {
             return match (failed_save, reply) {
                 (Some(e), _) => Err(e),
                 (None, Some(r)) => r,
-                (None, None) => self.save_now().map(|_| Reply::OK).map_err(|e| save_error(&e)),
+                (None, None) => self
+                    .save_now()
+                    .map(|_| Reply::OK)
+                    .map_err(|e| save_error(&e)),
             };
         }
         reply.unwrap_or(Ok(Reply::OK))
     }
 
     /// Steps an admin command that needs no check against the table.
-    pub fn admin(&self, server: &ServerState, now_ms: u64, admin: Admin) -> Result<Reply, ErrorReply> {
+    pub fn admin(
+        &self,
+        server: &ServerState,
+        now_ms: u64,
+        admin: Admin,
+    ) -> Result<Reply, ErrorReply> {
         self.admin_checked(server, now_ms, |_| Ok(admin))
     }
 
     /// Renders what must be rendered under the lock (nodes.conf text, the topology).
-    fn prepare(&self, server: &ServerState, machine: &ClusterMachine, effects: Vec<Effect>) -> Pending {
+    fn prepare(
+        &self,
+        server: &ServerState,
+        machine: &ClusterMachine,
+        effects: Vec<Effect>,
+    ) -> Pending {
         let mut pending = Pending {
             effects: Vec::with_capacity(effects.len()),
             save: None,
@@ -214,7 +227,11 @@ impl ClusterHandle {
         let mut failed = None;
         if let Some((text, fsync)) = pending.save {
             if let Err(e) = self.write_conf(&text, fsync) {
-                log_at!(Warning, "Could not save the cluster node config: {}", io_text(&e));
+                log_at!(
+                    Warning,
+                    "Could not save the cluster node config: {}",
+                    io_text(&e)
+                );
                 failed = Some(save_error(&e));
             }
         }
@@ -517,7 +534,12 @@ fn load_or_create(path: &Path, config: &Config, now: u64) -> Result<ClusterState
         Ok(bytes) => match nodes_conf::load(&bytes, now) {
             Ok(state) => Some(state),
             Err(e) => {
-                log_at!(Warning, "Unrecoverable error: corrupted cluster config file \"{}\": {}", path.display(), e);
+                log_at!(
+                    Warning,
+                    "Unrecoverable error: corrupted cluster config file \"{}\": {}",
+                    path.display(),
+                    e
+                );
                 return Err(1);
             }
         },
@@ -543,12 +565,13 @@ fn load_or_create(path: &Path, config: &Config, now: u64) -> Result<ClusterState
         }
         None => {
             let id = NodeId::from_random(random_bytes::<20>());
-            let myself = ClusterNode::new(
-                id,
-                NodeFlags(NodeFlags::MYSELF | NodeFlags::MASTER),
-                now,
+            let myself =
+                ClusterNode::new(id, NodeFlags(NodeFlags::MYSELF | NodeFlags::MASTER), now);
+            log_at!(
+                Notice,
+                "No cluster configuration found, I'm {}",
+                id.as_str()
             );
-            log_at!(Notice, "No cluster configuration found, I'm {}", id.as_str());
             let state = ClusterState::new(myself);
             // Saved at once, before the ports are known (Redis's file then reads `:0@0`).
             let text = nodes_conf::render(&state);
@@ -600,7 +623,11 @@ pub async fn start(server: &Arc<ServerState>) -> Result<(), i32> {
     };
     let seed = u64::from_le_bytes(random_bytes::<8>());
     let machine = ClusterMachine::new(state, machine_config(&config), seed);
-    let handle = Arc::new(ClusterHandle::new(machine, Some(path), Arc::downgrade(server)));
+    let handle = Arc::new(ClusterHandle::new(
+        machine,
+        Some(path),
+        Arc::downgrade(server),
+    ));
     let topology = build_topology(&handle.machine.lock().state, &config);
     server.publish_topology(Some(Arc::new(topology)));
     if server.cluster.set(handle.clone()).is_err() {
@@ -635,7 +662,12 @@ async fn accept_loop(server: Arc<ServerState>, handle: Arc<ClusterHandle>, liste
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                log_at!(Verbose, "Accepting cluster node connection from {}:{}", peer.ip(), peer.port());
+                log_at!(
+                    Verbose,
+                    "Accepting cluster node connection from {}:{}",
+                    peer.ip(),
+                    peer.port()
+                );
                 let link = handle.machine.lock().new_link_id();
                 let shared = handle.register(link);
                 shared.connected.store(true, Relaxed);
@@ -666,7 +698,7 @@ async fn run_link(
     let (mut rd, mut wr) = stream.into_split();
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut current: Option<(Vec<u8>, usize)> = None;
-    let limit = bus::frame_limit_for_proto_max_bulk_len(server.config().proto_max_bulk_len as u64);
+    let limit = bus::frame_limit_for_proto_max_bulk_len(server.config().proto_max_bulk_len);
     loop {
         if shared.closed.load(Relaxed) {
             return;
@@ -703,7 +735,9 @@ async fn run_link(
                     }
                 }
             },
-            _ = shared.wake.notified(), if !writing => {}
+            // Also while writing: a close must not wait for a peer that stopped reading
+            // (a TCP write that has not completed wrote nothing, so it can be dropped).
+            _ = shared.wake.notified() => {}
         }
     }
     let _ = wr.shutdown().await;
@@ -731,4 +765,3 @@ fn take_frames(
     }
     Ok(())
 }
-

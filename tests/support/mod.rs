@@ -54,7 +54,11 @@ impl Server {
 
     /// Starts the server in `dir` (which may hold files from an earlier run).
     pub fn start_in(dir: PathBuf, extra: &[&str]) -> Server {
-        Server::start_program(std::path::Path::new(env!("CARGO_BIN_EXE_ferrodis")), dir, extra)
+        Server::start_program(
+            std::path::Path::new(env!("CARGO_BIN_EXE_ferrodis")),
+            dir,
+            extra,
+        )
     }
 
     /// Starts `program` (ferrodis, or a reference `redis-server` taking the same arguments)
@@ -91,7 +95,10 @@ impl Server {
         let up = wait_until(Duration::from_secs(10), || server.raw_ping());
         if !up {
             let log = server.log();
-            panic!("{} did not answer PING on port {port}; log:\n{log}", program.display());
+            panic!(
+                "{} did not answer PING on port {port}; log:\n{log}",
+                program.display()
+            );
         }
         server
     }
