@@ -94,7 +94,7 @@ pub fn slot_ranges(has: impl Fn(Slot) -> bool) -> Vec<(Slot, Slot)> {
 }
 
 /// A bus link handle; the driver owns the socket, the table only records that one exists.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct LinkId(pub u64);
 
 /// "`reporter` told us (at `time`) that this node is PFAIL or FAIL."
@@ -120,6 +120,8 @@ pub struct ClusterNode {
     pub cport: u16,
     /// `cluster-announce-hostname` as gossiped; empty when none.
     pub hostname: String,
+    /// `cluster-announce-human-nodename` as gossiped (7.2 ping extension); empty when none.
+    pub human_nodename: String,
     /// 7.2 shard id; 7.0 has none and groups shards by master.
     pub shard_id: Option<NodeId>,
     pub config_epoch: u64,
@@ -155,6 +157,7 @@ impl ClusterNode {
             pport: 0,
             cport: 0,
             hostname: String::new(),
+            human_nodename: String::new(),
             shard_id: None,
             config_epoch: 0,
             slaveof: None,

@@ -321,6 +321,29 @@ fn handle(ctx: &ExecCtx) -> Result<Arc<ClusterHandle>, ErrorReply> {
         .ok_or(errors::CLUSTER_SUPPORT_DISABLED)
 }
 
+/// Steps an admin subcommand checked against the table under the machine lock, then does
+/// the dataset work the step asks for: on the shards this command holds (`holds_shards`,
+/// its table entry locks them all) or by locking them here.
+fn run_admin(
+    ctx: &mut ExecCtx,
+    h: &ClusterHandle,
+    holds_shards: bool,
+    check: impl FnOnce(&ClusterState) -> Result<Admin, ErrorReply>,
+) -> CmdResult {
+    let mut work = Vec::new();
+    let reply = h.admin_checked(ctx.server, ctx.now_ms, &mut work, check);
+    if !work.is_empty() {
+        if holds_shards {
+            let ks = ctx.ks();
+            work.iter().for_each(|w| w.apply(ks));
+        } else {
+            let mut ks = ctx.server.keyspace.lock_all();
+            work.iter().for_each(|w| w.apply(&mut ks));
+        }
+    }
+    reply
+}
+
 fn eq(a: &[u8], b: &str) -> bool {
     a.eq_ignore_ascii_case(b.as_bytes())
 }
@@ -571,7 +594,7 @@ fn slots_list(ctx: &mut ExecCtx, args: &[Bytes], del: bool) -> CmdResult {
         .iter()
         .map(|a| slot_or_reply(a))
         .collect::<Result<Vec<Slot>, _>>()?;
-    h.admin_checked(ctx.server, ctx.now_ms, |state| {
+    run_admin(ctx, &h, false, |state| {
         let mut seen = vec![false; SLOT_COUNT];
         for &slot in &slots {
             check_assignments(state, &mut seen, del, slot, slot)?;
@@ -595,7 +618,7 @@ fn slots_ranges(ctx: &mut ExecCtx, args: &[Bytes], del: bool) -> CmdResult {
     if args.len() % 2 == 1 {
         return Err(errors::wrong_arity(ctx.current_command));
     }
-    h.admin_checked(ctx.server, ctx.now_ms, |state| {
+    run_admin(ctx, &h, false, |state| {
         let mut seen = vec![false; SLOT_COUNT];
         for pair in args[2..].chunks_exact(2) {
             let start = slot_or_reply(&pair[0])?;
@@ -613,12 +636,13 @@ fn slots_ranges(ctx: &mut ExecCtx, args: &[Bytes], del: bool) -> CmdResult {
 
 fn flushslots(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
     let h = handle(ctx)?;
-    if ctx.ks().db_size(0) != 0 {
+    let keys_in_db = ctx.ks().db_size(0) as u64;
+    if keys_in_db != 0 {
         return Err(ErrorReply::fixed(
             "ERR DB must be empty to perform CLUSTER FLUSHSLOTS.",
         ));
     }
-    h.admin(ctx.server, ctx.now_ms, Admin::FlushSlots)
+    run_admin(ctx, &h, true, |_| Ok(Admin::FlushSlots { keys_in_db }))
 }
 
 fn meet(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
@@ -661,7 +685,7 @@ fn meet(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
 
 fn forget(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let h = handle(ctx)?;
-    h.admin_checked(ctx.server, ctx.now_ms, |state| {
+    run_admin(ctx, &h, false, |state| {
         let node = lookup(state, &args[2]).ok_or_else(|| unknown_node(&args[2]))?;
         if node.is_myself() {
             return Err(ErrorReply::fixed(
@@ -686,14 +710,14 @@ fn reset(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         _ => return Err(errors::subcommand_syntax_error(args)),
     };
     let db = ctx.db();
-    let has_keys = ctx.ks().db_size(db) != 0;
-    h.admin_checked(ctx.server, ctx.now_ms, |state| {
-        if state.myself().is_master() && has_keys {
+    let keys_in_db = ctx.ks().db_size(db) as u64;
+    run_admin(ctx, &h, true, |state| {
+        if state.myself().is_master() && keys_in_db != 0 {
             return Err(ErrorReply::fixed(
                 "ERR CLUSTER RESET can't be called with master nodes containing keys",
             ));
         }
-        Ok(Admin::Reset { hard })
+        Ok(Admin::Reset { hard, keys_in_db })
     })
 }
 
@@ -710,7 +734,7 @@ fn bumpepoch(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
 fn set_config_epoch(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let h = handle(ctx)?;
     let epoch = crate::util::parse_int(&args[2]).ok_or(errors::NOT_INTEGER)?;
-    h.admin_checked(ctx.server, ctx.now_ms, |state| {
+    run_admin(ctx, &h, false, |state| {
         if epoch < 0 {
             return Err(err(format!("Invalid config epoch specified: {epoch}")));
         }
@@ -739,7 +763,7 @@ fn setslot(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let keys = slot_keys(ctx, slot);
     let action = &args[3];
     let argc = args.len();
-    h.admin_checked(ctx.server, ctx.now_ms, |state| {
+    run_admin(ctx, &h, true, |state| {
         let me = state.myself_id();
         let owner = state.slot_owner(slot).copied();
         let target = |arg: &[u8], unknown: &dyn Fn() -> ErrorReply| {
@@ -773,7 +797,11 @@ fn setslot(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
                 "ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP",
             ));
         };
-        Ok(Admin::SetSlot { slot, action: set })
+        Ok(Admin::SetSlot {
+            slot,
+            action: set,
+            keys_in_slot: keys as u64,
+        })
     })
 }
 

@@ -82,11 +82,47 @@ pub struct LinkInfo {
     pub queued_bytes: usize,
 }
 
+/// Work on the dataset the machine asks for. It needs every shard lock, which a CLUSTER
+/// command may already hold, so the caller of a step decides how it is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyspaceWork {
+    /// Empty the dataset (CLUSTER RESET of a replica).
+    FlushAll,
+    /// Delete the keys left in slots another node took over.
+    DeleteKeysInSlots(Vec<crate::cluster::state::Slot>),
+}
+
+impl KeyspaceWork {
+    /// Applies the work on the locked keyspace.
+    pub fn apply(&self, ks: &mut crate::keyspace::Locked<'_>) {
+        match self {
+            KeyspaceWork::FlushAll => {
+                for db in 0..ks.databases() {
+                    ks.flush_db(db);
+                }
+            }
+            KeyspaceWork::DeleteKeysInSlots(slots) => {
+                for &slot in slots {
+                    let keys: Vec<Vec<u8>> = ks
+                        .slot_table_ref(0, slot)
+                        .map(|t| t.iter().map(|(k, _)| k.to_vec()).collect())
+                        .unwrap_or_default();
+                    for key in keys {
+                        ks.remove(0, &key);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The outcome of carrying out one step's effects outside the machine lock.
 struct Pending {
     effects: Vec<Effect>,
     save: Option<(String, bool)>,
     topology: Option<Topology>,
+    /// `Some(None)`: stop replicating; `Some(Some(addr))`: replicate from addr.
+    master: Option<Option<(String, u16)>>,
 }
 
 impl ClusterHandle {
@@ -107,22 +143,37 @@ impl ClusterHandle {
         }
     }
 
-    /// The counters CLUSTER INFO shows.
+    /// The counters CLUSTER INFO shows: the machine's per-type counts, plus frames of a
+    /// known type that did not decode (Redis counts them before checking their length).
     pub fn stats(&self) -> BusStats {
-        *self.stats.lock()
+        let mut stats = *self.stats.lock();
+        let machine = self.machine.lock();
+        for i in 0..MESSAGE_TYPE_COUNT.min(machine.stats_sent.len()) {
+            stats.sent[i] += machine.stats_sent[i];
+            stats.received[i] += machine.stats_received[i];
+        }
+        stats
     }
 
     /// Steps the machine with one input and carries out its effects (and those of the
     /// link closures they cause).
     pub fn step(&self, server: &ServerState, now_ms: u64, input: Input) {
         let mut queue = vec![input];
+        let mut keyspace = Vec::new();
         while let Some(input) = queue.pop() {
             let pending = {
                 let mut machine = self.machine.lock();
+                machine.repl_offset = server.backlog.lock().end_offset();
                 let effects = machine.step(now_ms, input);
                 self.prepare(server, &machine, effects.effects)
             };
-            self.carry_out(server, pending, &mut queue);
+            self.carry_out(server, pending, &mut queue, &mut keyspace);
+        }
+        if !keyspace.is_empty() {
+            let mut ks = server.keyspace.lock_all();
+            for work in &keyspace {
+                work.apply(&mut ks);
+            }
         }
     }
 
@@ -146,15 +197,18 @@ impl ClusterHandle {
     /// Checks a CLUSTER subcommand against the table and steps the machine with the admin
     /// input it yields, under one lock so nothing changes between the two. `check` returns
     /// the input, or the error reply (then nothing is stepped).
+    /// Dataset work the step asks for goes to `keyspace` (the command holds the shards).
     pub fn admin_checked(
         &self,
         server: &ServerState,
         now_ms: u64,
+        keyspace: &mut Vec<KeyspaceWork>,
         check: impl FnOnce(&ClusterState) -> Result<Admin, ErrorReply>,
     ) -> Result<Reply, ErrorReply> {
         let save;
         let (pending, reply) = {
             let mut machine = self.machine.lock();
+            machine.repl_offset = server.backlog.lock().end_offset();
             let admin = check(&machine.state)?;
             save = matches!(admin, Admin::SaveConfig);
             let effects = machine.step(now_ms, Input::Admin(admin));
@@ -162,7 +216,7 @@ impl ClusterHandle {
             (pending, effects.reply)
         };
         let mut followups = Vec::new();
-        let failed_save = self.carry_out(server, pending, &mut followups);
+        let failed_save = self.carry_out(server, pending, &mut followups, keyspace);
         for input in followups {
             self.step(server, now_ms, input);
         }
@@ -179,14 +233,23 @@ impl ClusterHandle {
         reply.unwrap_or(Ok(Reply::OK))
     }
 
-    /// Steps an admin command that needs no check against the table.
+    /// Steps an admin command that needs no check against the table; the command holds no
+    /// shard lock, so dataset work is done here.
     pub fn admin(
         &self,
         server: &ServerState,
         now_ms: u64,
         admin: Admin,
     ) -> Result<Reply, ErrorReply> {
-        self.admin_checked(server, now_ms, |_| Ok(admin))
+        let mut keyspace = Vec::new();
+        let reply = self.admin_checked(server, now_ms, &mut keyspace, |_| Ok(admin));
+        if !keyspace.is_empty() {
+            let mut ks = server.keyspace.lock_all();
+            for work in &keyspace {
+                work.apply(&mut ks);
+            }
+        }
+        reply
     }
 
     /// Renders what must be rendered under the lock (nodes.conf text, the topology).
@@ -200,6 +263,7 @@ impl ClusterHandle {
             effects: Vec::with_capacity(effects.len()),
             save: None,
             topology: None,
+            master: None,
         };
         for effect in effects {
             match effect {
@@ -210,6 +274,13 @@ impl ClusterHandle {
                 Effect::TopologyChanged => {
                     pending.topology = Some(build_topology(&machine.state, &server.config()));
                 }
+                Effect::BecomeReplica { master } => {
+                    pending.master = machine
+                        .state
+                        .node(&master)
+                        .map(|m| Some((m.ip.clone(), m.port)));
+                }
+                Effect::BecomeMaster => pending.master = Some(None),
                 other => pending.effects.push(other),
             }
         }
@@ -223,8 +294,12 @@ impl ClusterHandle {
         server: &ServerState,
         pending: Pending,
         followups: &mut Vec<Input>,
+        keyspace: &mut Vec<KeyspaceWork>,
     ) -> Option<ErrorReply> {
         let mut failed = None;
+        if let Some(target) = pending.master {
+            super::replica_driver::set_master(server, target);
+        }
         if let Some((text, fsync)) = pending.save {
             if let Err(e) = self.write_conf(&text, fsync) {
                 log_at!(
@@ -248,7 +323,19 @@ impl ClusterHandle {
                 Effect::Close { link } => self.close_link(link),
                 Effect::Connect { link, ip, cport } => self.connect(server, link, ip, cport),
                 Effect::Log { level, text } => log_level(level, &text),
-                Effect::SaveConfig { .. } | Effect::TopologyChanged => {}
+                Effect::Publish {
+                    shard,
+                    channel,
+                    message,
+                } => crate::commands::pubsub::deliver_from_bus(server, shard, channel, message, now_ms()),
+                Effect::FlushAll => keyspace.push(KeyspaceWork::FlushAll),
+                Effect::DeleteKeysInSlots(slots) => {
+                    keyspace.push(KeyspaceWork::DeleteKeysInSlots(slots))
+                }
+                Effect::SaveConfig { .. }
+                | Effect::TopologyChanged
+                | Effect::BecomeReplica { .. }
+                | Effect::BecomeMaster => {}
             }
         }
         failed
@@ -262,12 +349,6 @@ impl ClusterHandle {
             return None;
         }
         let frame = bus::encode(message);
-        if let Some(t) = message.message_type() {
-            let i = t.code() as usize;
-            if i < MESSAGE_TYPE_COUNT {
-                self.stats.lock().sent[i] += 1;
-            }
-        }
         let limit = server.config().cluster_link_sendbuf_limit as usize;
         let over = {
             let mut q = shared.out.lock();
@@ -377,7 +458,7 @@ impl ClusterHandle {
         }
     }
 
-    fn count_received(&self, frame: &[u8]) {
+    fn count_undecoded(&self, frame: &[u8]) {
         // Redis counts a frame by its type once the version is right, before checking the
         // body's length: bytes 8..10 are the version, 12..14 the type.
         if frame.len() < 14 || u16::from_be_bytes([frame[8], frame[9]]) != 1 {
@@ -497,6 +578,7 @@ pub fn machine_config(config: &Config) -> MachineConfig {
         hostname: config.cluster_announce_hostname.clone(),
         human_nodename: String::new(),
         replica_no_failover: config.cluster_replica_no_failover,
+        allow_replica_migration: config.cluster_allow_replica_migration,
     }
 }
 
@@ -671,9 +753,19 @@ async fn accept_loop(server: Arc<ServerState>, handle: Arc<ClusterHandle>, liste
                 let link = handle.machine.lock().new_link_id();
                 let shared = handle.register(link);
                 shared.connected.store(true, Relaxed);
+                let local_ip = stream
+                    .local_addr()
+                    .map(|a| a.ip().to_string())
+                    .unwrap_or_default();
+                let peer_ip = peer.ip().to_string();
                 let (server, handle) = (server.clone(), handle.clone());
                 tokio::spawn(async move {
-                    handle.step(&server, now_ms(), Input::Accepted { link });
+                    let accepted = Input::Accepted {
+                        link,
+                        peer_ip,
+                        local_ip,
+                    };
+                    handle.step(&server, now_ms(), accepted);
                     run_link(server, handle, link, shared, stream).await;
                 });
             }
@@ -755,12 +847,14 @@ fn take_frames(
 ) -> Result<(), BusError> {
     while let Some(n) = bus::next_frame(rbuf, limit)? {
         let frame = rbuf.split_to(n);
-        handle.count_received(&frame);
         match bus::decode(&frame) {
             Ok(message) => {
                 handle.step(server, now_ms(), Input::Message { link, message });
             }
-            Err(e) => log_at!(Warning, "Dropping a cluster bus message: {}", e),
+            Err(e) => {
+                handle.count_undecoded(&frame);
+                log_at!(Warning, "Dropping a cluster bus message: {}", e);
+            }
         }
     }
     Ok(())
