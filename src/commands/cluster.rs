@@ -818,6 +818,118 @@ mod tests {
         h
     }
 
+    /// Cluster mode with a machine installed (no bus, no file).
+    fn node_harness() -> Harness {
+        use crate::cluster::machine::{ClusterMachine, MachineConfig};
+        use crate::cluster::node::{NodeFlags, NodeId};
+        use crate::cluster::state::{ClusterNode, ClusterState};
+        let h = cluster_harness();
+        let me = ClusterNode::new(NodeId([b'a'; 40]), NodeFlags(NodeFlags::MASTER), 0);
+        let machine = ClusterMachine::new(ClusterState::new(me), MachineConfig::default(), 1);
+        let handle = crate::server::cluster_driver::ClusterHandle::new(
+            machine,
+            None,
+            std::sync::Weak::new(),
+        );
+        assert!(h.server.cluster.set(std::sync::Arc::new(handle)).is_ok());
+        h
+    }
+
+    fn text(reply: Reply) -> String {
+        match reply {
+            Reply::Verbatim(_, b) | Reply::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+            other => panic!("text expected, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn addslots_changes_the_table_the_views_render() {
+        let mut h = node_harness();
+        assert_eq!(text(h.ok(&["cluster", "myid"])), "a".repeat(40));
+        assert_eq!(h.ok(&["cluster", "addslots", "3", "1", "2"]), Reply::OK);
+        assert_eq!(
+            h.ok(&["cluster", "addslotsrange", "10", "20", "30", "30"]),
+            Reply::OK
+        );
+        let nodes = text(h.ok(&["cluster", "nodes"]));
+        assert!(nodes.ends_with(" connected 1-3 10-20 30\n"), "{nodes}");
+        assert_eq!(
+            h.err(&["cluster", "addslots", "4", "2"]),
+            "ERR Slot 2 is already busy"
+        );
+        assert_eq!(
+            h.err(&["cluster", "addslots", "5", "5"]),
+            "ERR Slot 5 specified multiple times"
+        );
+        assert_eq!(
+            h.err(&["cluster", "delslotsrange", "1", "5"]),
+            "ERR Slot 4 is already unassigned"
+        );
+        assert_eq!(h.ok(&["cluster", "delslotsrange", "1", "3"]), Reply::OK);
+        let info = text(h.ok(&["cluster", "info"]));
+        assert!(info.contains("cluster_slots_assigned:12\r\n"), "{info}");
+    }
+
+    #[test]
+    fn setslot_and_forget_check_nodes_in_redis_order() {
+        let mut h = node_harness();
+        let me = "a".repeat(40);
+        assert_eq!(
+            h.err(&["cluster", "setslot", "1", "migrating", "nobody"]),
+            "ERR I'm not the owner of hash slot 1"
+        );
+        h.ok(&["cluster", "addslots", "1"]);
+        assert_eq!(
+            h.err(&["cluster", "setslot", "1", "migrating", "nobody"]),
+            "ERR I don't know about node nobody"
+        );
+        assert_eq!(
+            h.err(&["cluster", "setslot", "1", "importing", &me]),
+            "ERR I'm already the owner of hash slot 1"
+        );
+        assert_eq!(
+            h.err(&["cluster", "setslot", "1", "node", "x"]),
+            "ERR Unknown node x"
+        );
+        assert_eq!(
+            h.err(&["cluster", "forget", &me]),
+            "ERR I tried hard but I can't forget myself..."
+        );
+        h.ok(&["set", "{a}", "v"]); // slot 15495
+        assert_eq!(
+            h.err(&["cluster", "flushslots"]),
+            "ERR DB must be empty to perform CLUSTER FLUSHSLOTS."
+        );
+        assert_eq!(
+            h.err(&["cluster", "reset"]),
+            "ERR CLUSTER RESET can't be called with master nodes containing keys"
+        );
+    }
+
+    #[test]
+    fn meet_checks_ports_and_addresses_like_redis_7_0() {
+        let mut h = node_harness();
+        assert_eq!(
+            h.err(&["cluster", "meet", "127.0.0.1", "x"]),
+            "ERR Invalid TCP base port specified: x"
+        );
+        assert_eq!(
+            h.err(&["cluster", "meet", "127.0.0.1", "1", "y"]),
+            "ERR Invalid TCP bus port specified: y"
+        );
+        assert_eq!(
+            h.err(&["cluster", "meet", "localhost", "1"]),
+            "ERR Invalid node address specified: localhost:1"
+        );
+        assert_eq!(
+            h.err(&["cluster", "meet", "127.0.0.1", "60000"]),
+            "ERR Invalid node address specified: 127.0.0.1:60000"
+        );
+        assert_eq!(h.ok(&["cluster", "meet", "::1", "7000"]), Reply::OK);
+        let nodes = text(h.ok(&["cluster", "nodes"]));
+        assert!(nodes.contains(" ::1:7000@17000 "), "{nodes}");
+    }
+
     #[test]
     fn cluster_client_commands_are_refused_outside_cluster_mode() {
         let mut h = Harness::new();

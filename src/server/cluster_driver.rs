@@ -327,7 +327,13 @@ impl ClusterHandle {
                     shard,
                     channel,
                     message,
-                } => crate::commands::pubsub::deliver_from_bus(server, shard, channel, message, now_ms()),
+                } => crate::commands::pubsub::deliver_from_bus(
+                    server,
+                    shard,
+                    channel,
+                    message,
+                    now_ms(),
+                ),
                 Effect::FlushAll => keyspace.push(KeyspaceWork::FlushAll),
                 Effect::DeleteKeysInSlots(slots) => {
                     keyspace.push(KeyspaceWork::DeleteKeysInSlots(slots))
@@ -858,4 +864,120 @@ fn take_frames(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::state::Slot;
+
+    fn id(c: u8) -> NodeId {
+        NodeId([c; 40])
+    }
+
+    fn two_nodes() -> ClusterState {
+        let me = ClusterNode::new(id(b'a'), NodeFlags(NodeFlags::MASTER), 0);
+        let mut state = ClusterState::new(me);
+        let mut other = ClusterNode::new(id(b'b'), NodeFlags(NodeFlags::MASTER), 0);
+        other.ip = "127.0.0.1".into();
+        other.port = 7001;
+        other.cport = 17001;
+        state.add_node(other).unwrap();
+        for slot in 0..100 {
+            state.add_slot(&id(b'a'), slot).unwrap();
+        }
+        for slot in 100..200 {
+            state.add_slot(&id(b'b'), slot).unwrap();
+        }
+        state
+    }
+
+    #[test]
+    fn the_topology_names_each_slot_owner_and_follows_the_state_verdict() {
+        let state = two_nodes();
+        let topology = build_topology(&state, &Config::default());
+        let owner = |slot: Slot| {
+            topology
+                .owner(slot)
+                .map(|i| topology.nodes()[i as usize].id)
+        };
+        assert_eq!(owner(5), Some(id(b'a')));
+        assert_eq!(owner(150), Some(id(b'b')));
+        assert_eq!(owner(500), None);
+        assert_eq!(topology.myself().id, id(b'a'));
+        assert!(!topology.state_ok(), "a fresh table's state is fail");
+        let b = topology.index_of(&id(b'b')).unwrap();
+        assert_eq!(topology.endpoint(b, false).to_string(), "127.0.0.1:7001");
+    }
+
+    #[test]
+    fn an_atomic_write_replaces_the_file_and_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("ferrodis-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nodes.conf");
+        std::fs::write(&path, "old contents that are longer than the new ones\n").unwrap();
+        write_atomically(&path, b"new\n", true).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("nodes.conf")]);
+        assert!(write_atomically(&dir.join("missing/nodes.conf"), b"x", false).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_file_creates_an_identity_and_a_corrupt_one_is_refused() {
+        let dir = std::env::temp_dir().join(format!("ferrodis-load-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nodes.conf");
+        let config = Config::default();
+        let created = load_or_create(&path, &config, 1).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(created.myself_id().as_str()));
+        assert!(text.contains(" :0@0 myself,master - 0 0 0 connected\n"));
+        let loaded = load_or_create(&path, &config, 2).unwrap();
+        assert_eq!(loaded.myself_id(), created.myself_id());
+        assert_eq!(loaded.myself().port, config.port);
+        assert_eq!(loaded.myself().cport, config.port + CLUSTER_PORT_INCR);
+        std::fs::write(&path, "garbage\n").unwrap();
+        assert_eq!(load_or_create(&path, &config, 3).err(), Some(1));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "garbage\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn deleting_the_keys_of_lost_slots_keeps_the_others() {
+        let server = crate::server::ServerState::for_tests();
+        let mut ks = server.keyspace.lock_all();
+        let set = |ks: &mut crate::keyspace::Locked<'_>, key: &str| {
+            let value = crate::keyspace::Value::Str(crate::keyspace::StrValue::from_bytes(b"v"));
+            ks.insert(0, key.as_bytes(), crate::keyspace::Entry::new(value, 0));
+        };
+        set(&mut ks, "foo"); // slot 12182
+        set(&mut ks, "bar"); // slot 5061
+        KeyspaceWork::DeleteKeysInSlots(vec![12182]).apply(&mut ks);
+        assert_eq!(ks.db_size(0), 1);
+        assert_eq!(ks.count_in_slot(0, 5061), 1);
+        KeyspaceWork::FlushAll.apply(&mut ks);
+        assert_eq!(ks.db_size(0), 0);
+    }
+
+    #[test]
+    fn the_machine_sees_the_announced_ports() {
+        let mut config = Config::default();
+        config.port = 7000;
+        let mc = machine_config(&config);
+        assert_eq!((mc.port, mc.cport), (7000, 17000));
+        config.cluster_port = 9000;
+        assert_eq!(machine_config(&config).cport, 9000);
+        config.cluster_announce_bus_port = 9100;
+        config.cluster_announce_port = 7100;
+        let mc = machine_config(&config);
+        assert_eq!((mc.port, mc.cport), (7100, 9100));
+        assert_eq!(bus_port(&config), 9000);
+    }
 }
