@@ -676,3 +676,64 @@ fn redis_cli_creates_a_cluster_and_follows_redirects() {
     );
     assert!(ok && out.contains("[OK] All 16384 slots covered."), "{out}");
 }
+
+#[test]
+fn a_mixed_cluster_with_redis_servers_agrees_on_every_slot() {
+    let Some(bin) = find_redis_server() else {
+        eprintln!("no redis-server found: skipped");
+        return;
+    };
+    let ours = cluster_node();
+    let theirs: Vec<Server> = (0..2)
+        .map(|i| Server::start_program(&bin, fresh_dir(&format!("mixed{i}")), CLUSTER))
+        .collect();
+    let mut c = Raw::connect(ours.port);
+    for other in &theirs {
+        let port = other.port.to_string();
+        assert_eq!(c.text(&["cluster", "meet", "127.0.0.1", &port]), "+OK\r\n");
+    }
+    let ranges = [("0", "5460"), ("5461", "10922"), ("10923", "16383")];
+    let ports: Vec<u16> = std::iter::once(ours.port)
+        .chain(theirs.iter().map(|s| s.port))
+        .collect();
+    for (port, (start, end)) in ports.iter().zip(ranges) {
+        let reply = Raw::connect(*port).text(&["cluster", "addslotsrange", start, end]);
+        assert_eq!(reply, "+OK\r\n");
+    }
+    let agreed = wait_until(Duration::from_secs(30), || {
+        let views: Vec<(String, Vec<u8>)> = ports
+            .iter()
+            .map(|p| {
+                let mut c = Raw::connect(*p);
+                (c.bulk(&["cluster", "info"]), c.call(&["cluster", "slots"]))
+            })
+            .collect();
+        views.iter().all(|(info, _)| {
+            info_field(info, "cluster_state").as_deref() == Some("ok")
+                && info_field(info, "cluster_known_nodes").as_deref() == Some("3")
+        }) && views.iter().all(|(_, slots)| *slots == views[0].1)
+    });
+    let mut c = Raw::connect(ours.port);
+    assert!(
+        agreed,
+        "the nodes never agreed; ferrodis sees:\n{}\nlog:\n{}",
+        c.bulk(&["cluster", "nodes"]),
+        ours.log()
+    );
+    // Keys owned by each node: served here or redirected, in Redis's words.
+    let ours_line = c.bulk(&["cluster", "nodes"]);
+    assert!(ours_line.contains("myself,master"), "{ours_line}");
+    assert_eq!(c.text(&["set", "bar", "1"]), "+OK\r\n"); // slot 5061, ours
+    let moved = c.text(&["get", "foo"]); // slot 12182, the third node's
+    assert_eq!(moved, format!("-MOVED 12182 127.0.0.1:{}\r\n", theirs[1].port));
+    // A message published on one node reaches subscribers on the others.
+    let mut sub = Raw::connect(theirs[0].port);
+    sub.call(&["subscribe", "news"]);
+    assert_eq!(c.text(&["publish", "news", "hello"]), ":0\r\n");
+    let mut message = Vec::new();
+    sub.read_reply(&mut message);
+    assert_eq!(
+        String::from_utf8_lossy(&message),
+        "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n"
+    );
+}
