@@ -725,7 +725,10 @@ fn a_mixed_cluster_with_redis_servers_agrees_on_every_slot() {
     assert!(ours_line.contains("myself,master"), "{ours_line}");
     assert_eq!(c.text(&["set", "bar", "1"]), "+OK\r\n"); // slot 5061, ours
     let moved = c.text(&["get", "foo"]); // slot 12182, the third node's
-    assert_eq!(moved, format!("-MOVED 12182 127.0.0.1:{}\r\n", theirs[1].port));
+    assert_eq!(
+        moved,
+        format!("-MOVED 12182 127.0.0.1:{}\r\n", theirs[1].port)
+    );
     // A message published on one node reaches subscribers on the others.
     let mut sub = Raw::connect(theirs[0].port);
     sub.call(&["subscribe", "news"]);
@@ -736,4 +739,50 @@ fn a_mixed_cluster_with_redis_servers_agrees_on_every_slot() {
         String::from_utf8_lossy(&message),
         "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n"
     );
+}
+
+#[test]
+fn links_over_the_send_buffer_limit_are_freed_and_come_back() {
+    let nodes: Vec<Server> = (0..2).map(|_| cluster_node()).collect();
+    meet_all(&nodes);
+    let known = |port: u16| {
+        let mut c = Raw::connect(port);
+        wait_until(Duration::from_secs(20), || {
+            let nodes = c.bulk(&["cluster", "nodes"]);
+            nodes.lines().count() == 2
+                && !nodes.contains("disconnected")
+                && !nodes.contains("handshake")
+        })
+    };
+    assert!(
+        known(nodes[0].port) && known(nodes[1].port),
+        "the two nodes never met"
+    );
+    let mut c = Raw::connect(nodes[0].port);
+    let exceeded = |c: &mut Raw| {
+        info_field(
+            &c.bulk(&["cluster", "info"]),
+            "total_cluster_links_buffer_limit_exceeded",
+        )
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+    };
+    assert_eq!(exceeded(&mut c), 0);
+    assert_eq!(
+        c.text(&["config", "set", "cluster-link-sendbuf-limit", "1"]),
+        "+OK\r\n"
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || exceeded(&mut c) > 0),
+        "no link was freed"
+    );
+    assert!(nodes[0]
+        .log()
+        .contains("due to exceeding send buffer memory limit."));
+    assert_eq!(
+        c.text(&["config", "set", "cluster-link-sendbuf-limit", "0"]),
+        "+OK\r\n"
+    );
+    assert!(known(nodes[0].port), "links did not come back");
+    assert_eq!(ping(nodes[0].port), "+PONG\r\n");
 }

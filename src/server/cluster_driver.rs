@@ -364,10 +364,18 @@ impl ClusterHandle {
         };
         if over {
             let used = shared.out.lock().bytes;
+            let (inbound, node) = self
+                .machine
+                .lock()
+                .links()
+                .into_iter()
+                .find(|(id, _, _)| *id == link)
+                .map_or((false, None), |(_, node, inbound)| (inbound, node));
             log_at!(
                 Warning,
-                "Freeing cluster link (link {}), used memory: {} bytes, due to exceeding send buffer memory limit.",
-                link.0,
+                "Freeing cluster link({} node {}, used memory: {}) due to exceeding send buffer memory limit.",
+                if inbound { "from" } else { "to" },
+                node.as_ref().map_or("", |n| n.as_str()),
                 used
             );
             self.stats.lock().links_buffer_limit_exceeded += 1;
