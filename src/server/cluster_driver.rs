@@ -976,8 +976,10 @@ mod tests {
 
     #[test]
     fn the_machine_sees_the_announced_ports() {
-        let mut config = Config::default();
-        config.port = 7000;
+        let mut config = Config {
+            port: 7000,
+            ..Config::default()
+        };
         let mc = machine_config(&config);
         assert_eq!((mc.port, mc.cport), (7000, 17000));
         config.cluster_port = 9000;
