@@ -11,5 +11,6 @@ pub mod node;
 pub mod nodes_conf;
 pub mod render;
 pub mod routing;
+pub mod sim_net;
 pub mod state;
 pub mod topology;
