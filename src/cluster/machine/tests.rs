@@ -1256,3 +1256,170 @@ fn a_partitioned_master_is_failed_by_the_majority_and_recovers_after_healing() {
         assert_eq!(s.state, Health::Ok, "{}", s.myself_id());
     }
 }
+
+// ---- hostile input ------------------------------------------------------------------------
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_id() -> impl Strategy<Value = NodeId> {
+        prop_oneof![
+            Just(id('a')),
+            Just(id('b')),
+            Just(id('c')),
+            Just(id('d')),
+            prop::collection::vec(any::<u8>(), 40).prop_map(|v| {
+                let mut a = [0u8; 40];
+                a.copy_from_slice(&v);
+                NodeId(a)
+            }),
+        ]
+    }
+
+    fn arb_gossip() -> impl Strategy<Value = GossipEntry> {
+        (
+            arb_id(),
+            any::<u16>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u16>(),
+        )
+            .prop_map(|(name, flags, ping, pong, port)| GossipEntry {
+                nodename: name,
+                ping_sent: ping,
+                pong_received: pong,
+                ip: outgoing::bus_ip("10.1.1.1"),
+                port,
+                cport: port.wrapping_add(1),
+                flags: NodeFlags(flags),
+                pport: 0,
+            })
+    }
+
+    fn arb_ext() -> impl Strategy<Value = PingExt> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..8).prop_map(PingExt::Hostname),
+            (arb_id(), any::<u64>()).prop_map(|(name, ttl)| PingExt::ForgottenNode { name, ttl }),
+            arb_id().prop_map(PingExt::ShardId),
+        ]
+    }
+
+    fn arb_header() -> impl Strategy<Value = Header> {
+        let ids = (arb_id(), prop::option::of(arb_id()));
+        let nums = (0u64..6, 0u64..12, any::<u16>(), any::<u8>());
+        let slots = prop::collection::vec(0u16..16384, 0..6);
+        (ids, nums, slots, any::<u16>()).prop_map(
+            |((sender, slaveof), (cfg, cur, flags, mf), slots, port)| {
+                let mut h = Header::new(sender);
+                h.slaveof = slaveof;
+                h.config_epoch = cfg;
+                h.current_epoch = cur;
+                h.flags = NodeFlags(flags);
+                h.mflags[0] = mf;
+                h.port = port;
+                h.cport = port.wrapping_add(10000);
+                for s in slots {
+                    set_slot(&mut h.myslots, s);
+                }
+                h
+            },
+        )
+    }
+
+    fn arb_message() -> impl Strategy<Value = Message> {
+        let gossip = prop::collection::vec(arb_gossip(), 0..4);
+        let ext = prop::collection::vec(arb_ext(), 0..3);
+        (arb_header(), 0u8..7, gossip, ext, arb_id(), 0u64..8).prop_map(
+            |(h, kind, g, e, about, epoch)| match kind {
+                0 => Message::ping(h, g, e),
+                1 => Message::pong(h, g, e),
+                2 => Message::meet(h, g, e),
+                3 => Message::fail(h, about),
+                4 => {
+                    let mut slots = crate::cluster::bus::message::empty_slots();
+                    set_slot(&mut slots, (epoch * 1000) as u16);
+                    Message::update(h, epoch, about, slots)
+                }
+                5 => Message::publish(h, b"c".to_vec(), b"m".to_vec()),
+                _ => Message::new(h, Body::FailoverAuthRequest),
+            },
+        )
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Msg(u64, Message),
+        Tick(u64),
+        Close(u64),
+        Accept,
+    }
+
+    fn arb_step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => (0u64..8, arb_message()).prop_map(|(l, m)| Step::Msg(l, m)),
+            2 => (1u64..20_000).prop_map(Step::Tick),
+            1 => (0u64..8).prop_map(Step::Close),
+            1 => Just(Step::Accept),
+        ]
+    }
+
+    /// The table and the link bookkeeping still agree with each other.
+    fn check_invariants(m: &ClusterMachine) {
+        let me = m.state.myself_id();
+        for n in m.state.nodes() {
+            assert_eq!(n.is_myself(), n.name == me, "only myself carries MYSELF");
+        }
+        for (slot, owner) in m.state.slot_owners().iter().enumerate() {
+            if let Some(owner) = owner {
+                let n = m.state.node(owner).expect("slot owner is known");
+                assert!(n.has_slot(slot as u16));
+            }
+        }
+        let links = m.links();
+        for n in m.state.nodes() {
+            for l in [n.link, n.inbound_link].into_iter().flatten() {
+                assert!(links
+                    .iter()
+                    .any(|(id, node, _)| *id == l && *node == Some(n.name)));
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn random_frames_and_events_never_panic_or_corrupt_the_table(
+            steps in prop::collection::vec(arb_step(), 1..40)
+        ) {
+            let mut m = machine('a');
+            know(&mut m, 'b', 7002, T0);
+            know(&mut m, 'c', 7003, T0);
+            let mut now = T0;
+            for step in steps {
+                match step {
+                    Step::Msg(l, message) => {
+                        m.step(now, Input::Message { link: LinkId(l), message });
+                    }
+                    Step::Tick(dt) => {
+                        now += dt;
+                        m.step(now, Input::Tick);
+                    }
+                    Step::Close(l) => {
+                        m.step(now, Input::LinkClosed { link: LinkId(l) });
+                    }
+                    Step::Accept => {
+                        let link = m.new_link_id();
+                        let input = Input::Accepted {
+                            link,
+                            peer_ip: "10.2.2.2".into(),
+                            local_ip: "10.0.0.1".into(),
+                        };
+                        m.step(now, input);
+                    }
+                }
+                check_invariants(&m);
+            }
+        }
+    }
+}
