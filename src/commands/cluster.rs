@@ -7,11 +7,65 @@
 use super::context::ExecCtx;
 use super::errors;
 use super::spec::{acl, flag::*, CmdResult, CommandSpec as C, Scope};
+use crate::cluster::machine::{Admin, SetSlot};
+use crate::cluster::node::NodeId;
+use crate::cluster::nodes_conf::CLUSTER_PORT_INCR;
+use crate::cluster::render::{self, ClientView, EndpointType};
+use crate::cluster::state::{ClusterNode, ClusterState, LinkId, Slot};
+use crate::config::values::ClusterEndpointType;
 use crate::resp::{ErrorReply, Reply};
+use crate::server::cluster_driver::ClusterHandle;
 use crate::slot::{key_slot, SLOT_COUNT};
 use bytes::Bytes;
+use std::sync::Arc;
+
+const NDO: &[&str] = &["nondeterministic_output"];
+/// The flags Redis 7.0.15 gives the subcommands that change the node table.
+const ADMIN_CMD: u32 = NO_ASYNC_LOADING | ADMIN | STALE;
 
 const CLUSTER_SUBCOMMANDS: &[C] = &[
+    C::new(
+        "addslots",
+        -3,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        addslots,
+    ),
+    C::new(
+        "addslotsrange",
+        -4,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "7.0.0",
+        addslotsrange,
+    ),
+    C::new(
+        "bumpepoch",
+        2,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        bumpepoch,
+    )
+    .tips(NDO),
+    C::new(
+        "count-failure-reports",
+        3,
+        ADMIN | STALE,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        count_failure_reports,
+    )
+    .tips(NDO),
     C::new(
         "countkeysinslot",
         3,
@@ -24,6 +78,38 @@ const CLUSTER_SUBCOMMANDS: &[C] = &[
     )
     .scope(Scope::All),
     C::new(
+        "delslots",
+        -3,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        delslots,
+    ),
+    C::new(
+        "delslotsrange",
+        -4,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "7.0.0",
+        delslotsrange,
+    ),
+    C::new(
+        "flushslots",
+        2,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        flushslots,
+    )
+    .scope(Scope::All),
+    C::new("forget", 3, ADMIN_CMD, 0, &[], "cluster", "3.0.0", forget),
+    C::new(
         "getkeysinslot",
         4,
         STALE,
@@ -34,8 +120,80 @@ const CLUSTER_SUBCOMMANDS: &[C] = &[
         getkeysinslot,
     )
     .scope(Scope::All)
-    .tips(&["nondeterministic_output"]),
+    .tips(NDO),
+    C::new("help", 2, LOADING | STALE, 0, &[], "cluster", "5.0.0", help),
+    C::new("info", 2, STALE, 0, &[], "cluster", "3.0.0", info).tips(NDO),
     C::new("keyslot", 3, STALE, 0, &[], "cluster", "3.0.0", keyslot),
+    C::new("links", 2, STALE, 0, &[], "cluster", "7.0.0", links).tips(NDO),
+    C::new("meet", -4, ADMIN_CMD, 0, &[], "cluster", "3.0.0", meet),
+    C::new("myid", 2, STALE, 0, &[], "cluster", "3.0.0", myid),
+    C::new("nodes", 2, STALE, 0, &[], "cluster", "3.0.0", nodes).tips(NDO),
+    C::new(
+        "replicas",
+        3,
+        ADMIN | STALE,
+        0,
+        &[],
+        "cluster",
+        "5.0.0",
+        replicas,
+    )
+    .tips(NDO),
+    C::new(
+        "reset",
+        -2,
+        ADMIN | STALE | NOSCRIPT,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        reset,
+    )
+    .scope(Scope::All),
+    C::new(
+        "saveconfig",
+        2,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        saveconfig,
+    ),
+    C::new(
+        "set-config-epoch",
+        3,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        set_config_epoch,
+    ),
+    C::new(
+        "setslot",
+        -4,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        setslot,
+    )
+    .scope(Scope::All),
+    C::new("shards", 2, STALE, 0, &[], "cluster", "7.0.0", shards).tips(NDO),
+    C::new(
+        "slaves",
+        3,
+        ADMIN | STALE,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        replicas,
+    )
+    .tips(NDO),
+    C::new("slots", 2, STALE, 0, &[], "cluster", "3.0.0", slots).tips(NDO),
 ];
 
 pub const COMMANDS: &[C] = &[
@@ -150,6 +308,503 @@ fn getkeysinslot(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(keys))
 }
 
+// ---- the node table: views and admin subcommands ----
+
+/// The cluster machine's handle; cluster mode without one (a handler test that did not
+/// install it) answers like a server without cluster support.
+fn handle(ctx: &ExecCtx) -> Result<Arc<ClusterHandle>, ErrorReply> {
+    cluster_enabled(ctx)?;
+    ctx.server
+        .cluster
+        .get()
+        .cloned()
+        .ok_or(errors::CLUSTER_SUPPORT_DISABLED)
+}
+
+/// Steps an admin subcommand checked against the table under the machine lock, then does
+/// the dataset work the step asks for: on the shards this command holds (`holds_shards`,
+/// its table entry locks them all) or by locking them here.
+fn run_admin(
+    ctx: &mut ExecCtx,
+    h: &ClusterHandle,
+    holds_shards: bool,
+    check: impl FnOnce(&ClusterState) -> Result<Admin, ErrorReply>,
+) -> CmdResult {
+    let mut work = Vec::new();
+    let reply = h.admin_checked(ctx.server, ctx.now_ms, &mut work, check);
+    if !work.is_empty() {
+        if holds_shards {
+            let ks = ctx.ks();
+            work.iter().for_each(|w| w.apply(ks));
+        } else {
+            let mut ks = ctx.server.keyspace.lock_all();
+            work.iter().for_each(|w| w.apply(&mut ks));
+        }
+    }
+    reply
+}
+
+fn eq(a: &[u8], b: &str) -> bool {
+    a.eq_ignore_ascii_case(b.as_bytes())
+}
+
+fn text(arg: &[u8]) -> String {
+    String::from_utf8_lossy(arg).into_owned()
+}
+
+fn err(msg: String) -> ErrorReply {
+    ErrorReply::owned(format!("ERR {msg}"))
+}
+
+/// clusterLookupNode: only a well-formed 40-character id can name a node.
+fn lookup<'s>(state: &'s ClusterState, arg: &[u8]) -> Option<&'s ClusterNode> {
+    NodeId::parse(arg).and_then(|id| state.node(&id))
+}
+
+fn unknown_node(arg: &[u8]) -> ErrorReply {
+    err(format!("Unknown node {}", text(arg)))
+}
+
+/// getSlotOrReply: an integer in 0..16383.
+fn slot_or_reply(arg: &[u8]) -> Result<Slot, ErrorReply> {
+    crate::util::parse_int(arg)
+        .and_then(in_range)
+        .ok_or(INVALID_OR_OUT_OF_RANGE_SLOT)
+}
+
+const INVALID_OR_OUT_OF_RANGE_SLOT: ErrorReply =
+    ErrorReply::fixed("ERR Invalid or out of range slot");
+
+fn client_view(ctx: &ExecCtx) -> ClientView {
+    let config = ctx.server.config();
+    ClientView {
+        endpoint: match config.cluster_preferred_endpoint_type {
+            ClusterEndpointType::Ip => EndpointType::Ip,
+            ClusterEndpointType::Hostname => EndpointType::Hostname,
+            ClusterEndpointType::UnknownEndpoint => EndpointType::UnknownEndpoint,
+        },
+        tls_cluster: config.tls_cluster,
+        use_pport: false,
+        myself_repl_offset: ctx.server.backlog.lock().end_offset() as i64,
+    }
+}
+
+fn help(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    cluster_enabled(ctx)?;
+    Ok(super::debug::help_reply(&args[0], HELP))
+}
+
+const HELP: &[&str] = &[
+    "ADDSLOTS <slot> [<slot> ...]",
+    "    Assign slots to current node.",
+    "ADDSLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...]",
+    "    Assign slots which are between <start-slot> and <end-slot> to current node.",
+    "BUMPEPOCH",
+    "    Advance the cluster config epoch.",
+    "COUNT-FAILURE-REPORTS <node-id>",
+    "    Return number of failure reports for <node-id>.",
+    "COUNTKEYSINSLOT <slot>",
+    "    Return the number of keys in <slot>.",
+    "DELSLOTS <slot> [<slot> ...]",
+    "    Delete slots information from current node.",
+    "DELSLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...]",
+    "    Delete slots information which are between <start-slot> and <end-slot> from current node.",
+    "FAILOVER [FORCE|TAKEOVER]",
+    "    Promote current replica node to being a master.",
+    "FORGET <node-id>",
+    "    Remove a node from the cluster.",
+    "GETKEYSINSLOT <slot> <count>",
+    "    Return key names stored by current node in a slot.",
+    "FLUSHSLOTS",
+    "    Delete current node own slots information.",
+    "INFO",
+    "    Return information about the cluster.",
+    "KEYSLOT <key>",
+    "    Return the hash slot for <key>.",
+    "MEET <ip> <port> [<bus-port>]",
+    "    Connect nodes into a working cluster.",
+    "MYID",
+    "    Return the node id.",
+    "NODES",
+    "    Return cluster configuration seen by node. Output format:",
+    "    <id> <ip:port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+    "REPLICATE <node-id>",
+    "    Configure current node as replica to <node-id>.",
+    "RESET [HARD|SOFT]",
+    "    Reset current node (default: soft).",
+    "SET-CONFIG-EPOCH <epoch>",
+    "    Set config epoch of current node.",
+    "SETSLOT <slot> (IMPORTING <node-id>|MIGRATING <node-id>|STABLE|NODE <node-id>)",
+    "    Set slot state.",
+    "REPLICAS <node-id>",
+    "    Return <node-id> replicas.",
+    "SAVECONFIG",
+    "    Force saving cluster configuration on disk.",
+    "SLOTS",
+    "    Return information about slots range mappings. Each range is made of:",
+    "    start, end, master and replicas IP addresses, ports and ids",
+    "SHARDS",
+    "    Return information about slot range mappings and the nodes associated with them.",
+    "LINKS",
+    "    Return information about all network links between this node and its peers.",
+    "    Output format is an array where each array element is a map containing attributes of a link",
+];
+
+fn myid(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    let h = handle(ctx)?;
+    Ok(h.with_state(|s| Reply::bulk_slice(s.myself_id().as_bytes())))
+}
+
+fn nodes(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    let h = handle(ctx)?;
+    Ok(h.with_state(|s| render::cluster_nodes_reply(s, false)))
+}
+
+fn slots(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    let h = handle(ctx)?;
+    let view = client_view(ctx);
+    Ok(h.with_state(|s| render::cluster_slots(s, &view)))
+}
+
+fn shards(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    let h = handle(ctx)?;
+    let view = client_view(ctx);
+    Ok(h.with_state(|s| render::cluster_shards(s, &view)))
+}
+
+fn info(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    let h = handle(ctx)?;
+    let stats = h.stats();
+    Ok(h.with_state(|s| render::cluster_info_reply(s, &stats)))
+}
+
+fn links(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    let h = handle(ctx)?;
+    let described: Vec<(NodeId, bool, LinkId)> = h.with_state(|s| {
+        let mut out = Vec::new();
+        for node in s.nodes() {
+            if let Some(link) = node.link {
+                out.push((node.name, false, link));
+            }
+            if let Some(link) = node.inbound_link {
+                out.push((node.name, true, link));
+            }
+        }
+        out
+    });
+    let links = described
+        .into_iter()
+        .map(|(node, inbound, link)| {
+            let info = h.link_info(link);
+            let (ctime, events, queued) = info.map_or((0, "", 0), |i| {
+                let events = match (i.connected, i.queued_bytes > 0) {
+                    (false, _) => "",
+                    (true, false) => "r",
+                    (true, true) => "rw",
+                };
+                (i.ctime_ms as i64, events, i.queued_bytes as i64)
+            });
+            let pair = |k: &str, v: Reply| (Reply::bulk_str(k), v);
+            Reply::Map(vec![
+                pair(
+                    "direction",
+                    Reply::bulk_str(if inbound { "from" } else { "to" }),
+                ),
+                pair("node", Reply::bulk_slice(node.as_bytes())),
+                pair("create-time", Reply::Int(ctime)),
+                pair("events", Reply::bulk_str(events)),
+                pair("send-buffer-allocated", Reply::Int(queued)),
+                pair("send-buffer-used", Reply::Int(queued)),
+            ])
+        })
+        .collect();
+    Ok(Reply::Array(links))
+}
+
+fn replicas(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let h = handle(ctx)?;
+    h.with_state(|s| {
+        let node = lookup(s, &args[2]).ok_or_else(|| unknown_node(&args[2]))?;
+        if node.is_replica() {
+            return Err(ErrorReply::fixed("ERR The specified node is not a master"));
+        }
+        Ok(render::cluster_replicas(s, &node.name, false))
+    })
+}
+
+fn count_failure_reports(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let h = handle(ctx)?;
+    let now = ctx.now_ms;
+    let timeout = ctx.server.config().cluster_node_timeout.max(0) as u64;
+    h.with_state(|s| {
+        let id = lookup(s, &args[2])
+            .map(|n| n.name)
+            .ok_or_else(|| unknown_node(&args[2]))?;
+        Ok(Reply::Int(s.failure_reports_count(&id, now, timeout) as i64))
+    })
+}
+
+/// checkSlotAssignmentsOrReply for `start..=end`, in Redis's order: for each slot, busy (or
+/// unassigned for a delete) first, then a repeat of an earlier argument.
+fn check_assignments(
+    state: &ClusterState,
+    seen: &mut [bool],
+    del: bool,
+    start: Slot,
+    end: Slot,
+) -> Result<(), ErrorReply> {
+    for slot in start..=end {
+        let owned = state.slot_owner(slot).is_some();
+        if del && !owned {
+            return Err(err(format!("Slot {slot} is already unassigned")));
+        }
+        if !del && owned {
+            return Err(err(format!("Slot {slot} is already busy")));
+        }
+        if std::mem::replace(&mut seen[slot as usize], true) {
+            return Err(err(format!("Slot {slot} specified multiple times")));
+        }
+    }
+    Ok(())
+}
+
+fn slots_admin(del: bool, seen: &[bool]) -> Admin {
+    let slots = (0..SLOT_COUNT as u16)
+        .filter(|s| seen[*s as usize])
+        .collect();
+    if del {
+        Admin::DelSlots(slots)
+    } else {
+        Admin::AddSlots(slots)
+    }
+}
+
+fn addslots(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    slots_list(ctx, args, false)
+}
+
+fn delslots(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    slots_list(ctx, args, true)
+}
+
+/// ADDSLOTS / DELSLOTS: every argument parsed first, then the assignments checked.
+fn slots_list(ctx: &mut ExecCtx, args: &[Bytes], del: bool) -> CmdResult {
+    let h = handle(ctx)?;
+    let slots = args[2..]
+        .iter()
+        .map(|a| slot_or_reply(a))
+        .collect::<Result<Vec<Slot>, _>>()?;
+    run_admin(ctx, &h, false, |state| {
+        let mut seen = vec![false; SLOT_COUNT];
+        for &slot in &slots {
+            check_assignments(state, &mut seen, del, slot, slot)?;
+        }
+        Ok(slots_admin(del, &seen))
+    })
+}
+
+fn addslotsrange(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    slots_ranges(ctx, args, false)
+}
+
+fn delslotsrange(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    slots_ranges(ctx, args, true)
+}
+
+/// ADDSLOTSRANGE / DELSLOTSRANGE: pairs checked one after the other, parse and assignment
+/// errors interleaved as Redis meets them.
+fn slots_ranges(ctx: &mut ExecCtx, args: &[Bytes], del: bool) -> CmdResult {
+    let h = handle(ctx)?;
+    if args.len() % 2 == 1 {
+        return Err(errors::wrong_arity(ctx.current_command));
+    }
+    run_admin(ctx, &h, false, |state| {
+        let mut seen = vec![false; SLOT_COUNT];
+        for pair in args[2..].chunks_exact(2) {
+            let start = slot_or_reply(&pair[0])?;
+            let end = slot_or_reply(&pair[1])?;
+            if start > end {
+                return Err(err(format!(
+                    "start slot number {start} is greater than end slot number {end}"
+                )));
+            }
+            check_assignments(state, &mut seen, del, start, end)?;
+        }
+        Ok(slots_admin(del, &seen))
+    })
+}
+
+fn flushslots(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    let h = handle(ctx)?;
+    let keys_in_db = ctx.ks().db_size(0) as u64;
+    if keys_in_db != 0 {
+        return Err(ErrorReply::fixed(
+            "ERR DB must be empty to perform CLUSTER FLUSHSLOTS.",
+        ));
+    }
+    run_admin(ctx, &h, true, |_| Ok(Admin::FlushSlots { keys_in_db }))
+}
+
+fn meet(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let h = handle(ctx)?;
+    if args.len() > 5 {
+        return Err(errors::subcommand_syntax_error(args));
+    }
+    let port = crate::util::parse_int(&args[3]).ok_or_else(|| {
+        err(format!(
+            "Invalid TCP base port specified: {}",
+            text(&args[3])
+        ))
+    })?;
+    let cport = match args.get(4) {
+        Some(a) => crate::util::parse_int(a)
+            .ok_or_else(|| err(format!("Invalid TCP bus port specified: {}", text(a))))?,
+        None => port.saturating_add(CLUSTER_PORT_INCR as i64),
+    };
+    let ip = std::str::from_utf8(&args[2])
+        .ok()
+        .and_then(|a| a.parse::<core::net::IpAddr>().ok());
+    let valid_port = |p: i64| (1..=65535).contains(&p);
+    let (Some(ip), true, true) = (ip, valid_port(port), valid_port(cport)) else {
+        return Err(err(format!(
+            "Invalid node address specified: {}:{}",
+            text(&args[2]),
+            text(&args[3])
+        )));
+    };
+    h.admin(
+        ctx.server,
+        ctx.now_ms,
+        Admin::Meet {
+            ip: ip.to_string(),
+            port: port as u16,
+            cport: cport as u16,
+        },
+    )
+}
+
+fn forget(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let h = handle(ctx)?;
+    run_admin(ctx, &h, false, |state| {
+        let node = lookup(state, &args[2]).ok_or_else(|| unknown_node(&args[2]))?;
+        if node.is_myself() {
+            return Err(ErrorReply::fixed(
+                "ERR I tried hard but I can't forget myself...",
+            ));
+        }
+        let me = state.myself();
+        if me.is_replica() && me.slaveof == Some(node.name) {
+            return Err(ErrorReply::fixed("ERR Can't forget my master!"));
+        }
+        Ok(Admin::Forget(node.name))
+    })
+}
+
+fn reset(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let h = handle(ctx)?;
+    let hard = match args.len() {
+        2 => false,
+        3 if eq(&args[2], "hard") => true,
+        3 if eq(&args[2], "soft") => false,
+        3 => return Err(errors::SYNTAX),
+        _ => return Err(errors::subcommand_syntax_error(args)),
+    };
+    let db = ctx.db();
+    let keys_in_db = ctx.ks().db_size(db) as u64;
+    run_admin(ctx, &h, true, |state| {
+        if state.myself().is_master() && keys_in_db != 0 {
+            return Err(ErrorReply::fixed(
+                "ERR CLUSTER RESET can't be called with master nodes containing keys",
+            ));
+        }
+        Ok(Admin::Reset { hard, keys_in_db })
+    })
+}
+
+fn saveconfig(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    let h = handle(ctx)?;
+    h.admin(ctx.server, ctx.now_ms, Admin::SaveConfig)
+}
+
+fn bumpepoch(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
+    let h = handle(ctx)?;
+    h.admin(ctx.server, ctx.now_ms, Admin::BumpEpoch)
+}
+
+fn set_config_epoch(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let h = handle(ctx)?;
+    let epoch = crate::util::parse_int(&args[2]).ok_or(errors::NOT_INTEGER)?;
+    run_admin(ctx, &h, false, |state| {
+        if epoch < 0 {
+            return Err(err(format!("Invalid config epoch specified: {epoch}")));
+        }
+        if state.len() > 1 {
+            return Err(ErrorReply::fixed("ERR The user can assign a config epoch only when the node does not know any other node."));
+        }
+        if state.myself().config_epoch != 0 {
+            return Err(ErrorReply::fixed(
+                "ERR Node config epoch is already non-zero",
+            ));
+        }
+        Ok(Admin::SetConfigEpoch(epoch as u64))
+    })
+}
+
+fn setslot(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let h = handle(ctx)?;
+    let slot_keys = |ctx: &mut ExecCtx, slot: Slot| ctx.ks().count_in_slot(0, slot);
+    // Only a master may set slots; checked before the slot argument, as Redis does.
+    if h.with_state(|s| s.myself().is_replica()) {
+        return Err(ErrorReply::fixed(
+            "ERR Please use SETSLOT only with masters.",
+        ));
+    }
+    let slot = slot_or_reply(&args[2])?;
+    let keys = slot_keys(ctx, slot);
+    let action = &args[3];
+    let argc = args.len();
+    run_admin(ctx, &h, true, |state| {
+        let me = state.myself_id();
+        let owner = state.slot_owner(slot).copied();
+        let target = |arg: &[u8], unknown: &dyn Fn() -> ErrorReply| {
+            let node = lookup(state, arg).ok_or_else(unknown)?;
+            if node.is_replica() {
+                return Err(ErrorReply::fixed("ERR Target node is not a master"));
+            }
+            Ok(node.name)
+        };
+        let dont_know = || err(format!("I don't know about node {}", text(&args[4])));
+        let set = if eq(action, "migrating") && argc == 5 {
+            if owner != Some(me) {
+                return Err(err(format!("I'm not the owner of hash slot {slot}")));
+            }
+            SetSlot::Migrating(target(&args[4], &dont_know)?)
+        } else if eq(action, "importing") && argc == 5 {
+            if owner == Some(me) {
+                return Err(err(format!("I'm already the owner of hash slot {slot}")));
+            }
+            SetSlot::Importing(target(&args[4], &dont_know)?)
+        } else if eq(action, "stable") && argc == 4 {
+            SetSlot::Stable
+        } else if eq(action, "node") && argc == 5 {
+            let to = target(&args[4], &|| unknown_node(&args[4]))?;
+            if owner == Some(me) && to != me && keys != 0 {
+                return Err(err(format!("Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot.")));
+            }
+            SetSlot::Node(to)
+        } else {
+            return Err(ErrorReply::fixed(
+                "ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP",
+            ));
+        };
+        Ok(Admin::SetSlot {
+            slot,
+            action: set,
+            keys_in_slot: keys as u64,
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use crate::commands::test_support::Harness;
@@ -161,6 +816,118 @@ mod tests {
         config.cluster_enabled = true;
         h.server.config.store(std::sync::Arc::new(config));
         h
+    }
+
+    /// Cluster mode with a machine installed (no bus, no file).
+    fn node_harness() -> Harness {
+        use crate::cluster::machine::{ClusterMachine, MachineConfig};
+        use crate::cluster::node::{NodeFlags, NodeId};
+        use crate::cluster::state::{ClusterNode, ClusterState};
+        let h = cluster_harness();
+        let me = ClusterNode::new(NodeId([b'a'; 40]), NodeFlags(NodeFlags::MASTER), 0);
+        let machine = ClusterMachine::new(ClusterState::new(me), MachineConfig::default(), 1);
+        let handle = crate::server::cluster_driver::ClusterHandle::new(
+            machine,
+            None,
+            std::sync::Weak::new(),
+        );
+        assert!(h.server.cluster.set(std::sync::Arc::new(handle)).is_ok());
+        h
+    }
+
+    fn text(reply: Reply) -> String {
+        match reply {
+            Reply::Verbatim(_, b) | Reply::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+            other => panic!("text expected, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn addslots_changes_the_table_the_views_render() {
+        let mut h = node_harness();
+        assert_eq!(text(h.ok(&["cluster", "myid"])), "a".repeat(40));
+        assert_eq!(h.ok(&["cluster", "addslots", "3", "1", "2"]), Reply::OK);
+        assert_eq!(
+            h.ok(&["cluster", "addslotsrange", "10", "20", "30", "30"]),
+            Reply::OK
+        );
+        let nodes = text(h.ok(&["cluster", "nodes"]));
+        assert!(nodes.ends_with(" connected 1-3 10-20 30\n"), "{nodes}");
+        assert_eq!(
+            h.err(&["cluster", "addslots", "4", "2"]),
+            "ERR Slot 2 is already busy"
+        );
+        assert_eq!(
+            h.err(&["cluster", "addslots", "5", "5"]),
+            "ERR Slot 5 specified multiple times"
+        );
+        assert_eq!(
+            h.err(&["cluster", "delslotsrange", "1", "5"]),
+            "ERR Slot 4 is already unassigned"
+        );
+        assert_eq!(h.ok(&["cluster", "delslotsrange", "1", "3"]), Reply::OK);
+        let info = text(h.ok(&["cluster", "info"]));
+        assert!(info.contains("cluster_slots_assigned:12\r\n"), "{info}");
+    }
+
+    #[test]
+    fn setslot_and_forget_check_nodes_in_redis_order() {
+        let mut h = node_harness();
+        let me = "a".repeat(40);
+        assert_eq!(
+            h.err(&["cluster", "setslot", "1", "migrating", "nobody"]),
+            "ERR I'm not the owner of hash slot 1"
+        );
+        h.ok(&["cluster", "addslots", "1"]);
+        assert_eq!(
+            h.err(&["cluster", "setslot", "1", "migrating", "nobody"]),
+            "ERR I don't know about node nobody"
+        );
+        assert_eq!(
+            h.err(&["cluster", "setslot", "1", "importing", &me]),
+            "ERR I'm already the owner of hash slot 1"
+        );
+        assert_eq!(
+            h.err(&["cluster", "setslot", "1", "node", "x"]),
+            "ERR Unknown node x"
+        );
+        assert_eq!(
+            h.err(&["cluster", "forget", &me]),
+            "ERR I tried hard but I can't forget myself..."
+        );
+        h.ok(&["set", "{a}", "v"]); // slot 15495
+        assert_eq!(
+            h.err(&["cluster", "flushslots"]),
+            "ERR DB must be empty to perform CLUSTER FLUSHSLOTS."
+        );
+        assert_eq!(
+            h.err(&["cluster", "reset"]),
+            "ERR CLUSTER RESET can't be called with master nodes containing keys"
+        );
+    }
+
+    #[test]
+    fn meet_checks_ports_and_addresses_like_redis_7_0() {
+        let mut h = node_harness();
+        assert_eq!(
+            h.err(&["cluster", "meet", "127.0.0.1", "x"]),
+            "ERR Invalid TCP base port specified: x"
+        );
+        assert_eq!(
+            h.err(&["cluster", "meet", "127.0.0.1", "1", "y"]),
+            "ERR Invalid TCP bus port specified: y"
+        );
+        assert_eq!(
+            h.err(&["cluster", "meet", "localhost", "1"]),
+            "ERR Invalid node address specified: localhost:1"
+        );
+        assert_eq!(
+            h.err(&["cluster", "meet", "127.0.0.1", "60000"]),
+            "ERR Invalid node address specified: 127.0.0.1:60000"
+        );
+        assert_eq!(h.ok(&["cluster", "meet", "::1", "7000"]), Reply::OK);
+        let nodes = text(h.ok(&["cluster", "nodes"]));
+        assert!(nodes.contains(" ::1:7000@17000 "), "{nodes}");
     }
 
     #[test]

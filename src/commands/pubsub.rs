@@ -854,8 +854,39 @@ fn publish_kind(ctx: &mut ExecCtx, kind: Kind, args: &[Bytes]) -> CmdResult {
         .server
         .pubsub
         .publish(kind, &args[1], &args[2], ctx.now_ms, &limit);
-    ctx.force_propagation();
+    if let Some(cluster) = ctx.server.cluster.get() {
+        // In cluster mode the message also goes over the bus (to every node, or for
+        // SPUBLISH to the nodes serving this shard); the count stays local, as in Redis.
+        let input = crate::cluster::machine::Input::Publish {
+            shard: kind == Kind::Shard,
+            channel: args[1].to_vec(),
+            message: args[2].to_vec(),
+        };
+        cluster.step(ctx.server, ctx.now_ms, input);
+    } else {
+        ctx.force_propagation();
+    }
     Ok(Reply::Int(receivers))
+}
+
+/// A PUBLISH or SPUBLISH that reached us over the cluster bus: delivered to the local
+/// subscribers only.
+pub fn deliver_from_bus(
+    server: &crate::server::state::ServerState,
+    shard: bool,
+    channel: Vec<u8>,
+    message: Vec<u8>,
+    now_ms: u64,
+) {
+    let limit = server.config().client_output_buffer_limit.pubsub;
+    let kind = if shard { Kind::Shard } else { Kind::Global };
+    server.pubsub.publish(
+        kind,
+        &Bytes::from(channel),
+        &Bytes::from(message),
+        now_ms,
+        &limit,
+    );
 }
 
 fn publish(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {

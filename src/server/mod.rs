@@ -4,6 +4,7 @@
 //! expiry at `hz`), and shut down cleanly on SIGTERM/SIGINT or SHUTDOWN.
 
 pub mod aof;
+pub mod cluster_driver;
 pub mod connection;
 pub mod info;
 pub mod latency;
@@ -112,6 +113,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         tracking: Default::default(),
         topology: arc_swap::ArcSwapOption::empty(),
         routing: false.into(),
+        cluster: std::sync::OnceLock::new(),
     }
 }
 
@@ -203,6 +205,11 @@ async fn serve(state: Arc<ServerState>) -> i32 {
         }
     };
     state.tcp_port.store(cfg.port as u64, Relaxed);
+    if cfg.cluster_enabled {
+        if let Err(code) = cluster_driver::start(&state).await {
+            return code;
+        }
+    }
     if cfg.daemonize || !cfg.pidfile.is_empty() {
         write_pidfile(&cfg);
     }

@@ -266,6 +266,8 @@ pub struct ServerState {
     /// A topology is published: read without loading it, so standalone commands pay one
     /// atomic load for routing.
     pub routing: AtomicBool,
+    /// Cluster mode: the cluster machine and its bus links (set once at startup).
+    pub cluster: std::sync::OnceLock<Arc<super::cluster_driver::ClusterHandle>>,
 }
 
 /// What INFO replication shows about one attached replica.

@@ -54,6 +54,16 @@ impl Server {
 
     /// Starts the server in `dir` (which may hold files from an earlier run).
     pub fn start_in(dir: PathBuf, extra: &[&str]) -> Server {
+        Server::start_program(
+            std::path::Path::new(env!("CARGO_BIN_EXE_ferrodis")),
+            dir,
+            extra,
+        )
+    }
+
+    /// Starts `program` (ferrodis, or a reference `redis-server` taking the same arguments)
+    /// in `dir` on a free loopback port.
+    pub fn start_program(program: &std::path::Path, dir: PathBuf, extra: &[&str]) -> Server {
         let port = free_port();
         std::fs::create_dir_all(&dir).unwrap();
         let mut args: Vec<String> = vec![
@@ -69,7 +79,7 @@ impl Server {
             dir.join("log.txt").display().to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let child = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
+        let child = Command::new(program)
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -85,7 +95,10 @@ impl Server {
         let up = wait_until(Duration::from_secs(10), || server.raw_ping());
         if !up {
             let log = server.log();
-            panic!("ferrodis did not answer PING on port {port}; log:\n{log}");
+            panic!(
+                "{} did not answer PING on port {port}; log:\n{log}",
+                program.display()
+            );
         }
         server
     }
