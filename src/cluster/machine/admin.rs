@@ -3,7 +3,7 @@
 //! ADDSLOTS / DELSLOTS / FLUSHSLOTS, SETSLOT, FORGET (with the 60 s blacklist), RESET,
 //! SET-CONFIG-EPOCH, BUMPEPOCH and SAVECONFIG.
 
-use std::net::IpAddr;
+use core::net::IpAddr;
 
 use super::{
     Admin, ClusterMachine, Effect, SetSlot, BLACKLIST_TTL_MS, LL_NOTICE, LL_WARNING,
