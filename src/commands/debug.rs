@@ -106,6 +106,9 @@ pub struct DebugFlags {
     pub aof_flush_sleep_us: AtomicI64,
     /// DEBUG SET-DISABLE-DENY-SCRIPTS: let scripts call commands flagged noscript.
     pub disable_deny_scripts: AtomicBool,
+    /// DEBUG DROP-CLUSTER-PACKET-FILTER: bus messages of this type are dropped on arrival
+    /// (-1: none).
+    pub cluster_drop_packet_filter: AtomicI64,
 }
 
 /// Redis's default quicklist packed threshold (1 GiB).
@@ -125,6 +128,7 @@ impl Default for DebugFlags {
             reply_buffer_resizing: AtomicBool::new(true),
             aof_flush_sleep_us: AtomicI64::new(0),
             disable_deny_scripts: AtomicBool::new(false),
+            cluster_drop_packet_filter: AtomicI64::new(-1),
         }
     }
 }
@@ -265,9 +269,14 @@ fn debug(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             Ok(Reply::OK)
         }
         (b"replybuffer", 4) => debug_replybuffer(ctx, args),
-        // DROP-CLUSTER-PACKET-FILTER and CLUSTERLINK need the cluster bus: until it exists
-        // they are unknown here, which is honest, where an OK would let a test believe
-        // something happened.
+        (b"drop-cluster-packet-filter", 3) => {
+            let packet_type = crate::util::parse_int(&args[2]).ok_or(errors::NOT_INTEGER)?;
+            let flags = &ctx.server.debug;
+            flags.cluster_drop_packet_filter.store(packet_type, Relaxed);
+            Ok(Reply::OK)
+        }
+        // CLUSTERLINK KILL is not built yet: unknown here, where an OK would let a test
+        // believe a link went away.
         _ => Err(errors::subcommand_syntax_error(args)),
     }
 }
@@ -1712,6 +1721,14 @@ mod tests {
         assert!(h.server.debug.skip_checksum_validation.load(Relaxed));
         h.ok(&["debug", "aof-flush-sleep", "  250xyz"]);
         assert_eq!(h.server.debug.aof_flush_sleep_us.load(Relaxed), 250);
+        let filter = &h.server.debug.cluster_drop_packet_filter;
+        assert_eq!(filter.load(Relaxed), -1);
+        h.ok(&["debug", "drop-cluster-packet-filter", "1"]);
+        assert_eq!(h.server.debug.cluster_drop_packet_filter.load(Relaxed), 1);
+        assert_eq!(
+            h.err(&["debug", "drop-cluster-packet-filter", "x"]),
+            "ERR value is not an integer or out of range"
+        );
     }
 
     #[test]

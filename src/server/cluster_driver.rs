@@ -850,6 +850,11 @@ async fn run_link(
     handle.lost(&server, link, &shared);
 }
 
+/// The bus message type DEBUG DROP-CLUSTER-PACKET-FILTER drops (-1: none).
+fn dropped_type(server: &ServerState) -> i64 {
+    server.debug.cluster_drop_packet_filter.load(Relaxed)
+}
+
 /// Splits whole frames off the read buffer and steps the machine with each one that
 /// decodes; a frame that is complete but malformed is dropped (the link stays).
 fn take_frames(
@@ -862,6 +867,9 @@ fn take_frames(
     while let Some(n) = bus::next_frame(rbuf, limit)? {
         let frame = rbuf.split_to(n);
         match bus::decode(&frame) {
+            Ok(message) if i64::from(message.type_code()) == dropped_type(server) => {
+                log_at!(Warning, "Dropping packet that matches debug drop filter");
+            }
             Ok(message) => {
                 handle.step(server, now_ms(), Input::Message { link, message });
             }
