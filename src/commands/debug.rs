@@ -1679,7 +1679,7 @@ mod tests {
                 .starts_with("ERR unknown subcommand"));
         }
         assert!(h
-            .err(&["debug", "drop-cluster-packet-filter", "1"])
+            .err(&["debug", "clusterlink", "kill", "all", "x"])
             .starts_with("ERR unknown subcommand"));
     }
 
