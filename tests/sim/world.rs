@@ -84,6 +84,9 @@ pub struct Host {
     /// The last nodes.conf the machine asked to save.
     pub saved_conf: String,
     pub restarts: u32,
+    /// Render nodes.conf at every save, so the host can crash and restart. Rendering is
+    /// O(nodes x slots), so large runs keep it for a few hosts only.
+    pub persist: bool,
     epoch_floor: u64,
     vote_floor: u64,
     config_epoch_floor: u64,
@@ -214,6 +217,7 @@ impl World {
                 group: 0,
                 saved_conf,
                 restarts: 0,
+                persist: true,
                 epoch_floor: 0,
                 vote_floor: 0,
                 config_epoch_floor: 0,
@@ -416,7 +420,7 @@ impl World {
                 _ => {}
             }
         }
-        if save {
+        if save && self.hosts[host].persist {
             let state = &self.hosts[host].machine.as_ref()?.state;
             self.hosts[host].saved_conf = nodes_conf::render(state);
         }
@@ -549,6 +553,9 @@ impl World {
 
     /// Kills a host: its machine and pending events are gone, its peers see links close.
     pub fn crash(&mut self, host: usize) {
+        if !self.hosts[host].persist {
+            self.fail(&format!("host {host} crashed but does not keep nodes.conf"));
+        }
         if self.hosts[host].machine.take().is_none() {
             return;
         }
