@@ -151,6 +151,8 @@ pub enum Admin {
     },
     SetConfigEpoch(u64),
     BumpEpoch,
+    /// Replies `+OK` with an fsync'ed `SaveConfig` effect; a driver whose save fails
+    /// replies Redis's `ERR error saving the cluster node config: ...` instead.
     SaveConfig,
 }
 
@@ -264,6 +266,8 @@ pub struct ClusterMachine {
     /// Effects and deferred work of the step in progress.
     out: Vec<Effect>,
     todo: u8,
+    /// `topology_signature` after the previous step.
+    last_signature: u64,
 }
 
 impl ClusterMachine {
@@ -285,9 +289,11 @@ impl ClusterMachine {
             stats_pfail_nodes: 0,
             out: Vec::new(),
             todo: 0,
+            last_signature: 0,
         };
         machine.sync_myself_with_config(None);
         machine.todo = 0;
+        machine.last_signature = machine.topology_signature();
         machine
     }
 
@@ -400,7 +406,9 @@ impl ClusterMachine {
 
     /// Runs the deferred work: cluster state, then one coalesced save, then the topology.
     fn finish_step(&mut self, now: u64) {
-        let mut topology = self.todo & TODO_SAVE_CONFIG != 0;
+        let signature = self.topology_signature();
+        let mut topology = self.todo & TODO_SAVE_CONFIG != 0 || signature != self.last_signature;
+        self.last_signature = signature;
         if self.todo & TODO_UPDATE_STATE != 0 {
             topology |= self.update_state(now);
         }
@@ -411,6 +419,21 @@ impl ClusterMachine {
         if topology {
             self.out.push(Effect::TopologyChanged);
         }
+    }
+
+    /// A digest of what the routing snapshot and CLUSTER NODES show besides slots (which
+    /// only change with a save): each node's name, flags, address, role, epoch, link, slot
+    /// count, and currentEpoch. Ping / pong times are left out on purpose.
+    fn topology_signature(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.state.current_epoch.hash(&mut h);
+        for n in self.state.nodes() {
+            (n.name, n.flags.0, &n.ip, n.port, n.pport, n.cport).hash(&mut h);
+            (&n.hostname, n.slaveof, n.config_epoch, n.link.is_some()).hash(&mut h);
+            n.numslots().hash(&mut h);
+        }
+        h.finish()
     }
 
     /// clusterUpdateState; logs a change. Returns whether `cluster_state` changed.

@@ -74,6 +74,14 @@ impl ClusterMachine {
                 config_epoch: 0,
             };
         };
+        if id == self.state.myself_id() {
+            // Our own id from the other end (a MEET to our own address, or a forgery):
+            // nothing in such a header may change myself.
+            return Sender {
+                id: Some(id),
+                config_epoch: 0,
+            };
+        }
         if bound.is_none() {
             self.bind_inbound(link, &id);
         }
@@ -128,7 +136,7 @@ impl ClusterMachine {
                 return;
             }
         }
-        if let Some(id) = sender.id {
+        if let Some(id) = sender.id.filter(|id| *id != self.state.myself_id()) {
             self.copy_nofailover(&id, hdr);
             let handshake = self.state.node(&id).is_none_or(|n| n.in_handshake());
             if kind == MessageType::Ping && !handshake && self.update_address(&id, link, hdr) {
@@ -140,7 +148,9 @@ impl ClusterMachine {
                 self.pong_received(now, &node);
             }
         }
-        let Some(id) = sender.id else { return };
+        let Some(id) = sender.id.filter(|id| *id != self.state.myself_id()) else {
+            return;
+        };
         self.update_role(&id, hdr);
         self.update_slots_from_header(now, &id, hdr, sender.config_epoch);
         self.check_epoch_collision(&id, sender.config_epoch);
@@ -458,7 +468,9 @@ impl ClusterMachine {
         let Some(n) = self.state.node(about) else {
             return;
         };
-        if n.config_epoch >= epoch {
+        // Nobody has a newer view of our own slots to teach us (UPDATEs describe the
+        // owner of slots the receiver claims), so one about myself is ignored.
+        if n.config_epoch >= epoch || n.is_myself() {
             return;
         }
         if n.is_replica() {

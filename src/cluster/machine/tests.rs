@@ -675,6 +675,177 @@ fn a_master_claiming_free_slots_gets_them() {
     assert_eq!(m.state.slot_owner(42), Some(&id('b')));
 }
 
+#[test]
+fn a_master_whose_slots_all_go_to_a_newer_master_becomes_its_replica() {
+    let mut m = machine('a');
+    let b = know(&mut m, 'b', 7002, T0);
+    m.step(T0, Input::Admin(Admin::AddSlots(vec![10, 11])));
+    let mut h = header('b', 7002);
+    h.config_epoch = 9;
+    h.current_epoch = 9;
+    set_slot(&mut h.myslots, 10);
+    set_slot(&mut h.myslots, 11);
+    let fx = m.step(
+        T0 + 1,
+        Input::Message {
+            link: b.inbound,
+            message: Message::ping(h, vec![], vec![]),
+        },
+    );
+    assert_eq!(m.state.slot_owner(10), Some(&id('b')));
+    assert_eq!(m.state.myself().slaveof, Some(id('b')));
+    assert!(fx
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::BecomeReplica { master } if *master == id('b'))));
+    assert!(!fx
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::DeleteKeysInSlots(_))));
+}
+
+#[test]
+fn a_master_losing_some_slots_deletes_their_keys() {
+    let mut m = machine('a');
+    let b = know(&mut m, 'b', 7002, T0);
+    m.step(T0, Input::Admin(Admin::AddSlots(vec![10, 11])));
+    let mut h = header('b', 7002);
+    h.config_epoch = 9;
+    set_slot(&mut h.myslots, 11);
+    let fx = m.step(
+        T0 + 1,
+        Input::Message {
+            link: b.inbound,
+            message: Message::ping(h, vec![], vec![]),
+        },
+    );
+    assert!(m.state.myself().is_master());
+    assert!(fx
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::DeleteKeysInSlots(s) if s == &vec![11])));
+}
+
+#[test]
+fn an_update_about_myself_is_ignored() {
+    let mut m = machine('a');
+    let b = know(&mut m, 'b', 7002, T0);
+    let slots = crate::cluster::bus::message::empty_slots();
+    let update = Message::update(header('b', 7002), 50, id('a'), slots);
+    m.step(
+        T0,
+        Input::Message {
+            link: b.inbound,
+            message: update,
+        },
+    );
+    assert!(m.state.myself().config_epoch < 50);
+}
+
+#[test]
+fn hostnames_travel_in_ping_extensions_and_vanish_when_absent() {
+    let mut m = machine('a');
+    let b = know(&mut m, 'b', 7002, T0);
+    let cfg = MachineConfig {
+        hostname: "a.example".into(),
+        ..m.config.clone()
+    };
+    m.step(T0, Input::Config(cfg));
+    assert_eq!(m.state.myself().hostname, "a.example");
+    let with = |ext: Vec<PingExt>| {
+        let mut h = header('b', 7002);
+        if !ext.is_empty() {
+            h.mflags[0] |= crate::cluster::bus::message::mflags::EXT_DATA;
+        }
+        Message::ping(h, vec![], ext)
+    };
+    let ext = vec![PingExt::Hostname(b"b.example".to_vec())];
+    let fx = m.step(
+        T0,
+        Input::Message {
+            link: b.inbound,
+            message: with(ext),
+        },
+    );
+    assert_eq!(m.state.node(&id('b')).unwrap().hostname, "b.example");
+    let pong = sends(&fx)[0].1;
+    assert_eq!(
+        pong.ping_body().unwrap().extensions,
+        vec![PingExt::Hostname(b"a.example".to_vec())]
+    );
+    m.step(
+        T0,
+        Input::Message {
+            link: b.inbound,
+            message: with(vec![]),
+        },
+    );
+    assert_eq!(m.state.node(&id('b')).unwrap().hostname, "");
+}
+
+#[test]
+fn a_pong_from_another_id_on_an_outbound_link_makes_the_node_addressless() {
+    let mut m = machine('a');
+    let b = know(&mut m, 'b', 7002, T0);
+    let pong = Message::pong(header('z', 7002), vec![], vec![]);
+    let fx = m.step(
+        T0,
+        Input::Message {
+            link: b.out,
+            message: pong,
+        },
+    );
+    let node = m.state.node(&id('b')).unwrap();
+    assert!(node.flags.has(NodeFlags::NOADDR));
+    assert_eq!((node.ip.as_str(), node.port, node.link), ("", 0, None));
+    assert!(fx
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::Close { link } if *link == b.out)));
+    let fx = m.step(T0 + 100, Input::Tick);
+    assert!(connects(&fx).is_empty(), "no address, no connect");
+}
+
+#[test]
+fn a_ping_from_a_new_address_moves_the_node_and_drops_our_old_link() {
+    let mut m = machine('a');
+    let b = know(&mut m, 'b', 7002, T0);
+    let link = m.new_link_id();
+    let accepted = Input::Accepted {
+        link,
+        peer_ip: "10.9.9.9".into(),
+        local_ip: "10.0.0.1".into(),
+    };
+    m.step(T0, accepted);
+    let ping = Message::ping(header('b', 7005), vec![], vec![]);
+    let fx = m.step(
+        T0,
+        Input::Message {
+            link,
+            message: ping,
+        },
+    );
+    let node = m.state.node(&id('b')).unwrap();
+    assert_eq!(
+        (node.ip.as_str(), node.port, node.cport),
+        ("10.9.9.9", 7005, 17005)
+    );
+    assert_eq!(
+        node.inbound_link,
+        Some(link),
+        "the newer inbound link replaces the old"
+    );
+    let closed: Vec<LinkId> = fx
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Close { link } => Some(*link),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed, vec![b.inbound, b.out]);
+}
+
 // ---- epochs -------------------------------------------------------------------------------
 
 #[test]
@@ -802,8 +973,17 @@ fn a_ping_pending_longer_than_the_node_timeout_marks_pfail() {
     let pinged = b.ping_sent;
     m.step(pinged + NT, Input::Tick);
     assert!(!m.state.node(&id('b')).unwrap().timed_out());
-    m.step(pinged + NT + 1, Input::Tick);
+    let fx = m.step(pinged + NT + 1, Input::Tick);
     assert!(m.state.node(&id('b')).unwrap().timed_out());
+    assert_eq!(saves(&fx), 0, "PFAIL is not saved");
+    assert!(
+        fx.effects
+            .iter()
+            .any(|e| matches!(e, Effect::TopologyChanged)),
+        "but CLUSTER NODES shows it"
+    );
+    let fx = m.step(pinged + NT + 2, Input::LinkClosed { link: LinkId(999) });
+    assert!(fx.effects.is_empty(), "nothing changed, nothing to publish");
 }
 
 #[test]
@@ -977,20 +1157,23 @@ fn a_replica_advertises_its_masters_slots_and_epoch() {
 
 // ---- three machines on the in-memory bus --------------------------------------------------
 
-fn sim_machine(c: char, port: u16, seed: u64) -> ClusterMachine {
+fn sim_machine(c: char, port: u16, seed: u64, node_timeout_ms: u64) -> ClusterMachine {
     let me = ClusterNode::new(id(c), NodeFlags(NodeFlags::MASTER), T0);
-    ClusterMachine::new(ClusterState::new(me), config(port), seed)
+    let cfg = MachineConfig {
+        node_timeout_ms,
+        ..config(port)
+    };
+    ClusterMachine::new(ClusterState::new(me), cfg, seed)
 }
 
-#[test]
-fn three_nodes_meet_cover_the_slots_and_agree() {
+/// Nodes a, b, c on 10.0.0.1-3, ports 7000-7002, met through a, each serving a third of
+/// the slots, after 10 s of ticks.
+fn three_node_cluster(node_timeout_ms: u64) -> SimNet {
     let mut net = SimNet::new(T0);
     for (i, c) in ['a', 'b', 'c'].into_iter().enumerate() {
         let port = 7000 + i as u16;
-        net.add(
-            sim_machine(c, port, 7 + i as u64),
-            &format!("10.0.0.{}", i + 1),
-        );
+        let m = sim_machine(c, port, 7 + i as u64, node_timeout_ms);
+        net.add(m, &format!("10.0.0.{}", i + 1));
     }
     for n in 1..3 {
         let meet = Admin::Meet {
@@ -1005,6 +1188,12 @@ fn three_nodes_meet_cover_the_slots_and_agree() {
         assert_eq!(net.admin(n, Admin::AddSlots((a..=b).collect())), ok());
     }
     net.tick_all(100);
+    net
+}
+
+#[test]
+fn three_nodes_meet_cover_the_slots_and_agree() {
+    let net = three_node_cluster(NT);
     for node in &net.nodes {
         let s = &node.machine.state;
         assert_eq!(s.len(), 3, "{} knows everybody", s.myself_id());
@@ -1028,4 +1217,209 @@ fn three_nodes_meet_cover_the_slots_and_agree() {
         3,
         "collisions resolved into distinct configEpochs"
     );
+}
+
+#[test]
+fn a_partitioned_master_is_failed_by_the_majority_and_recovers_after_healing() {
+    let nt = 2000;
+    let mut net = three_node_cluster(nt);
+    assert!(net
+        .nodes
+        .iter()
+        .all(|n| n.machine.state.state == Health::Ok));
+    net.partition(2, 0, true);
+    net.partition(2, 1, true);
+    net.tick_all((3 * nt / 100) as usize);
+    for n in 0..2 {
+        let s = &net.nodes[n].machine.state;
+        let c = s.node(&id('c')).unwrap();
+        assert!(c.failed(), "{} sees c FAIL", s.myself_id());
+        assert_eq!(s.state, Health::Fail, "a slot owner is FAIL");
+    }
+    let c_view = &net.nodes[2].machine.state;
+    assert_eq!(c_view.state, Health::Fail, "c is in the minority");
+    assert!(c_view
+        .nodes()
+        .filter(|n| !n.is_myself())
+        .all(|n| n.timed_out()));
+
+    net.partition(2, 0, false);
+    net.partition(2, 1, false);
+    net.tick_all((6 * nt / 100) as usize);
+    for node in &net.nodes {
+        let s = &node.machine.state;
+        assert!(
+            s.nodes().all(|n| !n.failed() && !n.timed_out()),
+            "{}",
+            s.myself_id()
+        );
+        assert_eq!(s.state, Health::Ok, "{}", s.myself_id());
+    }
+}
+
+// ---- hostile input ------------------------------------------------------------------------
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_id() -> impl Strategy<Value = NodeId> {
+        prop_oneof![
+            Just(id('a')),
+            Just(id('b')),
+            Just(id('c')),
+            Just(id('d')),
+            prop::collection::vec(any::<u8>(), 40).prop_map(|v| {
+                let mut a = [0u8; 40];
+                a.copy_from_slice(&v);
+                NodeId(a)
+            }),
+        ]
+    }
+
+    fn arb_gossip() -> impl Strategy<Value = GossipEntry> {
+        (
+            arb_id(),
+            any::<u16>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u16>(),
+        )
+            .prop_map(|(name, flags, ping, pong, port)| GossipEntry {
+                nodename: name,
+                ping_sent: ping,
+                pong_received: pong,
+                ip: outgoing::bus_ip("10.1.1.1"),
+                port,
+                cport: port.wrapping_add(1),
+                flags: NodeFlags(flags),
+                pport: 0,
+            })
+    }
+
+    fn arb_ext() -> impl Strategy<Value = PingExt> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..8).prop_map(PingExt::Hostname),
+            (arb_id(), any::<u64>()).prop_map(|(name, ttl)| PingExt::ForgottenNode { name, ttl }),
+            arb_id().prop_map(PingExt::ShardId),
+        ]
+    }
+
+    fn arb_header() -> impl Strategy<Value = Header> {
+        let ids = (arb_id(), prop::option::of(arb_id()));
+        let nums = (0u64..6, 0u64..12, any::<u16>(), any::<u8>());
+        let slots = prop::collection::vec(0u16..16384, 0..6);
+        (ids, nums, slots, any::<u16>()).prop_map(
+            |((sender, slaveof), (cfg, cur, flags, mf), slots, port)| {
+                let mut h = Header::new(sender);
+                h.slaveof = slaveof;
+                h.config_epoch = cfg;
+                h.current_epoch = cur;
+                h.flags = NodeFlags(flags);
+                h.mflags[0] = mf;
+                h.port = port;
+                h.cport = port.wrapping_add(10000);
+                for s in slots {
+                    set_slot(&mut h.myslots, s);
+                }
+                h
+            },
+        )
+    }
+
+    fn arb_message() -> impl Strategy<Value = Message> {
+        let gossip = prop::collection::vec(arb_gossip(), 0..4);
+        let ext = prop::collection::vec(arb_ext(), 0..3);
+        (arb_header(), 0u8..7, gossip, ext, arb_id(), 0u64..8).prop_map(
+            |(h, kind, g, e, about, epoch)| match kind {
+                0 => Message::ping(h, g, e),
+                1 => Message::pong(h, g, e),
+                2 => Message::meet(h, g, e),
+                3 => Message::fail(h, about),
+                4 => {
+                    let mut slots = crate::cluster::bus::message::empty_slots();
+                    set_slot(&mut slots, (epoch * 1000) as u16);
+                    Message::update(h, epoch, about, slots)
+                }
+                5 => Message::publish(h, b"c".to_vec(), b"m".to_vec()),
+                _ => Message::new(h, Body::FailoverAuthRequest),
+            },
+        )
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Msg(u64, Box<Message>),
+        Tick(u64),
+        Close(u64),
+        Accept,
+    }
+
+    fn arb_step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => (0u64..8, arb_message()).prop_map(|(l, m)| Step::Msg(l, Box::new(m))),
+            2 => (1u64..20_000).prop_map(Step::Tick),
+            1 => (0u64..8).prop_map(Step::Close),
+            1 => Just(Step::Accept),
+        ]
+    }
+
+    /// The table and the link bookkeeping still agree with each other.
+    fn check_invariants(m: &ClusterMachine) {
+        let me = m.state.myself_id();
+        for n in m.state.nodes() {
+            assert_eq!(n.is_myself(), n.name == me, "only myself carries MYSELF");
+        }
+        for (slot, owner) in m.state.slot_owners().iter().enumerate() {
+            if let Some(owner) = owner {
+                let n = m.state.node(owner).expect("slot owner is known");
+                assert!(n.has_slot(slot as u16));
+            }
+        }
+        let links = m.links();
+        for n in m.state.nodes() {
+            for l in [n.link, n.inbound_link].into_iter().flatten() {
+                assert!(links
+                    .iter()
+                    .any(|(id, node, _)| *id == l && *node == Some(n.name)));
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn random_frames_and_events_never_panic_or_corrupt_the_table(
+            steps in prop::collection::vec(arb_step(), 1..40)
+        ) {
+            let mut m = machine('a');
+            know(&mut m, 'b', 7002, T0);
+            know(&mut m, 'c', 7003, T0);
+            let mut now = T0;
+            for step in steps {
+                match step {
+                    Step::Msg(l, message) => {
+                        m.step(now, Input::Message { link: LinkId(l), message: *message });
+                    }
+                    Step::Tick(dt) => {
+                        now += dt;
+                        m.step(now, Input::Tick);
+                    }
+                    Step::Close(l) => {
+                        m.step(now, Input::LinkClosed { link: LinkId(l) });
+                    }
+                    Step::Accept => {
+                        let link = m.new_link_id();
+                        let input = Input::Accepted {
+                            link,
+                            peer_ip: "10.2.2.2".into(),
+                            local_ip: "10.0.0.1".into(),
+                        };
+                        m.step(now, input);
+                    }
+                }
+                check_invariants(&m);
+            }
+        }
+    }
 }
