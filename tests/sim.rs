@@ -33,10 +33,15 @@ const CONVERGE_LIMIT_MS: u64 = 120_000;
 /// scenario's own list.
 fn seeds(defaults: &[u64]) -> Vec<u64> {
     if let Ok(s) = std::env::var("SIM_SEED") {
-        return vec![s.trim().parse().expect("SIM_SEED must be an unsigned integer")];
+        return vec![s
+            .trim()
+            .parse()
+            .expect("SIM_SEED must be an unsigned integer")];
     }
     if let Ok(s) = std::env::var("SIM_SEEDS") {
-        let (a, b) = s.split_once("..").expect("SIM_SEEDS must look like 100..200");
+        let (a, b) = s
+            .split_once("..")
+            .expect("SIM_SEEDS must look like 100..200");
         let a: u64 = a.trim().parse().expect("SIM_SEEDS start");
         let b: u64 = b.trim().parse().expect("SIM_SEEDS end");
         return (a..b).collect();
@@ -322,8 +327,8 @@ fn failure_detection_and_fail_undo() {
         for &o in &majority {
             let set = |s: usize| {
                 ts.iter()
-                    .filter(|t| t.observer == o && t.subject == s && t.flags & FAIL != 0)
-                    .last()
+                    .rev()
+                    .find(|t| t.observer == o && t.subject == s && t.flags & FAIL != 0)
                     .copied()
             };
             let cleared = |s: usize, after: u64| {
@@ -470,7 +475,9 @@ fn resharding_with_epoch_bumps() {
         converge(&mut w, &owners, "after draining a master");
         let me = w.hosts[drained].state().expect("up").myself();
         if !me.is_replica() || me.slaveof != Some(to_id) {
-            w.fail(&format!("the drained host {drained} is not a replica of host 0"));
+            w.fail(&format!(
+                "the drained host {drained} is not a replica of host 0"
+            ));
         }
         w
     });
@@ -485,16 +492,16 @@ fn config_epoch_collisions_resolve() {
         let masters: Vec<usize> = (0..n).collect();
         let owners = split_slots(&masters);
         let epochs = [5u64, 5, 5, 7, 7, 9];
-        for h in 0..n {
-            w.admin_ok(h, Admin::SetConfigEpoch(epochs[h]));
+        for (h, epoch) in epochs.into_iter().enumerate() {
+            w.admin_ok(h, Admin::SetConfigEpoch(epoch));
             w.admin_ok(h, Admin::AddSlots(slots_of(&owners, h)));
         }
         meet_all(&mut w);
         converge(&mut w, &owners, "after meeting");
-        for h in 0..n {
+        for (h, epoch) in epochs.into_iter().enumerate() {
             let e = w.hosts[h].state().expect("up").myself().config_epoch;
-            if e < epochs[h] {
-                w.fail(&format!("host {h} went from configEpoch {} to {e}", epochs[h]));
+            if e < epoch {
+                w.fail(&format!("host {h} went from configEpoch {epoch} to {e}",));
             }
         }
         w

@@ -111,10 +111,21 @@ struct End {
 
 enum Ev {
     Tick,
-    Accepted { link: LinkId, peer_ip: String },
-    Connected { link: LinkId },
-    Closed { link: LinkId },
-    Frame { link: LinkId, from: usize, bytes: Vec<u8> },
+    Accepted {
+        link: LinkId,
+        peer_ip: String,
+    },
+    Connected {
+        link: LinkId,
+    },
+    Closed {
+        link: LinkId,
+    },
+    Frame {
+        link: LinkId,
+        from: usize,
+        bytes: Vec<u8>,
+    },
 }
 
 struct Event {
@@ -354,7 +365,9 @@ impl World {
                 }
                 let message = match decode(&bytes) {
                     Ok(m) => m,
-                    Err(e) => self.fail(&format!("a frame the machine sent does not decode: {e:?}")),
+                    Err(e) => {
+                        self.fail(&format!("a frame the machine sent does not decode: {e:?}"))
+                    }
                 };
                 if encode(&message) != bytes {
                     self.fail(&format!("codec round trip changed a frame: {message:?}"));
@@ -390,10 +403,7 @@ impl World {
             println!("+{} host {host} <- {}", self.elapsed(), describe(&input));
         }
         let now = self.now;
-        let Some(machine) = self.hosts[host].machine.as_mut() else {
-            return None;
-        };
-        let fx = machine.step(now, input);
+        let fx = self.hosts[host].machine.as_mut()?.step(now, input);
         self.stats.steps += 1;
         let mut save = false;
         for effect in fx.effects {
@@ -405,17 +415,14 @@ impl World {
                     self.send(host, link, bytes);
                 }
                 Effect::Close { link } => {
-                    if let Some(end) = self.ends.remove(&(host, link)) {
-                        if let Some(peer) = end.peer {
-                            self.fin(host, peer, end.fifo);
-                        }
+                    let end = self.ends.remove(&(host, link));
+                    if let Some((peer, fifo)) = end.and_then(|e| Some((e.peer?, e.fifo))) {
+                        self.fin(host, peer, fifo);
                     }
                 }
                 Effect::SaveConfig { .. } => save = true,
-                Effect::Log { level, text } => {
-                    if self.verbose {
-                        println!("+{} host {host} log[{level}] {text}", self.elapsed());
-                    }
+                Effect::Log { level, text } if self.verbose => {
+                    println!("+{} host {host} log[{level}] {text}", self.elapsed());
                 }
                 _ => {}
             }
