@@ -46,7 +46,7 @@ impl ClusterMachine {
                 slots,
             } => {
                 if sender.id.is_some() {
-                    self.process_update(now, *config_epoch, nodename, slots);
+                    self.process_update(*config_epoch, nodename, slots);
                 }
             }
             // Failover messages belong to the failover logic, which is not here yet;
@@ -152,7 +152,7 @@ impl ClusterMachine {
             return;
         };
         self.update_role(&id, hdr);
-        self.update_slots_from_header(now, &id, hdr, sender.config_epoch);
+        self.update_slots_from_header(&id, hdr, sender.config_epoch);
         self.check_epoch_collision(&id, sender.config_epoch);
         self.process_gossip(now, Some(id), &body.gossip);
         self.process_extensions(now, &id, hdr, body);
@@ -370,7 +370,7 @@ impl ClusterMachine {
 
     /// Slots claimed in the header against our view of the sender's master: adopt newer
     /// claims of a master sender, and tell a stale sender with an UPDATE.
-    fn update_slots_from_header(&mut self, now: u64, id: &NodeId, hdr: &Header, epoch: u64) {
+    fn update_slots_from_header(&mut self, id: &NodeId, hdr: &Header, epoch: u64) {
         let Some(n) = self.state.node(id) else { return };
         let is_master = n.is_master();
         let sender_master = if is_master {
@@ -383,7 +383,7 @@ impl ClusterMachine {
             return;
         }
         if is_master {
-            self.update_slots_config_with(now, id, epoch, &hdr.myslots);
+            self.update_slots_config_with(id, epoch, &hdr.myslots);
         }
         if let Some(owner) = self.newer_owner_of_claimed(id, &hdr.myslots, epoch) {
             let text = format!(
@@ -458,13 +458,7 @@ impl ClusterMachine {
     }
 
     /// UPDATE: a newer slot configuration of `about`.
-    fn process_update(
-        &mut self,
-        now: u64,
-        epoch: u64,
-        about: &NodeId,
-        slots: &[u8; CLUSTER_SLOTS / 8],
-    ) {
+    fn process_update(&mut self, epoch: u64, about: &NodeId, slots: &[u8; CLUSTER_SLOTS / 8]) {
         let Some(n) = self.state.node(about) else {
             return;
         };
@@ -481,6 +475,6 @@ impl ClusterMachine {
             n.config_epoch = epoch;
         }
         self.todo(TODO_SAVE_CONFIG | TODO_FSYNC_CONFIG);
-        self.update_slots_config_with(now, about, epoch, slots);
+        self.update_slots_config_with(about, epoch, slots);
     }
 }

@@ -24,12 +24,10 @@ impl ClusterMachine {
     /// `owner` claims `slots` at `epoch` (from its PING / PONG, or an UPDATE about it).
     pub(super) fn update_slots_config_with(
         &mut self,
-        now: u64,
         owner: &NodeId,
         epoch: u64,
         slots: &[u8; CLUSTER_SLOTS / 8],
     ) {
-        let _ = now;
         let me = self.state.myself_id();
         if *owner == me {
             self.log(LL_WARNING, "Discarding UPDATE message about myself.".into());
