@@ -497,11 +497,11 @@ impl ClusterState {
         mine.len()
     }
 
-    /// Ascending ranges of the slots `id` owns according to the owner table (what Redis's
-    /// clusterGenNodesSlotsInfo walks).
+    /// Ascending ranges of the slots `id` owns (what Redis's clusterGenNodesSlotsInfo
+    /// walks), read from the node's bitmap, which always agrees with the owner table.
     pub fn owned_ranges(&self, id: &NodeId) -> Vec<(Slot, Slot)> {
         match self.nodes.get(id) {
-            Some(n) if n.numslots > 0 => slot_ranges(|s| self.slots[s as usize] == Some(*id)),
+            Some(n) if n.numslots > 0 => slot_ranges(|s| n.slots.get(s)),
             _ => Vec::new(),
         }
     }
@@ -787,11 +787,11 @@ impl ClusterState {
 
     /// The coverage and minority rules of clusterUpdateState, without its delays.
     pub fn evaluate_state(&self, require_full_coverage: bool) -> StateVerdict {
+        // A slot is uncovered when no one owns it or its owner is FAIL; owners are always
+        // in the table, so a failing owner is a FAIL node holding slots.
         let uncovered = require_full_coverage
-            && self.slots.iter().any(|o| match o {
-                None => true,
-                Some(id) => self.nodes.get(id).is_none_or(|n| n.failed()),
-            });
+            && (self.slots.iter().any(Option::is_none)
+                || self.nodes.values().any(|n| n.failed() && n.numslots > 0));
         let serving = || {
             self.nodes
                 .values()
