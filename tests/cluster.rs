@@ -786,3 +786,61 @@ fn links_over_the_send_buffer_limit_are_freed_and_come_back() {
     assert!(known(nodes[0].port), "links did not come back");
     assert_eq!(ping(nodes[0].port), "+PONG\r\n");
 }
+
+/// The create-time of each link CLUSTER LINKS lists, in its order.
+fn link_create_times(c: &mut Raw) -> Vec<String> {
+    let links = c.text(&["cluster", "links"]);
+    let mut lines = links.split("\r\n");
+    let mut times = Vec::new();
+    while let Some(line) = lines.next() {
+        if line == "create-time" {
+            times.extend(lines.next().map(|t| t.trim_start_matches(':').to_string()));
+        }
+    }
+    times
+}
+
+#[test]
+fn debug_clusterlink_kill_frees_links_that_come_back() {
+    let debug = [CLUSTER, &["--enable-debug-command", "yes"]].concat();
+    let nodes: Vec<Server> = (0..2).map(|_| Server::start(&debug)).collect();
+    meet_all(&nodes);
+    let mut c = Raw::connect(nodes[0].port);
+    assert!(
+        wait_until(Duration::from_secs(20), || link_create_times(&mut c).len()
+            == 2),
+        "the two nodes never linked: {}",
+        c.bulk(&["cluster", "nodes"])
+    );
+    let other = Raw::connect(nodes[1].port).bulk(&["cluster", "myid"]);
+    assert_eq!(
+        c.text(&["debug", "clusterlink", "kill", "all", "0123"]),
+        "-ERR Unknown node 0123\r\n"
+    );
+    assert_eq!(
+        c.text(&["debug", "clusterlink", "kill", "sideways", &other]),
+        "-ERR Unknown direction sideways\r\n"
+    );
+    let before = link_create_times(&mut c);
+    // Create times are in milliseconds: wait until the server's clock is past the old links'.
+    let newest: u64 = before.iter().filter_map(|t| t.parse().ok()).max().unwrap();
+    let server_ms = |c: &mut Raw| {
+        let time = c.text(&["time"]);
+        let parts: Vec<u64> = time.split("\r\n").filter_map(|l| l.parse().ok()).collect();
+        parts[0] * 1000 + parts[1] / 1000
+    };
+    assert!(wait_until(Duration::from_secs(5), || server_ms(&mut c) > newest));
+    assert_eq!(
+        c.text(&["debug", "clusterlink", "kill", "all", &other]),
+        "+OK\r\n"
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let now = link_create_times(&mut c);
+            now.len() == 2 && now.iter().all(|t| !before.contains(t))
+        }),
+        "links not replaced: before {before:?}, now {:?}",
+        link_create_times(&mut c)
+    );
+    assert_eq!(ping(nodes[0].port), "+PONG\r\n");
+}

@@ -154,6 +154,13 @@ pub enum Admin {
     /// Replies `+OK` with an fsync'ed `SaveConfig` effect; a driver whose save fails
     /// replies Redis's `ERR error saving the cluster node config: ...` instead.
     SaveConfig,
+    /// DEBUG CLUSTERLINK KILL: free the node's outbound link (`to`), its inbound link
+    /// (`from`) or both; a freed outbound link is reopened by the next cron.
+    KillLink {
+        node: NodeId,
+        to: bool,
+        from: bool,
+    },
 }
 
 /// CLUSTER SETSLOT's forms.

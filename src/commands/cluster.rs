@@ -321,6 +321,29 @@ fn handle(ctx: &ExecCtx) -> Result<Arc<ClusterHandle>, ErrorReply> {
         .ok_or(errors::CLUSTER_SUPPORT_DISABLED)
 }
 
+/// DEBUG CLUSTERLINK KILL <to|from|all> <node-id>: frees bus links to or from a node.
+pub(super) fn debug_clusterlink_kill(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let h = ctx
+        .server
+        .cluster
+        .get()
+        .cloned()
+        .filter(|_| ctx.server.config().cluster_enabled)
+        .ok_or(ErrorReply::fixed(
+            "ERR Debug option only available for cluster mode enabled setup!",
+        ))?;
+    let node = h
+        .with_state(|state| lookup(state, &args[4]).map(|n| n.name))
+        .ok_or_else(|| unknown_node(&args[4]))?;
+    let (to, from) = match args[3].to_ascii_lowercase().as_slice() {
+        b"to" => (true, false),
+        b"from" => (false, true),
+        b"all" => (true, true),
+        _ => return Err(err(format!("Unknown direction {}", text(&args[3])))),
+    };
+    h.admin(ctx.server, ctx.now_ms, Admin::KillLink { node, to, from })
+}
+
 /// Steps an admin subcommand checked against the table under the machine lock, then does
 /// the dataset work the step asks for: on the shards this command holds (`holds_shards`,
 /// its table entry locks them all) or by locking them here.

@@ -275,8 +275,9 @@ fn debug(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             flags.cluster_drop_packet_filter.store(packet_type, Relaxed);
             Ok(Reply::OK)
         }
-        // CLUSTERLINK KILL is not built yet: unknown here, where an OK would let a test
-        // believe a link went away.
+        (b"clusterlink", 5) if args[2].eq_ignore_ascii_case(b"kill") => {
+            super::cluster::debug_clusterlink_kill(ctx, args)
+        }
         _ => Err(errors::subcommand_syntax_error(args)),
     }
 }
@@ -1678,8 +1679,12 @@ mod tests {
                 .err(&["debug", honest])
                 .starts_with("ERR unknown subcommand"));
         }
+        assert_eq!(
+            h.err(&["debug", "clusterlink", "kill", "all", "x"]),
+            "ERR Debug option only available for cluster mode enabled setup!"
+        );
         assert!(h
-            .err(&["debug", "clusterlink", "kill", "all", "x"])
+            .err(&["debug", "clusterlink", "kill", "all"])
             .starts_with("ERR unknown subcommand"));
     }
 

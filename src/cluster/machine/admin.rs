@@ -1,7 +1,7 @@
 //! The CLUSTER subcommands that change the node table, with the checks and error texts of
 //! Redis 7.0's clusterCommand that depend on the state: MEET (clusterStartHandshake),
 //! ADDSLOTS / DELSLOTS / FLUSHSLOTS, SETSLOT, FORGET (with the 60 s blacklist), RESET,
-//! SET-CONFIG-EPOCH, BUMPEPOCH and SAVECONFIG.
+//! SET-CONFIG-EPOCH, BUMPEPOCH and SAVECONFIG, and DEBUG CLUSTERLINK KILL.
 
 use core::net::IpAddr;
 
@@ -45,6 +45,16 @@ impl ClusterMachine {
             }
             Admin::SaveConfig => {
                 self.todo(TODO_SAVE_CONFIG | TODO_FSYNC_CONFIG);
+                Ok(Reply::OK)
+            }
+            Admin::KillLink { node, to, from } => {
+                let Some(n) = self.state.node(&node) else {
+                    return Err(err(format!("ERR Unknown node {node}")));
+                };
+                let links = [to.then_some(n.link), from.then_some(n.inbound_link)];
+                for link in links.into_iter().flatten().flatten() {
+                    self.free_link(link, true);
+                }
                 Ok(Reply::OK)
             }
         }

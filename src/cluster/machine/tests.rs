@@ -1423,3 +1423,42 @@ mod hostile {
         }
     }
 }
+
+#[test]
+fn clusterlink_kill_frees_the_chosen_links_and_the_cron_reconnects() {
+    let mut m = machine('a');
+    let b = know(&mut m, 'b', 7002, T0);
+    let kill = |to, from| {
+        Input::Admin(Admin::KillLink {
+            node: id('b'),
+            to,
+            from,
+        })
+    };
+    let closed = |fx: &Effects| -> Vec<LinkId> {
+        fx.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Close { link } => Some(*link),
+                _ => None,
+            })
+            .collect()
+    };
+    let fx = m.step(T0, kill(false, true));
+    assert_eq!((fx.reply.clone(), closed(&fx)), (ok(), vec![b.inbound]));
+    assert_eq!(m.state.node(&id('b')).unwrap().inbound_link, None);
+    let fx = m.step(T0, kill(true, true));
+    assert_eq!(closed(&fx), vec![b.out]);
+    assert_eq!(m.state.node(&id('b')).unwrap().link, None);
+    let fx = m.step(T0 + 100, Input::Tick);
+    assert_eq!(connects(&fx).len(), 1, "the cron opens a new outbound link");
+    let fx = m.step(
+        T0,
+        Input::Admin(Admin::KillLink {
+            node: id('z'),
+            to: true,
+            from: true,
+        }),
+    );
+    assert_eq!(fx.reply, error(&format!("ERR Unknown node {}", id('z'))));
+}
