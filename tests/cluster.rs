@@ -844,3 +844,80 @@ fn debug_clusterlink_kill_frees_links_that_come_back() {
     );
     assert_eq!(ping(nodes[0].port), "+PONG\r\n");
 }
+
+#[test]
+fn cluster_replicate_makes_an_empty_node_a_replica_that_serves_readonly_reads() {
+    let nodes: Vec<Server> = (0..3).map(|_| cluster_node()).collect();
+    meet_all(&nodes);
+    let mut a = Raw::connect(nodes[0].port);
+    let mut b = Raw::connect(nodes[1].port);
+    let mut c = Raw::connect(nodes[2].port);
+    assert_eq!(
+        a.text(&["cluster", "addslotsrange", "0", "16383"]),
+        "+OK\r\n"
+    );
+    let a_id = a.bulk(&["cluster", "myid"]);
+    let c_id = c.bulk(&["cluster", "myid"]);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            b.bulk(&["cluster", "nodes"]).contains(&a_id)
+                && c.bulk(&["cluster", "nodes"]).contains(&a_id)
+        }),
+        "the nodes never met"
+    );
+    assert_eq!(
+        a.text(&["cluster", "replicate", &a_id]),
+        "-ERR Can't replicate myself\r\n"
+    );
+    assert_eq!(
+        b.text(&["cluster", "replicate", "nosuchnode"]),
+        "-ERR Unknown node nosuchnode\r\n"
+    );
+    assert_eq!(
+        a.text(&["cluster", "replicate", &c_id]),
+        "-ERR To set a master the node must be empty and without assigned slots.\r\n"
+    );
+    assert_eq!(b.text(&["cluster", "replicate", &a_id]), "+OK\r\n");
+    let b_id = b.bulk(&["cluster", "myid"]);
+    assert!(b
+        .bulk(&["cluster", "nodes"])
+        .lines()
+        .any(|l| l.starts_with(&b_id) && l.contains(&format!("myself,slave {a_id}"))));
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let nodes = a.bulk(&["cluster", "nodes"]);
+            nodes
+                .lines()
+                .any(|l| l.starts_with(&b_id) && l.contains(&format!(" slave {a_id} ")))
+        }),
+        "the master never learned its replica:\n{}",
+        a.bulk(&["cluster", "nodes"])
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || c
+            .bulk(&["cluster", "nodes"])
+            .lines()
+            .any(|l| l.starts_with(&b_id) && l.contains(" slave "))),
+        "the third node never learned the replica"
+    );
+    assert_eq!(
+        c.text(&["cluster", "replicate", &b_id]),
+        "-ERR I can only replicate a master, not a replica.\r\n"
+    );
+    assert_eq!(a.text(&["set", "foo", "bar"]), "+OK\r\n");
+    assert!(b
+        .text(&["get", "foo"])
+        .starts_with("-MOVED 12182 127.0.0.1:"));
+    assert_eq!(b.text(&["readonly"]), "+OK\r\n");
+    assert!(
+        wait_until(Duration::from_secs(20), || b.text(&["get", "foo"])
+            == "$3\r\nbar\r\n"),
+        "the replica never got the write; its INFO replication:\n{}",
+        b.bulk(&["info", "replication"])
+    );
+    let replicas = a.text(&["cluster", "replicas", &a_id]);
+    assert!(
+        replicas.starts_with("*1\r\n") && replicas.contains(&b_id),
+        "{replicas}"
+    );
+}

@@ -154,6 +154,10 @@ pub enum Admin {
     /// Replies `+OK` with an fsync'ed `SaveConfig` effect; a driver whose save fails
     /// replies Redis's `ERR error saving the cluster node config: ...` instead.
     SaveConfig,
+    /// CLUSTER REPLICATE: myself replicates this master from now on. The handler checked
+    /// Redis's conditions (a known master other than myself; a master myself must be
+    /// empty, `keys_in_db` is what it read).
+    Replicate(NodeId),
     /// DEBUG CLUSTERLINK KILL: free the node's outbound link (`to`), its inbound link
     /// (`from`) or both; a freed outbound link is reopened by the next cron.
     KillLink {

@@ -140,6 +140,17 @@ const CLUSTER_SUBCOMMANDS: &[C] = &[
     )
     .tips(NDO),
     C::new(
+        "replicate",
+        3,
+        ADMIN_CMD,
+        0,
+        &[],
+        "cluster",
+        "3.0.0",
+        replicate,
+    )
+    .scope(Scope::All),
+    C::new(
         "reset",
         -2,
         ADMIN | STALE | NOSCRIPT,
@@ -741,6 +752,29 @@ fn reset(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             ));
         }
         Ok(Admin::Reset { hard, keys_in_db })
+    })
+}
+
+fn replicate(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let h = handle(ctx)?;
+    let keys_in_db = ctx.ks().db_size(0) as u64;
+    run_admin(ctx, &h, true, |state| {
+        let node = lookup(state, &args[2]).ok_or_else(|| unknown_node(&args[2]))?;
+        if node.is_myself() {
+            return Err(ErrorReply::fixed("ERR Can't replicate myself"));
+        }
+        if node.is_replica() {
+            return Err(ErrorReply::fixed(
+                "ERR I can only replicate a master, not a replica.",
+            ));
+        }
+        let me = state.myself();
+        if me.is_master() && (me.numslots() != 0 || keys_in_db != 0) {
+            return Err(ErrorReply::fixed(
+                "ERR To set a master the node must be empty and without assigned slots.",
+            ));
+        }
+        Ok(Admin::Replicate(node.name))
     })
 }
 

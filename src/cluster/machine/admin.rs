@@ -1,7 +1,7 @@
 //! The CLUSTER subcommands that change the node table, with the checks and error texts of
 //! Redis 7.0's clusterCommand that depend on the state: MEET (clusterStartHandshake),
 //! ADDSLOTS / DELSLOTS / FLUSHSLOTS, SETSLOT, FORGET (with the 60 s blacklist), RESET,
-//! SET-CONFIG-EPOCH, BUMPEPOCH and SAVECONFIG, and DEBUG CLUSTERLINK KILL.
+//! SET-CONFIG-EPOCH, BUMPEPOCH, SAVECONFIG and REPLICATE, and DEBUG CLUSTERLINK KILL.
 
 use core::net::IpAddr;
 
@@ -47,6 +47,7 @@ impl ClusterMachine {
                 self.todo(TODO_SAVE_CONFIG | TODO_FSYNC_CONFIG);
                 Ok(Reply::OK)
             }
+            Admin::Replicate(master) => self.replicate(&master),
             Admin::KillLink { node, to, from } => {
                 let Some(n) = self.state.node(&node) else {
                     return Err(err(format!("ERR Unknown node {node}")));
@@ -236,6 +237,18 @@ impl ClusterMachine {
         self.blacklist.retain(|_, until| *until >= now);
         self.blacklist.insert(*id, now + BLACKLIST_TTL_MS);
         self.del_node(id);
+        self.todo(TODO_UPDATE_STATE | TODO_SAVE_CONFIG);
+        Ok(Reply::OK)
+    }
+
+    /// CLUSTER REPLICATE (clusterSetMaster); the handler checked the arguments against the
+    /// same table under the same lock, so only a vanished node is an error here.
+    fn replicate(&mut self, master: &NodeId) -> AdminResult {
+        let known_master = self.state.node(master).is_some_and(|n| n.is_master());
+        if !known_master || *master == self.state.myself_id() {
+            return Err(err(format!("ERR Unknown node {master}")));
+        }
+        self.set_my_master(master);
         self.todo(TODO_UPDATE_STATE | TODO_SAVE_CONFIG);
         Ok(Reply::OK)
     }

@@ -1462,3 +1462,26 @@ fn clusterlink_kill_frees_the_chosen_links_and_the_cron_reconnects() {
     );
     assert_eq!(fx.reply, error(&format!("ERR Unknown node {}", id('z'))));
 }
+
+#[test]
+fn replicate_turns_myself_into_a_replica_and_saves() {
+    let mut m = machine('a');
+    know(&mut m, 'b', 7002, T0);
+    let fx = m.step(T0, Input::Admin(Admin::Replicate(id('b'))));
+    assert_eq!(fx.reply, ok());
+    let me = m.state.myself();
+    assert!(me.is_replica() && me.slaveof == Some(id('b')));
+    assert!(fx
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::BecomeReplica { master } if *master == id('b'))));
+    assert!(fx
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::SaveConfig { .. })));
+    assert_eq!(
+        m.state.node(&id('b')).unwrap().replicas,
+        vec![id('a')],
+        "the master lists its new replica"
+    );
+}
