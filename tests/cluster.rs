@@ -921,3 +921,25 @@ fn cluster_replicate_makes_an_empty_node_a_replica_that_serves_readonly_reads() 
         "{replicas}"
     );
 }
+
+#[test]
+fn announced_ports_set_at_runtime_show_in_the_next_cluster_nodes() {
+    let node = cluster_node();
+    let mut c = Raw::connect(node.port);
+    assert_eq!(
+        c.text(&["config", "set", "cluster-announce-port", "1234"]),
+        "+OK\r\n"
+    );
+    assert!(c.bulk(&["cluster", "nodes"]).contains(":1234@"));
+    assert_eq!(
+        c.text(&["config", "set", "cluster-announce-bus-port", "4321"]),
+        "+OK\r\n"
+    );
+    assert!(c.bulk(&["cluster", "nodes"]).contains(":1234@4321 "));
+    assert_eq!(
+        c.text(&["config", "set", "cluster-announce-port", "0"]),
+        "+OK\r\n"
+    );
+    let expected = format!(":{}@4321 ", node.port);
+    assert!(c.bulk(&["cluster", "nodes"]).contains(&expected));
+}

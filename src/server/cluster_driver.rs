@@ -177,6 +177,16 @@ impl ClusterHandle {
         }
     }
 
+    /// Hands the machine the configuration when it differs from what the machine has. CONFIG
+    /// SET calls it at once (Redis applies announced ports and names within the command, so
+    /// the next CLUSTER NODES shows them); the tick checks too.
+    pub fn sync_config(&self, server: &ServerState) {
+        let current = machine_config(&server.config());
+        if self.machine.lock().config != current {
+            self.step(server, now_ms(), Input::Config(current));
+        }
+    }
+
     /// Runs `f` on the node table (read-only views: NODES, SLOTS, INFO, ...).
     pub fn with_state<T>(&self, f: impl FnOnce(&mut ClusterState) -> T) -> T {
         f(&mut self.machine.lock().state)
@@ -739,16 +749,11 @@ pub async fn start(server: &Arc<ServerState>) -> Result<(), i32> {
 /// clusterCron's clock: a Tick every 100 ms, and the configuration handed over when a
 /// CONFIG SET changed what the machine sees.
 async fn tick(server: Arc<ServerState>, handle: Arc<ClusterHandle>) {
-    let mut seen = machine_config(&server.config());
     let mut interval = tokio::time::interval(Duration::from_millis(100));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        let current = machine_config(&server.config());
-        if current != seen {
-            seen = current.clone();
-            handle.step(&server, now_ms(), Input::Config(current));
-        }
+        handle.sync_config(&server);
         handle.step(&server, now_ms(), Input::Tick);
     }
 }

@@ -530,6 +530,11 @@ pub fn apply_config_changes(state: &Arc<ServerState>, changed: &[&'static str]) 
                     log_at!(Warning, "Can't chdir to '{}': {}", cfg.dir, io_text(&e));
                 }
             }
+            name if name.starts_with("cluster-") => {
+                if let Some(cluster) = state.cluster.get() {
+                    cluster.sync_config(state);
+                }
+            }
             _ => {}
         }
     }
