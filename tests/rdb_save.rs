@@ -493,3 +493,82 @@ fn a_failed_bgsave_stops_writes_until_a_save_succeeds() {
     assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
     let _: () = c.set("k3", "v").unwrap();
 }
+
+/// Acceptance of the snapshot design: 50 clients INCR their own counters without pause while a
+/// slow BGSAVE walks the dataset; the file holds each counter's value at the cut. The cut is
+/// taken while writes are paused (CLIENT PAUSE WRITE), so the values at the cut can be read
+/// exactly; the writers resume at once and keep writing through the whole save.
+#[test]
+fn fifty_writers_during_a_bgsave_leave_the_counters_of_the_cut_in_the_file() {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    use std::sync::Arc;
+    const WRITERS: usize = 50;
+    let server = Server::start(&["--enable-debug-command", "local"]);
+    let mut c = server.client();
+    // Enough other keys, saved slowly, that the writers run through the whole walk.
+    let _: () = redis::cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(2000)
+        .query(&mut c)
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let mut w = server.client();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Relaxed) {
+                    n = w.incr(format!("counter:{i}"), 1).unwrap();
+                }
+                n
+            })
+        })
+        .collect();
+    let keys: Vec<String> = (0..WRITERS).map(|i| format!("counter:{i}")).collect();
+    let everyone_wrote = wait_until(Duration::from_secs(30), || {
+        let v: Vec<Option<u64>> = c.mget(&keys).unwrap();
+        v.iter().all(|n| n.is_some_and(|n| n > 10))
+    });
+    assert!(everyone_wrote, "some writer never wrote");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("rdb-key-save-delay")
+        .arg(1000)
+        .query(&mut c)
+        .unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(10_000)
+        .arg("WRITE")
+        .query(&mut c)
+        .unwrap();
+    let at_cut: Vec<u64> = c.mget(&keys).unwrap();
+    let _: String = redis::cmd("BGSAVE").query(&mut c).unwrap();
+    let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut c).unwrap();
+    let moved_on = wait_until(Duration::from_secs(30), || {
+        let now: Vec<u64> = c.mget(&keys).unwrap();
+        now.iter().zip(&at_cut).all(|(n, cut)| n > cut)
+    });
+    assert!(moved_on, "the writers did not go on during the save");
+    assert_eq!(
+        info_field(&mut c, "rdb_bgsave_in_progress"),
+        "1",
+        "the save should still be walking while the writers went on"
+    );
+    wait_for_bgsave(&mut c);
+    stop.store(true, Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    let loaded = load(&server.dir.join("dump.rdb"));
+    for (key, cut) in keys.iter().zip(&at_cut) {
+        let saved = string_of(&loaded, key).expect("counter saved");
+        assert_eq!(
+            String::from_utf8_lossy(&saved),
+            cut.to_string(),
+            "{key} in the file differs from its value at the cut"
+        );
+    }
+}

@@ -363,10 +363,12 @@ impl<'a> ExecCtx<'a> {
             .as_mut()
             .expect("command scope does not lock the keyspace");
         // On a replica expiry belongs to the primary: its stream sees every key as live, and
-        // reads by other clients treat an expired key as missing without deleting it.
+        // reads by other clients treat an expired key as missing without deleting it. While
+        // CLIENT PAUSE holds, the dataset stays as it is in the same way.
+        let keep_expired = (replica && !write) || self.server.pause.holds(now, true);
         let (entry, expired) = if replica && self.client.is_master {
             ks.lookup(db, key, 0)
-        } else if replica && !write && ks.peek(db, key).is_some_and(|e| e.is_expired(now)) {
+        } else if keep_expired && ks.peek(db, key).is_some_and(|e| e.is_expired(now)) {
             (None, false)
         } else {
             ks.lookup(db, key, now)

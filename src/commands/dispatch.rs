@@ -24,6 +24,9 @@ pub struct Outcome {
     pub rejected: bool,
     /// Queued inside MULTI rather than run.
     pub queued: bool,
+    /// Held by CLIENT PAUSE: not run and no reply; the connection runs it again once the
+    /// pause is over.
+    pub postponed: bool,
 }
 
 impl Outcome {
@@ -34,6 +37,18 @@ impl Outcome {
             cmd,
             rejected: true,
             queued: false,
+            postponed: false,
+        }
+    }
+
+    fn postponed(cmd: &'static Command) -> Outcome {
+        Outcome {
+            reply: Reply::Null,
+            effects: Effects::default(),
+            cmd: Some(cmd),
+            rejected: false,
+            queued: false,
+            postponed: true,
         }
     }
 }
@@ -116,6 +131,16 @@ fn execute_command(
         };
         return Outcome::rejected(Some(cmd), e);
     }
+    let now_ms = now_us / 1000;
+    let postpone = |client: &ClientState| {
+        !client.is_master
+            && server
+                .pause
+                .holds(now_ms, pauses_as_write(server, client, cmd, args))
+    };
+    if client.multi.is_some() && !super::tx::runs_inside_multi(&cmd.fullname) && postpone(client) {
+        return Outcome::postponed(cmd);
+    }
     if let Some(m) = client.multi.as_mut() {
         if !super::tx::runs_inside_multi(&cmd.fullname) {
             m.queued.push(args.to_vec());
@@ -125,6 +150,7 @@ fn execute_command(
                 cmd: Some(cmd),
                 rejected: false,
                 queued: true,
+                postponed: false,
             };
         }
     }
@@ -132,6 +158,12 @@ fn execute_command(
     if let Some(e) = recheck_open_slot(server, client, cmd, args, locked.as_mut(), now_us / 1000) {
         drop(locked);
         return redirected(server, client, cmd, e);
+    }
+    // Checked with the shards held: a write that passed the check ends before a command
+    // after CLIENT PAUSE can see its keys, so nothing is written once the pause replied.
+    if postpone(client) {
+        drop(locked);
+        return Outcome::postponed(cmd);
     }
     let mut ctx = ExecCtx::with_config(now_us, locked, client, server, config);
     let reply = call(&mut ctx, cmd, args);
@@ -158,6 +190,7 @@ fn execute_command(
         cmd: Some(cmd),
         rejected: false,
         queued: false,
+        postponed: false,
     }
 }
 
@@ -687,8 +720,42 @@ fn cluster_route(
 /// except that EVAL / EVALSHA of a script declaring shebang flags writes unless it declares
 /// `no-writes`.
 fn routes_as_write(cmd: &Command, args: &[Bytes]) -> bool {
+    match script_flags(cmd, args) {
+        Some(flags) if !flags.compat => !flags.no_writes,
+        _ => cmd.spec.has(flag::WRITE),
+    }
+}
+
+/// Whether CLIENT PAUSE WRITE holds a command (Redis's `is_may_replicate_command`): it may
+/// write or replicate, going by the script's shebang flags for EVAL (a script with flags
+/// replicates only if it may write), by the queued commands for EXEC.
+fn pauses_as_write(
+    server: &ServerState,
+    client: &ClientState,
+    cmd: &Command,
+    args: &[Bytes],
+) -> bool {
+    let one = |cmd: &Command, args: &[Bytes]| match script_flags(cmd, args) {
+        Some(flags) if !flags.compat => !flags.no_writes,
+        _ => cmd.spec.has(flag::WRITE | flag::MAY_REPLICATE),
+    };
+    if cmd.fullname == "exec" {
+        let queued = client.multi.as_ref().map_or(&[][..], |m| &m.queued[..]);
+        return queued
+            .iter()
+            .any(|argv| match server.commands.lookup(argv) {
+                Lookup::Found(c) => one(c, argv),
+                _ => false,
+            });
+    }
+    one(cmd, args)
+}
+
+/// The shebang flags of the script an EVAL-family command runs, when it can be known
+/// before running it.
+fn script_flags(cmd: &Command, args: &[Bytes]) -> Option<super::scripting::ScriptFlags> {
     use super::scripting::{parse_shebang, ScriptCache};
-    let script = match cmd.fullname.as_str() {
+    match cmd.fullname.as_str() {
         "eval" | "eval_ro" => args
             .get(1)
             .and_then(|body| parse_shebang(body).ok())
@@ -701,10 +768,6 @@ fn routes_as_write(cmd: &Command, args: &[Bytes]) -> bool {
             })
             .map(|s| s.flags),
         _ => None,
-    };
-    match script {
-        Some(flags) if !flags.compat => !flags.no_writes,
-        _ => cmd.spec.has(flag::WRITE),
     }
 }
 

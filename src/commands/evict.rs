@@ -58,7 +58,8 @@ pub fn perform_evictions(
     used_memory: &dyn Fn() -> usize,
 ) -> Evicted {
     let config = server.config();
-    if config.maxmemory == 0 {
+    // While CLIENT PAUSE holds, the dataset stays as it is: no evictions.
+    if config.maxmemory == 0 || server.pause.holds(now_ms, true) {
         return Evicted::Ok;
     }
     let used = used_memory() as u64;

@@ -807,13 +807,8 @@ fn client_pause(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     if ms < 0 {
         return Err(errors::TIMEOUT_NEGATIVE);
     }
-    let mut pause = ctx.server.pause.lock();
     let until = ctx.now_ms.saturating_add(ms as u64);
-    // A new pause never shortens one in force, and ALL wins over WRITE, as in Redis.
-    if until > pause.until_ms || pause.until_ms <= ctx.now_ms {
-        pause.until_ms = until;
-    }
-    pause.writes_only = writes_only && (pause.writes_only || pause.until_ms == until);
+    ctx.server.pause.set(ctx.now_ms, until, writes_only);
     Ok(Reply::OK)
 }
 
@@ -850,7 +845,7 @@ fn client_unblock(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
 }
 
 fn client_unpause(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
-    *ctx.server.pause.lock() = Default::default();
+    ctx.server.pause.clear();
     Ok(Reply::OK)
 }
 

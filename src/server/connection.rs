@@ -138,6 +138,7 @@ pub async fn serve(
         replica: None,
         blocked: None,
         waiting: None,
+        postponed: None,
         input_mem: 0,
         published_meta: None,
         mailbox_signal: Arc::new(tokio::sync::Notify::new()),
@@ -232,6 +233,8 @@ struct Connection {
     blocked: Option<(Vec<Bytes>, crate::commands::context::Block)>,
     /// WAIT found too few acknowledgements.
     waiting: Option<crate::commands::context::WaitAcks>,
+    /// A command CLIENT PAUSE holds, run once the pause is over.
+    postponed: Option<Vec<Bytes>>,
     /// What the input buffers held at the last memory report.
     input_mem: usize,
     /// Woken when a message lands in the client's Pub/Sub mailbox.
@@ -261,12 +264,13 @@ impl Connection {
             if self.entry.killed.load(Relaxed) {
                 return;
             }
-            if self.blocked.is_some() || self.waiting.is_some() {
-                let waited = match self.waiting.is_some() {
-                    true => self.flush(stream).await && self.wait_acks(stream, &mut inbuf).await,
-                    false => {
-                        self.flush(stream).await && self.wait_blocked(stream, &mut inbuf).await
-                    }
+            if self.blocked.is_some() || self.waiting.is_some() || self.postponed.is_some() {
+                let waited = if self.waiting.is_some() {
+                    self.flush(stream).await && self.wait_acks(stream, &mut inbuf).await
+                } else if self.postponed.is_some() {
+                    self.flush(stream).await && self.wait_postponed(stream, &mut inbuf).await
+                } else {
+                    self.flush(stream).await && self.wait_blocked(stream, &mut inbuf).await
                 };
                 if !waited {
                     return;
@@ -371,6 +375,7 @@ impl Connection {
                 || self.replica.is_some()
                 || self.blocked.is_some()
                 || self.waiting.is_some()
+                || self.postponed.is_some()
             {
                 self.flush(stream).await
             } else {
@@ -612,6 +617,18 @@ impl Connection {
             self.client.db = saved_db;
             self.client.block_retry = false;
             blocked_cmd = outcome.cmd.or(blocked_cmd);
+            if outcome.postponed {
+                let ended = self.state.pause.ended.notified();
+                tokio::pin!(ended);
+                ended.as_mut().enable();
+                let until = self.state.pause.until_ms();
+                let now_ms = unix_us() / 1000;
+                tokio::select! {
+                    _ = &mut ended => {}
+                    _ = tokio::time::sleep(Duration::from_millis(until.saturating_sub(now_ms))) => {}
+                }
+                continue 'wait;
+            }
             // A key that now holds another type does not serve the waiter (Redis only
             // serves a blocked client from a key of the type it waits for).
             let wrong_type = matches!(&outcome.reply, Reply::Error(e) if e.code() == "WRONGTYPE")
@@ -673,6 +690,53 @@ impl Connection {
             if self.client.reply_mode != ReplyMode::Off {
                 encode(&reply, self.client.resp3, &mut self.out);
             }
+        }
+        keep
+    }
+
+    /// Holds the command CLIENT PAUSE postponed until the pause ends (its time runs out or
+    /// CLIENT UNPAUSE), then runs it; the client counts as blocked meanwhile, as in Redis.
+    /// Input keeps being read into `inbuf`. False if the connection is to close.
+    async fn wait_postponed(&mut self, stream: &mut TcpStream, inbuf: &mut BytesMut) -> bool {
+        let Some(args) = self.postponed.take() else {
+            return true;
+        };
+        self.state.blocked_clients.fetch_add(1, Relaxed);
+        self.entry.blocked.store(true, Relaxed);
+        let mut keep = true;
+        loop {
+            let ended = self.state.pause.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            let now_ms = unix_us() / 1000;
+            let until = self.state.pause.until_ms();
+            if until <= now_ms {
+                break;
+            }
+            tokio::select! {
+                _ = &mut ended => {}
+                _ = tokio::time::sleep(Duration::from_millis(until - now_ms)) => {}
+                _ = self.entry.kill_signal.notified() => {
+                    if self.entry.killed.load(Relaxed) {
+                        keep = false;
+                        break;
+                    }
+                }
+                read = stream.read_buf(inbuf) => {
+                    if !matches!(read, Ok(n) if n > 0) {
+                        keep = false;
+                        break;
+                    }
+                }
+            }
+        }
+        self.entry.blocked.store(false, Relaxed);
+        self.state.blocked_clients.fetch_sub(1, Relaxed);
+        if keep {
+            self.batch_commands = 0;
+            self.batch_clock_us = None;
+            self.run_command(&args);
+            self.publish_stats();
         }
         keep
     }
@@ -790,6 +854,7 @@ impl Connection {
                 || self.replica.is_some()
                 || self.blocked.is_some()
                 || self.waiting.is_some()
+                || self.postponed.is_some()
                 || self.entry.killed.load(Relaxed)
             {
                 return;
@@ -905,6 +970,11 @@ impl Connection {
                 self.is_local,
             )
         };
+        if outcome.postponed {
+            // Not run: it runs again, and is counted, once the pause is over.
+            self.postponed = Some(args.to_vec());
+            return;
+        }
         let mut requests = outcome.effects.requests.take();
         if let Some(r) = requests.as_deref_mut() {
             self.take_requests(r, args, &mut outcome.reply);

@@ -407,7 +407,7 @@ async fn cron(state: Arc<ServerState>) {
             continue;
         }
         let now_ms = connection::unix_us() / 1000;
-        if state.active_expire_enabled.load(Relaxed) {
+        if state.active_expire_enabled.load(Relaxed) && !state.pause.holds(now_ms, true) {
             active_expire(&state, &mut cursors, &mut deleted, now_ms);
         }
         aof::cron(&state, now_ms / 1000);

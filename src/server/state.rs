@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::atomic::{
     AtomicBool, AtomicI64, AtomicU64, AtomicUsize,
-    Ordering::{Acquire, Relaxed, Release},
+    Ordering::{Acquire, Relaxed, Release, SeqCst},
 };
 use std::sync::Arc;
 
@@ -171,11 +171,49 @@ pub struct SlowLog {
     pub next_id: u64,
 }
 
-/// CLIENT PAUSE state: until when, and whether only writes are paused.
-#[derive(Clone, Copy, Debug, Default)]
+/// CLIENT PAUSE: until when (unix ms, in the high bits) and whether only writes are held
+/// (the low bit), in one word every command can read without a lock; `ended` wakes the
+/// clients a pause postponed when CLIENT UNPAUSE ends it early.
+#[derive(Debug, Default)]
 pub struct Pause {
-    pub until_ms: u64,
-    pub writes_only: bool,
+    word: AtomicU64,
+    pub ended: tokio::sync::Notify,
+}
+
+impl Pause {
+    /// CLIENT PAUSE: a new pause never shortens one in force, and ALL wins over WRITE while
+    /// both would be in force, as in Redis.
+    pub fn set(&self, now_ms: u64, until_ms: u64, writes_only: bool) {
+        let _ = self.word.fetch_update(SeqCst, SeqCst, |w| {
+            let (old_until, old_writes_only) = (w >> 1, w & 1 == 1);
+            let old_live = old_until > now_ms;
+            let until = if old_live {
+                old_until.max(until_ms)
+            } else {
+                until_ms
+            };
+            let writes_only = writes_only && (!old_live || old_writes_only);
+            Some(until << 1 | writes_only as u64)
+        });
+    }
+
+    /// CLIENT UNPAUSE.
+    pub fn clear(&self) {
+        self.word.store(0, SeqCst);
+        self.ended.notify_waiters();
+    }
+
+    /// Until when a pause holds (0: none ever set).
+    pub fn until_ms(&self) -> u64 {
+        self.word.load(SeqCst) >> 1
+    }
+
+    /// Whether a command is held at `now_ms`: every command under a pause ALL, commands that
+    /// may write or replicate (`may_write`) under a pause WRITE.
+    pub fn holds(&self, now_ms: u64, may_write: bool) -> bool {
+        let w = self.word.load(SeqCst);
+        w >> 1 > now_ms && (may_write || w & 1 == 0)
+    }
 }
 
 /// A client in MONITOR mode and the bounded queue its connection drains.
@@ -239,7 +277,7 @@ pub struct ServerState {
     pub dirty: Counter,
     pub last_save_secs: AtomicI64,
     pub slowlog: Mutex<SlowLog>,
-    pub pause: Mutex<Pause>,
+    pub pause: Pause,
     pub active_expire_enabled: AtomicBool,
     pub shutdown_asap: AtomicBool,
     pub stat_peak_memory: AtomicU64,
@@ -445,5 +483,33 @@ impl ServerState {
             .values()
             .map(|c| (c.clone(), c.view.lock().clone()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pause;
+
+    #[test]
+    fn pause_write_holds_writes_only_and_all_wins_while_both_run() {
+        let p = Pause::default();
+        assert!(!p.holds(1000, true));
+        p.set(1000, 2000, true);
+        assert!(p.holds(1500, true) && !p.holds(1500, false));
+        assert!(!p.holds(2000, true), "over at its end time");
+        p.set(1500, 1800, false);
+        assert!(p.holds(1600, false), "ALL wins over a running WRITE");
+        assert_eq!(
+            p.until_ms(),
+            2000,
+            "a new pause never shortens one in force"
+        );
+        p.clear();
+        assert!(!p.holds(1600, true));
+        p.set(3000, 4000, true);
+        assert!(
+            !p.holds(3500, false),
+            "after the ALL pause ended, a WRITE pause is WRITE"
+        );
     }
 }
