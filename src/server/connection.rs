@@ -906,6 +906,10 @@ impl Connection {
             )
         };
         let mut requests = outcome.effects.requests.take();
+        if let Some(job) = requests.as_deref_mut().and_then(|r| r.migrate.take()) {
+            outcome = self.finish_migrate(*job, args);
+            requests = outcome.effects.requests.take();
+        }
         if let Some(r) = requests.as_deref_mut() {
             self.take_requests(r, args, &mut outcome.reply);
         }
@@ -945,6 +949,27 @@ impl Connection {
             }
         }
         self.apply_effects(outcome, requests);
+    }
+
+    /// MIGRATE's exchange with its target, outside every lock, then the command's second run,
+    /// which deletes what the target accepted and gives the reply.
+    fn finish_migrate(
+        &mut self,
+        job: crate::commands::migrate::MigrateJob,
+        args: &[Bytes],
+    ) -> Outcome {
+        let done = super::migrate::exchange(&self.state, &job);
+        self.client.migrate_done = Some(done);
+        let outcome = dispatch::execute(
+            &self.state,
+            &mut self.client,
+            args,
+            unix_us(),
+            self.is_local,
+        );
+        self.client.migrate_done = None;
+        self.state.migrate.release(job.db, &job.keys);
+        outcome
     }
 
     /// Encodes a command's reply as the client's reply mode allows.
