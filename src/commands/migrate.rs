@@ -133,6 +133,31 @@ pub fn key_positions(args: &[Bytes]) -> Vec<usize> {
     (first..first + num).filter(|&i| i < args.len()).collect()
 }
 
+/// The arguments as MONITOR and the slow log show them: AUTH / AUTH2 credentials replaced by
+/// `(redacted)`, as far as Redis's parsing gets before KEYS or an error.
+pub fn redacted(args: &[Bytes]) -> Vec<Bytes> {
+    let mut out = args.to_vec();
+    let mut j = 6;
+    while j < out.len() {
+        let more = out.len() - 1 - j;
+        let w = &args[j];
+        let hide = if w.eq_ignore_ascii_case(b"copy") || w.eq_ignore_ascii_case(b"replace") {
+            0
+        } else if w.eq_ignore_ascii_case(b"auth") && more >= 1 {
+            1
+        } else if w.eq_ignore_ascii_case(b"auth2") && more >= 2 {
+            2
+        } else {
+            break;
+        };
+        for k in 1..=hide {
+            out[j + k] = Bytes::from_static(b"(redacted)");
+        }
+        j += hide + 1;
+    }
+    out
+}
+
 /// What the connection carries out for a MIGRATE: the target, the RESTORE commands already
 /// serialized, and the keys they restore, in order.
 #[derive(Debug)]
@@ -314,6 +339,23 @@ mod tests {
         assert_eq!(
             err(&["MIGRATE", "h", "1", "k", "x", "0"]),
             "ERR value is not an integer or out of range"
+        );
+    }
+
+    #[test]
+    fn credentials_are_redacted() {
+        let args = argv(&[
+            "MIGRATE", "h", "1", "", "0", "5", "AUTH2", "u", "p", "KEYS", "auth",
+        ]);
+        let shown = redacted(&args);
+        assert_eq!(
+            &shown[7..],
+            &argv(&["(redacted)", "(redacted)", "KEYS", "auth"])[..]
+        );
+        let args = argv(&["MIGRATE", "h", "1", "k", "0", "5", "COPY", "AUTH", "pw"]);
+        assert_eq!(
+            &redacted(&args)[6..],
+            &argv(&["COPY", "AUTH", "(redacted)"])[..]
         );
     }
 

@@ -1019,7 +1019,13 @@ impl Connection {
         }
         let state = &self.state;
         if threshold >= 0 && elapsed_us >= threshold as u64 && !cmd.spec.has(flag::SKIP_SLOWLOG) {
-            super::slowlog::record(state, &self.client, args, elapsed_us);
+            match cmd.fullname.as_str() {
+                "migrate" => {
+                    let shown = crate::commands::migrate::redacted(args);
+                    super::slowlog::record(state, &self.client, &shown, elapsed_us)
+                }
+                _ => super::slowlog::record(state, &self.client, args, elapsed_us),
+            }
         }
     }
 
@@ -1029,6 +1035,14 @@ impl Connection {
         }
         match outcome.cmd {
             Some(cmd) if !cmd.spec.has(flag::SKIP_MONITOR | flag::ADMIN) => {
+                let shown;
+                let args = match cmd.fullname.as_str() {
+                    "migrate" => {
+                        shown = crate::commands::migrate::redacted(args);
+                        &shown[..]
+                    }
+                    _ => args,
+                };
                 let line =
                     super::monitor::format_line(now_us, self.client.db, &self.client.addr, args);
                 super::monitor::feed(&self.state, line);
