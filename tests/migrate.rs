@@ -533,3 +533,86 @@ fn resharding_with_redis_cli_loses_no_key() {
     assert_eq!(total, KEYS);
     assert!(wait_until(Duration::from_secs(30), covered));
 }
+
+/// A target that reads MIGRATE's request and answers only when told (or never).
+fn slow_target() -> (u16, std::sync::mpsc::Sender<&'static [u8]>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel::<&'static [u8]>();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let mut buf = [0u8; 4096];
+        loop {
+            let _ = s.read(&mut buf);
+            match rx.try_recv() {
+                Ok(reply) => {
+                    let _ = s.write_all(reply);
+                }
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+                Err(_) => {}
+            }
+        }
+    });
+    (port, tx)
+}
+
+#[test]
+fn commands_on_a_key_being_migrated_wait_for_the_migrate() {
+    let src = Server::start(&[]);
+    let mut s = Raw::connect(src.port);
+    s.text(&["SET", "k", "v"]);
+    s.text(&["SET", "other", "1"]);
+    let (port, answer) = slow_target();
+    let migrating = std::thread::spawn({
+        let port_s = port.to_string();
+        let src_port = src.port;
+        move || Raw::connect(src_port).text(&["MIGRATE", "127.0.0.1", &port_s, "k", "0", "10000"])
+    });
+    // While the target has not answered: other keys are served, `k` waits.
+    let mut c = Raw::connect(src.port);
+    assert!(wait_until(Duration::from_secs(10), || {
+        info_field(&mut c, "migrate_cached_sockets") == "1"
+    }));
+    assert_eq!(c.text(&["INCR", "other"]), ":2\r\n");
+    // APPEND on `k` gets no reply while the target has not answered.
+    let mut w = TcpStream::connect(("127.0.0.1", src.port)).unwrap();
+    w.write_all(b"*3\r\n$6\r\nAPPEND\r\n$1\r\nk\r\n$1\r\nx\r\n")
+        .unwrap();
+    w.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        w.read(&mut buf).is_err(),
+        "APPEND ran while k was being sent"
+    );
+    // SELECT's reply, then RESTORE's.
+    answer.send(b"+OK\r\n+OK\r\n").unwrap();
+    assert_eq!(migrating.join().unwrap(), "+OK\r\n");
+    // The key was deleted after the target took it: APPEND then created a new one.
+    w.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let n = w.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b":1\r\n");
+    assert_eq!(c.text(&["GET", "k"]), "$1\r\nx\r\n");
+}
+
+#[test]
+fn a_target_that_never_answers_times_out() {
+    let src = Server::start(&[]);
+    let mut s = Raw::connect(src.port);
+    s.text(&["SET", "k", "v"]);
+    let (port, _answer) = slow_target();
+    assert_eq!(
+        s.text(&["MIGRATE", "127.0.0.1", &port.to_string(), "k", "0", "300"]),
+        "-IOERR error or timeout reading to target instance\r\n"
+    );
+    assert_eq!(s.text(&["GET", "k"]), "$1\r\nv\r\n");
+    assert_eq!(info_field(&mut s, "migrate_cached_sockets"), "0");
+    // Inside MULTI the exchange happens in place, with the same outcome.
+    s.text(&["MULTI"]);
+    s.text(&["MIGRATE", "127.0.0.1", &port.to_string(), "k", "0", "300"]);
+    let exec = s.text(&["EXEC"]);
+    assert!(exec.starts_with("*1\r\n-IOERR error or timeout"), "{exec}");
+}

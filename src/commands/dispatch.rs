@@ -130,7 +130,7 @@ fn execute_command(
     }
     let mut locked = lock_for(server, cmd, args, client);
     // Keys a MIGRATE is sending are left alone until it is done with them.
-    while locked.is_some() && client.migrate_done.is_none() {
+    while locked.is_some() && server.migrate.holds_any() && client.migrate_done.is_none() {
         let held = held_keys(server, cmd, args, client);
         if held.is_empty() {
             break;

@@ -75,6 +75,11 @@ impl MigrateState {
         self.released.notify_all();
     }
 
+    /// Whether a MIGRATE holds keys right now (one atomic load on every command's path).
+    pub fn holds_any(&self) -> bool {
+        self.held_count.load(Relaxed) != 0
+    }
+
     /// Whether any of `keys` is held (checked with the keys' shards locked).
     pub fn any_held<'k>(&self, db: usize, keys: impl IntoIterator<Item = &'k [u8]>) -> bool {
         if self.held_count.load(Relaxed) == 0 {
