@@ -442,6 +442,14 @@ fn keys_reply(ctx: &ExecCtx, argv: &[Bytes], with_flags: bool) -> CmdResult {
 /// kept (with SET's and BITFIELD's flags worked out as Redis does); for the other commands the
 /// functions reject the same arguments, so no keys are found.
 fn keys_and_flags(fullname: &str, spec: &C, argv: &[Bytes]) -> Vec<(usize, u32)> {
+    if fullname == "migrate" {
+        // Its incomplete KEYS spec sends Redis to `migrateGetKeys`, which we have too.
+        let flags = kflag::RW | kflag::ACCESS | kflag::DELETE;
+        return super::migrate::key_positions(argv)
+            .into_iter()
+            .map(|p| (p, flags))
+            .collect();
+    }
     let loose = spec
         .keys
         .iter()

@@ -69,6 +69,8 @@ pub struct ClientState {
     pub asking: bool,
     /// READONLY was sent: on a replica, reads of its master's slots are served here.
     pub readonly_cluster: bool,
+    /// MIGRATE's exchange with its target is done: its second run finishes the command.
+    pub migrate_done: Option<super::migrate::MigrateDone>,
 }
 
 impl ClientState {
@@ -111,6 +113,7 @@ impl ClientState {
             keep_caching_flag: false,
             asking: false,
             readonly_cluster: false,
+            migrate_done: None,
         }
     }
 }
@@ -193,6 +196,8 @@ pub struct Requests {
     pub replica_sync: Option<ReplicaSync>,
     /// A blocking command found nothing to serve: park the client.
     pub block: Option<Block>,
+    /// MIGRATE serialized its keys: the connection talks to the target, then runs it again.
+    pub migrate: Option<Box<super::migrate::MigrateJob>>,
 }
 
 /// What a client blocked in WAIT waits for.

@@ -155,6 +155,16 @@ fn execute_command(
         }
     }
     let mut locked = lock_for(server, cmd, args, client);
+    // Keys a MIGRATE is sending are left alone until it is done with them.
+    while locked.is_some() && server.migrate.holds_any() && client.migrate_done.is_none() {
+        let held = held_keys(server, cmd, args, client);
+        if held.is_empty() {
+            break;
+        }
+        drop(locked);
+        server.migrate.wait_released(client.db, &held);
+        locked = lock_for(server, cmd, args, client);
+    }
     if let Some(e) = recheck_open_slot(server, client, cmd, args, locked.as_mut(), now_us / 1000) {
         drop(locked);
         return redirected(server, client, cmd, e);
@@ -351,6 +361,38 @@ fn lock_for<'s>(
             Some(locked)
         }
     }
+}
+
+/// The command's keys (a transaction's, for EXEC) that a MIGRATE in progress holds.
+fn held_keys(
+    server: &ServerState,
+    cmd: &Command,
+    args: &[Bytes],
+    client: &ClientState,
+) -> Vec<Bytes> {
+    let db = client.db;
+    let mut held = Vec::new();
+    let mut check = |c: &Command, argv: &[Bytes]| {
+        if c.spec.scope != Scope::Keys {
+            return;
+        }
+        for i in key_positions(c.spec, argv) {
+            if server.migrate.any_held(db, [&argv[i][..]]) {
+                held.push(argv[i].clone());
+            }
+        }
+    };
+    match client.multi.as_ref().filter(|_| cmd.fullname == "exec") {
+        Some(tx) => {
+            for queued in &tx.queued {
+                if let Lookup::Found(c) = server.commands.lookup(queued) {
+                    check(c, queued);
+                }
+            }
+        }
+        None => check(cmd, args),
+    }
+    held
 }
 
 fn lock_for_exec<'s>(
@@ -800,6 +842,7 @@ fn routed_positions(cmd: &Command, args: &[Bytes]) -> Vec<usize> {
     match cmd.fullname.as_str() {
         "spublish" => (1..args.len().min(2)).collect(),
         "ssubscribe" | "sunsubscribe" => (1..args.len()).collect(),
+        "migrate" => super::migrate::key_positions(args),
         _ => key_positions(cmd.spec, args),
     }
 }

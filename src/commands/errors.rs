@@ -12,6 +12,10 @@ macro_rules! errors {
 errors! {
     SYNTAX = "ERR syntax error";
     BUSYKEY = "BUSYKEY Target key name already exists.";
+    MIGRATE_KEYS_NEEDS_EMPTY_KEY = "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string";
+    MIGRATE_IOERR_CONNECT = "IOERR error or timeout connecting to the client";
+    MIGRATE_IOERR_WRITE = "IOERR error or timeout writing to target instance";
+    MIGRATE_IOERR_READ = "IOERR error or timeout reading to target instance";
     INVALID_TTL = "ERR Invalid TTL value, must be >= 0";
     INVALID_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0";
     INVALID_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255";

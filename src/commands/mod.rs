@@ -21,6 +21,7 @@ pub mod hyperloglog;
 pub mod introspection;
 pub mod keys;
 pub mod list;
+pub mod migrate;
 pub mod pqsort;
 pub mod pubsub;
 pub mod replication;

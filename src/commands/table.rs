@@ -28,6 +28,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     super::stream::COMMANDS,
     super::scripting::COMMANDS,
     super::dump::COMMANDS,
+    super::migrate::COMMANDS,
     super::cluster::COMMANDS,
     super::acl::COMMANDS,
 ];

@@ -534,7 +534,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8], fsync: bool) -> std::io::Resu
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "nodes.conf".into());
-    let tmp = dir.join(format!("temp-{}-{}", std::process::id(), name));
+    // Saves may run on two threads at once (a SETSLOT and the bus): one temporary file each.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("temp-{}-{n}-{}", std::process::id(), name));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;

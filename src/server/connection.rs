@@ -976,6 +976,10 @@ impl Connection {
             return;
         }
         let mut requests = outcome.effects.requests.take();
+        if let Some(job) = requests.as_deref_mut().and_then(|r| r.migrate.take()) {
+            outcome = self.finish_migrate(*job, args);
+            requests = outcome.effects.requests.take();
+        }
         if let Some(r) = requests.as_deref_mut() {
             self.take_requests(r, args, &mut outcome.reply);
         }
@@ -1015,6 +1019,27 @@ impl Connection {
             }
         }
         self.apply_effects(outcome, requests);
+    }
+
+    /// MIGRATE's exchange with its target, outside every lock, then the command's second run,
+    /// which deletes what the target accepted and gives the reply.
+    fn finish_migrate(
+        &mut self,
+        job: crate::commands::migrate::MigrateJob,
+        args: &[Bytes],
+    ) -> Outcome {
+        let done = super::migrate::exchange(&self.state, &job);
+        self.client.migrate_done = Some(done);
+        let outcome = dispatch::execute(
+            &self.state,
+            &mut self.client,
+            args,
+            unix_us(),
+            self.is_local,
+        );
+        self.client.migrate_done = None;
+        self.state.migrate.release(job.db, &job.keys);
+        outcome
     }
 
     /// Encodes a command's reply as the client's reply mode allows.
@@ -1064,7 +1089,13 @@ impl Connection {
         }
         let state = &self.state;
         if threshold >= 0 && elapsed_us >= threshold as u64 && !cmd.spec.has(flag::SKIP_SLOWLOG) {
-            super::slowlog::record(state, &self.client, args, elapsed_us);
+            match cmd.fullname.as_str() {
+                "migrate" => {
+                    let shown = crate::commands::migrate::redacted(args);
+                    super::slowlog::record(state, &self.client, &shown, elapsed_us)
+                }
+                _ => super::slowlog::record(state, &self.client, args, elapsed_us),
+            }
         }
     }
 
@@ -1074,6 +1105,14 @@ impl Connection {
         }
         match outcome.cmd {
             Some(cmd) if !cmd.spec.has(flag::SKIP_MONITOR | flag::ADMIN) => {
+                let shown;
+                let args = match cmd.fullname.as_str() {
+                    "migrate" => {
+                        shown = crate::commands::migrate::redacted(args);
+                        &shown[..]
+                    }
+                    _ => args,
+                };
                 let line =
                     super::monitor::format_line(now_us, self.client.db, &self.client.addr, args);
                 super::monitor::feed(&self.state, line);

@@ -397,7 +397,7 @@ fn stats_section(state: &ServerState, o: &mut String) {
         "pubsubshard_channels" => state.pubsub.shard_channel_count(),
         "latest_fork_usec" => 0,
         "total_forks" => state.rdb.forks.load(Relaxed),
-        "migrate_cached_sockets" => 0,
+        "migrate_cached_sockets" => state.migrate.cached_sockets(),
         "slave_expires_tracked_keys" => 0,
         "active_defrag_hits" => 0,
         "active_defrag_misses" => 0,

@@ -9,6 +9,7 @@ pub mod connection;
 pub mod info;
 pub mod latency;
 pub mod logging;
+pub mod migrate;
 pub mod monitor;
 pub mod rdb_load;
 pub mod rdb_save;
@@ -114,6 +115,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         topology: arc_swap::ArcSwapOption::empty(),
         routing: false.into(),
         cluster: std::sync::OnceLock::new(),
+        migrate: Default::default(),
     }
 }
 
@@ -427,6 +429,7 @@ async fn cron(state: Arc<ServerState>) {
             crate::commands::evict::perform_evictions(&state, now_ms, &used);
         }
         clients_cron(&state, now_ms);
+        state.migrate.close_idle(now_ms / 1000);
         let used = info::used_memory();
         state.stat_peak_memory.fetch_max(used as u64, Relaxed);
     }

@@ -306,6 +306,8 @@ pub struct ServerState {
     pub routing: AtomicBool,
     /// Cluster mode: the cluster machine and its bus links (set once at startup).
     pub cluster: std::sync::OnceLock<Arc<super::cluster_driver::ClusterHandle>>,
+    /// MIGRATE's cached connections and the keys held while their exchange runs.
+    pub migrate: super::migrate::MigrateState,
 }
 
 /// What INFO replication shows about one attached replica.
