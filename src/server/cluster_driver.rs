@@ -27,7 +27,7 @@ use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -72,6 +72,10 @@ pub struct ClusterHandle {
     runtime: Option<tokio::runtime::Handle>,
     /// The server this handle belongs to (it holds the handle), for spawned link tasks.
     server: Weak<ServerState>,
+    /// The last nodes.conf text rendered (numbered under the machine lock) and the newest
+    /// one written.
+    conf_generation: AtomicU64,
+    conf_written: Mutex<u64>,
 }
 
 /// CLUSTER LINKS facts the driver holds.
@@ -119,8 +123,8 @@ impl KeyspaceWork {
 /// The outcome of carrying out one step's effects outside the machine lock.
 struct Pending {
     effects: Vec<Effect>,
-    save: Option<(String, bool)>,
-    topology: Option<Topology>,
+    /// nodes.conf text, whether to fsync, and its generation.
+    save: Option<(String, bool, u64)>,
     /// `Some(None)`: stop replicating; `Some(Some(addr))`: replicate from addr.
     master: Option<Option<(String, u16)>>,
 }
@@ -140,6 +144,8 @@ impl ClusterHandle {
             conf_path,
             runtime: tokio::runtime::Handle::try_current().ok(),
             server,
+            conf_generation: AtomicU64::new(0),
+            conf_written: Mutex::new(0),
         }
     }
 
@@ -272,18 +278,21 @@ impl ClusterHandle {
         let mut pending = Pending {
             effects: Vec::with_capacity(effects.len()),
             save: None,
-            topology: None,
             master: None,
         };
         for effect in effects {
             match effect {
                 Effect::SaveConfig { fsync } => {
                     let fsync = fsync || pending.save.as_ref().is_some_and(|s| s.1);
-                    pending.save = Some((nodes_conf::render(&machine.state), fsync));
+                    let generation = self.conf_generation.fetch_add(1, Relaxed) + 1;
+                    pending.save = Some((nodes_conf::render(&machine.state), fsync, generation));
                 }
-                Effect::TopologyChanged => {
-                    pending.topology = Some(build_topology(&machine.state, &server.config()));
-                }
+                // Published under the machine lock: two steps on two threads publish in the
+                // order they stepped, so routing never goes back to an older table.
+                Effect::TopologyChanged => server.publish_topology(Some(Arc::new(build_topology(
+                    &machine.state,
+                    &server.config(),
+                )))),
                 Effect::BecomeReplica { master } => {
                     pending.master = machine
                         .state
@@ -310,8 +319,8 @@ impl ClusterHandle {
         if let Some(target) = pending.master {
             super::replica_driver::set_master(server, target);
         }
-        if let Some((text, fsync)) = pending.save {
-            if let Err(e) = self.write_conf(&text, fsync) {
+        if let Some((text, fsync, generation)) = pending.save {
+            if let Err(e) = self.write_conf(&text, fsync, generation) {
                 log_at!(
                     Warning,
                     "Could not save the cluster node config: {}",
@@ -319,9 +328,6 @@ impl ClusterHandle {
                 );
                 failed = Some(save_error(&e));
             }
-        }
-        if let Some(topology) = pending.topology {
-            server.publish_topology(Some(Arc::new(topology)));
         }
         for effect in pending.effects {
             match effect {
@@ -471,15 +477,28 @@ impl ClusterHandle {
     /// Writes nodes.conf now from the current table (CLUSTER SAVECONFIG without a machine
     /// answer, shutdown).
     pub fn save_now(&self) -> std::io::Result<()> {
-        let text = nodes_conf::render(&self.machine.lock().state);
-        self.write_conf(&text, true)
+        let (text, generation) = {
+            let machine = self.machine.lock();
+            let generation = self.conf_generation.fetch_add(1, Relaxed) + 1;
+            (nodes_conf::render(&machine.state), generation)
+        };
+        self.write_conf(&text, true, generation)
     }
 
-    fn write_conf(&self, text: &str, fsync: bool) -> std::io::Result<()> {
-        match &self.conf_path {
-            Some(path) => write_atomically(path, text.as_bytes(), fsync),
-            None => Ok(()),
+    /// Writes nodes.conf text rendered under the machine lock as `generation`; saves run
+    /// one at a time, and one older than the file already written is skipped (two steps on
+    /// two threads may reach here in either order).
+    fn write_conf(&self, text: &str, fsync: bool, generation: u64) -> std::io::Result<()> {
+        let Some(path) = &self.conf_path else {
+            return Ok(());
+        };
+        let mut written = self.conf_written.lock();
+        if generation < *written {
+            return Ok(());
         }
+        write_atomically(path, text.as_bytes(), fsync)?;
+        *written = generation;
+        Ok(())
     }
 
     fn count_undecoded(&self, frame: &[u8]) {
