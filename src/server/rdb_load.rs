@@ -32,13 +32,15 @@ pub fn load_at_startup(state: &ServerState) -> bool {
     let lru = (now_ms / 1000) as u32;
     let (mut loaded, mut expired) = (0u64, 0u64);
     let mut foreign_db = None;
+    let mut functions = Vec::new();
     let result = {
         let mut ks = state.keyspace.lock_all();
-        decode::decode_with_aux(
+        decode::decode_all(
             &bytes,
             limits,
             0,
             |k, v| log_aux(k, v, now_ms),
+            |f| functions.push(f),
             |l| {
                 if primary && l.expire_at_ms != 0 && l.expire_at_ms <= now_ms {
                     expired += 1;
@@ -61,6 +63,14 @@ pub fn load_at_startup(state: &ServerState) -> bool {
             "Internal error in RDB reading offset 0, function at rdb.c:0 -> {}",
             e.0
         );
+        log_at!(
+            Warning,
+            "Terminating server after rdb file reading failure."
+        );
+        return false;
+    }
+    if let Err(e) = crate::commands::scripting::functions::load_sources(functions, false) {
+        log_at!(Warning, "Failed loading library, {}", e);
         log_at!(
             Warning,
             "Terminating server after rdb file reading failure."
