@@ -149,11 +149,10 @@ pub(crate) fn help_reply(command: &[u8], lines: &[&'static str]) -> Reply {
     Reply::Array(out)
 }
 
-/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: writes the dataset (and the function libraries)
-/// as an RDB image to `dbfilename` and loads it back through the RDB reader, so every value
-/// takes the round trip a restart would give it. NOSAVE loads the file as it is.
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: the options checked here; the server saves the
+/// snapshot to `dbfilename` (unless NOSAVE) and loads that file back (`rdb_load::debug_reload`),
+/// so every value and library takes the round trip a restart would give it.
 fn debug_reload(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
-    use crate::persistence::rdb::{decode, encode};
     let (mut flush, mut save, mut merge) = (true, true, false);
     for opt in &args[2..] {
         match opt.to_ascii_lowercase().as_slice() {
@@ -167,64 +166,8 @@ fn debug_reload(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             }
         }
     }
-    let load_failed = ErrorReply::fixed("ERR Error trying to load the RDB dump");
-    let now = ctx.now_ms;
-    let path = ctx.server.config().dbfilename.clone();
-    let image = if save {
-        let functions = crate::commands::scripting::functions::library_sources();
-        let image = encode::encode_dataset(
-            ctx.ks(),
-            now,
-            &[("redis-ver", b"7.0.15".to_vec())],
-            &functions,
-        );
-        // Written to `dbfilename` as Redis's rdbSave does, so a later NOSAVE finds it.
-        let tmp = format!("temp-{}.rdb", std::process::id());
-        let written = std::fs::write(&tmp, &image).and_then(|()| std::fs::rename(&tmp, &path));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(ErrorReply::fixed("ERR"));
-        }
-        image
-    } else {
-        std::fs::read(&path).map_err(|_| load_failed.clone())?
-    };
-    let limits = decode::LoadLimits::from_config(&ctx.server.config());
-    let mut loaded = Vec::new();
-    let mut sources = Vec::new();
-    let decoded = decode::decode_all(
-        &image,
-        limits,
-        now,
-        |_, _| {},
-        |f| sources.push(f),
-        |l| loaded.push(l),
-    );
-    if decoded.is_err() {
-        return Err(load_failed);
-    }
-    if flush {
-        for db in 0..ctx.ks().databases() {
-            ctx.ks().flush_db(db);
-        }
-        crate::commands::scripting::functions::clear();
-    }
-    // Libraries load before the keys, as they come first in the file.
-    if let Err(e) = crate::commands::scripting::functions::load_sources(sources, merge) {
-        crate::log_at!(Warning, "Failed loading library, {}", e);
-        return Err(load_failed);
-    }
-    let lru = ctx.lru_now();
-    for l in loaded {
-        if !merge && ctx.ks().peek(l.db, &l.key).is_some() {
-            crate::log_at!(Warning, "RDB has duplicated key in DB {}", l.db);
-            return Err(load_failed);
-        }
-        let mut entry = crate::keyspace::Entry::new(l.value, lru);
-        entry.expire_at_ms = l.expire_at_ms;
-        ctx.ks().insert(l.db, &l.key, entry);
-    }
-    crate::log_at!(Warning, "DB reloaded by DEBUG RELOAD");
+    ctx.effects.request().persistence =
+        Some(super::context::PersistenceRequest::Reload { save, flush, merge });
     Ok(Reply::OK)
 }
 

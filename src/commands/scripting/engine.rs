@@ -70,12 +70,16 @@ pub struct Registered {
     callback: Function,
 }
 
+/// A clock (milliseconds) and the time on it a loading library must finish by.
+type LoadDeadline = (fn() -> u64, u64);
+
 thread_local! {
     static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
     /// The state function libraries load and run in (kept apart from EVAL's, as Redis does).
     static FUNCTION_ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
-    /// A library is loading and must finish before this instant (FUNCTION LOAD's timeout).
-    static LOAD_DEADLINE: std::cell::Cell<Option<std::time::Instant>> =
+    /// A library is loading and must finish by this time on the clock given (FUNCTION LOAD's
+    /// timeout).
+    static LOAD_DEADLINE: std::cell::Cell<Option<LoadDeadline>> =
         const { std::cell::Cell::new(None) };
     static LOAD_TIMED_OUT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -181,8 +185,8 @@ impl Engine {
             if KILL.load(Relaxed) {
                 return Err(mlua::Error::runtime(KILLED_MSG));
             }
-            if let Some(deadline) = LOAD_DEADLINE.get() {
-                if std::time::Instant::now() > deadline {
+            if let Some((clock, deadline)) = LOAD_DEADLINE.get() {
+                if clock() > deadline {
                     LOAD_TIMED_OUT.set(true);
                     return Err(mlua::Error::runtime("FUNCTION LOAD timeout"));
                 }
@@ -203,7 +207,11 @@ impl Engine {
     /// Runs a library's code (after its shebang line) in load mode, where the globals are only
     /// the `redis` table of `register_function`, `log` and the version: Redis's
     /// `luaEngineCreate`. `timeout_ms` 0 means no limit. The error is the reply's text.
-    fn load_library(&self, code: &[u8], timeout_ms: u64) -> Result<Vec<Registered>, String> {
+    fn load_library(
+        &self,
+        code: &[u8],
+        timeout: Option<(fn() -> u64, u64)>,
+    ) -> Result<Vec<Registered>, String> {
         let chunk = self
             .lua
             .load(code)
@@ -223,10 +231,7 @@ impl Engine {
             .raw_set("loading", loading.clone())
             .map_err(|e| e.to_string())?;
         LOAD_TIMED_OUT.set(false);
-        LOAD_DEADLINE.set(
-            (timeout_ms > 0)
-                .then(|| std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms)),
-        );
+        LOAD_DEADLINE.set(timeout.map(|(clock, ms)| (clock, clock() + ms)));
         let result = self
             .private
             .raw_get::<Function>("load_run")
@@ -579,9 +584,14 @@ pub struct FunctionMeta {
 }
 
 /// Loads a library's code in this thread's function state and keeps its callbacks under `id`.
-pub fn load_library(id: u64, code: &[u8], timeout_ms: u64) -> Result<Vec<FunctionMeta>, String> {
+/// `timeout` is the clock (milliseconds) that measures the limit, and the limit.
+pub fn load_library(
+    id: u64,
+    code: &[u8],
+    timeout: Option<(fn() -> u64, u64)>,
+) -> Result<Vec<FunctionMeta>, String> {
     with_function_engine(|e| {
-        let registered = e.load_library(code, timeout_ms)?;
+        let registered = e.load_library(code, timeout)?;
         let mut callbacks = HashMap::new();
         let mut metas = Vec::with_capacity(registered.len());
         for r in registered {
@@ -617,7 +627,7 @@ pub fn call_function<'a>(
             e.generation = generation;
         }
         if !e.libraries.contains_key(&id) {
-            let registered = match e.load_library(code, 0) {
+            let registered = match e.load_library(code, None) {
                 Ok(r) => r,
                 Err(msg) => return RunOutcome::error(format!("ERR {msg}")),
             };

@@ -128,7 +128,7 @@ pub fn clear() {
 pub fn load_sources(sources: Vec<Vec<u8>>, replace: bool) -> Result<(), String> {
     let mut libs = REGISTRY.lock().clone();
     for code in sources {
-        create_library(&mut libs, &Bytes::from(code), replace, 0)?;
+        create_library(&mut libs, &Bytes::from(code), replace, None)?;
     }
     replace_registry(libs);
     Ok(())
@@ -189,7 +189,7 @@ fn create_library(
     libs: &mut Libraries,
     code: &Bytes,
     replace: bool,
-    timeout_ms: u64,
+    timeout: Option<(fn() -> u64, u64)>,
 ) -> Result<String, String> {
     let md = parse_metadata(code)?;
     if !valid_name(&md.name) {
@@ -207,7 +207,7 @@ fn create_library(
         return Err(format!("Library '{name}' already exists"));
     }
     let id = NEXT_ID.fetch_add(1, Relaxed);
-    let mut functions = engine::load_library(id, &code[md.body..], timeout_ms)?;
+    let mut functions = engine::load_library(id, &code[md.body..], timeout)?;
     if functions.is_empty() {
         return Err("No functions registered".into());
     }
@@ -263,11 +263,8 @@ pub fn function_load(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         return Err(ErrorReply::fixed("ERR Function code is missing"));
     }
     // Commands from our primary or the AOF are not timed.
-    let timeout = if ctx.client.is_master {
-        0
-    } else {
-        LOAD_TIMEOUT_MS
-    };
+    let clock: fn() -> u64 = crate::server::state::ServerState::monotonic_ms;
+    let timeout = (!ctx.client.is_master).then_some((clock, LOAD_TIMEOUT_MS));
     let mut libs = REGISTRY.lock().clone();
     let name = create_library(&mut libs, &args[pos], replace, timeout).map_err(err)?;
     replace_registry(libs);
@@ -412,7 +409,7 @@ pub fn function_restore(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         crate::persistence::rdb::decode::decode_functions(&args[2], skip_crc).map_err(err)?;
     let mut restored = Libraries::default();
     for code in sources {
-        create_library(&mut restored, &Bytes::from(code), false, 0).map_err(err)?;
+        create_library(&mut restored, &Bytes::from(code), false, None).map_err(err)?;
     }
     let next = if policy == Policy::Flush {
         restored
