@@ -76,7 +76,10 @@ fn load_call_and_the_read_only_rules() {
         .arg(LIB)
         .query::<String>(&mut c)
         .unwrap_err();
-    assert!(e.to_string().contains("Library 'mylib' already exists"), "{e}");
+    assert!(
+        e.to_string().contains("Library 'mylib' already exists"),
+        "{e}"
+    );
     // FLUSHALL leaves the libraries alone.
     let _: () = redis::cmd("FLUSHALL").query(&mut c).unwrap();
     assert_eq!(hello(&mut c).unwrap(), "hi bob");
@@ -131,10 +134,7 @@ fn libraries_survive_a_restart_through_the_aof_before_and_after_a_rewrite() {
     assert!(e.to_string().contains("Function not found"), "{e}");
     let _: String = redis::cmd("BGREWRITEAOF").query(&mut c).unwrap();
     let done = wait_until(Duration::from_secs(30), || {
-        let info: String = redis::cmd("INFO")
-            .arg("persistence")
-            .query(&mut c)
-            .unwrap();
+        let info: String = redis::cmd("INFO").arg("persistence").query(&mut c).unwrap();
         info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrites:1")
     });
     assert!(done, "the AOF rewrite did not finish");

@@ -614,6 +614,86 @@ mod tests {
         assert_eq!(md.name, b"foo");
     }
 
+    fn create(libs: &mut Libraries, code: &str, replace: bool) -> Result<String, String> {
+        create_library(libs, &Bytes::from(code.to_string()), replace, None)
+    }
+
+    #[test]
+    fn libraries_register_check_and_link_like_redis() {
+        let mut libs = Libraries::default();
+        let lib = "#!lua name=l1\nredis.register_function('f1', function() return 1 end)\n\
+                   redis.register_function{function_name='F2', callback=function() return 2 end, \
+                   flags={'no-writes', 'ALLOW-STALE'}, description='two'}";
+        assert_eq!(create(&mut libs, lib, false).unwrap(), "l1");
+        let (l, i) = libs.find(b"f2").unwrap();
+        let f = &l.functions[i];
+        assert_eq!(f.name, "F2");
+        assert_eq!(f.description.as_deref(), Some(&b"two"[..]));
+        assert!(f.flags.no_writes && f.flags.allow_stale && !f.flags.allow_oom);
+        assert_eq!(
+            create(&mut libs, lib, false).unwrap_err(),
+            "Library 'l1' already exists"
+        );
+        assert_eq!(create(&mut libs, lib, true).unwrap(), "l1");
+        assert_eq!(
+            create(
+                &mut libs,
+                "#!lua name=l2\nredis.register_function('F1', function() end)",
+                false
+            )
+            .unwrap_err(),
+            "Function F1 already exists"
+        );
+        let e = |code: &str| create(&mut Libraries::default(), code, false).unwrap_err();
+        assert_eq!(e("#!lua name=x\nreturn 1"), "No functions registered");
+        assert_eq!(e("#!py name=x\nreturn 1"), "Engine 'py' not found");
+        assert_eq!(
+            e("#!lua name=x\na = 1"),
+            "Error registering functions: ERR user_function:2: Attempt to modify a readonly table"
+        );
+        assert_eq!(
+            e("#!lua name=x\nredis.call('ping')"),
+            "Error registering functions: ERR user_function:2: Script attempted to access nonexistent global variable 'call'"
+        );
+        assert_eq!(
+            e("#!lua name=x\nredis.register_function('a', function() end)\nredis.register_function('a', function() end)"),
+            "Error registering functions: ERR Function already exists in the library"
+        );
+        assert_eq!(
+            e("#!lua name=x\nredis.register_function{function_name='a', callback=function() end, flags={'bad'}}"),
+            "Error registering functions: ERR unknown flag given"
+        );
+        assert!(e("#!lua name=x\nbad code").starts_with("Error compiling function: "));
+    }
+
+    #[test]
+    fn dump_payload_round_trips() {
+        use crate::persistence::rdb::{decode, encode};
+        let sources = vec![
+            Bytes::from_static(b"#!lua name=a\nx"),
+            Bytes::from_static(b"12"),
+        ];
+        let payload = encode::functions_payload(&sources);
+        let back = decode::decode_functions(&payload, false).unwrap();
+        assert_eq!(back, vec![b"#!lua name=a\nx".to_vec(), b"12".to_vec()]);
+        let mut bad = payload.clone();
+        bad[3] ^= 1;
+        assert_eq!(
+            decode::decode_functions(&bad, false).unwrap_err(),
+            "DUMP payload version or checksum are wrong"
+        );
+        assert!(decode::decode_functions(&bad, true).is_ok());
+        let mut not_function = encode::functions_payload(&[]);
+        not_function.splice(0..0, [0u8, 0]);
+        let len = not_function.len();
+        let crc = crate::persistence::rdb::crc64::update(0, &not_function[..len - 8]);
+        not_function[len - 8..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            decode::decode_functions(&not_function, false).unwrap_err(),
+            "given type is not a function"
+        );
+    }
+
     #[test]
     fn names_are_letters_digits_and_underscores() {
         assert!(valid_name(b"a_1"));
