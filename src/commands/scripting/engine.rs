@@ -82,6 +82,8 @@ thread_local! {
     static LOAD_DEADLINE: std::cell::Cell<Option<LoadDeadline>> =
         const { std::cell::Cell::new(None) };
     static LOAD_TIMED_OUT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The user running the current script (for `redis.acl_check_cmd`).
+    static RUN_USER: RefCell<Option<std::sync::Arc<crate::acl::User>>> = const { RefCell::new(None) };
 }
 
 fn with_function_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
@@ -372,6 +374,7 @@ impl Engine {
         );
         ctx.deny_blocking = true;
         ctx.in_script = true;
+        RUN_USER.with(|u| *u.borrow_mut() = Some(ctx.client.user.clone()));
         let mut state = CallState {
             read_only: run.read_only,
             allow_cross_slot: run.allow_cross_slot,
@@ -409,6 +412,7 @@ impl Engine {
         ) = saved;
         RUNNING.store(false, Relaxed);
         *RUNNING_FUNCTION.lock() = None;
+        RUN_USER.with(|u| *u.borrow_mut() = None);
         let killed = KILL.swap(false, Relaxed);
         let outcome = result.unwrap_or_else(|e| RunOutcome::error(format!("ERR {e}")));
         if killed && outcome.reply.is_error() {
@@ -891,8 +895,8 @@ fn script_call(
     Ok((convert::reply_to_lua(lua, &reply, resp3)?, failed))
 }
 
-/// `redis.acl_check_cmd`: every user may run every command here (no ACL rules), so the
-/// answer is true for any known command. Returns (answer or error table, known).
+/// `redis.acl_check_cmd`: whether the user running the script may run the command with these
+/// arguments. Returns (answer or error table, known).
 fn acl_check(lua: &Lua, args: &[Value]) -> mlua::Result<(Value, bool)> {
     if args.is_empty() {
         let (v, _) = error_value(
@@ -915,7 +919,14 @@ fn acl_check(lua: &Lua, args: &[Value]) -> mlua::Result<(Value, bool)> {
         return Ok((v, false));
     };
     match CommandTable::get().lookup(&argv) {
-        Lookup::Found(_) => Ok((Value::Boolean(true), true)),
+        Lookup::Found(cmd) => {
+            let allowed = RUN_USER.with(|u| {
+                u.borrow()
+                    .as_ref()
+                    .is_none_or(|user| user.all_allowed() || user.check(cmd, &argv).is_ok())
+            });
+            Ok((Value::Boolean(allowed), true))
+        }
         _ => {
             let (v, _) = error_value(
                 lua,
