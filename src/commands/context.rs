@@ -217,6 +217,13 @@ pub enum PersistenceRequest {
     RewriteAof,
     /// DEBUG LOADAOF: empty the dataset and load the AOF back.
     LoadAof,
+    /// DEBUG RELOAD: save the snapshot (unless not `save`), empty the dataset (if `flush`) and
+    /// load the file back (`merge`: its keys and libraries may replace existing ones).
+    Reload {
+        save: bool,
+        flush: bool,
+        merge: bool,
+    },
     /// SAVE: write the snapshot before replying.
     Save,
     /// BGSAVE: cut the snapshot and start writing it in the background.

@@ -149,12 +149,10 @@ pub(crate) fn help_reply(command: &[u8], lines: &[&'static str]) -> Reply {
     Reply::Array(out)
 }
 
-/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: writes the dataset as an RDB image and loads it
-/// back through the RDB reader, so every value takes the round trip a restart would give it.
-/// The image stays in memory (the RDB file itself comes with SAVE), so NOSAVE has nothing
-/// to load and fails the way a missing file does.
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: the options checked here; the server saves the
+/// snapshot to `dbfilename` (unless NOSAVE) and loads that file back (`rdb_load::debug_reload`),
+/// so every value and library takes the round trip a restart would give it.
 fn debug_reload(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
-    use crate::persistence::rdb::{decode, encode};
     let (mut flush, mut save, mut merge) = (true, true, false);
     for opt in &args[2..] {
         match opt.to_ascii_lowercase().as_slice() {
@@ -168,33 +166,8 @@ fn debug_reload(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
             }
         }
     }
-    let load_failed = ErrorReply::fixed("ERR Error trying to load the RDB dump");
-    if !save {
-        return Err(load_failed);
-    }
-    let now = ctx.now_ms;
-    let image = encode::encode_dataset(ctx.ks(), now, &[("redis-ver", b"7.0.15".to_vec())]);
-    let limits = decode::LoadLimits::from_config(&ctx.server.config());
-    let mut loaded = Vec::new();
-    if decode::decode(&image, limits, now, |l| loaded.push(l)).is_err() {
-        return Err(load_failed);
-    }
-    if flush {
-        for db in 0..ctx.ks().databases() {
-            ctx.ks().flush_db(db);
-        }
-    }
-    let lru = ctx.lru_now();
-    for l in loaded {
-        if !merge && ctx.ks().peek(l.db, &l.key).is_some() {
-            crate::log_at!(Warning, "RDB has duplicated key in DB {}", l.db);
-            return Err(load_failed);
-        }
-        let mut entry = crate::keyspace::Entry::new(l.value, lru);
-        entry.expire_at_ms = l.expire_at_ms;
-        ctx.ks().insert(l.db, &l.key, entry);
-    }
-    crate::log_at!(Warning, "DB reloaded by DEBUG RELOAD");
+    ctx.effects.request().persistence =
+        Some(super::context::PersistenceRequest::Reload { save, flush, merge });
     Ok(Reply::OK)
 }
 

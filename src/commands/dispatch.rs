@@ -487,7 +487,7 @@ fn admit(
 ) -> Result<(), Refusal> {
     admit_caller(server, config, client, cmd, args, is_local, now_ms).map_err(Refusal::Gate)?;
     cluster_gate(server, client, cmd, args, now_ms).map_err(Refusal::Redirect)?;
-    admit_resources(server, config, client, cmd, now_ms).map_err(Refusal::Gate)
+    admit_resources(server, config, client, cmd, args, now_ms).map_err(Refusal::Gate)
 }
 
 /// Arity, protected commands, authentication, MULTI rules and ACL permissions: the gates
@@ -545,14 +545,18 @@ fn admit_resources(
     config: &Config,
     client: &ClientState,
     cmd: &Command,
+    args: &[Bytes],
     now_ms: u64,
 ) -> Result<(), ErrorReply> {
+    // FCALL of a function that declared flags is gated by those (Redis's `getCommandFlags`).
+    let flags = super::scripting::effective_flags(&cmd.fullname, cmd.spec.flags, args);
+    let has = |f: u32| flags & f != 0;
     server.evict_clients(now_ms);
     if config.maxmemory > 0 && !client.is_master {
         use super::evict::{perform_evictions, Evicted};
         let used = || server.memory_for_eviction();
         let out_of_memory = perform_evictions(server, now_ms, &used) == Evicted::Fail;
-        let denyoom = cmd.spec.has(flag::DENYOOM)
+        let denyoom = has(flag::DENYOOM)
             || (cmd.fullname == "exec" && queued_any(server, client, |s| s.has(flag::DENYOOM)));
         // Queuing inside MULTI takes memory too: only EXEC, DISCARD, QUIT and RESET pass.
         let queuing = client.multi.is_some()
@@ -562,7 +566,7 @@ fn admit_resources(
         }
     }
     let writes = || {
-        cmd.spec.has(flag::WRITE)
+        has(flag::WRITE)
             || (cmd.fullname == "exec" && queued_any(server, client, |s| s.has(flag::WRITE)))
     };
     if !client.is_master && (cmd.fullname == "ping" || writes()) {
@@ -578,7 +582,7 @@ fn admit_resources(
             return Err(errors::READONLY_REPLICA);
         }
         // EXEC is refused when any queued command could not run on a stale replica.
-        let deny_stale = !cmd.spec.has(flag::STALE)
+        let deny_stale = !has(flag::STALE)
             || (cmd.fullname == "exec" && queued_any(server, client, |s| !s.has(flag::STALE)));
         if !config.replica_serve_stale_data && deny_stale && !server.role.link_up() {
             return Err(ErrorReply::fixed(
@@ -600,7 +604,7 @@ fn admit_resources(
 
 /// `min-replicas-to-write` is set on a primary and fewer replicas than that are online and
 /// acknowledged within `min-replicas-max-lag` (Redis's `checkGoodReplicasStatus` failing).
-fn too_few_good_replicas(server: &ServerState, config: &Config, now_ms: u64) -> bool {
+pub(crate) fn too_few_good_replicas(server: &ServerState, config: &Config, now_ms: u64) -> bool {
     if server.role.is_replica()
         || config.min_replicas_to_write <= 0
         || config.min_replicas_max_lag <= 0
@@ -640,7 +644,7 @@ pub fn script_write_refusal(
 /// Why writes (and PING) are refused while persistence is failing (Redis's
 /// `writeCommandsDeniedByDiskError`): the last background save failed while save points are
 /// set and `stop-writes-on-bgsave-error` is on, or the last AOF write failed.
-fn disk_error(server: &ServerState, config: &Config) -> Option<ErrorReply> {
+pub(crate) fn disk_error(server: &ServerState, config: &Config) -> Option<ErrorReply> {
     if config.stop_writes_on_bgsave_error
         && !config.save.is_empty()
         && !server.rdb.last_bgsave_ok.load(Relaxed)
@@ -809,6 +813,7 @@ fn script_flags(cmd: &Command, args: &[Bytes]) -> Option<super::scripting::Scrip
                 ScriptCache::get().lookup(&String::from_utf8_lossy(sha).to_ascii_lowercase())
             })
             .map(|s| s.flags),
+        "fcall" | "fcall_ro" => super::scripting::functions::declared_flags(args),
         _ => None,
     }
 }

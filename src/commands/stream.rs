@@ -786,6 +786,13 @@ fn read_generic(ctx: &mut ExecCtx, args: &[Bytes], group_mode: bool) -> CmdResul
         let more = args.len() - i - 1;
         let o = &args[i][..];
         if is(o, "block") && more > 0 {
+            if ctx.in_script {
+                // Redis refuses BLOCK from scripts outright (not just answering at once).
+                return Err(ErrorReply::owned(format!(
+                    "ERR {} command is not allowed with BLOCK option from scripts",
+                    String::from_utf8_lossy(&args[0])
+                )));
+            }
             i += 1;
             let ms = crate::util::parse_int(&args[i]).ok_or(errors::TIMEOUT_NOT_INT)?;
             if ms < 0 {

@@ -206,7 +206,8 @@ fn base_image(state: &ServerState, locked: &mut crate::keyspace::Locked<'_>) -> 
         ("aof-base", b"1".to_vec()),
     ];
     let _ = state;
-    crate::persistence::rdb::encode::encode_dataset(locked, now, &aux)
+    let functions = crate::commands::scripting::functions::library_sources();
+    crate::persistence::rdb::encode::encode_dataset(locked, now, &aux, &functions)
 }
 
 /// BGREWRITEAOF, or turning AOF on (`enable`): starts the rewrite in the background. False
@@ -498,14 +499,23 @@ fn load_rdb(state: &ServerState, bytes: &[u8]) -> Result<(), String> {
     let limits = decode::LoadLimits::from_config(&state.config());
     let lru = (now_ms() / 1000) as u32;
     let mut ks = state.keyspace.lock_all();
-    decode::decode(bytes, limits, 0, |l| {
-        if l.db < ks.databases() {
-            let mut entry = crate::keyspace::Entry::new(l.value, lru);
-            entry.expire_at_ms = l.expire_at_ms;
-            ks.insert(l.db, &l.key, entry);
-        }
-    })
-    .map_err(|e| e.0)
+    let mut functions = Vec::new();
+    decode::decode_all(
+        bytes,
+        limits,
+        0,
+        |_, _| {},
+        |f| functions.push(f),
+        |l| {
+            if l.db < ks.databases() {
+                let mut entry = crate::keyspace::Entry::new(l.value, lru);
+                entry.expire_at_ms = l.expire_at_ms;
+                ks.insert(l.db, &l.key, entry);
+            }
+        },
+    )
+    .map_err(|e| e.0)?;
+    crate::commands::scripting::functions::load_sources(functions, true)
 }
 
 /// Startup with `appendonly yes`: load what the manifest lists, create the first base and

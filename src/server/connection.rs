@@ -1147,6 +1147,11 @@ impl Connection {
                     *reply = Reply::Error(crate::resp::ErrorReply::fixed(e));
                 }
             }
+            Some(PersistenceRequest::Reload { save, flush, merge }) => {
+                if let Err(e) = super::rdb_load::debug_reload(&self.state, save, flush, merge) {
+                    *reply = Reply::Error(e);
+                }
+            }
             Some(PersistenceRequest::LoadAof) => {
                 if let Err(e) = super::aof::debug_loadaof(&self.state) {
                     // Redis exits rather than serve a partial dataset.

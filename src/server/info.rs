@@ -244,6 +244,7 @@ fn memory_section(state: &ServerState, o: &mut String) {
     refresh_allocator_stats();
     let used = used_memory() as u64;
     let scripts = crate::commands::scripting::ScriptCache::get();
+    let (libraries, functions, function_bytes) = crate::commands::scripting::functions::counts();
     let peak = state.stat_peak_memory.fetch_max(used, Relaxed).max(used);
     let rss = rss_bytes();
     let active = jemalloc(tikv_jemalloc_ctl::stats::active::read) as u64;
@@ -272,14 +273,14 @@ fn memory_section(state: &ServerState, o: &mut String) {
         "used_memory_lua_human" => "31.00K",
         "used_memory_scripts_eval" => scripts.body_bytes(),
         "number_of_cached_scripts" => scripts.len(),
-        "number_of_functions" => 0,
-        "number_of_libraries" => 0,
+        "number_of_functions" => functions,
+        "number_of_libraries" => libraries,
         "used_memory_vm_functions" => 32768,
         "used_memory_vm_total" => 64512,
         "used_memory_vm_total_human" => "63.00K",
-        "used_memory_functions" => 184,
-        "used_memory_scripts" => 184,
-        "used_memory_scripts_human" => "184B",
+        "used_memory_functions" => 184 + function_bytes,
+        "used_memory_scripts" => 184 + function_bytes,
+        "used_memory_scripts_human" => human_bytes(184 + function_bytes as u64),
         "maxmemory" => cfg.maxmemory,
         "maxmemory_human" => human_bytes(cfg.maxmemory),
         "maxmemory_policy" => cfg.maxmemory_policy.name(),

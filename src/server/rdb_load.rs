@@ -32,13 +32,15 @@ pub fn load_at_startup(state: &ServerState) -> bool {
     let lru = (now_ms / 1000) as u32;
     let (mut loaded, mut expired) = (0u64, 0u64);
     let mut foreign_db = None;
+    let mut functions = Vec::new();
     let result = {
         let mut ks = state.keyspace.lock_all();
-        decode::decode_with_aux(
+        decode::decode_all(
             &bytes,
             limits,
             0,
             |k, v| log_aux(k, v, now_ms),
+            |f| functions.push(f),
             |l| {
                 if primary && l.expire_at_ms != 0 && l.expire_at_ms <= now_ms {
                     expired += 1;
@@ -67,6 +69,14 @@ pub fn load_at_startup(state: &ServerState) -> bool {
         );
         return false;
     }
+    if let Err(e) = crate::commands::scripting::functions::load_sources(functions, false) {
+        log_at!(Warning, "Failed loading library, {}", e);
+        log_at!(
+            Warning,
+            "Terminating server after rdb file reading failure."
+        );
+        return false;
+    }
     if let Some(databases) = foreign_db {
         log_at!(
             Warning,
@@ -89,6 +99,64 @@ pub fn load_at_startup(state: &ServerState) -> bool {
         started.elapsed().as_secs_f64()
     );
     true
+}
+
+/// DEBUG RELOAD: saves the snapshot to `dbfilename` (unless not `save`), then loads that file
+/// back, emptying the dataset and the libraries first when `flush`. Without `merge` a key or
+/// library the file holds that is already there fails the load, as in Redis.
+pub fn debug_reload(
+    state: &ServerState,
+    save: bool,
+    flush: bool,
+    merge: bool,
+) -> Result<(), crate::resp::ErrorReply> {
+    use crate::commands::scripting::functions;
+    use crate::resp::ErrorReply;
+    let failed = ErrorReply::fixed("ERR Error trying to load the RDB dump");
+    if save && super::rdb_save::save(state).is_err() {
+        return Err(ErrorReply::fixed("ERR"));
+    }
+    let path = state.config().dbfilename.clone();
+    let bytes = std::fs::read(&path).map_err(|_| failed.clone())?;
+    let now_ms = unix_us() / 1000;
+    let limits = decode::LoadLimits::from_config(&state.config());
+    let mut ks = state.keyspace.lock_all();
+    let mut loaded = Vec::new();
+    let mut sources = Vec::new();
+    decode::decode_all(
+        &bytes,
+        limits,
+        now_ms,
+        |_, _| {},
+        |f| sources.push(f),
+        |l| loaded.push(l),
+    )
+    .map_err(|_| failed.clone())?;
+    if flush {
+        for db in 0..ks.databases() {
+            ks.flush_db(db);
+        }
+        functions::clear();
+    }
+    if let Err(e) = functions::load_sources(sources, merge) {
+        log_at!(Warning, "Failed loading library, {}", e);
+        return Err(failed);
+    }
+    let lru = (now_ms / 1000) as u32;
+    for l in loaded {
+        if l.db >= ks.databases() {
+            continue;
+        }
+        if !merge && ks.peek(l.db, &l.key).is_some() {
+            log_at!(Warning, "RDB has duplicated key in DB {}", l.db);
+            return Err(failed);
+        }
+        let mut entry = crate::keyspace::Entry::new(l.value, lru);
+        entry.expire_at_ms = l.expire_at_ms;
+        ks.insert(l.db, &l.key, entry);
+    }
+    log_at!(Warning, "DB reloaded by DEBUG RELOAD");
+    Ok(())
 }
 
 /// The lines Redis logs for the auxiliary fields it recognises.

@@ -131,9 +131,15 @@ fn now_secs() -> i64 {
     (unix_us() / 1_000_000) as i64
 }
 
+/// What a file starts with: the auxiliary fields and the function libraries' sources.
+struct Head {
+    aux: Vec<(&'static str, Vec<u8>)>,
+    functions: Vec<bytes::Bytes>,
+}
+
 /// Cuts the snapshot, with the auxiliary fields Redis 7.0 writes (`rdbSaveInfoAuxFields`):
 /// the replication id and offset only when there is a replication stream to continue.
-fn cut(state: &ServerState) -> (Arc<Cut>, Vec<(&'static str, Vec<u8>)>) {
+fn cut(state: &ServerState) -> (Arc<Cut>, Head) {
     let _applying = state.role.apply_lock.lock();
     let locked = state.keyspace.lock_all();
     let now_ms = unix_us() / 1000;
@@ -159,7 +165,8 @@ fn cut(state: &ServerState) -> (Arc<Cut>, Vec<(&'static str, Vec<u8>)>) {
     let cut = state
         .keyspace
         .begin_snapshot_locked(&locked, 0, encode_entry);
-    (cut, aux)
+    let functions = crate::commands::scripting::functions::library_sources();
+    (cut, Head { aux, functions })
 }
 
 /// Sleeps `rdb-key-save-delay` for `keys` keys (negative values are nanoseconds, as Redis's
@@ -190,13 +197,13 @@ fn key_save_delay(delay: i64, keys: usize, gone: &mut dyn FnMut() -> bool) -> bo
 fn write_cut(
     state: &ServerState,
     cut: &Cut,
-    aux: &[(&str, Vec<u8>)],
+    head: &Head,
     sink: &mut dyn FnMut(&[u8]) -> bool,
     gone: &mut dyn FnMut() -> bool,
 ) -> bool {
     let delay = state.config().rdb_key_save_delay;
-    let (mut writer, head) = PieceWriter::start(aux);
-    let walked = sink(&head)
+    let (mut writer, opening) = PieceWriter::start(&head.aux, &head.functions);
+    let walked = sink(&opening)
         && cut.walk(&state.keyspace, &mut |piece| {
             let keys = match &piece {
                 Piece::Keys(c) => c.keys,
@@ -367,7 +374,7 @@ pub fn start_bgsave(state: &Arc<ServerState>) -> Result<u32, &'static str> {
 fn feed_child(
     state: &ServerState,
     cut: &Cut,
-    aux: &[(&str, Vec<u8>)],
+    aux: &Head,
     child: &mut Child,
     stdin: Option<ChildStdin>,
 ) -> std::io::Result<ExitStatus> {

@@ -414,7 +414,16 @@ async fn full_sync(
     let limits = decode::LoadLimits::from_config(&state.config());
     // Expired keys are kept: the primary's DEL will remove them, as a replica must.
     let mut loaded = Vec::new();
-    decode::decode(&payload, limits, 0, |l| loaded.push(l)).map_err(|e| {
+    let mut functions = Vec::new();
+    decode::decode_all(
+        &payload,
+        limits,
+        0,
+        |_, _| {},
+        |f| functions.push(f),
+        |l| loaded.push(l),
+    )
+    .map_err(|e| {
         format!(
             "Failed trying to load the MASTER synchronization DB from socket: {}",
             e.0
@@ -425,6 +434,11 @@ async fn full_sync(
         let mut ks = state.keyspace.lock_all();
         for db in 0..ks.databases() {
             ks.flush_db(db);
+        }
+        // The primary's libraries replace ours, as its dataset does.
+        crate::commands::scripting::functions::clear();
+        if let Err(e) = crate::commands::scripting::functions::load_sources(functions, false) {
+            log_at!(Warning, "Failed loading library from MASTER: {}", e);
         }
         let lru = (unix_us() / 1_000_000) as u32;
         for l in loaded {

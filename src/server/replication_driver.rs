@@ -44,7 +44,9 @@ fn snapshot(state: &ServerState, client_id: u64) -> (Vec<u8>, u64) {
         ("repl-offset", offset.to_string().into_bytes()),
         ("aof-base", b"0".to_vec()),
     ];
-    let payload = crate::persistence::rdb::encode::encode_dataset(&mut locked, now_ms, &aux);
+    let functions = crate::commands::scripting::functions::library_sources();
+    let payload =
+        crate::persistence::rdb::encode::encode_dataset(&mut locked, now_ms, &aux, &functions);
     (payload, offset)
 }
 

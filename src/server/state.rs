@@ -399,6 +399,16 @@ impl CachedConfig {
 }
 
 impl ServerState {
+    /// Milliseconds on a monotonic clock (for limits measured while a command runs, like
+    /// FUNCTION LOAD's timeout; commands otherwise get the time as an argument).
+    pub fn monotonic_ms() -> u64 {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_millis() as u64
+    }
+
     pub fn config(&self) -> arc_swap::Guard<Arc<Config>> {
         self.config.load()
     }

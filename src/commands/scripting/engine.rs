@@ -28,6 +28,11 @@ static KILL: AtomicBool = AtomicBool::new(false);
 static WRITE_DIRTY: AtomicBool = AtomicBool::new(false);
 /// When the running script started (Unix milliseconds).
 static STARTED_MS: AtomicU64 = AtomicU64::new(0);
+/// The running script was started by EVAL and friends (not by FCALL).
+static RUNNING_EVAL: AtomicBool = AtomicBool::new(false);
+/// The running function's name and the command that called it (FUNCTION STATS).
+static RUNNING_FUNCTION: parking_lot::Mutex<Option<(String, Vec<Bytes>)>> =
+    parking_lot::Mutex::new(None);
 /// The state of Redis's `redisLrand48` (48-bit linear congruential generator).
 static RAND48: AtomicU64 = AtomicU64::new(0x1234_ABCD_330E);
 
@@ -53,10 +58,42 @@ struct Engine {
     env: Table,
     globals: Table,
     functions: HashMap<String, Function>,
+    /// Function engine: the callbacks of each library this state has loaded, by library id.
+    libraries: HashMap<u64, HashMap<String, Function>>,
 }
+
+/// A function a library registered while it loaded.
+pub struct Registered {
+    pub name: String,
+    pub description: Option<Bytes>,
+    pub flags: super::ScriptFlags,
+    callback: Function,
+}
+
+/// A clock (milliseconds) and the time on it a loading library must finish by.
+type LoadDeadline = (fn() -> u64, u64);
 
 thread_local! {
     static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+    /// The state function libraries load and run in (kept apart from EVAL's, as Redis does).
+    static FUNCTION_ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+    /// A library is loading and must finish by this time on the clock given (FUNCTION LOAD's
+    /// timeout).
+    static LOAD_DEADLINE: std::cell::Cell<Option<LoadDeadline>> =
+        const { std::cell::Cell::new(None) };
+    static LOAD_TIMED_OUT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The user running the current script (for `redis.acl_check_cmd`).
+    static RUN_USER: RefCell<Option<std::sync::Arc<crate::acl::User>>> = const { RefCell::new(None) };
+}
+
+fn with_function_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
+    FUNCTION_ENGINE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(Engine::new(0).expect("the Lua state must initialize"));
+        }
+        f(slot.as_mut().expect("engine just built"))
+    })
 }
 
 fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
@@ -150,6 +187,12 @@ impl Engine {
             if KILL.load(Relaxed) {
                 return Err(mlua::Error::runtime(KILLED_MSG));
             }
+            if let Some((clock, deadline)) = LOAD_DEADLINE.get() {
+                if clock() > deadline {
+                    LOAD_TIMED_OUT.set(true);
+                    return Err(mlua::Error::runtime("FUNCTION LOAD timeout"));
+                }
+            }
             Ok(mlua::VmState::Continue)
         })?;
         Ok(Engine {
@@ -159,7 +202,101 @@ impl Engine {
             env,
             globals,
             functions: HashMap::new(),
+            libraries: HashMap::new(),
         })
+    }
+
+    /// Runs a library's code (after its shebang line) in load mode, where the globals are only
+    /// the `redis` table of `register_function`, `log` and the version: Redis's
+    /// `luaEngineCreate`. `timeout_ms` 0 means no limit. The error is the reply's text.
+    fn load_library(
+        &self,
+        code: &[u8],
+        timeout: Option<(fn() -> u64, u64)>,
+    ) -> Result<Vec<Registered>, String> {
+        let chunk = self
+            .lua
+            .load(code)
+            .set_name("@user_function")
+            .set_mode(mlua::chunk::ChunkMode::Text)
+            .set_environment(self.globals.clone())
+            .into_function()
+            .map_err(|e| {
+                let msg = match e {
+                    mlua::Error::SyntaxError { message, .. } => message,
+                    other => other.to_string(),
+                };
+                format!("Error compiling function: {msg}")
+            })?;
+        let loading = self.lua.create_table().map_err(|e| e.to_string())?;
+        self.private
+            .raw_set("loading", loading.clone())
+            .map_err(|e| e.to_string())?;
+        LOAD_TIMED_OUT.set(false);
+        LOAD_DEADLINE.set(timeout.map(|(clock, ms)| (clock, clock() + ms)));
+        let result = self
+            .private
+            .raw_get::<Function>("load_run")
+            .and_then(|run| run.call::<(bool, Value)>(chunk));
+        LOAD_DEADLINE.set(None);
+        let _ = self.private.raw_set("loading", Value::Nil);
+        let timed_out = LOAD_TIMED_OUT.replace(false);
+        let (ok, err) = result.map_err(|e| e.to_string())?;
+        if !ok {
+            let msg = if timed_out {
+                "ERR FUNCTION LOAD timeout".to_string()
+            } else {
+                self.load_error_text(err)
+            };
+            return Err(format!("Error registering functions: {msg}"));
+        }
+        let list: Table = loading.raw_get("list").map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for item in list.sequence_values::<Table>() {
+            let item = item.map_err(|e| e.to_string())?;
+            let text = |k: &str| -> Option<Bytes> {
+                match item.raw_get::<Value>(k) {
+                    Ok(Value::String(s)) => Some(Bytes::copy_from_slice(&s.as_bytes())),
+                    _ => None,
+                }
+            };
+            let flag = |k: &str| matches!(item.raw_get::<Value>(k), Ok(Value::Boolean(true)));
+            out.push(Registered {
+                name: String::from_utf8_lossy(&text("name").unwrap_or_default()).into_owned(),
+                description: text("description"),
+                flags: super::ScriptFlags {
+                    compat: false,
+                    no_writes: flag("no-writes"),
+                    allow_oom: flag("allow-oom"),
+                    allow_stale: flag("allow-stale"),
+                    no_cluster: flag("no-cluster"),
+                    allow_cross_slot: flag("allow-cross-slot-keys"),
+                },
+                callback: item.raw_get("callback").map_err(|e| e.to_string())?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Redis's `luaExtractErrorInformation` message: a string error gets the ERR code, an
+    /// error table gives its `err` field.
+    fn load_error_text(&self, err: Value) -> String {
+        match err {
+            Value::Table(t) => match t.raw_get::<Value>("err") {
+                Ok(v @ (Value::String(_) | Value::Integer(_) | Value::Number(_))) => self
+                    .lua
+                    .coerce_string(v)
+                    .ok()
+                    .flatten()
+                    .map_or_else(String::new, |s| s.to_string_lossy()),
+                _ => "(null)".to_string(),
+            },
+            Value::Error(e) => format!("ERR {e}"),
+            other => match self.lua.coerce_string(other) {
+                Ok(Some(s)) => format!("ERR {}", s.to_string_lossy()),
+                _ => "(null)".to_string(),
+            },
+        }
     }
 
     fn function(&mut self, sha: &str, script: &Script) -> Result<Function, String> {
@@ -191,28 +328,43 @@ impl Engine {
     }
 
     fn run(&mut self, ctx: &mut ExecCtx, run: Run) -> RunOutcome {
-        let f = match self.function(run.sha, run.script) {
-            Ok(f) => f,
-            Err(msg) => {
-                return RunOutcome::error(format!(
-                    "ERR Error compiling script (new function): {msg}"
-                ))
-            }
+        let (f, eval) = match &run.code {
+            Code::Script(script) => match self.function(run.name, script) {
+                Ok(f) => (f, true),
+                Err(msg) => {
+                    return RunOutcome::error(format!(
+                        "ERR Error compiling script (new function): {msg}"
+                    ))
+                }
+            },
+            Code::Function(f) => (f.clone(), false),
         };
-        let prepared = (|| -> mlua::Result<Function> {
-            self.env.raw_set("KEYS", self.strings(run.keys)?)?;
-            self.env.raw_set("ARGV", self.strings(run.argv)?)?;
+        // EVAL's keys and arguments are the KEYS and ARGV globals; a function gets them as
+        // its two arguments.
+        let prepared = (|| -> mlua::Result<(Function, Option<(Table, Table)>)> {
+            let (keys, argv) = (self.strings(run.keys)?, self.strings(run.argv)?);
+            let args = if eval {
+                self.env.raw_set("KEYS", keys)?;
+                self.env.raw_set("ARGV", argv)?;
+                None
+            } else {
+                Some((keys, argv))
+            };
             self.private.raw_set("resp", 2)?;
             self.private.raw_set("repl", 3)?;
-            self.private.raw_get("run")
+            Ok((self.private.raw_get("run")?, args))
         })();
-        let runner = match prepared {
+        let (runner, fargs) = match prepared {
             Ok(r) => r,
             Err(e) => return RunOutcome::error(format!("ERR {e}")),
         };
         KILL.store(false, Relaxed);
         WRITE_DIRTY.store(false, Relaxed);
         STARTED_MS.store(ctx.now_ms, Relaxed);
+        RUNNING_EVAL.store(eval, Relaxed);
+        if !eval {
+            *RUNNING_FUNCTION.lock() = Some((run.name.to_string(), run.command.to_vec()));
+        }
         RUNNING.store(true, Relaxed);
         let saved = (
             ctx.client.db,
@@ -222,6 +374,7 @@ impl Engine {
         );
         ctx.deny_blocking = true;
         ctx.in_script = true;
+        RUN_USER.with(|u| *u.borrow_mut() = Some(ctx.client.user.clone()));
         let mut state = CallState {
             read_only: run.read_only,
             allow_cross_slot: run.allow_cross_slot,
@@ -235,7 +388,10 @@ impl Engine {
                 script_call(lua, ctx, &mut state, &private, &args)
             })?;
             self.lua.set_named_registry_value(CALL_IMPL, call)?;
-            let (ok, value): (bool, Value) = runner.call(f)?;
+            let (ok, value): (bool, Value) = match fargs {
+                None => runner.call(f)?,
+                Some((keys, argv)) => runner.call((f, keys, argv))?,
+            };
             let resp3 = private.raw_get::<i64>("resp")? == 3;
             Ok(if ok {
                 let r = convert::lua_to_reply(&value, resp3);
@@ -244,7 +400,7 @@ impl Engine {
                     error_counted: r.error_counted,
                 }
             } else {
-                self.failure(run.sha, value)
+                self.failure(run.name, value)
             })
         });
         let _ = self.lua.set_named_registry_value(CALL_IMPL, Value::Nil);
@@ -255,6 +411,8 @@ impl Engine {
             ctx.in_script,
         ) = saved;
         RUNNING.store(false, Relaxed);
+        *RUNNING_FUNCTION.lock() = None;
+        RUN_USER.with(|u| *u.borrow_mut() = None);
         let killed = KILL.swap(false, Relaxed);
         let outcome = result.unwrap_or_else(|e| RunOutcome::error(format!("ERR {e}")));
         if killed && outcome.reply.is_error() {
@@ -362,10 +520,19 @@ unsafe extern "C-unwind" fn trampoline(state: *mut mlua::ffi::lua_State) -> std:
     ffi::lua_gettop(state)
 }
 
-/// One script invocation.
+/// What a run executes: a cached EVAL script, or a function's callback.
+pub enum Code<'a> {
+    Script(&'a Script),
+    Function(Function),
+}
+
+/// One script or function invocation.
 pub struct Run<'a> {
-    pub sha: &'a str,
-    pub script: &'a Script,
+    /// The script's SHA or the function's name (error replies name it).
+    pub name: &'a str,
+    pub code: Code<'a>,
+    /// The calling command's arguments (FUNCTION STATS shows them).
+    pub command: &'a [Bytes],
     pub keys: &'a [Bytes],
     pub argv: &'a [Bytes],
     /// EVAL_RO / EVALSHA_RO, or a `no-writes` shebang: write commands are refused.
@@ -413,6 +580,93 @@ pub fn run(ctx: &mut ExecCtx, run: Run) -> RunOutcome {
     with_engine(|e| e.run(ctx, run))
 }
 
+/// A function a library registered, as the registry keeps it.
+pub struct FunctionMeta {
+    pub name: String,
+    pub description: Option<Bytes>,
+    pub flags: super::ScriptFlags,
+}
+
+/// Loads a library's code in this thread's function state and keeps its callbacks under `id`.
+/// `timeout` is the clock (milliseconds) that measures the limit, and the limit.
+pub fn load_library(
+    id: u64,
+    code: &[u8],
+    timeout: Option<(fn() -> u64, u64)>,
+) -> Result<Vec<FunctionMeta>, String> {
+    with_function_engine(|e| {
+        let registered = e.load_library(code, timeout)?;
+        let mut callbacks = HashMap::new();
+        let mut metas = Vec::with_capacity(registered.len());
+        for r in registered {
+            callbacks
+                .entry(r.name.clone())
+                .or_insert(r.callback.clone());
+            metas.push(FunctionMeta {
+                name: r.name,
+                description: r.description,
+                flags: r.flags,
+            });
+        }
+        e.libraries.insert(id, callbacks);
+        Ok(metas)
+    })
+}
+
+/// Runs function `function` of library `id` (whose code is `code`, loaded into this thread's
+/// state first if needed). When the registry's `generation` changed since this thread last
+/// looked, libraries for which `live` is false are dropped from the state.
+pub fn call_function<'a>(
+    ctx: &mut ExecCtx,
+    id: u64,
+    code: &[u8],
+    function: &str,
+    generation: u64,
+    live: &dyn Fn(u64) -> bool,
+    mut run: impl FnMut(Function) -> Run<'a>,
+) -> RunOutcome {
+    with_function_engine(|e| {
+        if e.generation != generation {
+            e.libraries.retain(|id, _| live(*id));
+            e.generation = generation;
+        }
+        if !e.libraries.contains_key(&id) {
+            let registered = match e.load_library(code, None) {
+                Ok(r) => r,
+                Err(msg) => return RunOutcome::error(format!("ERR {msg}")),
+            };
+            let callbacks = registered
+                .into_iter()
+                .map(|r| (r.name, r.callback))
+                .collect();
+            e.libraries.insert(id, callbacks);
+        }
+        let Some(f) = e.libraries.get(&id).and_then(|l| l.get(function)).cloned() else {
+            return RunOutcome::error("ERR Function not found".into());
+        };
+        let r = run(f);
+        e.run(ctx, r)
+    })
+}
+
+/// Whether the running script came from EVAL (false for a function).
+pub fn running_eval() -> bool {
+    RUNNING_EVAL.load(Relaxed)
+}
+
+/// The running function's name, the command that called it and how long it has run (ms).
+pub fn running_function(now_ms: u64) -> Option<(String, Vec<Bytes>, u64)> {
+    if !RUNNING.load(Relaxed) {
+        return None;
+    }
+    let (name, command) = RUNNING_FUNCTION.lock().clone()?;
+    Some((
+        name,
+        command,
+        now_ms.saturating_sub(STARTED_MS.load(Relaxed)),
+    ))
+}
+
 /// The BUSY refusal other clients get while a script has run longer than
 /// `busy-reply-threshold` (commands flagged allow-busy, like SCRIPT KILL, still run).
 pub fn check_busy(server: &ServerState, cmd: &Command, now_us: u64) -> Result<(), ErrorReply> {
@@ -422,11 +676,22 @@ pub fn check_busy(server: &ServerState, cmd: &Command, now_us: u64) -> Result<()
     let threshold = server.config().busy_reply_threshold;
     let elapsed = (now_us / 1000).saturating_sub(STARTED_MS.load(Relaxed));
     if threshold > 0 && elapsed >= threshold as u64 {
-        return Err(ErrorReply::fixed(
-            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
-        ));
+        return Err(busy_error());
     }
     Ok(())
+}
+
+/// The BUSY error naming the KILL that stops the running script.
+pub fn busy_error() -> ErrorReply {
+    if RUNNING_EVAL.load(Relaxed) {
+        ErrorReply::fixed(
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+        )
+    } else {
+        ErrorReply::fixed(
+            "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.",
+        )
+    }
 }
 
 /// Whether a script is running right now.
@@ -434,8 +699,8 @@ pub fn script_running() -> bool {
     RUNNING.load(Relaxed)
 }
 
-/// SCRIPT KILL.
-pub fn kill(_server: &ServerState) -> Result<Reply, ErrorReply> {
+/// SCRIPT KILL (`eval`) and FUNCTION KILL: each stops only its own kind of script.
+pub fn kill(_server: &ServerState, eval: bool) -> Result<Reply, ErrorReply> {
     if !RUNNING.load(Relaxed) {
         return Err(ErrorReply::fixed(
             "NOTBUSY No scripts in execution right now.",
@@ -445,6 +710,9 @@ pub fn kill(_server: &ServerState) -> Result<Reply, ErrorReply> {
         return Err(ErrorReply::fixed(
             "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
         ));
+    }
+    if RUNNING_EVAL.load(Relaxed) != eval {
+        return Err(busy_error());
     }
     KILL.store(true, Relaxed);
     Ok(Reply::OK)
@@ -530,12 +798,24 @@ fn script_call(
             )
         }
     };
-    if cmd.spec.has(flag::NOSCRIPT) {
+    if cmd.spec.has(flag::NOSCRIPT) && !server.debug.disable_deny_scripts.load(Relaxed) {
         return rejected(
             lua,
             server,
             Some(cmd),
             "This Redis command is not allowed from script",
+        );
+    }
+    if server.role.is_replica()
+        && !server.role.link_up()
+        && !server.config().replica_serve_stale_data
+        && !cmd.spec.has(flag::STALE)
+    {
+        return rejected(
+            lua,
+            server,
+            Some(cmd),
+            "Can not execute the command on a stale replica",
         );
     }
     if !ctx.client.user.all_allowed() && !ctx.client.is_master {
@@ -615,8 +895,8 @@ fn script_call(
     Ok((convert::reply_to_lua(lua, &reply, resp3)?, failed))
 }
 
-/// `redis.acl_check_cmd`: every user may run every command here (no ACL rules), so the
-/// answer is true for any known command. Returns (answer or error table, known).
+/// `redis.acl_check_cmd`: whether the user running the script may run the command with these
+/// arguments. Returns (answer or error table, known).
 fn acl_check(lua: &Lua, args: &[Value]) -> mlua::Result<(Value, bool)> {
     if args.is_empty() {
         let (v, _) = error_value(
@@ -639,7 +919,14 @@ fn acl_check(lua: &Lua, args: &[Value]) -> mlua::Result<(Value, bool)> {
         return Ok((v, false));
     };
     match CommandTable::get().lookup(&argv) {
-        Lookup::Found(_) => Ok((Value::Boolean(true), true)),
+        Lookup::Found(cmd) => {
+            let allowed = RUN_USER.with(|u| {
+                u.borrow()
+                    .as_ref()
+                    .is_none_or(|user| user.all_allowed() || user.check(cmd, &argv).is_ok())
+            });
+            Ok((Value::Boolean(allowed), true))
+        }
         _ => {
             let (v, _) = error_value(
                 lua,

@@ -71,8 +71,20 @@ function priv.handler(err)
     return err
 end
 
-function priv.run(f)
-    return G.xpcall(f, priv.handler)
+-- Runs a script (no arguments: EVAL's keys are globals) or a function (keys, args).
+function priv.run(f, keys, args)
+    if keys == nil then
+        return G.xpcall(f, priv.handler)
+    end
+    return G.xpcall(function() return f(keys, args) end, priv.handler)
+end
+
+-- Runs a library's code in load mode (priv.loading set by the Rust side): no handler, the
+-- error value is reported as Redis's luaEngineCreate does.
+function priv.load_run(f)
+    priv.loading.list = {}
+    priv.loading.names = {}
+    return G.pcall(f)
 end
 
 -- the redis API ---------------------------------------------------------------------------
@@ -410,17 +422,164 @@ end
 env.redis = protect(redis)
 env._G = globals
 
-globals_meta.__index = function(_, name)
-    local v = env[name]
-    if v == nil then
-        error(user_position() .. "Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 0)
-    end
-    return v
-end
 globals_meta.__newindex = refuse_write
 globals_meta.__metatable = false
 raw_setmetatable(globals, globals_meta)
 real_of[globals] = env
+
+-- the library load environment -----------------------------------------------------------
+local FLAG_NAMES = { 'no-writes', 'allow-oom', 'allow-stale', 'no-cluster', 'allow-cross-slot-keys' }
+local lower = G.string.lower
+
+local function reg_fail(msg)
+    error({ err = 'ERR ' .. msg })
+end
+
+local function is_str(v)
+    local t = type(v)
+    return t == 'string' or t == 'number'
+end
+
+local function read_flags(t, flags)
+    local i = 1
+    while true do
+        local f = t[i]
+        if f == nil then
+            return
+        end
+        if not is_str(f) then
+            reg_fail('unknown flag given')
+        end
+        local name = lower(tostring(f))
+        local known = false
+        for _, n in raw_ipairs(FLAG_NAMES) do
+            if n == name then
+                flags[n] = true
+                known = true
+                break
+            end
+        end
+        if not known then
+            reg_fail('unknown flag given')
+        end
+        i = i + 1
+    end
+end
+
+local function register_function(...)
+    local loading = priv.loading
+    if loading == nil then
+        reg_fail('redis.register_function can only be called on FUNCTION LOAD command')
+    end
+    local argc = select('#', ...)
+    if argc < 1 or argc > 2 then
+        reg_fail('wrong number of arguments to redis.register_function')
+    end
+    local name, desc, callback
+    local flags = {}
+    if argc == 1 then
+        local t = ...
+        if type(t) ~= 'table' then
+            reg_fail('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).')
+        end
+        for k, v in raw_next, t do
+            if not is_str(k) then
+                reg_fail('named argument key given to redis.register_function is not a string')
+            end
+            local key = lower(tostring(k))
+            if key == 'function_name' then
+                if not is_str(v) then
+                    reg_fail('function_name argument given to redis.register_function must be a string')
+                end
+                name = tostring(v)
+            elseif key == 'description' then
+                if not is_str(v) then
+                    reg_fail('description argument given to redis.register_function must be a string')
+                end
+                desc = tostring(v)
+            elseif key == 'callback' then
+                if type(v) ~= 'function' then
+                    reg_fail('callback argument given to redis.register_function must be a function')
+                end
+                callback = v
+            elseif key == 'flags' then
+                if type(v) ~= 'table' then
+                    reg_fail('flags argument to redis.register_function must be a table representing function flags')
+                end
+                read_flags(v, flags)
+            else
+                reg_fail('unknown argument given to redis.register_function')
+            end
+        end
+        if name == nil then
+            reg_fail('redis.register_function must get a function name argument')
+        end
+        if callback == nil then
+            reg_fail('redis.register_function must get a callback argument')
+        end
+    else
+        local n, f = ...
+        if not is_str(n) then
+            reg_fail('first argument to redis.register_function must be a string')
+        end
+        if type(f) ~= 'function' then
+            reg_fail('second argument to redis.register_function must be a function')
+        end
+        name, callback = tostring(n), f
+    end
+    if name == '' or sfind(name, '^[%w_]+$') == nil then
+        reg_fail('Library names can only contain letters, numbers, or underscores(_) and must be at least one character long')
+    end
+    if loading.names[name] then
+        reg_fail('Function already exists in the library')
+    end
+    loading.names[name] = true
+    local entry = { name = name, description = desc, callback = callback }
+    for n in raw_pairs(flags) do
+        entry[n] = true
+    end
+    loading.list[#loading.list + 1] = entry
+end
+
+local lib_redis = {
+    register_function = wrap(register_function),
+    log = redis.log,
+    LOG_DEBUG = redis.LOG_DEBUG,
+    LOG_VERBOSE = redis.LOG_VERBOSE,
+    LOG_NOTICE = redis.LOG_NOTICE,
+    LOG_WARNING = redis.LOG_WARNING,
+    REDIS_VERSION = redis.REDIS_VERSION,
+    REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+}
+local function nonexistent(name)
+    error(user_position() .. "Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 0)
+end
+local lib_redis_proxy = raw_setmetatable({}, {
+    __index = function(_, name)
+        local v = lib_redis[name]
+        if v == nil then
+            nonexistent(name)
+        end
+        return v
+    end,
+    __newindex = refuse_write,
+    __metatable = false,
+})
+real_of[lib_redis_proxy] = lib_redis
+local load_env = { redis = lib_redis_proxy }
+
+globals_meta.__index = function(_, name)
+    local v
+    if priv.loading ~= nil then
+        v = load_env[name]
+    else
+        v = env[name]
+    end
+    if v == nil then
+        nonexistent(name)
+    end
+    return v
+end
 
 priv.env = env
 return globals

@@ -16,6 +16,7 @@ mod cjson;
 mod cmsgpack;
 pub mod convert;
 mod engine;
+pub mod functions;
 
 use super::context::ExecCtx;
 use super::errors;
@@ -129,6 +130,120 @@ const SCRIPT_SUBCOMMANDS: &[C] = &[
     .tips(ALL_NODES),
 ];
 
+const FCALL_KEYS: &[KeySpec] = &[EVAL_KEYS[0]];
+const FCALL_RO_KEYS: &[KeySpec] = &[EVAL_RO_KEYS[0]];
+
+const FUNCTION_SUBCOMMANDS: &[C] = &[
+    C::new(
+        "delete",
+        3,
+        NOSCRIPT | WRITE,
+        SCRIPTING,
+        &[],
+        "scripting",
+        "7.0.0",
+        functions::function_delete,
+    )
+    .tips(ALL_SHARDS_SUCCEEDED)
+    .scope(Scope::All),
+    C::new(
+        "dump",
+        2,
+        NOSCRIPT,
+        SCRIPTING,
+        &[],
+        "scripting",
+        "7.0.0",
+        functions::function_dump,
+    ),
+    C::new(
+        "flush",
+        -2,
+        NOSCRIPT | WRITE,
+        SCRIPTING,
+        &[],
+        "scripting",
+        "7.0.0",
+        functions::function_flush,
+    )
+    .tips(ALL_SHARDS_SUCCEEDED)
+    .scope(Scope::All),
+    C::new(
+        "help",
+        2,
+        LOADING | STALE,
+        SCRIPTING,
+        &[],
+        "scripting",
+        "7.0.0",
+        functions::function_help,
+    ),
+    C::new(
+        "kill",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        SCRIPTING,
+        &[],
+        "scripting",
+        "7.0.0",
+        functions::function_kill,
+    )
+    .tips(ONE_SUCCEEDED),
+    C::new(
+        "list",
+        -2,
+        NOSCRIPT,
+        SCRIPTING,
+        &[],
+        "scripting",
+        "7.0.0",
+        functions::function_list,
+    )
+    .tips(&["nondeterministic_output_order"]),
+    C::new(
+        "load",
+        -3,
+        NOSCRIPT | WRITE | DENYOOM,
+        SCRIPTING,
+        &[],
+        "scripting",
+        "7.0.0",
+        functions::function_load,
+    )
+    .tips(ALL_SHARDS_SUCCEEDED)
+    .scope(Scope::All),
+    C::new(
+        "restore",
+        -3,
+        NOSCRIPT | WRITE | DENYOOM,
+        SCRIPTING,
+        &[],
+        "scripting",
+        "7.0.0",
+        functions::function_restore,
+    )
+    .tips(ALL_SHARDS_SUCCEEDED)
+    .scope(Scope::All),
+    C::new(
+        "stats",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        SCRIPTING,
+        &[],
+        "scripting",
+        "7.0.0",
+        functions::function_stats,
+    )
+    .tips(&[
+        "nondeterministic_output",
+        "request_policy:all_shards",
+        "response_policy:special",
+    ]),
+];
+
+const ALL_SHARDS_SUCCEEDED: &[&str] =
+    &["request_policy:all_shards", "response_policy:all_succeeded"];
+
 const EVAL_FLAGS: u32 = NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | NO_MANDATORY_KEYS | STALE;
 const EVAL_RO_FLAGS: u32 = NOSCRIPT | SKIP_MONITOR | NO_MANDATORY_KEYS | STALE | READONLY;
 
@@ -178,6 +293,39 @@ pub const COMMANDS: &[C] = &[
     )
     .scope(Scope::All),
     C::new(
+        "fcall",
+        -3,
+        EVAL_FLAGS,
+        SCRIPTING,
+        FCALL_KEYS,
+        "scripting",
+        "7.0.0",
+        functions::fcall,
+    )
+    .scope(Scope::All),
+    C::new(
+        "fcall_ro",
+        -3,
+        EVAL_RO_FLAGS,
+        SCRIPTING,
+        FCALL_RO_KEYS,
+        "scripting",
+        "7.0.0",
+        functions::fcall_ro,
+    )
+    .scope(Scope::All),
+    C::new(
+        "function",
+        -2,
+        0,
+        0,
+        &[],
+        "scripting",
+        "7.0.0",
+        functions::function_container,
+    )
+    .subcommands(FUNCTION_SUBCOMMANDS),
+    C::new(
         "script",
         -2,
         0,
@@ -192,12 +340,19 @@ pub const COMMANDS: &[C] = &[
 
 pub use engine::{check_busy, script_running};
 
-/// Whether the command runs a script (and so may run for long): EVAL and its variants.
+/// Whether the command runs a script (and so may run for long): EVAL, FCALL and their variants.
 pub fn may_run_long(args: &[Bytes]) -> bool {
     args.first().is_some_and(|name| {
-        ["eval", "evalsha", "eval_ro", "evalsha_ro"]
-            .iter()
-            .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        [
+            "eval",
+            "evalsha",
+            "eval_ro",
+            "evalsha_ro",
+            "fcall",
+            "fcall_ro",
+        ]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
     })
 }
 
@@ -435,8 +590,9 @@ fn eval_generic(ctx: &mut ExecCtx, args: &[Bytes], by_sha: bool, ro: bool) -> Cm
         }
     }
     let run = engine::Run {
-        sha: &sha,
-        script: &script,
+        name: &sha,
+        code: engine::Code::Script(&script),
+        command: args,
         keys: &args[3..3 + numkeys as usize],
         argv: &args[3 + numkeys as usize..],
         read_only: ro || (!flags.compat && flags.no_writes),
@@ -455,6 +611,84 @@ fn eval_generic(ctx: &mut ExecCtx, args: &[Bytes], by_sha: bool, ro: bool) -> Cm
         Reply::Error(e) => Err(e),
         reply => Ok(reply),
     }
+}
+
+/// Redis's `scriptPrepareForRun` checks for a script that declared its flags: the refusals
+/// before it runs. Ok tells whether memory was over `maxmemory` when it started.
+pub fn prepare_run(ctx: &ExecCtx, flags: ScriptFlags, ro: bool) -> Result<bool, ErrorReply> {
+    let server = ctx.server;
+    let config = server.config();
+    let oom = config.maxmemory > 0 && crate::server::info::used_memory() as u64 > config.maxmemory;
+    let obey = ctx.client.is_master;
+    let replica = server.role.is_replica();
+    let stale = replica && !server.role.link_up() && !config.replica_serve_stale_data;
+    if flags.no_cluster && config.cluster_enabled {
+        return Err(ErrorReply::fixed(
+            "ERR Can not run script on cluster, 'no-cluster' flag is set.",
+        ));
+    }
+    if stale && !flags.allow_stale {
+        return Err(ErrorReply::fixed(
+            "MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and 'allow-stale' flag is not set on the script.",
+        ));
+    }
+    if !flags.no_writes {
+        if replica && config.replica_read_only && !obey {
+            return Err(ErrorReply::fixed(
+                "READONLY Can not run script with write flag on readonly replica",
+            ));
+        }
+        if !obey {
+            if let Some(e) = super::dispatch::disk_error(server, &config) {
+                return Err(match e.text().strip_prefix("MISCONF Errors writing to the AOF file: ") {
+                    Some(reason) => ErrorReply::owned(format!(
+                        "MISCONF Redis is configured to persist data to AOF, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts. AOF error: {reason}"
+                    )),
+                    None => ErrorReply::fixed(
+                        "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.",
+                    ),
+                });
+            }
+        }
+        if ro {
+            return Err(ErrorReply::fixed(
+                "ERR Can not execute a script with write flag using *_ro command.",
+            ));
+        }
+        if !replica && super::dispatch::too_few_good_replicas(server, &config, ctx.now_ms) {
+            return Err(super::errors::NOREPLICAS);
+        }
+    }
+    if oom && !(flags.allow_oom || flags.no_writes) {
+        return Err(ErrorReply::fixed(
+            "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'",
+        ));
+    }
+    Ok(oom)
+}
+
+/// Redis's `scriptFlagsToCmdFlags`: the flags the command gates see for FCALL / FCALL_RO of
+/// a function that declared its own (write and deny-oom unless `no-writes`, stale only with
+/// `allow-stale`).
+pub fn effective_flags(fullname: &str, spec_flags: u32, args: &[Bytes]) -> u32 {
+    use super::spec::flag;
+    if !matches!(fullname, "fcall" | "fcall_ro") {
+        return spec_flags;
+    }
+    let Some(f) = functions::declared_flags(args) else {
+        return spec_flags;
+    };
+    let mut out = spec_flags & !(flag::STALE | flag::DENYOOM | flag::WRITE | flag::MAY_REPLICATE);
+    if !(f.allow_oom || f.no_writes) {
+        out |= flag::DENYOOM;
+    }
+    if !f.no_writes {
+        out |= flag::WRITE;
+    }
+    if f.allow_stale {
+        out |= flag::STALE;
+    }
+    out
 }
 
 // ---- SCRIPT ----
@@ -500,7 +734,7 @@ fn script_flush(_ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
 }
 
 fn script_kill(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
-    engine::kill(ctx.server)
+    engine::kill(ctx.server, true)
 }
 
 fn script_debug(_ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {

@@ -17,6 +17,8 @@ use crate::keyspace::zset::{self, Item, ZSet};
 use crate::keyspace::{StrValue, Value};
 
 const OPCODE_FUNCTION2: u8 = 0xf5;
+/// The function format of Redis 7.0 release candidates.
+const OPCODE_FUNCTION: u8 = 0xf6;
 const OPCODE_MODULE_AUX: u8 = 0xf7;
 const OPCODE_IDLE: u8 = 0xf8;
 const OPCODE_FREQ: u8 = 0xf9;
@@ -201,7 +203,20 @@ pub fn decode_with_aux(
     bytes: &[u8],
     limits: LoadLimits,
     now_ms: u64,
+    aux: impl FnMut(&[u8], &[u8]),
+    sink: impl FnMut(Loaded),
+) -> Result<(), RdbError> {
+    decode_all(bytes, limits, now_ms, aux, |_| {}, sink)
+}
+
+/// `decode_with_aux`, also handing each function library's source (FUNCTION2 record) to
+/// `functions`.
+pub fn decode_all(
+    bytes: &[u8],
+    limits: LoadLimits,
+    now_ms: u64,
     mut aux: impl FnMut(&[u8], &[u8]),
+    mut functions: impl FnMut(Vec<u8>),
     mut sink: impl FnMut(Loaded),
 ) -> Result<(), RdbError> {
     if bytes.len() < 9 || &bytes[..5] != b"REDIS" {
@@ -245,10 +260,8 @@ pub fn decode_with_aux(
             OPCODE_FREQ => {
                 r.byte()?;
             }
-            OPCODE_FUNCTION2 => {
-                // A function library's source: functions are not served, so it is skipped.
-                r.string()?;
-            }
+            OPCODE_FUNCTION2 => functions(r.string()?),
+            OPCODE_FUNCTION => return err("pre-release function format is not supported"),
             OPCODE_MODULE_AUX => {
                 return err("module data is not supported");
             }
@@ -308,6 +321,39 @@ pub fn decode_dump(payload: &[u8], limits: LoadLimits) -> Result<Value, DumpErro
     let mut r = Reader { buf: body, pos: 0 };
     let kind = r.byte().map_err(|_| DumpError::BadData)?;
     read_value(&mut r, kind, limits).map_err(|_| DumpError::BadData)
+}
+
+/// Reads a FUNCTION DUMP payload: the library sources of its FUNCTION2 records. The error is
+/// FUNCTION RESTORE's reply text.
+pub fn decode_functions(payload: &[u8], skip_checksum: bool) -> Result<Vec<Vec<u8>>, String> {
+    let bad_footer = || "DUMP payload version or checksum are wrong".to_string();
+    if payload.len() < 10 {
+        return Err(bad_footer());
+    }
+    let footer = payload.len() - 10;
+    let version = u16::from_le_bytes([payload[footer], payload[footer + 1]]);
+    let crc = u64::from_le_bytes(payload[footer + 2..].try_into().unwrap_or([0; 8]));
+    if u32::from(version) > super::RDB_VERSION
+        || (!skip_checksum && crc != crc64::update(0, &payload[..footer + 2]))
+    {
+        return Err(bad_footer());
+    }
+    let mut r = Reader {
+        buf: &payload[..footer],
+        pos: 0,
+    };
+    let mut out = Vec::new();
+    while r.pos < footer {
+        let kind = r.byte().map_err(|_| "can not read data type".to_string())?;
+        if kind != OPCODE_FUNCTION2 {
+            return Err("given type is not a function".into());
+        }
+        out.push(
+            r.string()
+                .map_err(|_| "Failed loading library payload".to_string())?,
+        );
+    }
+    Ok(out)
 }
 
 fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, RdbError> {

@@ -1,5 +1,5 @@
-//! Writing RDB version 10. The layout: the `REDIS0010` magic, auxiliary fields, then per
-//! non-empty database a SELECTDB and RESIZEDB opcode followed by its keys (each optionally
+//! Writing RDB version 10. The layout: the `REDIS0010` magic, auxiliary fields, then the function
+//! libraries (FUNCTION2 records), then per non-empty database a SELECTDB and RESIZEDB opcode followed by its keys (each optionally
 //! preceded by an EXPIRETIME_MS opcode), then EOF and the CRC-64 of everything before it
 //! (little endian).
 //!
@@ -9,7 +9,9 @@
 
 use super::crc64;
 use crate::keyspace::{Entry, StrValue, Value};
+use bytes::Bytes;
 
+pub const OPCODE_FUNCTION2: u8 = 0xf5;
 pub const OPCODE_AUX: u8 = 0xfa;
 pub const OPCODE_RESIZEDB: u8 = 0xfb;
 pub const OPCODE_EXPIRETIME_MS: u8 = 0xfc;
@@ -50,6 +52,12 @@ impl RdbWriter {
         self.out.push(OPCODE_AUX);
         self.string(key.as_bytes());
         self.string(value);
+    }
+
+    /// A function library: its whole source, shebang line included.
+    pub fn function(&mut self, code: &[u8]) {
+        self.out.push(OPCODE_FUNCTION2);
+        self.string(code);
     }
 
     /// Starts a database section.
@@ -231,10 +239,13 @@ pub struct PieceWriter {
 
 impl PieceWriter {
     /// Starts a file: the magic string and the auxiliary fields.
-    pub fn start(aux: &[(&str, Vec<u8>)]) -> (PieceWriter, Vec<u8>) {
+    pub fn start(aux: &[(&str, Vec<u8>)], functions: &[Bytes]) -> (PieceWriter, Vec<u8>) {
         let mut w = RdbWriter::new();
         for (key, value) in aux {
             w.aux(key, value);
+        }
+        for code in functions {
+            w.function(code);
         }
         let mut p = PieceWriter { crc: 0 };
         p.account(&w.out);
@@ -270,15 +281,20 @@ impl PieceWriter {
 }
 
 /// Writes every live key of every database (all shards must be held): the auxiliary fields
-/// given, then one section per non-empty database.
+/// given, the function libraries (before the databases, as Redis 7.0 does), then one section
+/// per non-empty database.
 pub fn encode_dataset(
     ks: &mut crate::keyspace::Locked<'_>,
     now_ms: u64,
     aux: &[(&str, Vec<u8>)],
+    functions: &[Bytes],
 ) -> Vec<u8> {
     let mut w = RdbWriter::new();
     for (key, value) in aux {
         w.aux(key, value);
+    }
+    for code in functions {
+        w.function(code);
     }
     for db in 0..ks.databases() {
         let keys = ks.db_size(db);
@@ -292,6 +308,20 @@ pub fn encode_dataset(
         });
     }
     w.finish()
+}
+
+/// FUNCTION DUMP's payload: one FUNCTION2 record per library, the RDB version (u16 little
+/// endian) and the CRC-64 of everything before it.
+pub fn functions_payload(functions: &[Bytes]) -> Vec<u8> {
+    let mut w = RdbWriter { out: Vec::new() };
+    for code in functions {
+        w.function(code);
+    }
+    w.out
+        .extend_from_slice(&(super::RDB_VERSION as u16).to_le_bytes());
+    let crc = crc64::update(0, &w.out);
+    w.out.extend_from_slice(&crc.to_le_bytes());
+    w.out
 }
 
 #[cfg(test)]
@@ -316,9 +346,9 @@ mod tests {
             l.set_expire(1, b"key:1", 5000);
         }
         let aux = vec![("redis-ver", b"7.0.15".to_vec())];
-        let whole = encode_dataset(&mut ks.lock_all(), 1000, &aux);
+        let whole = encode_dataset(&mut ks.lock_all(), 1000, &aux, &[]);
         let cut = ks.begin_snapshot(1000, encode_entry);
-        let (mut w, mut out) = PieceWriter::start(&aux);
+        let (mut w, mut out) = PieceWriter::start(&aux, &[]);
         assert!(cut.walk(&ks, &mut |p| {
             out.extend(w.piece(p));
             true
