@@ -27,7 +27,7 @@ use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -72,6 +72,17 @@ pub struct ClusterHandle {
     runtime: Option<tokio::runtime::Handle>,
     /// The server this handle belongs to (it holds the handle), for spawned link tasks.
     server: Weak<ServerState>,
+    /// Numbers each prepared step (under the machine lock), so that steps carried out
+    /// concurrently never let an older nodes.conf or topology replace a newer one.
+    generation: AtomicU64,
+    /// The newest generation saved and published; held while writing the file.
+    applied: Mutex<Applied>,
+}
+
+#[derive(Default)]
+struct Applied {
+    saved: u64,
+    topology: u64,
 }
 
 /// CLUSTER LINKS facts the driver holds.
@@ -118,6 +129,7 @@ impl KeyspaceWork {
 
 /// The outcome of carrying out one step's effects outside the machine lock.
 struct Pending {
+    generation: u64,
     effects: Vec<Effect>,
     save: Option<(String, bool)>,
     topology: Option<Topology>,
@@ -140,6 +152,8 @@ impl ClusterHandle {
             conf_path,
             runtime: tokio::runtime::Handle::try_current().ok(),
             server,
+            generation: AtomicU64::new(0),
+            applied: Mutex::new(Applied::default()),
         }
     }
 
@@ -260,6 +274,7 @@ impl ClusterHandle {
         effects: Vec<Effect>,
     ) -> Pending {
         let mut pending = Pending {
+            generation: self.generation.fetch_add(1, Relaxed) + 1,
             effects: Vec::with_capacity(effects.len()),
             save: None,
             topology: None,
@@ -300,18 +315,28 @@ impl ClusterHandle {
         if let Some(target) = pending.master {
             super::replica_driver::set_master(server, target);
         }
-        if let Some((text, fsync)) = pending.save {
-            if let Err(e) = self.write_conf(&text, fsync) {
-                log_at!(
-                    Warning,
-                    "Could not save the cluster node config: {}",
-                    io_text(&e)
-                );
-                failed = Some(save_error(&e));
+        {
+            // A step prepared later may have been carried out first: keep its results.
+            let mut applied = self.applied.lock();
+            if let Some((text, fsync)) = pending.save.filter(|_| pending.generation > applied.saved)
+            {
+                applied.saved = pending.generation;
+                if let Err(e) = self.write_conf(&text, fsync) {
+                    log_at!(
+                        Warning,
+                        "Could not save the cluster node config: {}",
+                        io_text(&e)
+                    );
+                    failed = Some(save_error(&e));
+                }
             }
-        }
-        if let Some(topology) = pending.topology {
-            server.publish_topology(Some(Arc::new(topology)));
+            if let Some(topology) = pending
+                .topology
+                .filter(|_| pending.generation > applied.topology)
+            {
+                applied.topology = pending.generation;
+                server.publish_topology(Some(Arc::new(topology)));
+            }
         }
         for effect in pending.effects {
             match effect {
@@ -461,7 +486,16 @@ impl ClusterHandle {
     /// Writes nodes.conf now from the current table (CLUSTER SAVECONFIG without a machine
     /// answer, shutdown).
     pub fn save_now(&self) -> std::io::Result<()> {
-        let text = nodes_conf::render(&self.machine.lock().state);
+        let (text, generation) = {
+            let machine = self.machine.lock();
+            let generation = self.generation.fetch_add(1, Relaxed) + 1;
+            (nodes_conf::render(&machine.state), generation)
+        };
+        let mut applied = self.applied.lock();
+        if generation < applied.saved {
+            return Ok(());
+        }
+        applied.saved = generation;
         self.write_conf(&text, true)
     }
 
