@@ -53,6 +53,12 @@ pub fn port_block(n: u16) -> u16 {
 }
 
 fn start_nodes(program: &Path, n: u16, extra: &[&str]) -> Nodes {
+    start_mixed(&vec![(program, extra); n as usize])
+}
+
+/// One node per entry (program, extra arguments) on consecutive ports.
+fn start_mixed(specs: &[(&Path, &[&str])]) -> Nodes {
+    let n = specs.len() as u16;
     let base = port_block(n);
     let dir = std::env::temp_dir().join(format!("ferrodis-views-{}-{base}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -61,8 +67,8 @@ fn start_nodes(program: &Path, n: u16, extra: &[&str]) -> Nodes {
         base,
         dir: dir.clone(),
     };
-    for i in 0..n {
-        let port = base + i;
+    for (i, (program, extra)) in specs.iter().enumerate() {
+        let port = base + i as u16;
         let d = dir.join(port.to_string());
         std::fs::create_dir_all(&d).unwrap();
         let child = Command::new(program)
@@ -70,7 +76,7 @@ fn start_nodes(program: &Path, n: u16, extra: &[&str]) -> Nodes {
             .args(["--save", "", "--cluster-enabled", "yes"])
             .args(["--dir", &d.display().to_string()])
             .args(["--logfile", &d.join("log.txt").display().to_string()])
-            .args(extra)
+            .args(*extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -82,7 +88,12 @@ fn start_nodes(program: &Path, n: u16, extra: &[&str]) -> Nodes {
         let up = wait_until(Duration::from_secs(10), || {
             TcpStream::connect(("127.0.0.1", base + i)).is_ok()
         });
-        assert!(up, "{} never listened on {}", program.display(), base + i);
+        assert!(
+            up,
+            "{} never listened on {}",
+            specs[i as usize].0.display(),
+            base + i
+        );
     }
     nodes
 }
@@ -377,4 +388,223 @@ fn six_masters_show_the_same_views_as_redis() {
         assert_eq!(r.text(), "OK");
     }
     compare("migrating");
+}
+
+// ---- ferrodis-cli -c against redis-cli -c ----
+
+const CLI: &str = env!("CARGO_BIN_EXE_ferrodis-cli");
+
+/// Runs a client (output to a pipe: raw formatting), killed by pid if it outlives 10 s;
+/// returns stdout and stderr together.
+fn run_client(program: &str, args: &[String]) -> String {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn a client");
+    let exited = wait_until(Duration::from_secs(10), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !exited {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(exited, "{program} {args:?} did not finish");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+fn words(port: u16, cluster: bool, cmd: &str) -> Vec<String> {
+    let mut args = vec!["-p".to_string(), port.to_string()];
+    if cluster {
+        args.insert(0, "-c".into());
+    }
+    args.extend(cmd.split(' ').map(String::from));
+    args
+}
+
+#[test]
+fn ferrodis_cli_c_follows_moved_and_ask_as_redis_cli_does() {
+    if tools_installed().is_none() {
+        return;
+    }
+    let nodes = start_nodes(Path::new(env!("CARGO_BIN_EXE_ferrodis")), 3, &[]);
+    create_cluster(&nodes, 3);
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            Resp::connect(nodes.base + i, 2)
+                .call(&["cluster", "myid"])
+                .text()
+        })
+        .collect();
+    let same = |port: u16, cluster: bool, cmd: &str| {
+        let args = words(port, cluster, cmd);
+        let ours = run_client(CLI, &args);
+        let theirs = run_client("redis-cli", &args);
+        assert_eq!(ours, theirs, "ferrodis-cli / redis-cli {args:?}");
+        ours
+    };
+    // Keys of every node asked from every node, redirected or not.
+    for from in 0..3 {
+        let port = nodes.base + from;
+        for key in ["foo", "bar", "hello", "key:7"] {
+            same(port, true, &format!("set {key} v{from}"));
+            assert_eq!(
+                same(port, true, &format!("get {key}")),
+                format!("v{from}\n")
+            );
+            same(port, false, &format!("get {key}"));
+        }
+    }
+    assert!(same(nodes.base, false, "get foo").starts_with("MOVED 12182 "));
+    same(nodes.base, true, "mset {x}1 a {x}2 b");
+    same(nodes.base, true, "-3 hgetall nohash");
+    same(nodes.base, true, "--raw mget foo bar hello");
+    same(nodes.base + 1, true, "-n 0 get foo");
+
+    // Slot 1683 ("newkey") moves from node 0 to node 1: a missing key is asked for there.
+    let mut src = Resp::connect(nodes.base, 2);
+    let mut dst = Resp::connect(nodes.base + 1, 2);
+    assert_eq!(src.call(&["cluster", "keyslot", "newkey"]).text(), "1683");
+    dst.call(&["cluster", "setslot", "1683", "importing", &ids[0]]);
+    src.call(&["cluster", "setslot", "1683", "migrating", &ids[1]]);
+    assert!(same(nodes.base + 2, false, "get newkey").starts_with("MOVED 1683 "));
+    assert!(same(nodes.base, false, "get newkey").starts_with("ASK 1683 "));
+    assert_eq!(same(nodes.base + 2, true, "get newkey"), "\n");
+    assert_eq!(same(nodes.base + 2, true, "set newkey moved"), "OK\n");
+    // Written through ASKING on the importing node, not on the source.
+    assert_eq!(dst.call(&["asking"]).text(), "OK");
+    assert_eq!(dst.call(&["get", "newkey"]).text(), "moved");
+    assert!(src.call(&["get", "newkey"]).text().starts_with("ASK 1683 "));
+
+    // A redirect loop (node 2 claims an import it does not do) ends after a bounded number
+    // of hops with the last redirection printed (redis-cli would loop for ever).
+    dst.call(&["cluster", "setslot", "1683", "stable"]);
+    let out = run_client(CLI, &words(nodes.base, true, "get otherkey{newkey}"));
+    assert!(
+        out.starts_with("ASK 1683 ") || out.starts_with("MOVED 1683 "),
+        "{out}"
+    );
+}
+
+// ---- Valkey 8's client-facing addresses ----
+
+fn moved_target(port: u16, key: &str) -> String {
+    let reply = Resp::connect(port, 2).call(&["get", key]);
+    let text = reply.text();
+    assert!(text.starts_with("MOVED "), "GET {key} on {port}: {reply:?}");
+    text.rsplit(' ').next().unwrap().to_string()
+}
+
+#[test]
+fn redirects_name_the_announced_client_ipv4_while_the_bus_stays_internal() {
+    let ferrodis = Path::new(env!("CARGO_BIN_EXE_ferrodis"));
+    let redis = find_redis_server();
+    if redis.is_none() {
+        eprintln!("no redis-server: the mixed part is skipped");
+    }
+    // A announces 127.0.0.5 to clients; B is plain; C (when installed) is redis-server 7.0,
+    // which must keep working with the unknown extension type in A's pings.
+    let client_ip: &[&str] = &["--cluster-announce-client-ipv4", "127.0.0.5"];
+    let mut specs: Vec<(&Path, &[&str])> = vec![(ferrodis, client_ip), (ferrodis, &[])];
+    if let Some(r) = redis.as_deref() {
+        specs.push((r, &[]));
+    }
+    let nodes = start_mixed(&specs);
+    let n = specs.len() as u16;
+    let (a, b) = (nodes.base, nodes.base + 1);
+    let mut c = Resp::connect(a, 2);
+    for i in 1..n {
+        let port = (nodes.base + i).to_string();
+        assert_eq!(
+            c.call(&["cluster", "meet", "127.0.0.1", &port]).text(),
+            "OK"
+        );
+    }
+    let ranges: &[(&str, &str)] = if n == 3 {
+        &[("0", "5460"), ("5461", "10922"), ("10923", "16383")]
+    } else {
+        &[("0", "8191"), ("8192", "16383")]
+    };
+    for (i, (start, end)) in ranges.iter().enumerate() {
+        let mut node = Resp::connect(nodes.base + i as u16, 2);
+        assert_eq!(
+            node.call(&["cluster", "addslotsrange", start, end]).text(),
+            "OK"
+        );
+    }
+    // "hello" hashes to slot 866, A's.
+    let a_addr = |ip: &str| format!("{ip}:{a}");
+    let all_ok = || {
+        (0..n).all(|i| {
+            let info = Resp::connect(nodes.base + i, 2)
+                .call(&["cluster", "info"])
+                .text();
+            info.contains("cluster_state:ok") && info.contains(&format!("cluster_known_nodes:{n}"))
+        })
+    };
+    let settled = wait_until(Duration::from_secs(30), || {
+        all_ok() && moved_target(b, "hello") == a_addr("127.0.0.5")
+    });
+    let nodes_of_b = Resp::connect(b, 2).call(&["cluster", "nodes"]).text();
+    assert!(
+        settled,
+        "B never redirected to 127.0.0.5; B sees:\n{nodes_of_b}"
+    );
+    // B reaches A on the bus at 127.0.0.1 (the links are up), and keeps both addresses.
+    let a_line = nodes_of_b
+        .lines()
+        .find(|l| l.contains(&format!(":{a}@")))
+        .unwrap();
+    assert!(
+        a_line.contains(" 127.0.0.5:") && a_line.contains(" connected"),
+        "{a_line}"
+    );
+    let conf = std::fs::read_to_string(nodes.dir.join(b.to_string()).join("nodes.conf")).unwrap();
+    assert!(
+        conf.contains(&format!(
+            " 127.0.0.1:{a}@{},,client-ipv4=127.0.0.5 ",
+            a + 10000
+        )),
+        "B's nodes.conf:\n{conf}"
+    );
+    // A's own views show it too; SLOTS and SHARDS as well.
+    let slots = Resp::connect(b, 2).call(&["cluster", "slots"]);
+    assert!(format!("{slots:?}").contains("\"127.0.0.5\""), "{slots:?}");
+    let shards = Resp::connect(a, 3).call(&["cluster", "shards"]);
+    assert!(
+        format!("{shards:?}").contains("\"127.0.0.5\""),
+        "{shards:?}"
+    );
+
+    // CONFIG SET takes effect on the next ping; an empty value falls back to the bus IP.
+    let mut admin = Resp::connect(a, 2);
+    let bad = admin.call(&["config", "set", "cluster-announce-client-ipv4", "::1"]);
+    assert_eq!(
+        bad.text(),
+        "ERR CONFIG SET failed (possibly related to argument 'cluster-announce-client-ipv4') - Invalid IPv4 address"
+    );
+    let set = admin.call(&["config", "set", "cluster-announce-client-ipv4", "127.0.0.6"]);
+    assert_eq!(set.text(), "OK");
+    let moved = wait_until(Duration::from_secs(20), || {
+        moved_target(b, "hello") == a_addr("127.0.0.6")
+    });
+    assert!(moved, "B still redirects to {}", moved_target(b, "hello"));
+    admin.call(&["config", "set", "cluster-announce-client-ipv4", ""]);
+    let back = wait_until(Duration::from_secs(20), || {
+        moved_target(b, "hello") == a_addr("127.0.0.1")
+    });
+    assert!(back, "B still redirects to {}", moved_target(b, "hello"));
+
+    if n == 3 {
+        // redis-server ignored the extension: it redirects to A's bus address, stayed ok
+        // and logged the unknown type.
+        assert_eq!(moved_target(nodes.base + 2, "hello"), a_addr("127.0.0.1"));
+        assert!(all_ok());
+        let log =
+            std::fs::read_to_string(nodes.dir.join((nodes.base + 2).to_string()).join("log.txt"))
+                .unwrap();
+        assert!(log.contains("Received unknown extension type 4"), "{log}");
+    }
 }
