@@ -212,7 +212,10 @@ fn connect(opts: &Options, host: &str, port: u16) -> Result<Conn, i32> {
     let stream = match TcpStream::connect((host, port)) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("Could not connect to Redis at {host}:{port}: {e}");
+            // The OS text alone, as redis-cli prints it ("Connection refused").
+            let text = e.to_string();
+            let text = text.split(" (os error").next().unwrap_or_default();
+            eprintln!("Could not connect to Redis at {host}:{port}: {text}");
             return Err(1);
         }
     };
