@@ -439,7 +439,7 @@ pub fn check_ipv4(v: &[u8]) -> Result<(), String> {
     }
     std::str::from_utf8(v)
         .ok()
-        .and_then(|s| s.parse::<std::net::Ipv4Addr>().ok())
+        .and_then(|s| s.parse::<core::net::Ipv4Addr>().ok())
         .map(|_| ())
         .ok_or_else(|| "Invalid IPv4 address".to_string())
 }
@@ -451,7 +451,7 @@ pub fn check_ipv6(v: &[u8]) -> Result<(), String> {
     }
     std::str::from_utf8(v)
         .ok()
-        .and_then(|s| s.parse::<std::net::Ipv6Addr>().ok())
+        .and_then(|s| s.parse::<core::net::Ipv6Addr>().ok())
         .map(|_| ())
         .ok_or_else(|| "Invalid IPv6 address".to_string())
 }
