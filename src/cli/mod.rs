@@ -23,6 +23,9 @@ struct Options {
     db: Option<String>,
     resp3: bool,
     raw: Option<bool>,
+    /// `-c`: follow -MOVED and -ASK redirections.
+    cluster_mode: bool,
+    no_auth_warning: bool,
     /// `--cluster <subcommand> ...`: the cluster manager, as in redis-cli.
     cluster_manager: bool,
     command: Vec<String>,
@@ -35,6 +38,7 @@ fn usage() -> i32 {
          -p <port>      Server port (default: 6379).\n  \
          -a <password>  Password to use when connecting to the server.\n  \
          --user <name>  Used to send ACL style 'AUTH username pass'. Needs -a.\n  \
+         --no-auth-warning  Don't show warning message when using password on command line.\n  \
          -n <db>        Database number.\n  \
          -3             Start session in RESP3 protocol mode.\n  \
          --raw          Use raw formatting for replies.\n  \
@@ -68,6 +72,8 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
             "--user" => o.user = Some(value("--user")?),
             "-n" => o.db = Some(value("-n")?),
             "-3" => o.resp3 = true,
+            "-c" => o.cluster_mode = true,
+            "--no-auth-warning" => o.no_auth_warning = true,
             "-2" => o.resp3 = false,
             "--raw" => o.raw = Some(true),
             "--no-raw" => o.raw = Some(false),
@@ -143,7 +149,11 @@ fn format_reply(r: &Reply, indent: usize, out: &mut String) {
 fn raw_reply(r: &Reply, out: &mut Vec<u8>) {
     match r {
         Reply::Simple(s) => out.extend_from_slice(s.as_bytes()),
-        Reply::Error(e) => out.extend_from_slice(e.text().as_bytes()),
+        // redis-cli ends an error with its own newline, even inside an array.
+        Reply::Error(e) => {
+            out.extend_from_slice(e.text().as_bytes());
+            out.push(b'\n');
+        }
         Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
         Reply::Bulk(b) | Reply::Verbatim(_, b) => out.extend_from_slice(b),
         Reply::Null | Reply::NullArray | Reply::NoReply | Reply::Attribute(_) => {}
@@ -174,6 +184,71 @@ fn raw_reply(r: &Reply, out: &mut Vec<u8>) {
     }
 }
 
+/// Redirections `-c` follows for one command before printing the last one as the reply.
+const MAX_REDIRECTS: usize = 16;
+
+/// `-MOVED <slot> <host>:<port>` or `-ASK ...`: whether it is ASK, and the address (the port
+/// after the last `:`, so a raw IPv6 address works).
+fn redirection(reply: &Reply) -> Option<(bool, String, u16)> {
+    let Reply::Error(e) = reply else {
+        return None;
+    };
+    let text = e.text();
+    let (ask, rest) = if let Some(r) = text.strip_prefix("MOVED ") {
+        (false, r)
+    } else if let Some(r) = text.strip_prefix("ASK ") {
+        (true, r)
+    } else {
+        return None;
+    };
+    let (_slot, addr) = rest.split_once(' ')?;
+    let (host, port) = addr.rsplit_once(':')?;
+    Some((ask, host.to_string(), port.trim().parse().ok()?))
+}
+
+/// A connection to `host:port` with the session set up as the options ask (AUTH, HELLO 3,
+/// SELECT); on failure the message is printed and the exit code returned.
+fn connect(opts: &Options, host: &str, port: u16) -> Result<Conn, i32> {
+    let stream = match TcpStream::connect((host, port)) {
+        Ok(s) => s,
+        Err(e) => {
+            // The OS text alone, as redis-cli prints it ("Connection refused").
+            let text = e.to_string();
+            let text = text.split(" (os error").next().unwrap_or_default();
+            eprintln!("Could not connect to Redis at {host}:{port}: {text}");
+            return Err(1);
+        }
+    };
+    let mut conn = Conn::new(stream);
+    let mut setup: Vec<Vec<String>> = Vec::new();
+    if let Some(p) = &opts.password {
+        let user = opts.user.clone().unwrap_or_else(|| "default".into());
+        setup.push(vec!["AUTH".into(), user, p.clone()]);
+    }
+    if opts.resp3 {
+        setup.push(vec!["HELLO".into(), "3".into()]);
+    }
+    if let Some(db) = &opts.db {
+        setup.push(vec!["SELECT".into(), db.clone()]);
+    }
+    for cmd in &setup {
+        match conn.call(cmd) {
+            // Like redis-cli: reported, and the command is sent anyway.
+            Ok(Reply::Error(e)) if cmd[0] == "AUTH" => eprintln!("AUTH failed: {}", e.text()),
+            Ok(Reply::Error(e)) => {
+                eprintln!("{}", e.text());
+                return Err(1);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("{e}");
+                return Err(1);
+            }
+        }
+    }
+    Ok(conn)
+}
+
 pub fn main(args: Vec<String>) -> i32 {
     let opts = match parse(args) {
         Ok(o) => o,
@@ -200,46 +275,48 @@ pub fn main(args: Vec<String>) -> i32 {
         eprintln!("ferrodis-cli: interactive mode is not available yet; pass a command.");
         return usage();
     }
-    let stream = match TcpStream::connect((opts.host.as_str(), opts.port)) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!(
-                "Could not connect to Redis at {}:{}: {}",
-                opts.host, opts.port, e
-            );
-            return 1;
-        }
-    };
-    let mut conn = Conn::new(stream);
-    let mut setup: Vec<Vec<String>> = Vec::new();
-    if let Some(p) = &opts.password {
-        let user = opts.user.clone().unwrap_or_else(|| "default".into());
-        setup.push(vec!["AUTH".into(), user, p.clone()]);
+    if opts.password.is_some() && !opts.no_auth_warning {
+        eprintln!(
+            "Warning: Using a password with '-a' or '-u' option on the command line interface may not be safe."
+        );
     }
-    if opts.resp3 {
-        setup.push(vec!["HELLO".into(), "3".into()]);
-    }
-    if let Some(db) = &opts.db {
-        setup.push(vec!["SELECT".into(), db.clone()]);
-    }
-    for cmd in &setup {
-        match conn.call(cmd) {
-            Ok(Reply::Error(e)) => {
-                eprintln!("{}", e.text());
-                return 1;
+    let mut host = opts.host.clone();
+    let mut port = opts.port;
+    let mut asking = false;
+    let mut hops = 0;
+    let reply = loop {
+        let mut conn = match connect(&opts, &host, port) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        if asking {
+            match conn.call(&["ASKING"]) {
+                Ok(Reply::Error(e)) => {
+                    eprintln!("ASKING failed: {}", e.text());
+                    return 1;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    eprintln!("{e}");
+                    return 1;
+                }
             }
-            Ok(_) => {}
+        }
+        let reply = match conn.call(&opts.command) {
+            Ok(r) => r,
             Err(e) => {
                 eprintln!("{e}");
                 return 1;
             }
-        }
-    }
-    let reply = match conn.call(&opts.command) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{e}");
-            return 1;
+        };
+        match redirection(&reply) {
+            Some((ask, to_host, to_port)) if opts.cluster_mode && hops < MAX_REDIRECTS => {
+                hops += 1;
+                asking = ask;
+                host = to_host;
+                port = to_port;
+            }
+            _ => break reply,
         }
     };
     let raw = opts.raw.unwrap_or(!std::io::stdout().is_terminal());

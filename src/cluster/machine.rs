@@ -58,6 +58,9 @@ pub struct MachineConfig {
     pub hostname: String,
     /// `cluster-announce-human-nodename`; empty: none.
     pub human_nodename: String,
+    /// Valkey 8's `cluster-announce-client-ipv4` / `-ipv6`; empty: none.
+    pub client_ipv4: String,
+    pub client_ipv6: String,
     /// Whether this node announces itself unable to fail over (`cluster-replica-no-failover`).
     pub replica_no_failover: bool,
     /// `cluster-allow-replica-migration`: also lets a master left without slots turn into a
@@ -77,6 +80,8 @@ impl Default for MachineConfig {
             cport: 16379,
             hostname: String::new(),
             human_nodename: String::new(),
+            client_ipv4: String::new(),
+            client_ipv6: String::new(),
             replica_no_failover: false,
             allow_replica_migration: true,
         }
@@ -442,6 +447,7 @@ impl ClusterMachine {
         for n in self.state.nodes() {
             (n.name, n.flags.0, &n.ip, n.port, n.pport, n.cport).hash(&mut h);
             (&n.hostname, n.slaveof, n.config_epoch, n.link.is_some()).hash(&mut h);
+            (&n.client_ipv4, &n.client_ipv6).hash(&mut h);
             n.numslots().hash(&mut h);
         }
         h.finish()
@@ -489,6 +495,10 @@ impl ClusterMachine {
         me.cport = cfg.cport;
         me.hostname = cfg.hostname.clone();
         me.human_nodename = cfg.human_nodename.clone();
+        let client_ips_changed =
+            me.client_ipv4 != cfg.client_ipv4 || me.client_ipv6 != cfg.client_ipv6;
+        me.client_ipv4 = cfg.client_ipv4.clone();
+        me.client_ipv6 = cfg.client_ipv6.clone();
         let before = me.flags;
         me.flags.clear(NodeFlags::NOFAILOVER);
         if cfg.replica_no_failover {
@@ -496,6 +506,9 @@ impl ClusterMachine {
         }
         if me.flags != before {
             self.todo(TODO_SAVE_CONFIG | TODO_UPDATE_STATE);
+        }
+        if client_ips_changed {
+            self.todo(TODO_SAVE_CONFIG);
         }
     }
 }

@@ -1,7 +1,9 @@
 //! nodes.conf as Redis 7.0.15 writes and reads it (clusterSaveConfig / clusterLoadConfig):
 //! one CLUSTER NODES-style line per node except handshake nodes, then
 //! `vars currentEpoch N lastVoteEpoch N`. Column 2 is `ip:port@cport[,hostname]` (7.0 has
-//! no aux fields). `NodesConf::parse` is a total parser that keeps every field as written
+//! no aux fields; Valkey 8's `,client-ipv4=` / `,client-ipv6=` aux fields follow the hostname
+//! when a node announces client IPs, and other `key=value` aux fields are skipped).
+//! `NodesConf::parse` is a total parser that keeps every field as written
 //! (so `render` reproduces a Redis-written file byte for byte); `NodesConf::into_state`
 //! applies the loader's semantics: nonzero ping/pong become `now`, `fail` sets fail_time,
 //! replicas get configEpoch 0, nodes named as a master or open-slot peer before their own
@@ -89,6 +91,10 @@ pub struct NodeLine {
     pub cport: u16,
     /// Empty when column 2 has no `,hostname`.
     pub hostname: String,
+    /// Valkey 8's `client-ipv4=` / `client-ipv6=` aux fields (nodes.conf only; empty when
+    /// absent).
+    pub client_ipv4: String,
+    pub client_ipv6: String,
     pub flags: NodeFlags,
     pub master: Option<NodeId>,
     pub ping_sent: u64,
@@ -130,6 +136,8 @@ impl NodeLine {
             port,
             cport: node.cport,
             hostname: node.hostname.clone(),
+            client_ipv4: String::new(),
+            client_ipv6: String::new(),
             flags: node.flags,
             master: node.slaveof,
             ping_sent: node.ping_sent,
@@ -148,9 +156,16 @@ impl NodeLine {
             "{} {}:{}@{}",
             self.name, self.ip, self.port, self.cport
         );
-        if !self.hostname.is_empty() {
+        let aux = [
+            ("client-ipv4", &self.client_ipv4),
+            ("client-ipv6", &self.client_ipv6),
+        ];
+        if !self.hostname.is_empty() || aux.iter().any(|(_, v)| !v.is_empty()) {
             out.push(',');
             out.push_str(&self.hostname);
+        }
+        for (key, value) in aux.iter().filter(|(_, v)| !v.is_empty()) {
+            let _ = write!(out, ",{key}={value}");
         }
         let master = self.master.as_ref().map_or("-", |m| m.as_str());
         let link = if self.connected {
@@ -305,7 +320,10 @@ pub fn load(text: &[u8], now: u64) -> Result<ClusterState, ConfError> {
 pub fn render(state: &ClusterState) -> String {
     let mut out = String::new();
     for node in state.nodes().filter(|n| !n.in_handshake()) {
-        NodeLine::describe(state, node, false).write_to(&mut out);
+        let mut line = NodeLine::describe(state, node, false);
+        line.client_ipv4 = node.client_ipv4.clone();
+        line.client_ipv6 = node.client_ipv6.clone();
+        line.write_to(&mut out);
         out.push('\n');
     }
     let _ = writeln!(
@@ -321,7 +339,12 @@ fn parse_node_line(fields: &[&str]) -> Result<NodeLine, ConfErrorKind> {
         return Err(ConfErrorKind::TooFewFields(fields.len()));
     }
     let name = NodeId::parse_loose(fields[0].as_bytes()).ok_or(ConfErrorKind::BadNodeId)?;
-    let (ip, port, cport, hostname) = parse_address(fields[1])?;
+    let (ip, port, cport, hostname, aux) = parse_address(fields[1])?;
+    let aux_value = |key: &str| {
+        aux.iter()
+            .find(|(k, _)| *k == key)
+            .map_or(String::new(), |(_, v)| v.to_string())
+    };
     let flags = parse_flags(fields[2])?;
     let master = if fields[3].starts_with('-') {
         None
@@ -335,6 +358,8 @@ fn parse_node_line(fields: &[&str]) -> Result<NodeLine, ConfErrorKind> {
         port,
         cport,
         hostname,
+        client_ipv4: aux_value("client-ipv4"),
+        client_ipv6: aux_value("client-ipv6"),
         flags,
         master,
         ping_sent: number(fields[4], ConfErrorKind::BadTimestamp)?,
@@ -354,9 +379,17 @@ fn parse_node_line(fields: &[&str]) -> Result<NodeLine, ConfErrorKind> {
     Ok(line)
 }
 
-/// `ip:port[@cport][,hostname]`; the IP is everything before the last `:`.
-fn parse_address(text: &str) -> Result<(String, u16, u16, String), ConfErrorKind> {
-    let (addr, hostname) = text.split_once(',').unwrap_or((text, ""));
+/// `ip:port[@cport][,hostname[,key=value...]]`; the IP is everything before the last `:`.
+#[allow(clippy::type_complexity)]
+fn parse_address(
+    text: &str,
+) -> Result<(String, u16, u16, String, Vec<(&str, &str)>), ConfErrorKind> {
+    let mut parts = text.split(',');
+    let addr = parts.next().unwrap_or_default();
+    let hostname = parts.next().unwrap_or_default();
+    let aux = parts
+        .map(|kv| kv.split_once('=').ok_or(ConfErrorKind::BadAddress))
+        .collect::<Result<Vec<_>, _>>()?;
     let (ip, ports) = addr.rsplit_once(':').ok_or(ConfErrorKind::BadAddress)?;
     if ip.len() > MAX_IP_LEN || hostname.len() > MAX_HOSTNAME_LEN {
         return Err(ConfErrorKind::BadAddress);
@@ -373,7 +406,7 @@ fn parse_address(text: &str) -> Result<(String, u16, u16, String), ConfErrorKind
             )
         }
     };
-    Ok((ip.to_string(), port, cport, hostname.to_string()))
+    Ok((ip.to_string(), port, cport, hostname.to_string(), aux))
 }
 
 /// Flag tokens compare case-insensitively, as Redis's strcasecmp does.
@@ -446,6 +479,8 @@ fn load_line(state: &mut ClusterState, line: &NodeLine, now: u64) {
     node.port = line.port;
     node.cport = line.cport;
     node.hostname = line.hostname.clone();
+    node.client_ipv4 = line.client_ipv4.clone();
+    node.client_ipv6 = line.client_ipv6.clone();
     node.flags.set(line.flags.0);
     if line.flags.has(NodeFlags::FAIL) {
         node.fail_time = now;

@@ -43,8 +43,14 @@ impl EndpointType {
 
     /// getPreferredEndpoint: the text MOVED/ASK and CLUSTER SHARDS `endpoint` show.
     pub fn endpoint(self, node: &ClusterNode) -> &str {
+        self.endpoint_for(node, false)
+    }
+
+    /// `endpoint` as a client connected over IPv6 (`ipv6_client`) or IPv4 sees it: the IP
+    /// is the node's announced client IP of that family when there is one.
+    pub fn endpoint_for(self, node: &ClusterNode, ipv6_client: bool) -> &str {
         match self {
-            EndpointType::Ip => &node.ip,
+            EndpointType::Ip => node.client_ip(ipv6_client),
             EndpointType::Hostname if node.hostname.is_empty() => "?",
             EndpointType::Hostname => &node.hostname,
             EndpointType::UnknownEndpoint => "",
@@ -63,26 +69,49 @@ pub struct ClientView {
     /// Our own replication offset: master_repl_offset as a master, the processed offset
     /// as a replica (the table's `repl_offset` is only what peers told us).
     pub myself_repl_offset: i64,
+    /// The client is connected over IPv6: nodes' IPs are their announced client IPv6
+    /// addresses when set (IPv4 clients see the client IPv4 ones).
+    pub ipv6_client: bool,
 }
 
 /// One CLUSTER NODES line (no newline); CLUSTER REPLICAS returns these as bulk strings.
 pub fn node_line(state: &ClusterState, node: &ClusterNode, use_pport: bool) -> String {
-    NodeLine::describe(state, node, use_pport).render()
+    client_node_line(state, node, use_pport, false)
+}
+
+/// `node_line` as an IPv6 (`ipv6_client`) or IPv4 client sees it (Valkey's client IPs).
+pub fn client_node_line(
+    state: &ClusterState,
+    node: &ClusterNode,
+    use_pport: bool,
+    ipv6_client: bool,
+) -> String {
+    let mut line = NodeLine::describe(state, node, use_pport);
+    line.ip = node.client_ip(ipv6_client).to_string();
+    line.render()
 }
 
 /// CLUSTER NODES text: every node, handshake ones included, each line ending in `\n`.
 pub fn cluster_nodes(state: &ClusterState, use_pport: bool) -> String {
+    client_cluster_nodes(state, use_pport, false)
+}
+
+/// `cluster_nodes` as an IPv6 (`ipv6_client`) or IPv4 client sees it.
+pub fn client_cluster_nodes(state: &ClusterState, use_pport: bool, ipv6_client: bool) -> String {
     let mut out = String::new();
     for node in state.nodes() {
-        NodeLine::describe(state, node, use_pport).write_to(&mut out);
+        out.push_str(&client_node_line(state, node, use_pport, ipv6_client));
         out.push('\n');
     }
     out
 }
 
 /// CLUSTER NODES as a reply: verbatim `txt` in RESP3, a bulk string in RESP2.
-pub fn cluster_nodes_reply(state: &ClusterState, use_pport: bool) -> Reply {
-    Reply::Verbatim("txt", Bytes::from(cluster_nodes(state, use_pport)))
+pub fn cluster_nodes_reply(state: &ClusterState, use_pport: bool, ipv6_client: bool) -> Reply {
+    Reply::Verbatim(
+        "txt",
+        Bytes::from(client_cluster_nodes(state, use_pport, ipv6_client)),
+    )
 }
 
 fn offset_of(node: &ClusterNode, view: &ClientView) -> i64 {
@@ -104,7 +133,7 @@ fn replica_available(node: &ClusterNode, view: &ClientView) -> bool {
 fn slots_node_entry(node: &ClusterNode, view: &ClientView) -> Reply {
     let endpoint = match view.endpoint {
         EndpointType::UnknownEndpoint => Reply::Null,
-        t => Reply::bulk_str(t.endpoint(node)),
+        t => Reply::bulk_str(t.endpoint_for(node, view.ipv6_client)),
     };
     let port = if view.use_pport && node.pport != 0 {
         node.pport
@@ -113,7 +142,8 @@ fn slots_node_entry(node: &ClusterNode, view: &ClientView) -> Reply {
     };
     let mut extra = Vec::new();
     if view.endpoint != EndpointType::Ip {
-        extra.push((Reply::bulk_str("ip"), Reply::bulk_str(&node.ip)));
+        let ip = node.client_ip(view.ipv6_client);
+        extra.push((Reply::bulk_str("ip"), Reply::bulk_str(ip)));
     }
     if view.endpoint != EndpointType::Hostname && !node.hostname.is_empty() {
         extra.push((Reply::bulk_str("hostname"), Reply::bulk_str(&node.hostname)));
@@ -164,10 +194,13 @@ fn shard_node_entry(node: &ClusterNode, view: &ClientView) -> Reply {
     if tls_port != 0 {
         map.push(field("tls-port", Reply::Int(tls_port as i64)));
     }
-    map.push(field("ip", Reply::bulk_str(&node.ip)));
+    map.push(field(
+        "ip",
+        Reply::bulk_str(node.client_ip(view.ipv6_client)),
+    ));
     map.push(field(
         "endpoint",
-        Reply::bulk_str(view.endpoint.endpoint(node)),
+        Reply::bulk_str(view.endpoint.endpoint_for(node, view.ipv6_client)),
     ));
     if !node.hostname.is_empty() {
         map.push(field("hostname", Reply::bulk_str(&node.hostname)));
@@ -273,14 +306,19 @@ pub fn cluster_info_reply(state: &ClusterState, stats: &BusStats) -> Reply {
 }
 
 /// CLUSTER REPLICAS / SLAVES body: one CLUSTER NODES line per replica of `master`.
-pub fn cluster_replicas(state: &ClusterState, master: &NodeId, use_pport: bool) -> Reply {
+pub fn cluster_replicas(
+    state: &ClusterState,
+    master: &NodeId,
+    use_pport: bool,
+    ipv6_client: bool,
+) -> Reply {
     let lines = state
         .node(master)
         .map(|m| m.replicas.as_slice())
         .unwrap_or_default()
         .iter()
         .filter_map(|r| state.node(r))
-        .map(|r| Reply::bulk(node_line(state, r, use_pport)))
+        .map(|r| Reply::bulk(client_node_line(state, r, use_pport, ipv6_client)))
         .collect();
     Reply::Array(lines)
 }
@@ -407,7 +445,7 @@ mod tests {
         let (state, _) = rebuilt(THREE, &[]);
         check_nodes(&state, fixture!("three-masters/cluster-nodes.resp2"));
         check_nodes(&state, fixture!("three-masters/cluster-nodes.resp3"));
-        let reply = wire(&cluster_nodes_reply(&state, false), true);
+        let reply = wire(&cluster_nodes_reply(&state, false, false), true);
         let len = cluster_nodes(&state, false).len() + 4;
         assert!(
             reply.starts_with(&format!("={len}\r\ntxt:")),
@@ -714,7 +752,7 @@ mod tests {
     fn cluster_replicas_returns_one_nodes_line_per_replica() {
         let (state, _) = rebuilt(SIX_A, &[]);
         let b = NodeId::parse(b"4ff49b27e764368187a4c8a387a96308845fbf48").unwrap();
-        let Reply::Array(lines) = cluster_replicas(&state, &b, false) else {
+        let Reply::Array(lines) = cluster_replicas(&state, &b, false, false) else {
             panic!()
         };
         assert_eq!(lines.len(), 1);
@@ -725,6 +763,53 @@ mod tests {
             b"1225e6a100dc4898cce9b0e3e12efa0931b980f6 127.0.0.1:47116@57116 slave 4ff49b"
         ));
         assert!(!line.ends_with(b"\n"));
+    }
+
+    #[test]
+    fn clients_see_the_announced_client_ip_of_their_family() {
+        let a = "a".repeat(40);
+        let b = "b".repeat(40);
+        let conf = format!(
+            "{a} 10.0.0.1:7001@17001,,client-ipv4=192.0.2.1 myself,master - 0 0 1 connected 0-8191\n\
+             {b} 10.0.0.2:7002@17002,b.example,client-ipv6=2001:db8::2 master - 0 1 2 connected 8192-16383\n\
+             vars currentEpoch 2 lastVoteEpoch 0\n"
+        );
+        let (state, mut view) = rebuilt(conf.as_bytes(), &[]);
+        // nodes.conf keeps the aux fields; CLUSTER NODES never shows them.
+        assert_eq!(
+            nodes_conf::render(&state)
+                .lines()
+                .next()
+                .unwrap()
+                .split(' ')
+                .nth(1),
+            Some("10.0.0.1:7001@17001,,client-ipv4=192.0.2.1")
+        );
+        let nodes = client_cluster_nodes(&state, false, false);
+        assert!(nodes.contains(" 192.0.2.1:7001@17001 myself,"), "{nodes}");
+        assert!(
+            nodes.contains(" 10.0.0.2:7002@17002,b.example master"),
+            "{nodes}"
+        );
+        let nodes = client_cluster_nodes(&state, false, true);
+        assert!(nodes.contains(" 10.0.0.1:7001@17001 myself,"), "{nodes}");
+        assert!(
+            nodes.contains(" 2001:db8::2:7002@17002,b.example master"),
+            "{nodes}"
+        );
+        let slots = wire(&cluster_slots(&state, &view), false);
+        assert!(slots.contains("$9\r\n192.0.2.1\r\n:7001"), "{slots}");
+        assert!(slots.contains("$8\r\n10.0.0.2\r\n:7002"), "{slots}");
+        view.ipv6_client = true;
+        let slots = wire(&cluster_slots(&state, &view), false);
+        assert!(slots.contains("$11\r\n2001:db8::2\r\n:7002"), "{slots}");
+        let shards = wire(&cluster_shards(&state, &view), false);
+        assert!(
+            shards.contains(
+                "$2\r\nip\r\n$11\r\n2001:db8::2\r\n$8\r\nendpoint\r\n$11\r\n2001:db8::2\r\n"
+            ),
+            "{shards}"
+        );
     }
 
     #[test]

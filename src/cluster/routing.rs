@@ -19,6 +19,9 @@ pub struct RoutingConfig {
     pub allow_pubsubshard_when_down: bool,
     /// Redirect to the plaintext port (a plaintext client of a `tls-cluster`).
     pub plaintext_port: bool,
+    /// The client is connected over IPv6: redirect to announced client IPv6 addresses
+    /// (IPv4 clients get the client IPv4 ones).
+    pub ipv6_client: bool,
 }
 
 impl Default for RoutingConfig {
@@ -28,6 +31,7 @@ impl Default for RoutingConfig {
             allow_reads_when_down: false,
             allow_pubsubshard_when_down: true,
             plaintext_port: false,
+            ipv6_client: false,
         }
     }
 }
@@ -132,7 +136,7 @@ pub fn route(t: &Topology, q: &Query, exists: &mut dyn FnMut(&[u8]) -> bool) -> 
     if open != Open::Stable && q.migrate {
         return Route::Serve;
     }
-    let redirect = |node| t.endpoint(node, q.config.plaintext_port);
+    let redirect = |node| t.endpoint_for(node, q.config.plaintext_port, q.config.ipv6_client);
     if let Open::Migrating(target) = open {
         if keys.missing > 0 {
             return if keys.existing > 0 {
@@ -250,7 +254,7 @@ pub fn redirect_blocked(
         None => Route::Down(DownReason::Unbound),
         Some(o) => Route::Moved {
             slot,
-            endpoint: t.endpoint(o, config.plaintext_port),
+            endpoint: t.endpoint_for(o, config.plaintext_port, config.ipv6_client),
         },
     })
 }
@@ -366,6 +370,46 @@ mod tests {
             route_empty(&t, &read(&[b"foo"])),
             moved(FOO, "b.example:6380")
         );
+    }
+
+    #[test]
+    fn redirects_name_the_announced_client_ip_of_the_clients_family() {
+        let t = Topology::builder(A)
+            .node(NodeSpec::new(A, "127.0.0.1", 6379))
+            .node(NodeSpec::new(B, "10.0.0.2", 6380).client_ips("192.0.2.2", "2001:db8::2"))
+            .node(NodeSpec::new(R, "10.0.0.3", 6381).client_ips("", "2001:db8::3"))
+            .assign(0..=8191, A)
+            .assign(8192..=12181, B)
+            .assign(12182..=16383, R)
+            .migrating(BAR, B)
+            .build();
+        let over = |ipv6_client| RoutingConfig {
+            ipv6_client,
+            ..RoutingConfig::default()
+        };
+        let q = |keys, ipv6| Query {
+            config: over(ipv6),
+            ..read(keys)
+        };
+        assert_eq!(
+            route_empty(&t, &q(&[b"foo"], true)),
+            moved(FOO, "2001:db8::3:6381")
+        );
+        // No client IPv4 announced: the bus IP.
+        assert_eq!(
+            route_empty(&t, &q(&[b"foo"], false)),
+            moved(FOO, "10.0.0.3:6381")
+        );
+        assert_eq!(
+            route_empty(&t, &q(&[b"bar"], false)),
+            ask(BAR, "192.0.2.2:6380")
+        );
+        assert_eq!(
+            route_empty(&t, &q(&[b"bar"], true)),
+            ask(BAR, "2001:db8::2:6380")
+        );
+        let blocked = redirect_blocked(&t, b"foo", false, false, over(true));
+        assert_eq!(blocked, Some(moved(FOO, "2001:db8::3:6381")));
     }
 
     #[test]

@@ -122,6 +122,10 @@ pub struct ClusterNode {
     pub hostname: String,
     /// `cluster-announce-human-nodename` as gossiped (7.2 ping extension); empty when none.
     pub human_nodename: String,
+    /// Valkey 8's `cluster-announce-client-ipv4` / `-ipv6` as gossiped: what clients
+    /// connected over that family are told instead of `ip`. Empty when none.
+    pub client_ipv4: String,
+    pub client_ipv6: String,
     /// 7.2 shard id; 7.0 has none and groups shards by master.
     pub shard_id: Option<NodeId>,
     pub config_epoch: u64,
@@ -146,6 +150,21 @@ pub struct ClusterNode {
 }
 
 impl ClusterNode {
+    /// The IP a client sees (Valkey's clusterNodeIp): the announced client IP of the
+    /// client's family when there is one, else the bus IP.
+    pub fn client_ip(&self, ipv6_client: bool) -> &str {
+        let announced = if ipv6_client {
+            &self.client_ipv6
+        } else {
+            &self.client_ipv4
+        };
+        if announced.is_empty() {
+            &self.ip
+        } else {
+            announced
+        }
+    }
+
     /// A node as `createClusterNode` makes it: no address, no slots, epoch 0.
     pub fn new(name: NodeId, flags: NodeFlags, ctime: u64) -> ClusterNode {
         ClusterNode {
@@ -158,6 +177,8 @@ impl ClusterNode {
             cport: 0,
             hostname: String::new(),
             human_nodename: String::new(),
+            client_ipv4: String::new(),
+            client_ipv6: String::new(),
             shard_id: None,
             config_epoch: 0,
             slaveof: None,

@@ -31,6 +31,10 @@ pub struct TopologyNode {
     pub cport: u16,
     /// The announced hostname, empty when none.
     pub hostname: String,
+    /// Valkey 8's announced client IPs (empty when none): IPv4 / IPv6 clients are sent
+    /// there instead of `ip`.
+    pub client_ipv4: String,
+    pub client_ipv6: String,
     pub flags: NodeFlags,
     /// For a replica, its master (Redis's `slaveof`).
     pub master: Option<NodeIndex>,
@@ -140,8 +144,25 @@ impl Topology {
     /// nothing, per `cluster-preferred-endpoint-type`; the port is the plaintext one when
     /// `plaintext_port` asks for it and it is known.
     pub fn endpoint(&self, node: NodeIndex, plaintext_port: bool) -> Endpoint {
+        self.endpoint_for(node, plaintext_port, false)
+    }
+
+    /// `endpoint` for a client connected over IPv6 (`ipv6_client`) or IPv4: the IP is the
+    /// node's announced client IP of that family when it has one.
+    pub fn endpoint_for(
+        &self,
+        node: NodeIndex,
+        plaintext_port: bool,
+        ipv6_client: bool,
+    ) -> Endpoint {
         let n = &self.nodes[node as usize];
+        let client_ip = if ipv6_client {
+            &n.client_ipv6
+        } else {
+            &n.client_ipv4
+        };
         let host = match self.endpoint_type {
+            ClusterEndpointType::Ip if !client_ip.is_empty() => client_ip.clone(),
             ClusterEndpointType::Ip => n.ip.clone(),
             ClusterEndpointType::Hostname if n.hostname.is_empty() => "?".to_string(),
             ClusterEndpointType::Hostname => n.hostname.clone(),
@@ -184,6 +205,8 @@ impl NodeSpec {
                 pport: 0,
                 cport: port.wrapping_add(10000),
                 hostname: String::new(),
+                client_ipv4: String::new(),
+                client_ipv6: String::new(),
                 flags: NodeFlags(NodeFlags::MASTER),
                 master: None,
             },
@@ -193,6 +216,13 @@ impl NodeSpec {
 
     pub fn hostname(mut self, hostname: &str) -> NodeSpec {
         self.node.hostname = hostname.to_string();
+        self
+    }
+
+    /// The announced client IPv4 and IPv6 addresses (empty: none).
+    pub fn client_ips(mut self, v4: &str, v6: &str) -> NodeSpec {
+        self.node.client_ipv4 = v4.to_string();
+        self.node.client_ipv6 = v6.to_string();
         self
     }
 

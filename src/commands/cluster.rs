@@ -420,6 +420,7 @@ fn client_view(ctx: &ExecCtx) -> ClientView {
         tls_cluster: config.tls_cluster,
         use_pport: false,
         myself_repl_offset: ctx.server.backlog.lock().end_offset() as i64,
+        ipv6_client: ctx.client.connected_over_ipv6(),
     }
 }
 
@@ -491,7 +492,8 @@ fn myid(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
 
 fn nodes(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
     let h = handle(ctx)?;
-    Ok(h.with_state(|s| render::cluster_nodes_reply(s, false)))
+    let ipv6 = ctx.client.connected_over_ipv6();
+    Ok(h.with_state(|s| render::cluster_nodes_reply(s, false, ipv6)))
 }
 
 fn slots(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
@@ -557,12 +559,13 @@ fn links(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
 
 fn replicas(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     let h = handle(ctx)?;
+    let ipv6 = ctx.client.connected_over_ipv6();
     h.with_state(|s| {
         let node = lookup(s, &args[2]).ok_or_else(|| unknown_node(&args[2]))?;
         if node.is_replica() {
             return Err(ErrorReply::fixed("ERR The specified node is not a master"));
         }
-        Ok(render::cluster_replicas(s, &node.name, false))
+        Ok(render::cluster_replicas(s, &node.name, false, ipv6))
     })
 }
 

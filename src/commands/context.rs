@@ -74,6 +74,12 @@ pub struct ClientState {
 }
 
 impl ClientState {
+    /// The peer address is IPv6 (`[addr]:port`, as Valkey's isClientConnIpV6 checks):
+    /// cluster replies name announced client IPv6 addresses to it, IPv4 ones otherwise.
+    pub fn connected_over_ipv6(&self) -> bool {
+        self.addr.starts_with('[')
+    }
+
     pub fn new(
         id: u64,
         addr: String,

@@ -706,12 +706,12 @@ fn blocked_gate(
         return Ok(());
     };
     let write = cmd.spec.has(flag::WRITE);
-    let config = routing_config(server);
+    let config = routing_config(server, client);
     let verdict = routing::redirect_blocked(t, key, client.readonly_cluster, write, config);
     verdict.and_then(|r| r.error()).map_or(Ok(()), Err)
 }
 
-fn routing_config(server: &ServerState) -> RoutingConfig {
+fn routing_config(server: &ServerState, client: &ClientState) -> RoutingConfig {
     let config = server.config();
     RoutingConfig {
         allow_reads_when_down: config.cluster_allow_reads_when_down,
@@ -719,6 +719,7 @@ fn routing_config(server: &ServerState) -> RoutingConfig {
         // Without a TLS listener every client is plaintext: Redis sends those the plaintext
         // port of a `tls-cluster`.
         plaintext_port: config.tls_cluster,
+        ipv6_client: client.connected_over_ipv6(),
     }
 }
 
@@ -757,7 +758,7 @@ fn cluster_route(
         readonly: client.readonly_cluster,
         pubsub_shard: matches!(name, "spublish" | "ssubscribe" | "sunsubscribe"),
         migrate: name == "migrate",
-        config: routing_config(server),
+        config: routing_config(server, client),
     };
     routing::route(t, &q, exists)
 }

@@ -432,6 +432,30 @@ pub fn check_appenddirname(v: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// `cluster-announce-client-ipv4` (Valkey 8): a dotted-quad IPv4 address, or empty.
+pub fn check_ipv4(v: &[u8]) -> Result<(), String> {
+    if v.is_empty() {
+        return Ok(()); // unset
+    }
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|s| s.parse::<core::net::Ipv4Addr>().ok())
+        .map(|_| ())
+        .ok_or_else(|| "Invalid IPv4 address".to_string())
+}
+
+/// `cluster-announce-client-ipv6` (Valkey 8): an IPv6 address, or empty.
+pub fn check_ipv6(v: &[u8]) -> Result<(), String> {
+    if v.is_empty() {
+        return Ok(()); // unset
+    }
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|s| s.parse::<core::net::Ipv6Addr>().ok())
+        .map(|_| ())
+        .ok_or_else(|| "Invalid IPv6 address".to_string())
+}
+
 pub fn check_hostname(v: &[u8]) -> Result<(), String> {
     if v.len() >= 256 {
         return Err("Hostnames must be less than 256 characters".into());
@@ -561,6 +585,14 @@ mod tests {
         assert!(check_proc_title_template(b"{nope}").is_err());
         assert!(check_proc_title_template(b"x {").is_err());
         assert!(check_proc_title_template(b"{{literal").is_ok());
+    }
+
+    #[test]
+    fn client_ip_checks() {
+        assert!(check_ipv4(b"10.0.0.5").is_ok());
+        assert_eq!(check_ipv4(b"::1").unwrap_err(), "Invalid IPv4 address");
+        assert!(check_ipv6(b"2001:db8::5").is_ok());
+        assert_eq!(check_ipv6(b"10.0.0.5").unwrap_err(), "Invalid IPv6 address");
     }
 
     #[test]

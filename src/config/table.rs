@@ -366,6 +366,11 @@ directives! {
         cluster_config_file: String = "cluster-config-file", [], IMMUTABLE, string("nodes.conf");
         cluster_announce_hostname: String = "cluster-announce-hostname", [], MODIFIABLE,
             Kind::Str(StrSpec { default: None, empty_is_null: true, check: Some(special::check_hostname) });
+        // Valkey 8's; hidden so that CONFIG GET * lists what 7.0 lists.
+        cluster_announce_client_ipv4: String = "cluster-announce-client-ipv4", [], HIDDEN,
+            Kind::Str(StrSpec { default: None, empty_is_null: true, check: Some(special::check_ipv4) });
+        cluster_announce_client_ipv6: String = "cluster-announce-client-ipv6", [], HIDDEN,
+            Kind::Str(StrSpec { default: None, empty_is_null: true, check: Some(special::check_ipv6) });
         syslog_ident: String = "syslog-ident", [], IMMUTABLE, string("redis");
         dbfilename: String = "dbfilename", [], PROTECTED, checked_string("dump.rdb", special::check_dbfilename);
         appendfilename: String = "appendfilename", [], IMMUTABLE, checked_string("appendonly.aof", special::check_appendfilename);
@@ -616,8 +621,8 @@ mod tests {
             .flat_map(|d| d.names())
             .count();
         // 192 names in CONFIG GET * of redis-server 7.0.15 (TLS build), five hidden ones,
-        // and ferrodis's shard-count.
-        assert_eq!(runtime, 192 + 5 + 1);
+        // ferrodis's shard-count, and Valkey 8's two (hidden) client IP directives.
+        assert_eq!(runtime, 192 + 5 + 1 + 2);
         assert!(lookup_runtime(b"include").is_none());
         assert!(lookup(b"include").is_some());
     }

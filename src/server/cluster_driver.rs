@@ -586,6 +586,7 @@ pub fn build_topology(state: &ClusterState, config: &Config) -> Topology {
             .pport(node.pport)
             .cport(node.cport)
             .hostname(&node.hostname)
+            .client_ips(&node.client_ipv4, &node.client_ipv6)
             .flags(node.flags);
         spec.master = node.slaveof.filter(|m| state.contains(m));
         builder = builder.node(spec);
@@ -623,6 +624,8 @@ pub fn machine_config(config: &Config) -> MachineConfig {
         cport: announced_bus_port(config),
         hostname: config.cluster_announce_hostname.clone(),
         human_nodename: String::new(),
+        client_ipv4: config.cluster_announce_client_ipv4.clone(),
+        client_ipv6: config.cluster_announce_client_ipv6.clone(),
         replica_no_failover: config.cluster_replica_no_failover,
         allow_replica_migration: config.cluster_allow_replica_migration,
     }
@@ -723,6 +726,8 @@ fn load_or_create(path: &Path, config: &Config, now: u64) -> Result<ClusterState
         me.ip = config.cluster_announce_ip.clone();
     }
     me.hostname = config.cluster_announce_hostname.clone();
+    me.client_ipv4 = mc.client_ipv4;
+    me.client_ipv6 = mc.client_ipv6;
     Ok(state)
 }
 

@@ -115,7 +115,8 @@ impl ClusterMachine {
         }
     }
 
-    /// Ping extensions of a known sender; an absent hostname or human nodename clears ours.
+    /// Ping extensions of a known sender; an absent hostname, human nodename or client IP
+    /// clears ours.
     pub(super) fn process_extensions(
         &mut self,
         now: u64,
@@ -130,6 +131,7 @@ impl ClusterMachine {
         };
         let mut hostname = String::new();
         let mut human = String::new();
+        let mut client_ips = (String::new(), String::new());
         let mut shard = None;
         let mut forgotten = Vec::new();
         for ext in exts {
@@ -138,7 +140,8 @@ impl ClusterMachine {
                 PingExt::HumanNodename(h) => human = String::from_utf8_lossy(h).into_owned(),
                 PingExt::ShardId(s) => shard = Some(*s),
                 PingExt::ForgottenNode { name, ttl } => forgotten.push((*name, *ttl)),
-                PingExt::ClientIpv4(_) | PingExt::ClientIpv6(_) => {}
+                PingExt::ClientIpv4(ip) => client_ips.0 = String::from_utf8_lossy(ip).into_owned(),
+                PingExt::ClientIpv6(ip) => client_ips.1 = String::from_utf8_lossy(ip).into_owned(),
                 PingExt::Unknown { ext_type, .. } => {
                     let text = format!("Received unknown extension type {ext_type}");
                     self.log(LL_WARNING, text);
@@ -146,6 +149,7 @@ impl ClusterMachine {
             }
         }
         self.set_announced_names(id, hostname, human, shard);
+        self.set_client_ips(id, client_ips);
         for (name, ttl) in forgotten {
             self.forget_on_request(now, id, &name, ttl);
         }
@@ -169,6 +173,18 @@ impl ClusterMachine {
             n.shard_id = shard;
         }
         if changed || shard_changed {
+            self.todo(TODO_SAVE_CONFIG);
+        }
+    }
+
+    /// Valkey's updateAnnouncedClientIpV4 / V6: a change is saved to nodes.conf.
+    fn set_client_ips(&mut self, id: &NodeId, (v4, v6): (String, String)) {
+        let Some(n) = self.state.node_mut(id) else {
+            return;
+        };
+        if n.client_ipv4 != v4 || n.client_ipv6 != v6 {
+            n.client_ipv4 = v4;
+            n.client_ipv6 = v6;
             self.todo(TODO_SAVE_CONFIG);
         }
     }

@@ -150,7 +150,8 @@ impl ClusterMachine {
         out
     }
 
-    /// Hostname and human nodename when configured, one record per blacklisted node, and
+    /// Hostname, human nodename and client IPs when configured (Valkey's order), one record
+    /// per blacklisted node, and
     /// the shard id when this node has one (7.0 nodes have none).
     fn ping_extensions(&mut self, now: u64) -> Vec<PingExt> {
         let mut ext = Vec::new();
@@ -160,6 +161,16 @@ impl ClusterMachine {
         if !self.config.human_nodename.is_empty() {
             let name = self.config.human_nodename.as_bytes().to_vec();
             ext.push(PingExt::HumanNodename(name));
+        }
+        if !self.config.client_ipv4.is_empty() {
+            ext.push(PingExt::ClientIpv4(
+                self.config.client_ipv4.as_bytes().to_vec(),
+            ));
+        }
+        if !self.config.client_ipv6.is_empty() {
+            ext.push(PingExt::ClientIpv6(
+                self.config.client_ipv6.as_bytes().to_vec(),
+            ));
         }
         self.blacklist.retain(|_, until| *until >= now);
         for (name, until) in &self.blacklist {

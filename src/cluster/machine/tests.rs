@@ -784,6 +784,117 @@ fn hostnames_travel_in_ping_extensions_and_vanish_when_absent() {
 }
 
 #[test]
+fn client_ips_travel_in_ping_extensions_are_saved_and_vanish_when_absent() {
+    let mut m = machine('a');
+    let b = know(&mut m, 'b', 7002, T0);
+    let cfg = MachineConfig {
+        client_ipv4: "10.0.0.1".into(),
+        client_ipv6: "2001:db8::1".into(),
+        ..m.config.clone()
+    };
+    let fx = m.step(T0, Input::Config(cfg));
+    assert_eq!(m.state.myself().client_ipv4, "10.0.0.1");
+    assert_eq!(saves(&fx), 1, "a new client IP is saved to nodes.conf");
+    let with = |ext: Vec<PingExt>| {
+        let mut h = header('b', 7002);
+        h.mflags[0] |= crate::cluster::bus::message::mflags::EXT_DATA;
+        Message::ping(h, vec![], ext)
+    };
+    let ext = vec![
+        PingExt::ClientIpv4(b"10.0.0.2".to_vec()),
+        PingExt::ClientIpv6(b"2001:db8::2".to_vec()),
+    ];
+    let fx = m.step(
+        T0,
+        Input::Message {
+            link: b.inbound,
+            message: with(ext),
+        },
+    );
+    let node = m.state.node(&id('b')).unwrap();
+    assert_eq!(
+        (node.client_ipv4.as_str(), node.client_ipv6.as_str()),
+        ("10.0.0.2", "2001:db8::2")
+    );
+    assert_eq!(
+        (node.client_ip(false), node.client_ip(true)),
+        ("10.0.0.2", "2001:db8::2")
+    );
+    assert_eq!(saves(&fx), 1);
+    let conf = crate::cluster::nodes_conf::render(&m.state);
+    assert!(
+        conf.contains(",,client-ipv4=10.0.0.2,client-ipv6=2001:db8::2 "),
+        "{conf}"
+    );
+    assert!(
+        conf.contains(",,client-ipv4=10.0.0.1,client-ipv6=2001:db8::1 myself"),
+        "{conf}"
+    );
+    // Our pong carries ours, in Valkey's order.
+    let pong = sends(&fx)[0].1;
+    assert_eq!(
+        pong.ping_body().unwrap().extensions,
+        vec![
+            PingExt::ClientIpv4(b"10.0.0.1".to_vec()),
+            PingExt::ClientIpv6(b"2001:db8::1".to_vec()),
+        ]
+    );
+    assert!(pong
+        .header
+        .has_mflag(crate::cluster::bus::message::mflags::EXT_DATA));
+    // The same again changes nothing; a ping without them clears them.
+    m.step(
+        T0,
+        Input::Message {
+            link: b.inbound,
+            message: with(vec![PingExt::ClientIpv4(b"10.0.0.2".to_vec())]),
+        },
+    );
+    assert_eq!(m.state.node(&id('b')).unwrap().client_ipv6, "");
+    let fx = m.step(
+        T0,
+        Input::Message {
+            link: b.inbound,
+            message: with(vec![]),
+        },
+    );
+    let node = m.state.node(&id('b')).unwrap();
+    assert_eq!(
+        (node.client_ipv4.as_str(), node.client_ip(false)),
+        ("", node.ip.as_str())
+    );
+    assert_eq!(saves(&fx), 1);
+    // Unset in the configuration: no more extensions.
+    let cfg = MachineConfig {
+        client_ipv4: String::new(),
+        client_ipv6: String::new(),
+        ..m.config.clone()
+    };
+    m.step(T0, Input::Config(cfg));
+    let fx = m.step(
+        T0,
+        Input::Message {
+            link: b.inbound,
+            message: with(vec![]),
+        },
+    );
+    let pong = sends(&fx)[0].1;
+    assert!(pong.ping_body().unwrap().extensions.is_empty());
+}
+
+#[test]
+fn client_ips_survive_a_nodes_conf_round_trip() {
+    let mut m = machine('a');
+    know(&mut m, 'b', 7002, T0);
+    m.state.node_mut(&id('b')).unwrap().client_ipv4 = "192.0.2.7".into();
+    m.state.myself_mut().client_ipv6 = "2001:db8::9".into();
+    let text = crate::cluster::nodes_conf::render(&m.state);
+    let loaded = crate::cluster::nodes_conf::load(text.as_bytes(), T0).unwrap();
+    assert_eq!(loaded.node(&id('b')).unwrap().client_ipv4, "192.0.2.7");
+    assert_eq!(loaded.myself().client_ipv6, "2001:db8::9");
+}
+
+#[test]
 fn a_pong_from_another_id_on_an_outbound_link_makes_the_node_addressless() {
     let mut m = machine('a');
     let b = know(&mut m, 'b', 7002, T0);
