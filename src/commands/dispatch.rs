@@ -773,6 +773,22 @@ fn routes_as_write(cmd: &Command, args: &[Bytes]) -> bool {
     }
 }
 
+/// Whether CLIENT PAUSE holds this command of the master's stream now: a paused replica
+/// stops applying the stream at it (what follows keeps arriving and waits behind it).
+pub fn pause_holds(
+    server: &ServerState,
+    client: &ClientState,
+    args: &[Bytes],
+    now_ms: u64,
+) -> bool {
+    match server.commands.lookup(args) {
+        Lookup::Found(cmd) => server
+            .pause
+            .holds(now_ms, pauses_as_write(server, client, cmd, args)),
+        _ => false,
+    }
+}
+
 /// Whether CLIENT PAUSE WRITE holds a command (Redis's `is_may_replicate_command`): it may
 /// write or replicate, going by the script's shebang flags for EVAL (a script with flags
 /// replicates only if it may write), by the queued commands for EXEC.

@@ -618,15 +618,7 @@ impl Connection {
             self.client.block_retry = false;
             blocked_cmd = outcome.cmd.or(blocked_cmd);
             if outcome.postponed {
-                let ended = self.state.pause.ended.notified();
-                tokio::pin!(ended);
-                ended.as_mut().enable();
-                let until = self.state.pause.until_ms();
-                let now_ms = unix_us() / 1000;
-                tokio::select! {
-                    _ = &mut ended => {}
-                    _ = tokio::time::sleep(Duration::from_millis(until.saturating_sub(now_ms))) => {}
-                }
+                self.state.pause.over().await;
                 continue 'wait;
             }
             // A key that now holds another type does not serve the waiter (Redis only
@@ -705,17 +697,8 @@ impl Connection {
         self.entry.blocked.store(true, Relaxed);
         let mut keep = true;
         loop {
-            let ended = self.state.pause.ended.notified();
-            tokio::pin!(ended);
-            ended.as_mut().enable();
-            let now_ms = unix_us() / 1000;
-            let until = self.state.pause.until_ms();
-            if until <= now_ms {
-                break;
-            }
             tokio::select! {
-                _ = &mut ended => {}
-                _ = tokio::time::sleep(Duration::from_millis(until - now_ms)) => {}
+                _ = self.state.pause.over() => break,
                 _ = self.entry.kill_signal.notified() => {
                     if self.entry.killed.load(Relaxed) {
                         keep = false;

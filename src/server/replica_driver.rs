@@ -508,6 +508,8 @@ async fn apply_stream(state: &ServerState, stream: &mut TcpStream, mut inbuf: By
     // backlog) only with its EXEC, so a broken link resumes from the MULTI.
     let mut in_transaction: Vec<u8> = Vec::new();
     let mut ack_timer = tokio::time::interval(Duration::from_secs(1));
+    // CLIENT PAUSE holds the stream's next command (Redis postpones its master client too).
+    let mut paused = false;
     loop {
         loop {
             let parsed = match replica::parse_command(&inbuf) {
@@ -515,6 +517,11 @@ async fn apply_stream(state: &ServerState, stream: &mut TcpStream, mut inbuf: By
                 Err(why) => return format!("Protocol error from MASTER: {why}"),
             };
             let Some((args, len)) = parsed else { break };
+            paused =
+                crate::commands::dispatch::pause_holds(state, &client, &args, unix_us() / 1000);
+            if paused {
+                break;
+            }
             let raw = inbuf.split_to(len).freeze();
             let applying = state.role.apply_lock.lock();
             let ack = apply_one(state, &mut client, &args);
@@ -549,6 +556,7 @@ async fn apply_stream(state: &ServerState, stream: &mut TcpStream, mut inbuf: By
                     });
                 }
             },
+            _ = state.pause.over(), if paused => {}
             _ = ack_timer.tick() => {
                 let offset = state.backlog.lock().end_offset();
                 let ack = replica::command(&["REPLCONF", "ACK", &offset.to_string()]);

@@ -208,6 +208,25 @@ impl Pause {
         self.word.load(SeqCst) >> 1
     }
 
+    /// Resolves once no pause is in force: its time ran out or CLIENT UNPAUSE ended it.
+    pub async fn over(&self) {
+        loop {
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            let now_ms = super::connection::unix_us() / 1000;
+            let until = self.until_ms();
+            if until <= now_ms {
+                return;
+            }
+            let left = std::time::Duration::from_millis(until - now_ms);
+            tokio::select! {
+                _ = &mut ended => {}
+                _ = tokio::time::sleep(left) => {}
+            }
+        }
+    }
+
     /// Whether a command is held at `now_ms`: every command under a pause ALL, commands that
     /// may write or replicate (`may_write`) under a pause WRITE.
     pub fn holds(&self, now_ms: u64, may_write: bool) -> bool {

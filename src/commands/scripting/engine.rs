@@ -380,7 +380,13 @@ impl Engine {
             allow_cross_slot: run.allow_cross_slot,
             cluster: run.cluster,
             deny_oom: run.deny_oom,
-            slot: None,
+            // The declared keys' slot (routing refused keys of several slots): a key the
+            // script touches must agree with it, as with Redis's `c->slot`.
+            slot: run
+                .keys
+                .first()
+                .filter(|_| run.cluster)
+                .map(|k| crate::slot::key_slot(k)),
         };
         let private = self.private.clone();
         let result = self.lua.scope(|scope| {

@@ -596,7 +596,7 @@ fn eval_generic(ctx: &mut ExecCtx, args: &[Bytes], by_sha: bool, ro: bool) -> Cm
         keys: &args[3..3 + numkeys as usize],
         argv: &args[3 + numkeys as usize..],
         read_only: ro || (!flags.compat && flags.no_writes),
-        allow_cross_slot: !flags.compat && flags.allow_cross_slot,
+        allow_cross_slot: flags.compat || flags.allow_cross_slot,
         deny_oom: oom && (flags.compat || !flags.allow_oom),
         cluster: config.cluster_enabled,
     };
