@@ -98,6 +98,8 @@ fn execute_command(
     now_us: u64,
     is_local: bool,
 ) -> Outcome {
+    // Shard channels the node dropped since (it stopped serving their slot).
+    client.mailbox.catch_up(&mut client.subscriptions);
     let table: &'static CommandTable = server.commands;
     let cmd = match table.lookup(args) {
         Lookup::Found(c) => c,

@@ -41,6 +41,10 @@ pub struct Mailbox {
     bytes: AtomicUsize,
     /// The server's total of client memory, kept up to date with `bytes`.
     total: OnceLock<Arc<AtomicUsize>>,
+    /// Shard channels the server unsubscribed this client from (its node stopped serving
+    /// their slot), for the client's own set to catch up with (`take_dropped`).
+    dropped: Mutex<Vec<Bytes>>,
+    has_dropped: AtomicBool,
 }
 
 #[derive(Default)]
@@ -94,6 +98,15 @@ impl Mailbox {
                 total.fetch_add(new - old, Relaxed);
             } else {
                 total.fetch_sub(old - new, Relaxed);
+            }
+        }
+    }
+
+    /// Updates the client's subscriptions with what the server dropped since last asked.
+    pub fn catch_up(&self, subscriptions: &mut Subscriptions) {
+        if self.has_dropped.swap(false, Relaxed) {
+            for channel in std::mem::take(&mut *self.dropped.lock()) {
+                subscriptions.shard_channels.remove(&channel);
             }
         }
     }
@@ -465,6 +478,53 @@ impl PubSub {
             }
         }
         out
+    }
+
+    /// The node stopped serving `slot`: every client subscribed to a shard channel of that
+    /// slot is unsubscribed from it and told with an `sunsubscribe` message, channel by
+    /// channel in name order, each with the count of shard channels the client has left
+    /// (Redis's `removeChannelsInSlot`).
+    pub fn drop_shard_slot(&self, slot: u16, now_ms: u64, limit: &ObufLimit) {
+        if self.active.load(Relaxed) == 0 {
+            return;
+        }
+        let mut inner = self.inner.write();
+        let mut channels: Vec<Bytes> = inner
+            .shard_channels
+            .keys()
+            .filter(|c| crate::slot::key_slot(c) == slot)
+            .cloned()
+            .collect();
+        if channels.is_empty() {
+            return;
+        }
+        channels.sort();
+        let mut left: HashMap<u64, usize> = HashMap::new();
+        for subs in inner.shard_channels.values() {
+            for s in subs {
+                *left.entry(s.id).or_default() += 1;
+            }
+        }
+        for channel in channels {
+            let Some(subs) = inner.shard_channels.remove(&channel) else {
+                continue;
+            };
+            for s in subs {
+                let count = left.get_mut(&s.id).map_or(0, |n| {
+                    *n -= 1;
+                    *n
+                });
+                let frame = Frame::new(vec![
+                    Reply::bulk(Bytes::from_static(b"sunsubscribe")),
+                    Reply::Bulk(channel.clone()),
+                    Reply::Int(count as i64),
+                ]);
+                s.mailbox.dropped.lock().push(channel.clone());
+                s.mailbox.has_dropped.store(true, Relaxed);
+                s.mailbox.deliver(&frame, now_ms, limit);
+            }
+        }
+        self.update_active(&inner);
     }
 
     /// Removes every subscription of a client that is going away (no confirmations).
@@ -871,6 +931,17 @@ fn publish_kind(ctx: &mut ExecCtx, kind: Kind, args: &[Bytes]) -> CmdResult {
 
 /// A PUBLISH or SPUBLISH that reached us over the cluster bus: delivered to the local
 /// subscribers only.
+/// The node stopped serving these slots: their shard channels' subscribers are dropped.
+pub fn drop_shard_slots(server: &crate::server::state::ServerState, slots: &[u16], now_ms: u64) {
+    if server.pubsub.shard_channel_count() == 0 {
+        return;
+    }
+    let limit = server.config().client_output_buffer_limit.pubsub;
+    for &slot in slots {
+        server.pubsub.drop_shard_slot(slot, now_ms, &limit);
+    }
+}
+
 pub fn deliver_from_bus(
     server: &crate::server::state::ServerState,
     shard: bool,
@@ -1220,5 +1291,45 @@ mod tests {
             drained(&sub),
             b"*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$20\r\n__keyspace@0__:fresh\r\n$3\r\nnew\r\n"
         );
+    }
+}
+
+#[cfg(test)]
+mod slot_drop_tests {
+    use super::*;
+
+    fn sub(id: u64) -> Subscriber {
+        Subscriber {
+            id,
+            mailbox: Arc::new(Mailbox::default()),
+        }
+    }
+
+    #[test]
+    fn a_lost_slot_unsubscribes_its_shard_channels_with_counts_left() {
+        let pubsub = PubSub::default();
+        let a = sub(1);
+        // "{s}x" and "{s}y" share a slot; "other" is elsewhere.
+        let slot = crate::slot::key_slot(b"{s}x");
+        assert_ne!(crate::slot::key_slot(b"other"), slot);
+        for name in ["{s}y", "{s}x", "other"] {
+            pubsub.add(Kind::Shard, false, &Bytes::from(name), a.clone());
+        }
+        pubsub.drop_shard_slot(slot, 0, &ObufLimit::default());
+        assert_eq!(pubsub.shard_channel_count(), 1);
+        let mut out = BytesMut::new();
+        a.mailbox.drain_into(&mut out).unwrap();
+        assert_eq!(
+            &out[..],
+            &b"*3\r\n$12\r\nsunsubscribe\r\n$4\r\n{s}x\r\n:2\r\n\
+               *3\r\n$12\r\nsunsubscribe\r\n$4\r\n{s}y\r\n:1\r\n"[..]
+        );
+        let mut mine = Subscriptions::default();
+        for name in ["{s}x", "{s}y", "other"] {
+            mine.shard_channels.insert(Bytes::from(name));
+        }
+        a.mailbox.catch_up(&mut mine);
+        assert_eq!(mine.shard_channels.len(), 1);
+        assert!(mine.shard_channels.contains(&Bytes::from("other")));
     }
 }

@@ -17,7 +17,7 @@ use crate::cluster::machine::{Admin, ClusterMachine, Effect, Input, MachineConfi
 use crate::cluster::node::{NodeFlags, NodeId};
 use crate::cluster::nodes_conf::{self, CLUSTER_PORT_INCR};
 use crate::cluster::render::{BusStats, MESSAGE_TYPE_COUNT};
-use crate::cluster::state::{ClusterNode, ClusterState, Health, LinkId};
+use crate::cluster::state::{ClusterNode, ClusterState, Health, LinkId, SlotBitmap, CLUSTER_SLOTS};
 use crate::cluster::topology::{NodeSpec, Topology};
 use crate::config::Config;
 use crate::log_at;
@@ -76,6 +76,8 @@ pub struct ClusterHandle {
     /// one written.
     conf_generation: AtomicU64,
     conf_written: Mutex<u64>,
+    /// The slots myself or my master served at the last topology change.
+    served: Mutex<SlotBitmap>,
 }
 
 /// CLUSTER LINKS facts the driver holds.
@@ -125,6 +127,8 @@ struct Pending {
     effects: Vec<Effect>,
     /// nodes.conf text, whether to fsync, and its generation.
     save: Option<(String, bool, u64)>,
+    /// Slots myself (or my master) stopped serving: their shard channels are dropped.
+    lost_slots: Vec<u16>,
     /// `Some(None)`: stop replicating; `Some(Some(addr))`: replicate from addr.
     master: Option<Option<(String, u16)>>,
 }
@@ -146,6 +150,7 @@ impl ClusterHandle {
             server,
             conf_generation: AtomicU64::new(0),
             conf_written: Mutex::new(0),
+            served: Mutex::new(SlotBitmap::default()),
         }
     }
 
@@ -181,6 +186,32 @@ impl ClusterHandle {
                 work.apply(&mut ks);
             }
         }
+    }
+
+    /// Builds and publishes the topology again (CONFIG SET of a directive it reads, such as
+    /// `cluster-preferred-endpoint-type`, that the machine does not see).
+    pub fn republish_topology(&self, server: &ServerState) {
+        let machine = self.machine.lock();
+        let topology = build_topology(&machine.state, &server.config());
+        server.publish_topology(Some(Arc::new(topology)));
+    }
+
+    /// Records which slots myself or my master serve now; returns those no longer served.
+    fn note_served_slots(&self, state: &ClusterState) -> Vec<u16> {
+        let me = state.myself();
+        let serving = [Some(me.name), me.slaveof.filter(|_| me.is_replica())];
+        let mut now = SlotBitmap::default();
+        for (slot, owner) in state.slot_owners().iter().enumerate() {
+            if owner.is_some() && serving.contains(owner) {
+                now.set(slot as u16);
+            }
+        }
+        let mut served = self.served.lock();
+        let lost = (0..CLUSTER_SLOTS as u16)
+            .filter(|&s| served.get(s) && !now.get(s))
+            .collect();
+        *served = now;
+        lost
     }
 
     /// Hands the machine the configuration when it differs from what the machine has. CONFIG
@@ -278,6 +309,7 @@ impl ClusterHandle {
         let mut pending = Pending {
             effects: Vec::with_capacity(effects.len()),
             save: None,
+            lost_slots: Vec::new(),
             master: None,
         };
         for effect in effects {
@@ -289,10 +321,13 @@ impl ClusterHandle {
                 }
                 // Published under the machine lock: two steps on two threads publish in the
                 // order they stepped, so routing never goes back to an older table.
-                Effect::TopologyChanged => server.publish_topology(Some(Arc::new(build_topology(
-                    &machine.state,
-                    &server.config(),
-                )))),
+                Effect::TopologyChanged => {
+                    server.publish_topology(Some(Arc::new(build_topology(
+                        &machine.state,
+                        &server.config(),
+                    ))));
+                    pending.lost_slots = self.note_served_slots(&machine.state);
+                }
                 Effect::BecomeReplica { master } => {
                     pending.master = machine
                         .state
@@ -318,6 +353,9 @@ impl ClusterHandle {
         let mut failed = None;
         if let Some(target) = pending.master {
             super::replica_driver::set_master(server, target);
+        }
+        if !pending.lost_slots.is_empty() {
+            crate::commands::pubsub::drop_shard_slots(server, &pending.lost_slots, now_ms());
         }
         if let Some((text, fsync, generation)) = pending.save {
             if let Err(e) = self.write_conf(&text, fsync, generation) {

@@ -536,6 +536,7 @@ pub fn apply_config_changes(state: &Arc<ServerState>, changed: &[&'static str]) 
             name if name.starts_with("cluster-") => {
                 if let Some(cluster) = state.cluster.get() {
                     cluster.sync_config(state);
+                    cluster.republish_topology(state);
                 }
             }
             _ => {}
