@@ -904,7 +904,15 @@ fn cluster_replicate_makes_an_empty_node_a_replica_that_serves_readonly_reads() 
         c.text(&["cluster", "replicate", &b_id]),
         "-ERR I can only replicate a master, not a replica.\r\n"
     );
+    assert!(
+        wait_cluster_ok(nodes[0].port),
+        "the master never reported cluster_state:ok"
+    );
     assert_eq!(a.text(&["set", "foo", "bar"]), "+OK\r\n");
+    assert!(
+        wait_cluster_ok(nodes[1].port),
+        "the replica never reported cluster_state:ok"
+    );
     assert!(b
         .text(&["get", "foo"])
         .starts_with("-MOVED 12182 127.0.0.1:"));
