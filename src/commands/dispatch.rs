@@ -135,7 +135,9 @@ fn execute_command(
     }
     let now_ms = now_us / 1000;
     let postpone = |client: &ClientState| {
+        // Any pause at all first: the flags are worked out only while one is in force.
         !client.is_master
+            && server.pause.holds(now_ms, true)
             && server
                 .pause
                 .holds(now_ms, pauses_as_write(server, client, cmd, args))
@@ -783,6 +785,9 @@ pub fn pause_holds(
     args: &[Bytes],
     now_ms: u64,
 ) -> bool {
+    if !server.pause.holds(now_ms, true) {
+        return false;
+    }
     match server.commands.lookup(args) {
         Lookup::Found(cmd) => server
             .pause

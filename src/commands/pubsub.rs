@@ -104,7 +104,7 @@ impl Mailbox {
 
     /// Updates the client's subscriptions with what the server dropped since last asked.
     pub fn catch_up(&self, subscriptions: &mut Subscriptions) {
-        if self.has_dropped.swap(false, Relaxed) {
+        if self.has_dropped.load(Relaxed) && self.has_dropped.swap(false, Relaxed) {
             for channel in std::mem::take(&mut *self.dropped.lock()) {
                 subscriptions.shard_channels.remove(&channel);
             }
