@@ -6,12 +6,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use support::{find_redis_server, free_port, wait_until, Server};
+use support::{find_redis_server, free_port, wait_until, Raw, Server};
 
 const CLUSTER: &[&str] = &["--cluster-enabled", "yes"];
 
@@ -38,69 +38,6 @@ fn reference_node() -> Option<Server> {
         return None;
     };
     Some(Server::start_program(&bin, fresh_dir("ref"), CLUSTER))
-}
-
-// ---- a raw RESP2 client: requests as arrays, one whole reply back as its bytes ----
-
-struct Raw {
-    reader: BufReader<TcpStream>,
-}
-
-impl Raw {
-    fn connect(port: u16) -> Raw {
-        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Raw {
-            reader: BufReader::new(s),
-        }
-    }
-
-    fn call(&mut self, args: &[&str]) -> Vec<u8> {
-        let mut req = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            req.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-        }
-        self.reader.get_mut().write_all(&req).unwrap();
-        let mut out = Vec::new();
-        self.read_reply(&mut out);
-        out
-    }
-
-    fn text(&mut self, args: &[&str]) -> String {
-        String::from_utf8_lossy(&self.call(args)).into_owned()
-    }
-
-    /// A bulk reply's payload (CLUSTER NODES, INFO, MYID).
-    fn bulk(&mut self, args: &[&str]) -> String {
-        let reply = self.text(args);
-        assert!(reply.starts_with('$'), "{args:?} answered {reply:?}");
-        let body = &reply[reply.find("\r\n").unwrap() + 2..];
-        body[..body.len() - 2].to_string()
-    }
-
-    fn read_reply(&mut self, out: &mut Vec<u8>) {
-        let mut line = Vec::new();
-        self.reader.read_until(b'\n', &mut line).unwrap();
-        assert!(line.ends_with(b"\r\n"), "truncated reply line {line:?}");
-        out.extend_from_slice(&line);
-        let n: i64 = std::str::from_utf8(&line[1..line.len() - 2])
-            .unwrap_or("0")
-            .parse()
-            .unwrap_or(0);
-        match line[0] {
-            b'$' if n >= 0 => {
-                let mut body = vec![0u8; n as usize + 2];
-                self.reader.read_exact(&mut body).unwrap();
-                out.extend_from_slice(&body);
-            }
-            b'*' => {
-                for _ in 0..n.max(0) {
-                    self.read_reply(out);
-                }
-            }
-            _ => {}
-        }
-    }
 }
 
 fn info_field(info: &str, field: &str) -> Option<String> {

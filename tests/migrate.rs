@@ -6,71 +6,14 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{find_redis_server, free_port, wait_until, Server};
-
-/// A raw RESP2 client: a request as an array, one whole reply back as its bytes.
-struct Raw {
-    reader: BufReader<TcpStream>,
-}
-
-impl Raw {
-    fn connect(port: u16) -> Raw {
-        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        Raw {
-            reader: BufReader::new(s),
-        }
-    }
-
-    fn call(&mut self, args: &[&[u8]]) -> Vec<u8> {
-        let mut req = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            req.extend_from_slice(a);
-            req.extend_from_slice(b"\r\n");
-        }
-        self.reader.get_mut().write_all(&req).unwrap();
-        let mut out = Vec::new();
-        self.read_reply(&mut out);
-        out
-    }
-
-    fn text(&mut self, args: &[&str]) -> String {
-        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        String::from_utf8_lossy(&self.call(&args)).into_owned()
-    }
-
-    fn read_reply(&mut self, out: &mut Vec<u8>) {
-        let mut line = Vec::new();
-        self.reader.read_until(b'\n', &mut line).unwrap();
-        assert!(!line.is_empty(), "connection closed");
-        out.extend_from_slice(&line);
-        let n: i64 = std::str::from_utf8(&line[1..line.len() - 2])
-            .unwrap_or("0")
-            .parse()
-            .unwrap_or(0);
-        match line[0] {
-            b'$' if n >= 0 => {
-                let mut body = vec![0; n as usize + 2];
-                self.reader.read_exact(&mut body).unwrap();
-                out.extend_from_slice(&body);
-            }
-            b'*' => {
-                for _ in 0..n.max(0) {
-                    self.read_reply(out);
-                }
-            }
-            _ => {}
-        }
-    }
-}
+use support::{find_redis_server, free_port, wait_until, Raw, Server};
 
 fn info_field(raw: &mut Raw, field: &str) -> String {
     let info = raw.text(&["INFO", "stats"]);

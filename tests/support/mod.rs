@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -188,4 +188,69 @@ pub fn find_redis_server() -> Option<PathBuf> {
         .map(|dir| dir.join("redis-server"))
         .chain(std::iter::once(PathBuf::from("/usr/bin/redis-server")))
         .find(|candidate| candidate.is_file())
+}
+
+/// A raw RESP2 client: a request as an array, one whole reply back as its bytes.
+pub struct Raw {
+    reader: BufReader<TcpStream>,
+}
+
+impl Raw {
+    pub fn connect(port: u16) -> Raw {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        Raw {
+            reader: BufReader::new(s),
+        }
+    }
+
+    pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Vec<u8> {
+        let mut req = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            let a = a.as_ref();
+            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            req.extend_from_slice(a);
+            req.extend_from_slice(b"\r\n");
+        }
+        self.reader.get_mut().write_all(&req).unwrap();
+        let mut out = Vec::new();
+        self.read_reply(&mut out);
+        out
+    }
+
+    pub fn text(&mut self, args: &[&str]) -> String {
+        String::from_utf8_lossy(&self.call(args)).into_owned()
+    }
+
+    /// A bulk reply's payload (CLUSTER NODES, INFO, MYID).
+    pub fn bulk(&mut self, args: &[&str]) -> String {
+        let reply = self.text(args);
+        assert!(reply.starts_with('$'), "{args:?} answered {reply:?}");
+        let body = &reply[reply.find("\r\n").unwrap() + 2..];
+        body[..body.len() - 2].to_string()
+    }
+
+    pub fn read_reply(&mut self, out: &mut Vec<u8>) {
+        let mut line = Vec::new();
+        self.reader.read_until(b'\n', &mut line).unwrap();
+        assert!(line.ends_with(b"\r\n"), "truncated reply line {line:?}");
+        out.extend_from_slice(&line);
+        let n: i64 = std::str::from_utf8(&line[1..line.len() - 2])
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0);
+        match line[0] {
+            b'$' if n >= 0 => {
+                let mut body = vec![0u8; n as usize + 2];
+                self.reader.read_exact(&mut body).unwrap();
+                out.extend_from_slice(&body);
+            }
+            b'*' => {
+                for _ in 0..n.max(0) {
+                    self.read_reply(out);
+                }
+            }
+            _ => {}
+        }
+    }
 }
