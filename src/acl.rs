@@ -674,6 +674,12 @@ impl User {
         self.nopass
     }
 
+    /// `skip-sanitize-payload`: RESTORE payloads of this user are not deep-checked when
+    /// `sanitize-dump-payload` is `clients`.
+    pub fn skips_sanitize(&self) -> bool {
+        self.sanitize == Sanitize::Skip
+    }
+
     /// The per-command fast path: this user may run anything.
     pub fn all_allowed(&self) -> bool {
         self.all_allowed

@@ -572,3 +572,96 @@ fn fifty_writers_during_a_bgsave_leave_the_counters_of_the_cut_in_the_file() {
         );
     }
 }
+
+/// Runs `ferrodis-cli check-rdb` on a file: its exit status and report.
+fn check_rdb(path: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrodis-cli"))
+        .arg("check-rdb")
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn check_rdb_and_startup_report_a_damaged_value_and_skip_empty_keys() {
+    let server = Server::start(&[]);
+    let mut c = server.client();
+    fill(&mut c);
+    let _: String = redis::cmd("SAVE").query(&mut c).unwrap();
+    let dir = server.kill_keep_dir();
+    let (ok, report) = check_rdb(&dir.join("dump.rdb"));
+    assert!(ok, "{report}");
+    assert!(report.contains("Checksum OK"), "{report}");
+    assert!(report.contains("\\o/ RDB looks OK! \\o/"), "{report}");
+    assert!(report.contains("[info] 309 keys read"), "{report}");
+
+    // An empty set (skipped) and an intset whose members are out of order (refused), in a
+    // file saved without a checksum.
+    let mut bytes = b"REDIS0010\xfe\x00".to_vec();
+    bytes.extend_from_slice(b"\x02\x05empty\x00");
+    bytes.extend_from_slice(b"\x0b\x04nums\x0c");
+    bytes.extend_from_slice(&[2, 0, 0, 0, 2, 0, 0, 0, 9, 0, 3, 0, 0xff]);
+    bytes.extend_from_slice(&[0; 8]);
+    let dump = dir.join("dump.rdb");
+    std::fs::write(&dump, &bytes).unwrap();
+    let (ok, report) = check_rdb(&dump);
+    assert!(!ok, "{report}");
+    assert!(report.contains("--- RDB ERROR DETECTED ---"), "{report}");
+    assert!(
+        report.contains("-> Intset integrity check failed."),
+        "{report}"
+    );
+    assert!(
+        report.contains("[additional info] Reading key 'nums'"),
+        "{report}"
+    );
+
+    let status = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
+        .args(["--port", &free_port().to_string(), "--save", ""])
+        .arg("--dir")
+        .arg(&dir)
+        .args(["--logfile", "log.txt"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    let log = std::fs::read_to_string(dir.join("log.txt")).unwrap();
+    // The fault, then the checker's report of it, then the end.
+    assert_eq!(
+        log.matches("Intset integrity check failed.").count(),
+        2,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("Terminating server after rdb file reading failure.")
+            .count(),
+        1,
+        "{log}"
+    );
+
+    // Without the damaged key the file loads, skipping the empty one.
+    let mut bytes = b"REDIS0010\xfe\x00".to_vec();
+    bytes.extend_from_slice(b"\x02\x05empty\x00");
+    bytes.extend_from_slice(b"\x00\x01k\x01v");
+    bytes.extend_from_slice(&[0xff, 0, 0, 0, 0, 0, 0, 0, 0]);
+    std::fs::write(&dump, &bytes).unwrap();
+    let _ = std::fs::remove_file(dir.join("log.txt"));
+    let server = Server::start_in(dir, &[]);
+    let mut c = server.client();
+    let keys: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(keys, 1);
+    let log = server.log();
+    assert!(
+        log.contains("rdbLoadObject skipping empty key: empty"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Done loading RDB, keys loaded: 1, keys expired: 0, empty keys skipped: 1."),
+        "{log}"
+    );
+}

@@ -47,9 +47,38 @@ fn usage() -> i32 {
          cluster create host:port ... [--replicas N] [--yes]\n  \
          cluster check host:port\n  \
          cluster info host:port\n  \
-         cluster start [--masters N] [--replicas N] [--port P] [--dir DIR] [--bin PATH]"
+         cluster start [--masters N] [--replicas N] [--port P] [--dir DIR] [--bin PATH]\n\n\
+         check-rdb <file>  Verify an RDB file and summarise it (like redis-check-rdb)."
     );
     1
+}
+
+/// `ferrodis-cli check-rdb FILE`: the report on standard output; exit status 0 when the file
+/// is sound, 1 when it is not or cannot be read.
+fn check_rdb(args: &[String]) -> i32 {
+    let [path] = args else {
+        eprintln!("Usage: ferrodis-cli check-rdb <rdb-file-name>");
+        return 1;
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            println!("[offset 0] Checking RDB file {path}");
+            println!("--- RDB ERROR DETECTED ---");
+            println!("[offset 0] Cannot open file {path}: {e}");
+            return 1;
+        }
+    };
+    let limits =
+        crate::persistence::rdb::decode::LoadLimits::from_config(&crate::config::Config::default());
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let report = crate::persistence::rdb::check::check(path, &bytes, limits, now_ms);
+    for line in &report.lines {
+        println!("{line}");
+    }
+    i32::from(!report.ok)
 }
 
 fn parse(args: Vec<String>) -> Result<Options, String> {
@@ -250,6 +279,9 @@ fn connect(opts: &Options, host: &str, port: u16) -> Result<Conn, i32> {
 }
 
 pub fn main(args: Vec<String>) -> i32 {
+    if args.first().is_some_and(|a| a == "check-rdb") {
+        return check_rdb(&args[1..]);
+    }
     let opts = match parse(args) {
         Ok(o) => o,
         Err(e) => {

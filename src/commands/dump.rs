@@ -6,12 +6,13 @@
 use super::context::ExecCtx;
 use super::errors;
 use super::spec::{acl, flag::*, kflag, CmdResult, CommandSpec as C, KeySpec};
-use crate::config::values::notify;
+use crate::config::values::{notify, SanitizeDumpPayload};
 use crate::keyspace::Entry;
 use crate::persistence::rdb::decode::{decode_dump, DumpError, LoadLimits};
 use crate::persistence::rdb::encode::RdbWriter;
 use crate::resp::{ErrorReply, Reply};
 use bytes::Bytes;
+use std::sync::atomic::Ordering::Relaxed;
 
 const KEY_RO_ACCESS: &[KeySpec] = &[KeySpec::single(1, kflag::RO | kflag::ACCESS)];
 const KEY_OW_UPDATE: &[KeySpec] = &[KeySpec::single(1, kflag::OW | kflag::UPDATE)];
@@ -109,10 +110,29 @@ fn restore(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     if ttl < 0 {
         return Err(errors::INVALID_TTL);
     }
-    let limits = LoadLimits::from_config(&ctx.server.config());
-    let value = decode_dump(&args[3], limits).map_err(|e| match e {
+    let config = ctx.server.config();
+    let mut limits = LoadLimits::from_config(&config);
+    limits.deep = match config.sanitize_dump_payload {
+        SanitizeDumpPayload::Yes => true,
+        SanitizeDumpPayload::No => false,
+        SanitizeDumpPayload::Clients => !ctx.client.user.skips_sanitize(),
+    };
+    drop(config);
+    let skip_checksum = ctx.server.debug.skip_checksum_validation.load(Relaxed);
+    let value = decode_dump(&args[3], limits, skip_checksum).map_err(|e| match e {
         DumpError::VersionOrChecksum => errors::DUMP_VERSION_OR_CHECKSUM,
-        DumpError::BadData => errors::BAD_DATA_FORMAT,
+        DumpError::BadData(reason) => {
+            if let Some(e) = reason {
+                // Redis logs a refused payload's fault at verbose level, as its loader words it.
+                crate::log_at!(
+                    Verbose,
+                    "Internal error in RDB reading offset {}, function at rdb.c:0 -> {}",
+                    e.offset,
+                    e.reason
+                );
+            }
+            errors::BAD_DATA_FORMAT
+        }
     })?;
     let deleted = opts.replace && ctx.delete(key);
     let expire_at = match (ttl, opts.absttl) {

@@ -514,7 +514,7 @@ fn load_rdb(state: &ServerState, bytes: &[u8]) -> Result<(), String> {
             }
         },
     )
-    .map_err(|e| e.0)?;
+    .map_err(|e| e.reason)?;
     crate::commands::scripting::functions::load_sources(functions, true)
 }
 

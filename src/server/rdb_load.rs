@@ -7,7 +7,7 @@
 use super::connection::unix_us;
 use super::state::ServerState;
 use crate::log_at;
-use crate::persistence::rdb::decode;
+use crate::persistence::rdb::{check, decode};
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Loads the RDB file, if there is one. False means the server must not start; the reason
@@ -57,17 +57,33 @@ pub fn load_at_startup(state: &ServerState) -> bool {
             },
         )
     };
-    if let Err(e) = result {
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(e) => {
+            log_at!(
+                Warning,
+                "Internal error in RDB reading offset {}, function at rdb.c:0 -> {}",
+                e.offset,
+                e.reason
+            );
+            // As Redis does, the whole file is then checked and the report logged.
+            let name = path.rsplit('/').next().unwrap_or(&path);
+            for line in check::check(name, &bytes, limits, now_ms).lines {
+                log_at!(Warning, "{}", line);
+            }
+            log_at!(
+                Warning,
+                "Terminating server after rdb file reading failure."
+            );
+            return false;
+        }
+    };
+    for key in &summary.first_empty_keys {
         log_at!(
             Warning,
-            "Internal error in RDB reading offset 0, function at rdb.c:0 -> {}",
-            e.0
+            "rdbLoadObject skipping empty key: {}",
+            String::from_utf8_lossy(key)
         );
-        log_at!(
-            Warning,
-            "Terminating server after rdb file reading failure."
-        );
-        return false;
     }
     if let Err(e) = crate::commands::scripting::functions::load_sources(functions, false) {
         log_at!(Warning, "Failed loading library, {}", e);
@@ -87,12 +103,22 @@ pub fn load_at_startup(state: &ServerState) -> bool {
     }
     state.rdb.last_load_keys_loaded.store(loaded, Relaxed);
     state.rdb.last_load_keys_expired.store(expired, Relaxed);
-    log_at!(
-        Notice,
-        "Done loading RDB, keys loaded: {}, keys expired: {}.",
-        loaded,
-        expired
-    );
+    if summary.empty_keys > 0 {
+        log_at!(
+            Warning,
+            "Done loading RDB, keys loaded: {}, keys expired: {}, empty keys skipped: {}.",
+            loaded,
+            expired,
+            summary.empty_keys
+        );
+    } else {
+        log_at!(
+            Notice,
+            "Done loading RDB, keys loaded: {}, keys expired: {}.",
+            loaded,
+            expired
+        );
+    }
     log_at!(
         Notice,
         "DB loaded from disk: {:.3} seconds",

@@ -426,7 +426,7 @@ async fn full_sync(
     .map_err(|e| {
         format!(
             "Failed trying to load the MASTER synchronization DB from socket: {}",
-            e.0
+            e.reason
         )
     })?;
     drop(payload);

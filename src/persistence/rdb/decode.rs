@@ -33,26 +33,69 @@ const TYPE_LIST_QUICKLIST: u8 = 14;
 const TYPE_HASH_LISTPACK: u8 = 16;
 const TYPE_ZSET_LISTPACK: u8 = 17;
 const TYPE_LIST_QUICKLIST_2: u8 = 18;
+/// Redis 7.2 (RDB 11): a set as a listpack of its members.
+const TYPE_SET_LISTPACK: u8 = 20;
 /// Quicklist node containers.
 const QUICKLIST_NODE_PLAIN: u64 = 1;
 const QUICKLIST_NODE_PACKED: u64 = 2;
 /// LZF cannot expand by more than this (a 2-byte back reference yields at most 264 bytes).
 const LZF_MAX_RATIO: u64 = 140;
 
-/// Why a file could not be read.
+/// Why a file could not be read: Redis's words for the fault (its tests look for them in the
+/// log) and the byte offset of the reader when it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RdbError(pub String);
-
-fn err<T>(msg: impl Into<String>) -> Result<T, RdbError> {
-    Err(RdbError(msg.into()))
+pub struct RdbError {
+    pub reason: String,
+    pub offset: u64,
+    /// The key whose value was being read, and its type byte.
+    pub key: Option<Vec<u8>>,
+    pub kind: Option<u8>,
 }
 
-/// The encoding thresholds that decide how loaded collections are stored.
+impl RdbError {
+    pub fn new(reason: impl Into<String>) -> RdbError {
+        RdbError {
+            reason: reason.into(),
+            offset: 0,
+            key: None,
+            kind: None,
+        }
+    }
+
+    fn at(mut self, offset: usize) -> RdbError {
+        if self.offset == 0 {
+            self.offset = offset as u64;
+        }
+        self
+    }
+}
+
+impl std::fmt::Display for RdbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, RdbError> {
+    Err(RdbError::new(msg))
+}
+
+/// Redis's reason for a compact blob that fails its integrity check, by value type.
+fn integrity<T>(what: &str) -> Result<T, RdbError> {
+    err(format!("{what} integrity check failed."))
+}
+
+/// How loaded values are read: the encoding thresholds that decide how collections are
+/// stored, and whether listpacks get Redis's deep integrity check (`sanitize-dump-payload`).
+/// Without it, the fields a forward walk does not need (back-lengths, header counts, a stream
+/// entry's element count, anything after a stream node's last counted entry) are not checked;
+/// everything that is read is still bounded and validated.
 #[derive(Clone, Copy, Debug)]
 pub struct LoadLimits {
     pub set_max_intset_entries: usize,
     pub hash: hash::Limits,
     pub zset: zset::Limits,
+    pub deep: bool,
 }
 
 impl LoadLimits {
@@ -68,6 +111,7 @@ impl LoadLimits {
                 entries: config.zset_max_listpack_entries,
                 value: config.zset_max_listpack_value,
             },
+            deep: config.sanitize_dump_payload == crate::config::values::SanitizeDumpPayload::Yes,
         }
     }
 }
@@ -90,7 +134,7 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], RdbError> {
         if self.buf.len() - self.pos < n {
-            return err("unexpected end of file");
+            return err("Unexpected EOF reading RDB file");
         }
         let out = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -111,7 +155,12 @@ impl<'a> Reader<'a> {
             2 => match first {
                 0x80 => Ok(u32::from_be_bytes(self.take(4)?.try_into().unwrap()) as u64),
                 0x81 => Ok(u64::from_be_bytes(self.take(8)?.try_into().unwrap())),
-                _ => return err("invalid length encoding"),
+                _ => {
+                    return err(format!(
+                        "Unknown length encoding {} in rdbLoadLen()",
+                        first & 0x3f
+                    ))
+                }
             },
             _ => Err(first & 0x3f),
         })
@@ -120,7 +169,7 @@ impl<'a> Reader<'a> {
     fn length(&mut self) -> Result<u64, RdbError> {
         match self.length_or_encoding()? {
             Ok(n) => Ok(n),
-            Err(_) => err("a string encoding where a length was expected"),
+            Err(kind) => err(format!("Unknown length encoding {kind} in rdbLoadLen()")),
         }
     }
 
@@ -139,7 +188,7 @@ impl<'a> Reader<'a> {
         match self.length_or_encoding()? {
             Ok(n) => {
                 if n > (self.buf.len() - self.pos) as u64 {
-                    return err("string longer than the file");
+                    return err("Unexpected EOF reading RDB file");
                 }
                 Ok(self.take(n as usize)?.to_vec())
             }
@@ -156,19 +205,20 @@ impl<'a> Reader<'a> {
                 if compressed > (self.buf.len() - self.pos) as u64
                     || len > compressed.saturating_mul(LZF_MAX_RATIO)
                 {
-                    return err("bad LZF string lengths");
+                    return err("Invalid LZF compressed string");
                 }
                 let input = self.take(compressed as usize)?;
-                super::lzf::decompress(input, len as usize).map_err(RdbError)
+                super::lzf::decompress(input, len as usize)
+                    .map_err(|_| RdbError::new("Invalid LZF compressed string"))
             }
-            Err(_) => err("unknown string encoding"),
+            Err(kind) => err(format!("Unknown RDB string encoding type {kind}")),
         }
     }
 
     fn binary_double(&mut self) -> Result<f64, RdbError> {
         let v = f64::from_le_bytes(self.take(8)?.try_into().unwrap());
         if v.is_nan() {
-            return err("NaN score");
+            return err("Zset with NAN score detected");
         }
         Ok(v)
     }
@@ -176,15 +226,44 @@ impl<'a> Reader<'a> {
     /// The old text score format of ZSET: a length byte (253 NaN, 254 +inf, 255 -inf).
     fn text_double(&mut self) -> Result<f64, RdbError> {
         match self.byte()? {
-            253 => err("NaN score"),
+            253 => err("Zset with NAN score detected"),
             254 => Ok(f64::INFINITY),
             255 => Ok(f64::NEG_INFINITY),
             n => {
                 let text = self.take(n as usize)?;
-                crate::util::parse_f64(text).ok_or_else(|| RdbError("invalid score".into()))
+                crate::util::parse_f64(text).ok_or_else(|| RdbError::new("Invalid double value"))
             }
         }
     }
+}
+
+/// What a whole-file read found besides the keys.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// How many keys held a collection with no element (skipped, as Redis does), and the
+    /// first few of them (Redis names up to ten in its log).
+    pub empty_keys: u64,
+    pub first_empty_keys: Vec<Vec<u8>>,
+}
+
+/// One step of reading a file, in file order.
+#[derive(Debug)]
+pub enum Event<'a> {
+    Aux(&'a [u8], &'a [u8]),
+    SelectDb(usize),
+    /// A function library's source (FUNCTION2 record).
+    Function(Vec<u8>),
+    Key(Loaded),
+    /// A collection with no element: skipped, not loaded.
+    EmptyKey {
+        db: usize,
+        key: Vec<u8>,
+    },
+    /// The end of the file was reached and its checksum verified; `disabled` when the file was
+    /// saved without one.
+    Checksum {
+        disabled: bool,
+    },
 }
 
 /// Reads a whole file, handing each live key to `sink`. Keys whose expiry is at or before
@@ -194,7 +273,7 @@ pub fn decode(
     limits: LoadLimits,
     now_ms: u64,
     sink: impl FnMut(Loaded),
-) -> Result<(), RdbError> {
+) -> Result<Summary, RdbError> {
     decode_with_aux(bytes, limits, now_ms, |_, _| {}, sink)
 }
 
@@ -205,7 +284,7 @@ pub fn decode_with_aux(
     now_ms: u64,
     aux: impl FnMut(&[u8], &[u8]),
     sink: impl FnMut(Loaded),
-) -> Result<(), RdbError> {
+) -> Result<Summary, RdbError> {
     decode_all(bytes, limits, now_ms, aux, |_| {}, sink)
 }
 
@@ -218,79 +297,130 @@ pub fn decode_all(
     mut aux: impl FnMut(&[u8], &[u8]),
     mut functions: impl FnMut(Vec<u8>),
     mut sink: impl FnMut(Loaded),
+) -> Result<Summary, RdbError> {
+    let mut summary = Summary::default();
+    decode_events(bytes, limits, &mut |_, event| match event {
+        Event::Aux(k, v) => aux(k, v),
+        Event::Function(f) => functions(f),
+        Event::Key(l) => {
+            if l.expire_at_ms == 0 || l.expire_at_ms > now_ms {
+                sink(l)
+            }
+        }
+        Event::EmptyKey { key, .. } => {
+            summary.empty_keys += 1;
+            if summary.first_empty_keys.len() < 10 {
+                summary.first_empty_keys.push(key);
+            }
+        }
+        Event::SelectDb(_) | Event::Checksum { .. } => {}
+    })?;
+    Ok(summary)
+}
+
+/// The highest RDB version a file may have (Redis 7.2's); DUMP payloads stop at the version
+/// Redis 7.0 writes, as 7.0 refuses newer ones.
+const MAX_FILE_VERSION: u32 = 11;
+
+/// Reads a whole file step by step, handing `visit` each event with the offset it ends at.
+/// Errors carry the offset, and the key and type being read when they happened.
+pub fn decode_events(
+    bytes: &[u8],
+    limits: LoadLimits,
+    visit: &mut dyn FnMut(usize, Event<'_>),
 ) -> Result<(), RdbError> {
     if bytes.len() < 9 || &bytes[..5] != b"REDIS" {
-        return err("wrong signature");
+        return err("Wrong signature trying to load DB from file");
     }
     let version = std::str::from_utf8(&bytes[5..9])
         .ok()
         .and_then(|v| v.parse::<u32>().ok())
-        .ok_or_else(|| RdbError("bad version".into()))?;
-    if !(1..=super::RDB_VERSION).contains(&version) {
-        return err(format!("can't handle RDB format version {version}"));
+        .ok_or_else(|| RdbError::new("Can't handle RDB format version"))?;
+    if !(1..=MAX_FILE_VERSION).contains(&version) {
+        return err(format!("Can't handle RDB format version {version}"));
     }
     let mut r = Reader { buf: bytes, pos: 9 };
     let mut db = 0usize;
     let mut expire_at_ms = 0u64;
     loop {
-        let op = r.byte()?;
-        match op {
-            OPCODE_EOF => break,
-            OPCODE_AUX => {
-                let key = r.string()?;
-                let value = r.string()?;
-                aux(&key, &value);
-            }
-            OPCODE_RESIZEDB => {
-                r.length()?;
-                r.length()?;
-            }
-            OPCODE_SELECTDB => {
-                db = usize::try_from(r.length()?).map_err(|_| RdbError("bad db".into()))?;
-            }
-            OPCODE_EXPIRETIME_MS => {
-                expire_at_ms = u64::from_le_bytes(r.take(8)?.try_into().unwrap());
-            }
-            OPCODE_EXPIRETIME => {
-                expire_at_ms = u32::from_le_bytes(r.take(4)?.try_into().unwrap()) as u64 * 1000;
-            }
-            OPCODE_IDLE => {
-                r.length()?;
-            }
-            OPCODE_FREQ => {
-                r.byte()?;
-            }
-            OPCODE_FUNCTION2 => functions(r.string()?),
-            OPCODE_FUNCTION => return err("pre-release function format is not supported"),
-            OPCODE_MODULE_AUX => {
-                return err("module data is not supported");
-            }
-            kind => {
-                let key = r.string()?;
-                let value = read_value(&mut r, kind, limits)?;
-                let expiry = std::mem::take(&mut expire_at_ms);
-                if expiry == 0 || expiry > now_ms {
-                    sink(Loaded {
-                        db,
-                        key,
-                        value,
-                        expire_at_ms: expiry,
-                    });
+        let op = r.byte().map_err(|e| e.at(r.pos))?;
+        let step = (|| -> Result<bool, RdbError> {
+            match op {
+                OPCODE_EOF => return Ok(false),
+                OPCODE_AUX => {
+                    let key = r.string()?;
+                    let value = r.string()?;
+                    visit(r.pos, Event::Aux(&key, &value));
+                }
+                OPCODE_RESIZEDB => {
+                    r.length()?;
+                    r.length()?;
+                }
+                OPCODE_SELECTDB => {
+                    db = usize::try_from(r.length()?)
+                        .map_err(|_| RdbError::new("Invalid DB number"))?;
+                    visit(r.pos, Event::SelectDb(db));
+                }
+                OPCODE_EXPIRETIME_MS => {
+                    expire_at_ms = u64::from_le_bytes(r.take(8)?.try_into().unwrap());
+                }
+                OPCODE_EXPIRETIME => {
+                    expire_at_ms = u32::from_le_bytes(r.take(4)?.try_into().unwrap()) as u64 * 1000;
+                }
+                OPCODE_IDLE => {
+                    r.length()?;
+                }
+                OPCODE_FREQ => {
+                    r.byte()?;
+                }
+                OPCODE_FUNCTION2 => {
+                    let source = r.string()?;
+                    visit(r.pos, Event::Function(source));
+                }
+                OPCODE_FUNCTION => return err("Pre-release function format not supported."),
+                OPCODE_MODULE_AUX => return err("module data is not supported"),
+                kind => {
+                    let key = r.string()?;
+                    let expiry = std::mem::take(&mut expire_at_ms);
+                    match read_value(&mut r, kind, limits) {
+                        Ok(Some(value)) => visit(
+                            r.pos,
+                            Event::Key(Loaded {
+                                db,
+                                key,
+                                value,
+                                expire_at_ms: expiry,
+                            }),
+                        ),
+                        Ok(None) => visit(r.pos, Event::EmptyKey { db, key }),
+                        Err(mut e) => {
+                            e.offset = r.pos as u64;
+                            e.key = Some(key);
+                            e.kind = Some(kind);
+                            return Err(e);
+                        }
+                    }
                 }
             }
+            Ok(true)
+        })();
+        if !step.map_err(|e| e.at(r.pos))? {
+            break;
         }
     }
     if version >= 5 {
         let body_len = r.pos;
-        let stored = u64::from_le_bytes(
-            r.take(8)?
-                .try_into()
-                .map_err(|_| RdbError("short checksum".into()))?,
-        );
+        let stored = u64::from_le_bytes(r.take(8).map_err(|e| e.at(body_len))?.try_into().unwrap());
         if stored != 0 && stored != crc64::update(0, &bytes[..body_len]) {
             // Redis's words for it, which its tests look for in the log.
-            return err("RDB CRC error");
+            return Err(RdbError::new("RDB CRC error").at(r.pos));
         }
+        visit(
+            r.pos,
+            Event::Checksum {
+                disabled: stored == 0,
+            },
+        );
     }
     Ok(())
 }
@@ -300,27 +430,40 @@ pub fn decode_all(
 pub enum DumpError {
     /// Too short, from a newer RDB version, or the CRC-64 does not match.
     VersionOrChecksum,
-    /// The footer is right but the value does not parse.
-    BadData,
+    /// The footer is right but the value does not parse (or holds no element); the reason, if
+    /// any, is what Redis logs for it.
+    BadData(Option<RdbError>),
 }
 
 /// Reads a DUMP payload: an RDB object (type byte and value), the producer's RDB version (u16
 /// little endian) and the CRC-64 of everything before it. Bytes after the value and before the
-/// footer are ignored, as Redis does.
-pub fn decode_dump(payload: &[u8], limits: LoadLimits) -> Result<Value, DumpError> {
+/// footer are ignored, as Redis does. `skip_checksum` is DEBUG SET-SKIP-CHECKSUM-VALIDATION.
+/// The value is always checked in full (Redis's `sanitize-dump-payload yes`): ferrodis keeps
+/// no compact blob it has not walked.
+pub fn decode_dump(
+    payload: &[u8],
+    limits: LoadLimits,
+    skip_checksum: bool,
+) -> Result<Value, DumpError> {
     if payload.len() < 10 {
         return Err(DumpError::VersionOrChecksum);
     }
     let footer = payload.len() - 10;
     let version = u16::from_le_bytes([payload[footer], payload[footer + 1]]);
     let crc = u64::from_le_bytes(payload[footer + 2..].try_into().unwrap_or([0; 8]));
-    if u32::from(version) > super::RDB_VERSION || crc != crc64::update(0, &payload[..footer + 2]) {
+    if u32::from(version) > super::RDB_VERSION
+        || (!skip_checksum && crc != crc64::update(0, &payload[..footer + 2]))
+    {
         return Err(DumpError::VersionOrChecksum);
     }
     let body = &payload[..footer];
     let mut r = Reader { buf: body, pos: 0 };
-    let kind = r.byte().map_err(|_| DumpError::BadData)?;
-    read_value(&mut r, kind, limits).map_err(|_| DumpError::BadData)
+    let kind = r.byte().map_err(|_| DumpError::BadData(None))?;
+    match read_value(&mut r, kind, limits) {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Err(DumpError::BadData(None)),
+        Err(e) => Err(DumpError::BadData(Some(e.at(r.pos)))),
+    }
 }
 
 /// Reads a FUNCTION DUMP payload: the library sources of its FUNCTION2 records. The error is
@@ -356,8 +499,11 @@ pub fn decode_functions(payload: &[u8], skip_checksum: bool) -> Result<Vec<Vec<u
     Ok(out)
 }
 
-fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, RdbError> {
-    Ok(match kind {
+/// The value of a key of type `kind`, or `None` for a collection with no element (Redis skips
+/// such keys in files and refuses them in RESTORE). Compact blobs are walked in full; a fault
+/// is reported with Redis's reason for that type.
+fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Option<Value>, RdbError> {
+    Ok(Some(match kind {
         TYPE_STRING => Value::Str(StrValue::from_bytes(&r.string()?)),
         TYPE_LIST => {
             let n = r.count(1)?;
@@ -366,7 +512,7 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, Rdb
                 items.push(r.string()?);
             }
             if items.is_empty() {
-                return err("empty list");
+                return Ok(None);
             }
             Value::List(Box::new(List::from_items(items)))
         }
@@ -377,10 +523,13 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, Rdb
                 let m = r.string()?;
                 let s = set.get_or_insert_with(|| Set::new_for(&m));
                 if !s.insert(&m, limits.set_max_intset_entries) {
-                    return err("duplicate set members detected");
+                    return err("Duplicate set members detected");
                 }
             }
-            Value::Set(Box::new(set.ok_or_else(|| RdbError("empty set".into()))?))
+            match set {
+                Some(set) => Value::Set(Box::new(set)),
+                None => return Ok(None),
+            }
         }
         TYPE_HASH => {
             let n = r.count(2)?;
@@ -389,11 +538,11 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, Rdb
                 let field = r.string()?;
                 let value = r.string()?;
                 if !hash.set(&field, &value, limits.hash) {
-                    return err("duplicate hash fields detected");
+                    return err("Duplicate hash fields detected");
                 }
             }
             if hash.is_empty() {
-                return err("empty hash");
+                return Ok(None);
             }
             Value::Hash(hash)
         }
@@ -409,7 +558,7 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, Rdb
                     r.text_double()?
                 };
                 if !seen.insert(member.clone()) {
-                    return err("duplicate zset fields detected");
+                    return err("Duplicate zset fields detected");
                 }
                 items.push(Item {
                     score,
@@ -417,84 +566,139 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, Rdb
                 });
             }
             if items.is_empty() {
-                return err("empty sorted set");
+                return Ok(None);
             }
             Value::ZSet(crate::keyspace::zset::Stored::new(ZSet::from_items(
                 items,
                 limits.zset,
             )))
         }
-        super::stream::TYPE_STREAM_LISTPACKS | super::stream::TYPE_STREAM_LISTPACKS_2 => {
+        super::stream::TYPE_STREAM_LISTPACKS
+        | super::stream::TYPE_STREAM_LISTPACKS_2
+        | super::stream::TYPE_STREAM_LISTPACKS_3 => {
             let cell = std::cell::RefCell::new(r);
             let stream = super::stream::read_stream(
                 kind,
-                &mut || cell.borrow_mut().length().map_err(|e| e.0),
-                &mut || cell.borrow_mut().string().map_err(|e| e.0),
+                limits.deep,
+                &mut || cell.borrow_mut().length().map_err(|e| e.reason),
+                &mut || cell.borrow_mut().string().map_err(|e| e.reason),
                 &mut |n| {
                     cell.borrow_mut()
                         .take(n)
                         .map(<[u8]>::to_vec)
-                        .map_err(|e| e.0)
+                        .map_err(|e| e.reason)
                 },
             )
-            .map_err(RdbError)?;
+            .map_err(RdbError::new)?;
             Value::Stream(Box::new(stream))
         }
         TYPE_SET_INTSET => {
             let blob = r.string()?;
-            let members = intset_members(&blob)?;
+            let Some(members) = intset_members(&blob) else {
+                return integrity("Intset");
+            };
             let mut set: Option<Set> = None;
             for m in members {
                 let m = m.to_string().into_bytes();
                 let s = set.get_or_insert_with(|| Set::new_for(&m));
+                s.insert(&m, limits.set_max_intset_entries);
+            }
+            Value::Set(Box::new(
+                set.ok_or_else(|| RdbError::new("Intset integrity check failed."))?,
+            ))
+        }
+        TYPE_SET_LISTPACK => {
+            let blob = r.string()?;
+            let Ok(members) = super::stream::listpack_strings(&blob, limits.deep) else {
+                return integrity("Set listpack");
+            };
+            let mut set: Option<Set> = None;
+            for m in members {
+                let s = set.get_or_insert_with(|| Set::new_for(&m));
                 if !s.insert(&m, limits.set_max_intset_entries) {
-                    return err("duplicate set members detected");
+                    return integrity("Set listpack");
                 }
             }
-            Value::Set(Box::new(set.ok_or_else(|| RdbError("empty set".into()))?))
-        }
-        TYPE_HASH_LISTPACK | TYPE_HASH_ZIPLIST | TYPE_HASH_ZIPMAP => {
-            let blob = r.string()?;
-            let items = match kind {
-                TYPE_HASH_LISTPACK => super::stream::listpack_strings(&blob),
-                TYPE_HASH_ZIPLIST => super::ziplist::ziplist_strings(&blob),
-                _ => super::ziplist::zipmap_strings(&blob),
+            match set {
+                Some(set) => Value::Set(Box::new(set)),
+                None => return Ok(None),
             }
-            .map_err(RdbError)?;
-            if items.is_empty() || items.len() % 2 != 0 {
-                return err("bad hash listpack");
+        }
+        TYPE_HASH_ZIPMAP => {
+            let blob = r.string()?;
+            let Ok(items) = super::ziplist::zipmap_strings(&blob) else {
+                return integrity("Zipmap");
+            };
+            let mut hash = Hash::new();
+            for pair in items.chunks(2) {
+                if !hash.set(&pair[0], &pair[1], limits.hash) {
+                    return err(format!(
+                        "Hash zipmap with dup elements, or big length ({})",
+                        pair[0].len()
+                    ));
+                }
+            }
+            Value::Hash(hash)
+        }
+        TYPE_HASH_LISTPACK | TYPE_HASH_ZIPLIST => {
+            let blob = r.string()?;
+            let what = match kind {
+                TYPE_HASH_LISTPACK => "Hash listpack",
+                _ => "Hash ziplist",
+            };
+            let items = match kind {
+                TYPE_HASH_LISTPACK => super::stream::listpack_strings(&blob, limits.deep),
+                _ => super::ziplist::ziplist_strings(&blob),
+            };
+            let Ok(items) = items else {
+                return integrity(what);
+            };
+            if items.len() % 2 != 0 {
+                return integrity(what);
             }
             let mut hash = Hash::new();
             for pair in items.chunks(2) {
                 if !hash.set(&pair[0], &pair[1], limits.hash) {
-                    return err("duplicate hash fields detected");
+                    return integrity(what);
                 }
+            }
+            if hash.is_empty() {
+                return Ok(None);
             }
             Value::Hash(hash)
         }
         TYPE_ZSET_LISTPACK | TYPE_ZSET_ZIPLIST => {
             let blob = r.string()?;
+            let what = match kind {
+                TYPE_ZSET_LISTPACK => "Zset listpack",
+                _ => "Zset ziplist",
+            };
             let items = match kind {
-                TYPE_ZSET_LISTPACK => super::stream::listpack_strings(&blob),
+                TYPE_ZSET_LISTPACK => super::stream::listpack_strings(&blob, limits.deep),
                 _ => super::ziplist::ziplist_strings(&blob),
-            }
-            .map_err(RdbError)?;
-            if items.is_empty() || items.len() % 2 != 0 {
-                return err("bad sorted set listpack");
+            };
+            let Ok(items) = items else {
+                return integrity(what);
+            };
+            if items.len() % 2 != 0 {
+                return integrity(what);
             }
             let mut seen = std::collections::HashSet::with_capacity(items.len() / 2);
             let mut out = Vec::with_capacity(items.len() / 2);
             for pair in items.chunks(2) {
-                let score = crate::util::parse_f64(&pair[1])
-                    .filter(|s| !s.is_nan())
-                    .ok_or_else(|| RdbError("invalid score".into()))?;
+                let Some(score) = crate::util::parse_f64(&pair[1]).filter(|s| !s.is_nan()) else {
+                    return integrity(what);
+                };
                 if !seen.insert(pair[0].clone()) {
-                    return err("duplicate zset fields detected");
+                    return integrity(what);
                 }
                 out.push(Item {
                     score,
                     member: pair[0].clone().into(),
                 });
+            }
+            if out.is_empty() {
+                return Ok(None);
             }
             Value::ZSet(crate::keyspace::zset::Stored::new(ZSet::from_items(
                 out,
@@ -506,58 +710,79 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Value, Rdb
             let mut items = Vec::new();
             for _ in 0..nodes {
                 let container = r.length()?;
+                if container != QUICKLIST_NODE_PLAIN && container != QUICKLIST_NODE_PACKED {
+                    return integrity("Quicklist");
+                }
                 let blob = r.string()?;
-                match container {
-                    QUICKLIST_NODE_PLAIN => items.push(blob),
-                    QUICKLIST_NODE_PACKED => {
-                        items.extend(super::stream::listpack_strings(&blob).map_err(RdbError)?)
-                    }
-                    _ => return err("unknown quicklist node container"),
+                if blob.is_empty() {
+                    return err("Empty quicklist node");
+                }
+                if container == QUICKLIST_NODE_PLAIN {
+                    items.push(blob);
+                } else {
+                    let Ok(node) = super::stream::listpack_strings(&blob, limits.deep) else {
+                        return integrity("Listpack");
+                    };
+                    items.extend(node);
                 }
             }
             if items.is_empty() {
-                return err("empty list");
+                return Ok(None);
             }
             Value::List(Box::new(List::from_items(items)))
         }
-        TYPE_LIST_ZIPLIST | TYPE_LIST_QUICKLIST => {
-            // A ziplist list is one ziplist; an RDB 9 quicklist a count of them.
-            let nodes = match kind {
-                TYPE_LIST_ZIPLIST => 1,
-                _ => r.count(1)?,
-            };
+        TYPE_LIST_QUICKLIST => {
+            let nodes = r.count(1)?;
             let mut items = Vec::new();
             for _ in 0..nodes {
-                items.extend(super::ziplist::ziplist_strings(&r.string()?).map_err(RdbError)?);
+                let blob = r.string()?;
+                if blob.is_empty() {
+                    return err("Empty quicklist node");
+                }
+                let Ok(node) = super::ziplist::ziplist_strings(&blob) else {
+                    return integrity("Ziplist");
+                };
+                items.extend(node);
             }
             if items.is_empty() {
-                return err("empty list");
+                return Ok(None);
             }
             Value::List(Box::new(List::from_items(items)))
         }
-        other => return err(format!("unsupported value type {other}")),
-    })
+        TYPE_LIST_ZIPLIST => {
+            let Ok(items) = super::ziplist::ziplist_strings(&r.string()?) else {
+                return integrity("List ziplist");
+            };
+            if items.is_empty() {
+                return Ok(None);
+            }
+            Value::List(Box::new(List::from_items(items)))
+        }
+        other => return err(format!("Unknown RDB encoding type {other}")),
+    }))
 }
 
 /// The members of an intset blob: a little-endian header (element width 2, 4 or 8, then
-/// the count) followed by the sorted elements.
-fn intset_members(blob: &[u8]) -> Result<Vec<i64>, RdbError> {
+/// the count) followed by the elements, which must be strictly increasing and at least one.
+fn intset_members(blob: &[u8]) -> Option<Vec<i64>> {
     if blob.len() < 8 {
-        return err("short intset");
+        return None;
     }
     let width = u32::from_le_bytes(blob[..4].try_into().unwrap()) as usize;
     let count = u32::from_le_bytes(blob[4..8].try_into().unwrap()) as usize;
-    if !matches!(width, 2 | 4 | 8) || count.checked_mul(width) != Some(blob.len() - 8) {
-        return err("bad intset");
+    if !matches!(width, 2 | 4 | 8) || count == 0 || count.checked_mul(width) != Some(blob.len() - 8)
+    {
+        return None;
     }
-    Ok(blob[8..]
+    let members: Vec<i64> = blob[8..]
         .chunks(width)
         .map(|c| match width {
             2 => i16::from_le_bytes(c.try_into().unwrap()) as i64,
             4 => i32::from_le_bytes(c.try_into().unwrap()) as i64,
             _ => i64::from_le_bytes(c.try_into().unwrap()),
         })
-        .collect())
+        .collect();
+    members.windows(2).all(|w| w[0] < w[1]).then_some(members)
 }
 
 #[cfg(test)]
@@ -577,6 +802,7 @@ mod tests {
                 entries: 128,
                 value: 64,
             },
+            deep: true,
         }
     }
 
@@ -645,6 +871,165 @@ mod tests {
         assert!(load(&w.finish()).unwrap().is_empty());
     }
 
+    /// A DUMP payload around a raw value (type byte and body) with a correct footer.
+    fn payload(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![kind];
+        out.extend_from_slice(body);
+        out.extend_from_slice(&(super::super::RDB_VERSION as u16).to_le_bytes());
+        let crc = crc64::update(0, &out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// A hash listpack blob `a`→`1`, `b`→`2` as an RDB string.
+    fn hash_listpack() -> Vec<u8> {
+        let lp: Vec<u8> = vec![
+            17, 0, 0, 0, 4, 0, 0x81, b'a', 2, 1, 1, 0x81, b'b', 2, 2, 1, 0xff,
+        ];
+        let mut out = vec![lp.len() as u8];
+        out.extend_from_slice(&lp);
+        out
+    }
+
+    fn deep(on: bool) -> LoadLimits {
+        LoadLimits {
+            deep: on,
+            ..limits()
+        }
+    }
+
+    #[test]
+    fn dump_payloads_report_redis_reasons() {
+        let good = payload(TYPE_HASH_LISTPACK, &hash_listpack());
+        assert!(matches!(
+            decode_dump(&good, deep(true), false),
+            Ok(Value::Hash(_))
+        ));
+        // A wrong back-length fails only the deep check; a broken element fails both.
+        let mut body = hash_listpack();
+        body[9] = 7;
+        let bad_backlen = payload(TYPE_HASH_LISTPACK, &body);
+        assert!(decode_dump(&bad_backlen, deep(false), false).is_ok());
+        let Err(DumpError::BadData(Some(e))) = decode_dump(&bad_backlen, deep(true), false) else {
+            panic!("a wrong back-length passed the deep check");
+        };
+        assert_eq!(e.reason, "Hash listpack integrity check failed.");
+        let mut body = hash_listpack();
+        body[7] = 0xfc;
+        for on in [false, true] {
+            assert!(matches!(
+                decode_dump(&payload(TYPE_HASH_LISTPACK, &body), deep(on), false),
+                Err(DumpError::BadData(Some(_)))
+            ));
+        }
+        // A duplicate field is refused whatever the mode.
+        let mut body = hash_listpack();
+        body[13] = b'a';
+        assert!(decode_dump(&payload(TYPE_HASH_LISTPACK, &body), deep(false), false).is_err());
+        // The checksum is skipped only when asked.
+        let mut wrong_crc = good.clone();
+        *wrong_crc.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            decode_dump(&wrong_crc, deep(true), false).unwrap_err(),
+            DumpError::VersionOrChecksum
+        );
+        assert!(decode_dump(&wrong_crc, deep(true), true).is_ok());
+        // An empty collection is bad data in a payload.
+        assert_eq!(
+            decode_dump(&payload(TYPE_LIST, &[0]), deep(true), false).unwrap_err(),
+            DumpError::BadData(None)
+        );
+    }
+
+    #[test]
+    fn files_skip_empty_keys_and_name_the_key_that_fails() {
+        let mut bytes = b"REDIS0010".to_vec();
+        bytes.extend_from_slice(&[OPCODE_SELECTDB, 0]);
+        bytes.extend_from_slice(&[TYPE_SET, 1, b'e', 0]);
+        bytes.extend_from_slice(&[TYPE_STRING, 1, b'k', 1, b'v']);
+        bytes.push(OPCODE_EOF);
+        bytes.extend_from_slice(&[0; 8]);
+        let mut keys = Vec::new();
+        let summary = decode(&bytes, limits(), 0, |l| keys.push(l.key)).unwrap();
+        assert_eq!(keys, [b"k".to_vec()]);
+        assert_eq!(
+            (summary.empty_keys, summary.first_empty_keys),
+            (1, vec![b"e".to_vec()])
+        );
+
+        let mut bad = b"REDIS0010".to_vec();
+        bad.extend_from_slice(&[TYPE_SET_INTSET, 3, b'i', b's', b't', 12]);
+        // Width 2, two members, out of order.
+        bad.extend_from_slice(&[2, 0, 0, 0, 2, 0, 0, 0, 5, 0, 1, 0]);
+        bad.push(OPCODE_EOF);
+        bad.extend_from_slice(&[0; 8]);
+        let e = decode(&bad, limits(), 0, |_| {}).unwrap_err();
+        assert_eq!(e.reason, "Intset integrity check failed.");
+        assert_eq!(
+            (e.key.as_deref(), e.kind),
+            (Some(&b"ist"[..]), Some(TYPE_SET_INTSET))
+        );
+        assert_eq!(e.offset, 27);
+    }
+
+    #[test]
+    fn version_11_files_with_set_listpacks_load() {
+        let mut bytes = b"REDIS0011".to_vec();
+        // A set listpack of "a" and 7, then the same key type with a duplicate member.
+        let lp = [13, 0, 0, 0, 2, 0, 0x81, b'a', 2, 7, 1, 0xff];
+        let mut lp = lp.to_vec();
+        lp[0] = lp.len() as u8;
+        bytes.extend_from_slice(&[TYPE_SET_LISTPACK, 1, b's', lp.len() as u8]);
+        bytes.extend_from_slice(&lp);
+        bytes.push(OPCODE_EOF);
+        bytes.extend_from_slice(&[0; 8]);
+        let got = load(&bytes).unwrap();
+        let Value::Set(set) = &got[0].value else {
+            panic!("not a set")
+        };
+        assert_eq!(set.len(), 2);
+        let dup = bytes
+            .iter()
+            .map(|&b| if b == b'a' { b'7' } else { b })
+            .collect::<Vec<_>>();
+        assert_eq!(
+            load(&dup).unwrap_err().reason,
+            "Set listpack integrity check failed."
+        );
+        assert!(load(b"REDIS0012\xff\0\0\0\0\0\0\0\0").is_err());
+    }
+
+    proptest::proptest! {
+        /// Payloads of every compact type with a few bytes overwritten: the reader returns a
+        /// value or an error in both modes, never panics, and what the deep check accepts the
+        /// shallow one accepts too.
+        #[test]
+        fn mutated_compact_payloads_never_panic(
+            pick in 0usize..4,
+            edits in proptest::collection::vec((0usize..64, 0u8..=255), 1..4),
+        ) {
+            let (kind, body): (u8, Vec<u8>) = match pick {
+                0 => (TYPE_HASH_LISTPACK, hash_listpack()),
+                1 => (TYPE_SET_INTSET, vec![14, 2, 0, 0, 0, 3, 0, 0, 0, 1, 0, 2, 0, 3, 0]),
+                2 => (TYPE_LIST_QUICKLIST_2, {
+                    let mut b = vec![1, 2];
+                    b.extend(hash_listpack());
+                    b
+                }),
+                _ => (TYPE_HASH_ZIPMAP, vec![7, 1, 1, b'a', 1, 0, b'x', 0xff]),
+            };
+            let mut body = body;
+            for (at, b) in edits {
+                let n = body.len();
+                body[at % n] = b;
+            }
+            let p = payload(kind, &body);
+            let deep_ok = decode_dump(&p, deep(true), false).is_ok();
+            let shallow_ok = decode_dump(&p, deep(false), false).is_ok();
+            proptest::prop_assert!(!deep_ok || shallow_ok);
+        }
+    }
+
     #[test]
     fn corrupt_input_is_an_error_never_a_panic() {
         let mut w = RdbWriter::new();
@@ -658,7 +1043,7 @@ mod tests {
         let mut bad_crc = good.clone();
         let last = bad_crc.len() - 1;
         bad_crc[last] ^= 1;
-        assert_eq!(load(&bad_crc).unwrap_err().0, "RDB CRC error");
+        assert_eq!(load(&bad_crc).unwrap_err().reason, "RDB CRC error");
         for cut in 0..good.len() - 1 {
             assert!(load(&good[..cut]).is_err(), "cut at {cut}");
         }

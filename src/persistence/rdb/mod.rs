@@ -2,6 +2,7 @@
 //! reads one back (and older files, whose compact types `ziplist` reads), `crc64` is the
 //! checksum that ends every file.
 
+pub mod check;
 pub mod crc64;
 pub mod decode;
 pub mod encode;

@@ -12,11 +12,33 @@ use crate::keyspace::stream::{Consumer, Fields, FieldsRef, Group, Nack, Stream, 
 
 pub const TYPE_STREAM_LISTPACKS: u8 = 15;
 pub const TYPE_STREAM_LISTPACKS_2: u8 = 19;
+/// Redis 7.2 (RDB 11): consumers also carry their last active time.
+pub const TYPE_STREAM_LISTPACKS_3: u8 = 21;
 
 const FLAG_DELETED: i64 = 1;
 const FLAG_SAMEFIELDS: i64 = 2;
 
 // ---- listpack writing ----
+
+/// The back-length that follows a listpack element of `l` bytes (encoding and data): 7 bits
+/// per byte, most significant first, every byte but the first flagged with the top bit, so
+/// it can be read backwards from the next element.
+fn backlen_bytes(l: usize) -> ([u8; 5], usize) {
+    let l = l as u64;
+    let n = match l {
+        0..=127 => 1,
+        128..=16382 => 2,
+        16383..=2097150 => 3,
+        2097151..=268435454 => 4,
+        _ => 5,
+    };
+    let mut out = [0u8; 5];
+    for (i, b) in out[..n].iter_mut().enumerate() {
+        let shift = 7 * (n - 1 - i);
+        *b = ((l >> shift) & 127) as u8 | if i > 0 { 128 } else { 0 };
+    }
+    (out, n)
+}
 
 /// A listpack under construction.
 struct LpWriter {
@@ -33,28 +55,8 @@ impl LpWriter {
     }
 
     fn backlen(&mut self, l: usize) {
-        let l = l as u64;
-        if l <= 127 {
-            self.buf.push(l as u8);
-        } else if l < 16383 {
-            self.buf.push((l >> 7) as u8);
-            self.buf.push((l & 127) as u8 | 128);
-        } else if l < 2097151 {
-            self.buf.push((l >> 14) as u8);
-            self.buf.push(((l >> 7) & 127) as u8 | 128);
-            self.buf.push((l & 127) as u8 | 128);
-        } else if l < 268435455 {
-            self.buf.push((l >> 21) as u8);
-            self.buf.push(((l >> 14) & 127) as u8 | 128);
-            self.buf.push(((l >> 7) & 127) as u8 | 128);
-            self.buf.push((l & 127) as u8 | 128);
-        } else {
-            self.buf.push((l >> 28) as u8);
-            self.buf.push(((l >> 21) & 127) as u8 | 128);
-            self.buf.push(((l >> 14) & 127) as u8 | 128);
-            self.buf.push(((l >> 7) & 127) as u8 | 128);
-            self.buf.push((l & 127) as u8 | 128);
-        }
+        let (bytes, n) = backlen_bytes(l);
+        self.buf.extend_from_slice(&bytes[..n]);
     }
 
     fn int(&mut self, v: i64) {
@@ -223,83 +225,122 @@ enum Elem<'a> {
     Str(&'a [u8]),
 }
 
-/// Splits a listpack into its elements, checking every bound.
-fn lp_elements(lp: &[u8]) -> Result<Vec<Elem<'_>>, String> {
-    if lp.len() < 7 || u32::from_le_bytes(lp[..4].try_into().unwrap()) as usize != lp.len() {
-        return Err("invalid listpack header".into());
-    }
-    let mut out = Vec::new();
-    let mut p = 6;
-    let end = lp.len() - 1;
-    if lp[end] != 0xff {
-        return Err("listpack without terminator".into());
-    }
-    let take = |p: usize, n: usize| -> Result<&[u8], String> {
-        if p + n > end {
-            return Err("listpack element out of bounds".into());
+/// Walks a listpack's elements front to back, checking every bound. With `deep`, each
+/// element's back-length must be the one its size calls for and, once the walk is done, the
+/// header's element count must match (Redis's deep sanitization); without, those redundant
+/// fields are not looked at, since nothing here reads a listpack backwards.
+struct LpIter<'a> {
+    lp: &'a [u8],
+    p: usize,
+    end: usize,
+    deep: bool,
+    seen: usize,
+}
+
+impl<'a> LpIter<'a> {
+    fn new(lp: &'a [u8], deep: bool) -> Result<LpIter<'a>, String> {
+        if lp.len() < 7
+            || u32::from_le_bytes(lp[..4].try_into().unwrap()) as usize != lp.len()
+            || lp[lp.len() - 1] != 0xff
+        {
+            return Err("invalid listpack header".into());
         }
-        Ok(&lp[p..p + n])
-    };
-    while p < end {
-        let b = lp[p];
+        Ok(LpIter {
+            lp,
+            p: 6,
+            end: lp.len() - 1,
+            deep,
+            seen: 0,
+        })
+    }
+
+    fn take(&self, p: usize, n: usize) -> Result<&'a [u8], String> {
+        match p.checked_add(n) {
+            Some(e) if e <= self.end => Ok(&self.lp[p..e]),
+            _ => Err("listpack element out of bounds".into()),
+        }
+    }
+
+    /// The next element, `None` at the terminator.
+    fn next_elem(&mut self) -> Result<Option<Elem<'a>>, String> {
+        let p = self.p;
+        if p >= self.end {
+            return Ok(None);
+        }
+        let b = self.lp[p];
         let (elem, len) = if b & 0x80 == 0 {
             (Elem::Int(b as i64), 1)
         } else if b & 0xc0 == 0x80 {
             let n = (b & 0x3f) as usize;
-            (Elem::Str(take(p + 1, n)?), 1 + n)
+            (Elem::Str(self.take(p + 1, n)?), 1 + n)
         } else if b & 0xe0 == 0xc0 {
-            let u = (((b & 0x1f) as i64) << 8) | take(p + 1, 1)?[0] as i64;
+            let u = (((b & 0x1f) as i64) << 8) | self.take(p + 1, 1)?[0] as i64;
             let v = if u >= 1 << 12 { u - (1 << 13) } else { u };
             (Elem::Int(v), 2)
         } else if b & 0xf0 == 0xe0 {
-            let n = (((b & 0x0f) as usize) << 8) | take(p + 1, 1)?[0] as usize;
-            (Elem::Str(take(p + 2, n)?), 2 + n)
+            let n = (((b & 0x0f) as usize) << 8) | self.take(p + 1, 1)?[0] as usize;
+            (Elem::Str(self.take(p + 2, n)?), 2 + n)
         } else {
             match b {
                 0xf0 => {
-                    let n = u32::from_le_bytes(take(p + 1, 4)?.try_into().unwrap()) as usize;
-                    (Elem::Str(take(p + 5, n)?), 5 + n)
+                    let n = u32::from_le_bytes(self.take(p + 1, 4)?.try_into().unwrap()) as usize;
+                    (Elem::Str(self.take(p + 5, n)?), 5 + n)
                 }
                 0xf1 => (
-                    Elem::Int(i16::from_le_bytes(take(p + 1, 2)?.try_into().unwrap()) as i64),
+                    Elem::Int(i16::from_le_bytes(self.take(p + 1, 2)?.try_into().unwrap()) as i64),
                     3,
                 ),
                 0xf2 => {
-                    let t = take(p + 1, 3)?;
+                    let t = self.take(p + 1, 3)?;
                     let v = i32::from_le_bytes([0, t[0], t[1], t[2]]) >> 8;
                     (Elem::Int(v as i64), 4)
                 }
                 0xf3 => (
-                    Elem::Int(i32::from_le_bytes(take(p + 1, 4)?.try_into().unwrap()) as i64),
+                    Elem::Int(i32::from_le_bytes(self.take(p + 1, 4)?.try_into().unwrap()) as i64),
                     5,
                 ),
                 0xf4 => (
-                    Elem::Int(i64::from_le_bytes(take(p + 1, 8)?.try_into().unwrap())),
+                    Elem::Int(i64::from_le_bytes(self.take(p + 1, 8)?.try_into().unwrap())),
                     9,
                 ),
                 _ => return Err("invalid listpack encoding".into()),
             }
         };
-        let backlen = match len {
-            0..=127 => 1,
-            128..=16382 => 2,
-            16383..=2097150 => 3,
-            2097151..=268435454 => 4,
-            _ => 5,
-        };
-        p += len + backlen;
-        if p > end {
-            return Err("listpack element out of bounds".into());
+        let (backlen, n) = backlen_bytes(len);
+        let stored = self.take(p + len, n)?;
+        if self.deep && stored != &backlen[..n] {
+            return Err("listpack element with a wrong back-length".into());
         }
-        out.push(elem);
+        self.p = p + len + n;
+        self.seen += 1;
+        Ok(Some(elem))
     }
+
+    /// Ends a walk that has read every element: in deep mode the header's count must match.
+    fn finish(&self) -> Result<(), String> {
+        let header_count = u16::from_le_bytes([self.lp[4], self.lp[5]]);
+        if self.deep && header_count != u16::MAX && header_count as usize != self.seen {
+            return Err("listpack element count mismatch".into());
+        }
+        Ok(())
+    }
+}
+
+/// Splits a whole listpack into its elements.
+fn lp_elements(lp: &[u8], deep: bool) -> Result<Vec<Elem<'_>>, String> {
+    let mut it = LpIter::new(lp, deep)?;
+    let mut out = Vec::new();
+    while let Some(e) = it.next_elem()? {
+        out.push(e);
+    }
+    it.finish()?;
     Ok(out)
 }
 
 /// Every element of a listpack as bytes (integers in their decimal form), for the compact
 /// hash, sorted set and list encodings.
-pub(super) fn listpack_strings(lp: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    Ok(lp_elements(lp)?
+pub(super) fn listpack_strings(lp: &[u8], deep: bool) -> Result<Vec<Vec<u8>>, String> {
+    Ok(lp_elements(lp, deep)?
         .iter()
         .map(|e| e.bytes().into_vec())
         .collect())
@@ -325,17 +366,17 @@ impl Elem<'_> {
 fn read_node(
     master: StreamId,
     lp: &[u8],
+    deep: bool,
 ) -> Result<(Vec<(StreamId, Fields)>, u64, StreamId), String> {
-    let e = lp_elements(lp)?;
-    let mut it = e.iter();
+    let mut it = LpIter::new(lp, deep)?;
     let mut next = || {
-        it.next()
+        it.next_elem()?
             .ok_or_else(|| "truncated stream listpack".to_string())
     };
     let count = next()?.int()?;
     let deleted = next()?.int()?;
     let nmaster = next()?.int()?;
-    if count < 0 || deleted < 0 || nmaster < 0 || nmaster as usize > e.len() {
+    if count < 0 || deleted < 0 || nmaster < 0 || nmaster as usize > lp.len() {
         return Err("invalid stream master entry".into());
     }
     let mut master_fields = Vec::with_capacity(nmaster as usize);
@@ -348,7 +389,7 @@ fn read_node(
     let mut live = Vec::new();
     let mut seen_deleted = 0u64;
     let mut last = master;
-    for _ in 0..(count + deleted) {
+    for _ in 0..count.saturating_add(deleted) {
         let flags = next()?.int()?;
         let ms = master.ms.wrapping_add(next()?.int()? as u64);
         let seq = master.seq.wrapping_add(next()?.int()? as u64);
@@ -361,14 +402,22 @@ fn read_node(
             }
         } else {
             let n = next()?.int()?;
-            if n < 0 || n as usize > e.len() {
+            if n < 0 || n as usize > lp.len() {
                 return Err("invalid field count".into());
             }
             for _ in 0..n * 2 {
                 fields.push(next()?.bytes());
             }
         }
-        next()?.int()?;
+        let lp_count = next()?.int()?;
+        let want = if flags & FLAG_SAMEFIELDS != 0 {
+            3 + master_fields.len() as i64
+        } else {
+            3 + fields.len() as i64 + 1
+        };
+        if deep && lp_count != want {
+            return Err("stream entry with a wrong element count".into());
+        }
         if id < last || (id == last && !(live.is_empty() && seen_deleted == 0)) {
             return Err("stream IDs out of order".into());
         }
@@ -379,8 +428,11 @@ fn read_node(
             live.push((id, Fields::new(&fields)));
         }
     }
-    if next().is_ok() {
-        return Err("trailing listpack elements".into());
+    if deep {
+        if it.next_elem()?.is_some() {
+            return Err("trailing listpack elements".into());
+        }
+        it.finish()?;
     }
     if live.len() as i64 != count || seen_deleted as i64 != deleted {
         return Err("stream node counts do not match".into());
@@ -391,6 +443,7 @@ fn read_node(
 /// The reading side of `write_stream`: the caller supplies its length and string readers.
 pub fn read_stream(
     kind: u8,
+    deep: bool,
     length: &mut dyn FnMut() -> Result<u64, String>,
     string: &mut dyn FnMut() -> Result<Vec<u8>, String>,
     raw: &mut dyn FnMut(usize) -> Result<Vec<u8>, String>,
@@ -401,24 +454,27 @@ pub fn read_stream(
         let key = string()?;
         let key: [u8; 16] = key
             .try_into()
-            .map_err(|_| "stream node key is not 16 bytes".to_string())?;
+            .map_err(|_| "Stream node key entry is not the size of a stream ID".to_string())?;
         let master = StreamId::decode(&key);
         let lp = string()?;
-        let (live, deleted, last) = read_node(master, &lp)?;
+        let (live, deleted, last) = read_node(master, &lp, deep)
+            .map_err(|_| "Stream listpack integrity check failed.".to_string())?;
         if live.is_empty() && deleted == 0 {
-            return Err("empty stream node".into());
+            return Err("Empty listpack inside stream".into());
         }
-        if s.nodes().keys().next_back().is_some_and(|k| *k >= master) {
-            return Err("stream nodes out of order".into());
+        match s.nodes().keys().next_back() {
+            Some(k) if *k == master => return Err("Listpack re-added with existing key".into()),
+            Some(k) if *k > master => return Err("Stream listpack integrity check failed.".into()),
+            _ => {}
         }
         s.push_node(master, live, deleted, last, lp.len());
     }
     let length_field = length()?;
     if length_field != s.len() {
-        return Err("stream length does not match its entries".into());
+        return Err("Stream length inconsistent with rax entries".into());
     }
     s.last_id = StreamId::new(length()?, length()?);
-    if kind == TYPE_STREAM_LISTPACKS_2 {
+    if kind != TYPE_STREAM_LISTPACKS {
         s.first_id = StreamId::new(length()?, length()?);
         s.max_deleted_entry_id = StreamId::new(length()?, length()?);
         s.entries_added = length()?;
@@ -430,7 +486,7 @@ pub fn read_stream(
     for _ in 0..ngroups {
         let name = string()?;
         let last_id = StreamId::new(length()?, length()?);
-        let entries_read = if kind == TYPE_STREAM_LISTPACKS_2 {
+        let entries_read = if kind != TYPE_STREAM_LISTPACKS {
             length()? as i64
         } else {
             s.estimate_distance(last_id).map_or(-1, |v| v as i64)
@@ -441,7 +497,7 @@ pub fn read_stream(
             let id: [u8; 16] = raw(16)?.try_into().expect("16 bytes");
             let t: [u8; 8] = raw(8)?.try_into().expect("8 bytes");
             let count = length()?;
-            g.pel.insert(
+            let previous = g.pel.insert(
                 StreamId::decode(&id),
                 Nack {
                     consumer: Box::default(),
@@ -449,11 +505,23 @@ pub fn read_stream(
                     delivery_count: count,
                 },
             );
+            if previous.is_some() {
+                return Err("Duplicated global PEL entry loading stream consumer group".into());
+            }
         }
+        // Which global PEL entries a consumer has claimed (a name may be empty).
+        let mut owned = std::collections::BTreeSet::new();
         let nconsumers = length()?;
         for _ in 0..nconsumers {
             let cname: Box<[u8]> = string()?.into();
+            if g.consumers.contains_key(&cname) {
+                return Err("Duplicate stream consumer detected.".into());
+            }
             let t: [u8; 8] = raw(8)?.try_into().expect("8 bytes");
+            if kind == TYPE_STREAM_LISTPACKS_3 {
+                // The active time: ferrodis keeps the seen time only.
+                raw(8)?;
+            }
             let mut c = Consumer {
                 seen_time_ms: u64::from_le_bytes(t),
                 pel: Default::default(),
@@ -465,21 +533,27 @@ pub fn read_stream(
                 let nack = g
                     .pel
                     .get_mut(&id)
-                    .ok_or("consumer PEL entry missing from the group PEL")?;
+                    .ok_or("Consumer entry not found in group global PEL")?;
+                if !owned.insert(id) {
+                    return Err(
+                        "Duplicated consumer PEL entry  loading a stream consumer group".into(),
+                    );
+                }
                 nack.consumer = cname.clone();
                 c.pel.insert(id);
             }
             g.consumers.insert(cname, c);
         }
-        if g.pel
-            .values()
-            .any(|n| n.consumer.is_empty() && !g.consumers.contains_key(&n.consumer))
-        {
-            return Err("group PEL entry without a consumer".into());
+        if owned.len() != g.pel.len() {
+            return Err("Stream CG PEL entry without consumer".into());
         }
-        if s.groups.insert(name.into(), g).is_some() {
-            return Err("duplicated consumer group name".into());
+        if s.groups.contains_key(&name[..]) {
+            return Err(format!(
+                "Duplicated consumer group name {}",
+                String::from_utf8_lossy(&name)
+            ));
         }
+        s.groups.insert(name.into(), g);
     }
     Ok(s)
 }
@@ -513,7 +587,7 @@ mod tests {
         w.string(&[b'y'; 100]);
         w.string(&long);
         let lp = w.finish();
-        let e = lp_elements(&lp).unwrap();
+        let e = lp_elements(&lp, true).unwrap();
         let got: Vec<i64> = e[..ints.len()].iter().map(|x| x.int().unwrap()).collect();
         assert_eq!(got, ints);
         assert_eq!(&*e[ints.len()].bytes(), b"abc");
@@ -530,7 +604,7 @@ mod tests {
         s.append(StreamId::new(7, 3), f(&["c", "3"]), 100, 4096);
         let master = *s.nodes().keys().next().unwrap();
         let lp = node_listpack(master, s.node_entries(master));
-        let (live, deleted, last) = read_node(master, &lp).unwrap();
+        let (live, deleted, last) = read_node(master, &lp, true).unwrap();
         assert_eq!(deleted, 0);
         assert_eq!(last, StreamId::new(7, 3));
         let want: Vec<_> = s
@@ -575,6 +649,7 @@ mod tests {
                 entries: 128,
                 value: 64,
             },
+            deep: true,
         };
         let mut loaded = Vec::new();
         super::super::decode::decode(&bytes, limits, 0, |l| loaded.push(l)).unwrap();

@@ -38,7 +38,10 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Every entry of a ziplist, integers as their decimal text.
+/// Every entry of a ziplist, integers as their decimal text, after the whole structure has
+/// been checked: the byte count and tail offset of the header, each entry's record of the
+/// previous entry's size, every encoding, the terminator, and the entry count (unless it
+/// saturated at 65535).
 pub fn ziplist_strings(blob: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     if blob.len() < ZIPLIST_HEADER_BYTES + 1 {
         return Err("short ziplist".into());
@@ -47,24 +50,41 @@ pub fn ziplist_strings(blob: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     if declared != blob.len() {
         return Err("ziplist length mismatch".into());
     }
+    if blob[blob.len() - 1] != ZIP_END {
+        return Err("ziplist without terminator".into());
+    }
+    let tail = u32::from_le_bytes(blob[4..8].try_into().unwrap()) as usize;
+    if tail > blob.len() - 1 {
+        return Err("ziplist tail offset out of range".into());
+    }
+    let header_count = u16::from_le_bytes(blob[8..10].try_into().unwrap());
+    // Entries may not run into the terminator.
     let mut c = Cursor {
-        blob,
+        blob: &blob[..blob.len() - 1],
         pos: ZIPLIST_HEADER_BYTES,
     };
     let mut out = Vec::new();
-    loop {
-        let first = c.byte()?;
-        if first == ZIP_END {
-            break;
-        }
+    let (mut prev_size, mut last_start) = (0usize, None);
+    while c.pos < c.blob.len() {
+        let start = c.pos;
         // The previous entry's length: one byte, or 0xfe and four more.
-        if first == 0xfe {
-            c.take(4)?;
+        let prevlen = match c.byte()? {
+            0xfe => u32::from_le_bytes(c.take(4)?.try_into().unwrap()) as usize,
+            0xff => return Err("ziplist entry starts with the terminator".into()),
+            b => b as usize,
+        };
+        if prevlen != prev_size {
+            return Err("ziplist entry has a wrong previous length".into());
         }
         out.push(entry(&mut c)?);
+        prev_size = c.pos - start;
+        last_start = Some(start);
     }
-    if c.pos != blob.len() {
-        return Err("bytes after the ziplist end".into());
+    if last_start.is_some_and(|s| s != tail) {
+        return Err("ziplist tail offset is not the last entry".into());
+    }
+    if header_count != u16::MAX && header_count as usize != out.len() {
+        return Err("ziplist entry count mismatch".into());
     }
     Ok(out)
 }
@@ -100,12 +120,13 @@ fn entry(c: &mut Cursor<'_>) -> Result<Vec<u8>, String> {
     })
 }
 
-/// A zipmap's keys and values, alternating.
+/// A zipmap's keys and values, alternating. The map must hold at least one pair, and the count
+/// byte of its header must match unless it says "unknown" (254 or more).
 pub fn zipmap_strings(blob: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let mut c = Cursor { blob, pos: 1 };
-    if blob.is_empty() {
+    if blob.len() < 2 || blob[blob.len() - 1] != ZIPMAP_END {
         return Err("short zipmap".into());
     }
+    let mut c = Cursor { blob, pos: 1 };
     let mut out = Vec::new();
     loop {
         let len = match c.byte()? {
@@ -125,6 +146,13 @@ pub fn zipmap_strings(blob: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         out.push(key);
         out.push(value);
     }
+    if c.pos != blob.len() {
+        return Err("bytes after the zipmap end".into());
+    }
+    let pairs = out.len() / 2;
+    if pairs == 0 || (blob[0] < ZIPMAP_BIGLEN && blob[0] as usize != pairs) {
+        return Err("zipmap count mismatch".into());
+    }
     Ok(out)
 }
 
@@ -134,16 +162,17 @@ mod tests {
 
     fn ziplist(entries: &[&[u8]]) -> Vec<u8> {
         let mut body = Vec::new();
-        let mut prev = 0usize;
+        let (mut prev, mut tail) = (0usize, 0usize);
         for e in entries {
             let start = body.len();
+            tail = ZIPLIST_HEADER_BYTES + start;
             body.push(prev as u8);
             body.extend_from_slice(e);
             prev = body.len() - start;
         }
         let total = ZIPLIST_HEADER_BYTES + body.len() + 1;
         let mut out = (total as u32).to_le_bytes().to_vec();
-        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(tail as u32).to_le_bytes());
         out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
         out.extend_from_slice(&body);
         out.push(ZIP_END);
@@ -188,6 +217,23 @@ mod tests {
     }
 
     #[test]
+    fn every_inconsistency_of_a_ziplist_is_refused() {
+        let good = ziplist(&[b"\x01a", b"\x01b", &[0xf3]]);
+        assert!(ziplist_strings(&good).is_ok());
+        // A wrong previous-entry length, entry count, tail offset, or an empty ziplist whose
+        // count says otherwise.
+        for (at, value) in [(13, 2u8), (8, 2), (4, 11)] {
+            let mut bad = good.clone();
+            bad[at] = value;
+            assert!(ziplist_strings(&bad).is_err(), "byte {at} = {value}");
+        }
+        let mut empty = ziplist(&[]);
+        assert_eq!(ziplist_strings(&empty).unwrap(), Vec::<Vec<u8>>::new());
+        empty[8] = 1;
+        assert!(ziplist_strings(&empty).is_err());
+    }
+
+    #[test]
     fn zipmap_pairs_skip_free_bytes() {
         let blob = [2, 1, b'a', 2, 1, b'x', b'y', 0, 1, b'b', 0, 0, ZIPMAP_END];
         assert_eq!(
@@ -195,5 +241,10 @@ mod tests {
             vec![b"a".to_vec(), b"xy".to_vec(), b"b".to_vec(), b"".to_vec()]
         );
         assert!(zipmap_strings(&blob[..5]).is_err());
+        // Empty, or a count byte that does not match.
+        assert!(zipmap_strings(&[0, ZIPMAP_END]).is_err());
+        let mut miscounted = blob;
+        miscounted[0] = 3;
+        assert!(zipmap_strings(&miscounted).is_err());
     }
 }
