@@ -609,7 +609,7 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Option<Val
         }
         TYPE_SET_LISTPACK => {
             let blob = r.string()?;
-            let Ok(members) = super::stream::listpack_strings(&blob, limits.deep) else {
+            let Ok(members) = super::listpack::listpack_strings(&blob, limits.deep) else {
                 return integrity("Set listpack");
             };
             let mut set: Option<Set> = None;
@@ -647,7 +647,7 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Option<Val
                 _ => "Hash ziplist",
             };
             let items = match kind {
-                TYPE_HASH_LISTPACK => super::stream::listpack_strings(&blob, limits.deep),
+                TYPE_HASH_LISTPACK => super::listpack::listpack_strings(&blob, limits.deep),
                 _ => super::ziplist::ziplist_strings(&blob),
             };
             let Ok(items) = items else {
@@ -674,7 +674,7 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Option<Val
                 _ => "Zset ziplist",
             };
             let items = match kind {
-                TYPE_ZSET_LISTPACK => super::stream::listpack_strings(&blob, limits.deep),
+                TYPE_ZSET_LISTPACK => super::listpack::listpack_strings(&blob, limits.deep),
                 _ => super::ziplist::ziplist_strings(&blob),
             };
             let Ok(items) = items else {
@@ -720,7 +720,7 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Option<Val
                 if container == QUICKLIST_NODE_PLAIN {
                     items.push(blob);
                 } else {
-                    let Ok(node) = super::stream::listpack_strings(&blob, limits.deep) else {
+                    let Ok(node) = super::listpack::listpack_strings(&blob, limits.deep) else {
                         return integrity("Listpack");
                     };
                     items.extend(node);

@@ -6,6 +6,7 @@ pub mod check;
 pub mod crc64;
 pub mod decode;
 pub mod encode;
+pub mod listpack;
 pub mod lzf;
 pub mod stream;
 pub mod ziplist;
