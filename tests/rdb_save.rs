@@ -97,6 +97,39 @@ fn fill(c: &mut redis::Connection) {
         .arg("v")
         .query(c)
         .unwrap();
+    // Past the compact encodings: an LZF-compressed string, a list of several quicklist
+    // nodes, a hashtable hash, a skiplist sorted set, an intset of 64-bit members, and a
+    // listpack sorted set with every kind of score.
+    let _: () = c.set("long", "x".repeat(300)).unwrap();
+    let items: Vec<String> = (0..3000).map(|i| format!("element-{i}")).collect();
+    let _: () = c.rpush("biglist", &items).unwrap();
+    let fields: Vec<(String, String)> = (0..200)
+        .map(|i| (format!("f{i}"), format!("v{i}")))
+        .collect();
+    let _: () = c.hset_multiple("bighash", &fields).unwrap();
+    let members: Vec<(f64, String)> = (0..200)
+        .map(|i| (i as f64 / 3.0, format!("m{i}")))
+        .collect();
+    let _: () = c.zadd_multiple("bigzset", &members).unwrap();
+    let _: () = c.sadd("wideints", &[i64::MIN, -70000, 5, 1 << 40]).unwrap();
+    let _: () = redis::cmd("ZADD")
+        .arg("scores")
+        .arg(&[
+            "-inf",
+            "a",
+            "-0",
+            "b",
+            "0.1",
+            "c",
+            "4611686018427387904",
+            "d",
+            "1e300",
+            "e",
+            "inf",
+            "f",
+        ])
+        .query(c)
+        .unwrap();
     let _: () = redis::cmd("SELECT").arg(3).query(c).unwrap();
     let _: () = c.set("in-db-3", "three").unwrap();
     let _: () = redis::cmd("SELECT").arg(0).query(c).unwrap();
@@ -134,7 +167,7 @@ fn bgsave_writes_a_file_redis_reads_back() {
         "{log}"
     );
     let dump = server.dir.join("dump.rdb");
-    assert_eq!(load(&dump).len(), 309);
+    assert_eq!(load(&dump).len(), 315);
 
     if let Some(check) = tool("redis-check-rdb") {
         let out = Command::new(check).arg(&dump).output().unwrap();
@@ -185,7 +218,7 @@ fn save_replies_ok_and_resets_the_change_count() {
     let reply: String = redis::cmd("SAVE").query(&mut c).unwrap();
     assert_eq!(reply, "OK");
     assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "0");
-    assert_eq!(load(&server.dir.join("dump.rdb")).len(), 309);
+    assert_eq!(load(&server.dir.join("dump.rdb")).len(), 315);
     assert!(server.log().contains("DB saved on disk"));
     let e = redis::cmd("BGSAVE")
         .arg("now")
@@ -296,9 +329,9 @@ fn a_restart_loads_the_saved_file() {
     let server = Server::start_in(dir.clone(), &[]);
     let mut c = server.client();
     let keys: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
-    assert_eq!(keys, 308);
+    assert_eq!(keys, 314);
     assert_eq!(c.get::<_, String>("str:7").unwrap(), "value-7");
-    assert_eq!(info_field(&mut c, "rdb_last_load_keys_loaded"), "309");
+    assert_eq!(info_field(&mut c, "rdb_last_load_keys_loaded"), "315");
     assert_eq!(info_field(&mut c, "rdb_last_load_keys_expired"), "1");
     let log = server.log();
     assert!(
@@ -597,7 +630,7 @@ fn check_rdb_and_startup_report_a_damaged_value_and_skip_empty_keys() {
     assert!(ok, "{report}");
     assert!(report.contains("Checksum OK"), "{report}");
     assert!(report.contains("\\o/ RDB looks OK! \\o/"), "{report}");
-    assert!(report.contains("[info] 309 keys read"), "{report}");
+    assert!(report.contains("[info] 315 keys read"), "{report}");
 
     // An empty set (skipped) and an intset whose members are out of order (refused), in a
     // file saved without a checksum.

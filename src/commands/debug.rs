@@ -627,113 +627,12 @@ fn debug_object(ctx: &mut ExecCtx, key: &[u8]) -> CmdResult {
     Ok(Reply::status(line))
 }
 
-/// Bytes of an RDB length prefix (`rdbSaveLen`).
-fn rdb_len_bytes(len: usize) -> usize {
-    match len as u64 {
-        0..=0x3f => 1,
-        0x40..=0x3fff => 2,
-        0x4000..=0xffff_ffff => 5,
-        _ => 9,
-    }
-}
-
-/// Bytes of an integer in RDB's special encodings, if it fits one (`rdbEncodeInteger`).
-fn rdb_int_bytes(i: i64) -> Option<usize> {
-    if (-(1 << 7)..(1 << 7)).contains(&i) {
-        Some(2)
-    } else if (-(1 << 15)..(1 << 15)).contains(&i) {
-        Some(3)
-    } else if (-(1 << 31)..(1 << 31)).contains(&i) {
-        Some(5)
-    } else {
-        None
-    }
-}
-
-/// Bytes of a string in an RDB file (`rdbSaveRawString`). Short decimal strings use the
-/// integer encodings; LZF compression of strings over 20 bytes is not modelled, so
-/// compressible strings count at their full length.
-fn rdb_string_bytes(s: &[u8]) -> usize {
-    if s.len() <= 11 {
-        if let Some(n) = crate::util::parse_int(s).and_then(rdb_int_bytes) {
-            return n;
-        }
-    }
-    rdb_len_bytes(s.len()) + s.len()
-}
-
-/// Redis's `rdbSavedObjectLen`: the size the value takes in an RDB file.
+/// Redis's `rdbSavedObjectLen`: the size the value takes in an RDB file, as the RDB writer
+/// writes it (everything after the type byte).
 fn serialized_len(value: &Value, config: &crate::config::Config) -> usize {
-    match value {
-        Value::Str(StrValue::Int(i)) => {
-            rdb_int_bytes(*i).unwrap_or_else(|| rdb_string_bytes(i.to_string().as_bytes()))
-        }
-        Value::Str(s) => rdb_string_bytes(&s.to_bytes()),
-        Value::List(list) => {
-            let model = QuicklistModel::of(list, config);
-            rdb_len_bytes(model.nodes.len())
-                + model
-                    .nodes
-                    .iter()
-                    .map(|&lp| 1 + rdb_len_bytes(lp) + lp)
-                    .sum::<usize>()
-        }
-        // An intset is saved as one string: an 8-byte header and fixed-width integers.
-        Value::Set(set) if set.is_intset() => {
-            let width = set
-                .iter()
-                .filter_map(|m| crate::util::parse_int(&m))
-                .map(|i| {
-                    if i16::try_from(i).is_ok() {
-                        2
-                    } else if i32::try_from(i).is_ok() {
-                        4
-                    } else {
-                        8
-                    }
-                })
-                .max()
-                .unwrap_or(2);
-            let blob = 8 + width * set.len();
-            rdb_len_bytes(blob) + blob
-        }
-        Value::Set(set) => {
-            rdb_len_bytes(set.len()) + set.iter().map(|m| rdb_string_bytes(&m)).sum::<usize>()
-        }
-        // A listpack hash is saved as one string: the listpack itself.
-        Value::Hash(hash) if hash.is_listpack() => {
-            let blob = crate::keyspace::hash::listpack_bytes(hash.iter());
-            rdb_len_bytes(blob) + blob
-        }
-        // Field/value pairs (and member/score pairs) as strings; the sorted set family
-        // refines this to its listpack form.
-        Value::Hash(hash) => {
-            rdb_len_bytes(hash.len())
-                + hash
-                    .iter()
-                    .map(|(f, v)| rdb_string_bytes(f) + rdb_string_bytes(v))
-                    .sum::<usize>()
-        }
-        Value::ZSet(zset) => {
-            let zset = zset.view();
-            rdb_len_bytes(zset.len())
-                + zset
-                    .iter()
-                    .map(|(m, _)| rdb_string_bytes(m) + 8)
-                    .sum::<usize>()
-        }
-        // Each node as a 16-byte key and its listpack, then the counters and the groups;
-        // the groups' PELs are not modelled.
-        Value::Stream(stream) => {
-            rdb_len_bytes(stream.nodes().len())
-                + stream
-                    .nodes()
-                    .values()
-                    .map(|n| 17 + rdb_len_bytes(n.bytes) + n.bytes)
-                    .sum::<usize>()
-                + 40
-        }
-    }
+    use crate::persistence::rdb::encode::{Options, RdbWriter};
+    // A DUMP payload is the type byte, the value, and a 10-byte footer.
+    RdbWriter::dump_payload(value, Options::from_config(config)).len() - 11
 }
 
 /// How Redis 7.0 would split a list into quicklist nodes: listpacks filled up to
@@ -759,7 +658,7 @@ impl QuicklistModel {
         };
         let (mut nodes, mut bytes, mut count) = (Vec::new(), Self::LISTPACK_HEADER + 1, 0i64);
         for item in &list.items {
-            let entry = listpack_entry_bytes(item);
+            let entry = crate::persistence::rdb::listpack::element_len(item);
             let full = if fill >= 0 {
                 count >= fill.max(1) || bytes + entry > byte_limit
             } else {
@@ -777,29 +676,6 @@ impl QuicklistModel {
         }
         QuicklistModel { nodes }
     }
-}
-
-/// Bytes one element takes in a listpack: encoding header, payload, back-length.
-fn listpack_entry_bytes(item: &[u8]) -> usize {
-    let body = match crate::util::parse_int(item).filter(|_| item.len() <= 20) {
-        Some(i) if (0..128).contains(&i) => 1,
-        Some(i) if (-4096..4096).contains(&i) => 2,
-        Some(i) if (-(1 << 15)..(1 << 15)).contains(&i) => 3,
-        Some(i) if (-(1 << 23)..(1 << 23)).contains(&i) => 4,
-        Some(i) if (-(1 << 31)..(1 << 31)).contains(&i) => 5,
-        Some(_) => 9,
-        None if item.len() < 64 => 1 + item.len(),
-        None if item.len() < 4096 => 2 + item.len(),
-        None => 5 + item.len(),
-    };
-    let backlen = match body {
-        0..=127 => 1,
-        128..=16383 => 2,
-        16384..=2097151 => 3,
-        2097152..=268435455 => 4,
-        _ => 5,
-    };
-    body + backlen
 }
 
 // ---- DEBUG POPULATE ----

@@ -9,7 +9,7 @@ use super::spec::{acl, flag::*, kflag, CmdResult, CommandSpec as C, KeySpec};
 use crate::config::values::{notify, SanitizeDumpPayload};
 use crate::keyspace::Entry;
 use crate::persistence::rdb::decode::{decode_dump, DumpError, LoadLimits};
-use crate::persistence::rdb::encode::RdbWriter;
+use crate::persistence::rdb::encode::{Options, RdbWriter};
 use crate::resp::{ErrorReply, Reply};
 use bytes::Bytes;
 use std::sync::atomic::Ordering::Relaxed;
@@ -52,8 +52,9 @@ pub const COMMANDS: &[C] = &[
 ];
 
 fn dump(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
+    let opts = Options::from_config(&ctx.server.config());
     Ok(match ctx.lookup_read(&args[1]) {
-        Some(entry) => Reply::Bulk(RdbWriter::dump_payload(&entry.value).into()),
+        Some(entry) => Reply::Bulk(RdbWriter::dump_payload(&entry.value, opts).into()),
         None => Reply::Null,
     })
 }

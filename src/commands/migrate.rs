@@ -9,7 +9,7 @@ use super::spec::{
     acl, flag::*, kflag, BeginSearch, CmdResult, CommandSpec as C, FindKeys, KeySpec,
 };
 use crate::config::values::notify;
-use crate::persistence::rdb::encode::RdbWriter;
+use crate::persistence::rdb::encode::{Options, RdbWriter};
 use crate::resp::{ErrorReply, Reply};
 use bytes::Bytes;
 
@@ -210,6 +210,7 @@ fn prepare(ctx: &mut ExecCtx, args: &[Bytes], a: &MigrateArgs) -> Option<Migrate
     let mut out = Vec::new();
     let mut keys = Vec::new();
     let mut found = false;
+    let opts = Options::from_config(&ctx.server.config());
     for key in &args[a.first_key..a.first_key + a.num_keys] {
         let now_ms = ctx.now_ms;
         let Some(entry) = ctx.lookup_read(key) else {
@@ -221,7 +222,7 @@ fn prepare(ctx: &mut ExecCtx, args: &[Bytes], a: &MigrateArgs) -> Option<Migrate
             at if at < now_ms => continue,
             at => (at - now_ms).max(1),
         };
-        let payload = RdbWriter::dump_payload(&entry.value);
+        let payload = RdbWriter::dump_payload(&entry.value, opts);
         let argc = if a.replace { 5 } else { 4 };
         out.extend_from_slice(format!("*{argc}\r\n").as_bytes());
         bulk(&mut out, name);

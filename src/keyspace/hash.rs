@@ -14,9 +14,6 @@ use std::hash::BuildHasher;
 const TABLE_INITIAL_BUCKETS: usize = 4;
 /// A table shrinks once fewer than this percent of its buckets are used (HASHTABLE_MIN_FILL).
 const TABLE_MIN_FILL_PERCENT: usize = 10;
-/// A listpack's fixed header (total bytes and element count) and its end marker.
-const LISTPACK_HEADER_BYTES: usize = 6;
-const LISTPACK_END_BYTES: usize = 1;
 
 /// The two configuration limits that keep a hash in the `listpack` encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,39 +209,6 @@ impl<'a> Iterator for Pairs<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         Some((self.0.next()?, self.0.next()?))
     }
-}
-
-/// Bytes a listpack holding these pairs takes: header, every element, end marker.
-pub fn listpack_bytes<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> usize {
-    LISTPACK_HEADER_BYTES
-        + LISTPACK_END_BYTES
-        + pairs
-            .map(|(f, x)| listpack_entry_bytes(f) + listpack_entry_bytes(x))
-            .sum::<usize>()
-}
-
-/// Bytes one element takes in a listpack: encoding header and payload (integers in the
-/// smallest of Redis's integer encodings), then the back-length.
-fn listpack_entry_bytes(item: &[u8]) -> usize {
-    let body = match crate::resp::decode::parse_i64(item) {
-        Some(i) if (0..=127).contains(&i) => 1,
-        Some(i) if (-4096..4096).contains(&i) => 2,
-        Some(i) if i16::try_from(i).is_ok() => 3,
-        Some(i) if (-(1 << 23)..(1 << 23)).contains(&i) => 4,
-        Some(i) if i32::try_from(i).is_ok() => 5,
-        Some(_) => 9,
-        None if item.len() < 64 => 1 + item.len(),
-        None if item.len() < 4096 => 2 + item.len(),
-        None => 5 + item.len(),
-    };
-    let back = match body {
-        0..=127 => 1,
-        128..=16383 => 2,
-        16384..=2097151 => 3,
-        2097152..=268435455 => 4,
-        _ => 5,
-    };
-    body + back
 }
 
 impl Default for Hash {
@@ -550,17 +514,6 @@ mod tests {
         }
         assert_eq!(seen.len(), 10);
         assert!(Hash::new().random(&mut rand).is_none());
-    }
-
-    #[test]
-    fn listpack_sizes_follow_the_element_encodings() {
-        assert_eq!(listpack_entry_bytes(b"5"), 2);
-        assert_eq!(listpack_entry_bytes(b"1000"), 3);
-        assert_eq!(listpack_entry_bytes(b"abc"), 5);
-        assert_eq!(
-            listpack_bytes([(&b"a"[..], &b"1"[..])].into_iter()),
-            7 + 3 + 2
-        );
     }
 
     mod model {

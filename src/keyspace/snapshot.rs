@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Appends one key's record (expiry, type, key, value) to the buffer.
-pub type EncodeFn = fn(&mut Vec<u8>, &[u8], &Entry);
+pub type EncodeFn = Arc<dyn Fn(&mut Vec<u8>, &[u8], &Entry) + Send + Sync>;
 
 /// 64-bit words of one database's slot bitmap.
 const WORDS: usize = SLOT_COUNT / 64;
@@ -306,7 +306,7 @@ mod tests {
         set(&ks, 0, "b", "2");
         set(&ks, 0, "a", "3");
         set(&ks, 0, "foo", "4");
-        let cut = ks.begin_snapshot(0, encode);
+        let cut = ks.begin_snapshot(0, Arc::new(encode));
         assert_eq!(cut.keys_total(), 4);
         assert_eq!(
             collect(&ks, &cut),
@@ -335,7 +335,7 @@ mod tests {
         let ks = Keyspace::new(2, 1);
         set(&ks, 0, "a", "old");
         set(&ks, 0, "b", "old");
-        let cut = ks.begin_snapshot(0, encode);
+        let cut = ks.begin_snapshot(0, Arc::new(encode));
         set(&ks, 0, "a", "new");
         set(&ks, 0, "c", "new"); // slot 7365: empty at the cut
         {
@@ -356,7 +356,7 @@ mod tests {
         let ks = Keyspace::new(2, 2);
         set(&ks, 0, "a", "0");
         set(&ks, 1, "b", "1");
-        let cut = ks.begin_snapshot(0, encode);
+        let cut = ks.begin_snapshot(0, Arc::new(encode));
         {
             let mut l = ks.lock_all();
             l.swap_db(0, 1);
@@ -373,7 +373,7 @@ mod tests {
         let ks = Keyspace::new(1, 1);
         set(&ks, 0, "a", "1");
         set(&ks, 0, "b", "2");
-        let cut = ks.begin_snapshot(0, encode);
+        let cut = ks.begin_snapshot(0, Arc::new(encode));
         cut.abandon();
         ks.lock_all().flush_db(0);
         assert_eq!(cut.early_bytes(), 0);
@@ -392,7 +392,7 @@ mod tests {
         set(&ks, 0, "a", "1");
         set(&ks, 0, "b", "2");
         ks.lock_all().set_expire(0, b"a", 50);
-        let cut = ks.begin_snapshot(100, encode);
+        let cut = ks.begin_snapshot(100, Arc::new(encode));
         let pieces = collect(&ks, &cut);
         assert_eq!(
             pieces[0],

@@ -205,9 +205,9 @@ fn base_image(state: &ServerState, locked: &mut crate::keyspace::Locked<'_>) -> 
         ),
         ("aof-base", b"1".to_vec()),
     ];
-    let _ = state;
+    let opts = crate::persistence::rdb::encode::Options::from_config(&state.config());
     let functions = crate::commands::scripting::functions::library_sources();
-    crate::persistence::rdb::encode::encode_dataset(locked, now, &aux, &functions)
+    crate::persistence::rdb::encode::encode_dataset(locked, now, &aux, &functions, opts)
 }
 
 /// BGREWRITEAOF, or turning AOF on (`enable`): starts the rewrite in the background. False

@@ -13,7 +13,7 @@ use super::connection::unix_us;
 use super::state::ServerState;
 use crate::keyspace::snapshot::{Cut, Piece};
 use crate::log_at;
-use crate::persistence::rdb::encode::{encode_entry, PieceWriter};
+use crate::persistence::rdb::encode::{entry_encoder, Options, PieceWriter};
 use parking_lot::Mutex;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -162,9 +162,8 @@ fn cut(state: &ServerState) -> (Arc<Cut>, Head) {
     aux.push(("aof-base", b"0".to_vec()));
     // Redis writes every key its tables hold, logically expired or not (the loader drops
     // those whose time has passed): an expiry horizon of 0 keeps them all.
-    let cut = state
-        .keyspace
-        .begin_snapshot_locked(&locked, 0, encode_entry);
+    let encode = entry_encoder(Options::from_config(&state.config()));
+    let cut = state.keyspace.begin_snapshot_locked(&locked, 0, encode);
     let functions = crate::commands::scripting::functions::library_sources();
     (cut, Head { aux, functions })
 }

@@ -45,8 +45,14 @@ fn snapshot(state: &ServerState, client_id: u64) -> (Vec<u8>, u64) {
         ("aof-base", b"0".to_vec()),
     ];
     let functions = crate::commands::scripting::functions::library_sources();
-    let payload =
-        crate::persistence::rdb::encode::encode_dataset(&mut locked, now_ms, &aux, &functions);
+    let opts = crate::persistence::rdb::encode::Options::from_config(&state.config());
+    let payload = crate::persistence::rdb::encode::encode_dataset(
+        &mut locked,
+        now_ms,
+        &aux,
+        &functions,
+        opts,
+    );
     (payload, offset)
 }
 

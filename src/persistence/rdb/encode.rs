@@ -3,11 +3,14 @@
 //! preceded by an EXPIRETIME_MS opcode), then EOF and the CRC-64 of everything before it
 //! (little endian).
 //!
-//! Values are written in the plain object types every RDB reader understands: STRING (with the
-//! integer encodings), LIST, SET, HASH and ZSET_2. Redis 7.0 itself writes the listpack- and
-//! intset-based types for small values; a reader loads both forms into the same value.
+//! Values are written in the types Redis 7.0 writes for them: strings with the integer
+//! encodings (and LZF-compressed above 20 bytes with `rdbcompression`), lists as quicklist
+//! nodes of listpacks (QUICKLIST_2), intset sets as an intset blob, listpack hashes and sorted
+//! sets as one listpack, the big encodings as plain SET, HASH and ZSET_2 records, streams as
+//! STREAM_LISTPACKS_2.
 
 use super::crc64;
+use super::listpack::{self, LpWriter};
 use crate::keyspace::{Entry, StrValue, Value};
 use bytes::Bytes;
 
@@ -23,6 +26,43 @@ pub const TYPE_LIST: u8 = 1;
 pub const TYPE_SET: u8 = 2;
 pub const TYPE_HASH: u8 = 4;
 pub const TYPE_ZSET_2: u8 = 5;
+pub const TYPE_SET_INTSET: u8 = 11;
+pub const TYPE_HASH_LISTPACK: u8 = 16;
+pub const TYPE_ZSET_LISTPACK: u8 = 17;
+pub const TYPE_LIST_QUICKLIST_2: u8 = 18;
+/// A quicklist node whose string is a listpack.
+const QUICKLIST_NODE_PACKED: u64 = 2;
+const ENC_LZF: u8 = 0xc3;
+/// Strings this long or shorter are never compressed (Redis's threshold).
+const LZF_MIN_LEN: usize = 20;
+
+/// How values are written: the settings of the server that writes them.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// `rdbcompression`: LZF for strings longer than 20 bytes when it saves space.
+    pub compress: bool,
+    /// `list-max-listpack-size`: how full a list's quicklist nodes get.
+    pub list_max_listpack_size: i64,
+}
+
+impl Default for Options {
+    /// Redis's defaults.
+    fn default() -> Options {
+        Options {
+            compress: true,
+            list_max_listpack_size: -2,
+        }
+    }
+}
+
+impl Options {
+    pub fn from_config(config: &crate::config::Config) -> Options {
+        Options {
+            compress: config.rdbcompression,
+            list_max_listpack_size: config.list_max_listpack_size,
+        }
+    }
+}
 
 const ENC_INT8: u8 = 0xc0;
 const ENC_INT16: u8 = 0xc1;
@@ -31,6 +71,7 @@ const ENC_INT32: u8 = 0xc2;
 /// Builds an RDB file in memory.
 pub struct RdbWriter {
     out: Vec<u8>,
+    opts: Options,
 }
 
 impl Default for RdbWriter {
@@ -40,11 +81,24 @@ impl Default for RdbWriter {
 }
 
 impl RdbWriter {
-    /// Starts a file: the magic string.
+    /// Starts a file: the magic string. Values are written with Redis's default options.
     pub fn new() -> RdbWriter {
+        RdbWriter::with_options(Options::default())
+    }
+
+    /// Starts a file written with `opts`.
+    pub fn with_options(opts: Options) -> RdbWriter {
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(format!("REDIS{:04}", super::RDB_VERSION).as_bytes());
-        RdbWriter { out }
+        RdbWriter { out, opts }
+    }
+
+    /// A writer appending to `out`.
+    fn onto(out: &mut Vec<u8>, opts: Options) -> RdbWriter {
+        RdbWriter {
+            out: std::mem::take(out),
+            opts,
+        }
     }
 
     /// An auxiliary field (`redis-ver`, `ctime`, ...).
@@ -96,11 +150,21 @@ impl RdbWriter {
                 }
             }
             Value::List(list) => {
-                key_then(self, TYPE_LIST);
-                self.length(list.len() as u64);
-                for item in list.iter() {
-                    self.string(item);
+                key_then(self, TYPE_LIST_QUICKLIST_2);
+                let nodes = quicklist_nodes(list, self.opts.list_max_listpack_size);
+                self.length(nodes.len() as u64);
+                for node in nodes {
+                    self.length(QUICKLIST_NODE_PACKED);
+                    self.string(&node);
                 }
+            }
+            Value::Set(set) if set.is_intset() => {
+                key_then(self, TYPE_SET_INTSET);
+                let members: Vec<i64> = set
+                    .iter()
+                    .filter_map(|m| crate::util::parse_int(&m))
+                    .collect();
+                self.string(&intset_blob(&members));
             }
             Value::Set(set) => {
                 key_then(self, TYPE_SET);
@@ -108,6 +172,15 @@ impl RdbWriter {
                 for member in set.iter() {
                     self.string(&member);
                 }
+            }
+            Value::Hash(hash) if hash.is_listpack() => {
+                key_then(self, TYPE_HASH_LISTPACK);
+                let mut lp = LpWriter::new();
+                for (field, value) in hash.iter() {
+                    lp.string(field);
+                    lp.string(value);
+                }
+                self.string(&lp.finish());
             }
             Value::Hash(hash) => {
                 key_then(self, TYPE_HASH);
@@ -117,26 +190,36 @@ impl RdbWriter {
                     self.string(value);
                 }
             }
+            Value::ZSet(zset) if zset.view().is_listpack() => {
+                let zset = zset.view();
+                key_then(self, TYPE_ZSET_LISTPACK);
+                let mut lp = LpWriter::new();
+                for (member, score) in zset.iter() {
+                    lp.string(member);
+                    lp.string(listpack_score(score).as_bytes());
+                }
+                self.string(&lp.finish());
+            }
             Value::ZSet(zset) => {
                 let zset = zset.view();
                 key_then(self, TYPE_ZSET_2);
                 self.length(zset.len() as u64);
-                for (member, score) in zset.iter() {
+                // Highest score first, as Redis walks its skiplist when saving.
+                for (member, score) in zset.iter().rev() {
                     self.string(member);
                     self.out.extend_from_slice(&score.to_le_bytes());
                 }
             }
             Value::Stream(stream) => {
                 key_then(self, super::stream::TYPE_STREAM_LISTPACKS_2);
+                let opts = self.opts;
                 let mut out = std::mem::take(&mut self.out);
                 super::stream::write_stream(
                     stream,
                     &mut out,
                     &mut |o, n| RdbWriter::length_to(o, n),
                     &mut |o, s| {
-                        let mut w = RdbWriter {
-                            out: std::mem::take(o),
-                        };
+                        let mut w = RdbWriter::onto(o, opts);
                         w.string(s);
                         *o = w.out;
                     },
@@ -149,9 +232,10 @@ impl RdbWriter {
     /// A DUMP payload: the value as an RDB object (type byte and payload, no key), the RDB
     /// version as two little-endian bytes, and the CRC-64 of all of that. Redis computes the
     /// checksum whatever `rdbchecksum` says.
-    pub fn dump_payload(value: &Value) -> Vec<u8> {
+    pub fn dump_payload(value: &Value, opts: Options) -> Vec<u8> {
         let mut w = RdbWriter {
             out: Vec::with_capacity(32),
+            opts,
         };
         w.object(None, value);
         w.out
@@ -199,6 +283,16 @@ impl RdbWriter {
                 }
             }
         }
+        if self.opts.compress && s.len() > LZF_MIN_LEN {
+            // Worth it only when it saves at least four bytes, as Redis decides.
+            if let Some(packed) = super::lzf::compress(s, s.len() - 4) {
+                self.out.push(ENC_LZF);
+                self.length(packed.len() as u64);
+                self.length(s.len() as u64);
+                self.out.extend_from_slice(&packed);
+                return;
+            }
+        }
         self.length(s.len() as u64);
         self.out.extend_from_slice(s);
     }
@@ -221,14 +315,83 @@ impl RdbWriter {
     }
 }
 
-/// One key's record (expiry, type, key, value) appended to `out`: the encoder a snapshot cut
-/// carries, the same one `encode_dataset` uses.
-pub fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
-    let mut w = RdbWriter {
-        out: std::mem::take(out),
-    };
+/// One key's record (expiry, type, key, value) appended to `out`, as `encode_dataset` writes
+/// it.
+pub fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry, opts: Options) {
+    let mut w = RdbWriter::onto(out, opts);
     w.entry(key, entry);
     *out = w.out;
+}
+
+/// The encoder a snapshot cut carries: `encode_entry` with `opts`.
+pub fn entry_encoder(opts: Options) -> crate::keyspace::snapshot::EncodeFn {
+    std::sync::Arc::new(move |out: &mut Vec<u8>, key: &[u8], entry: &Entry| {
+        encode_entry(out, key, entry, opts)
+    })
+}
+
+/// A list cut into quicklist nodes the way Redis 7.0 fills them: each node's listpack takes
+/// elements until `fill` of them (when positive) or until the next one would pass the size
+/// class (-1 to -5: 4 to 64 KiB; positive fills are still capped at 8 KiB).
+fn quicklist_nodes(list: &crate::keyspace::list::List, fill: i64) -> Vec<Vec<u8>> {
+    const SAFETY_LIMIT: usize = 8192;
+    let byte_limit = match fill {
+        f if f >= 0 => SAFETY_LIMIT,
+        -1 => 4096,
+        -2 => 8192,
+        -3 => 16384,
+        -4 => 32768,
+        _ => 65536,
+    };
+    let mut nodes = Vec::new();
+    let mut lp = LpWriter::new();
+    for item in list.iter() {
+        let count = lp.count() as i64;
+        let full = (fill >= 0 && count >= fill.max(1))
+            || lp.bytes() + listpack::element_len(item) > byte_limit;
+        if count > 0 && full {
+            nodes.push(std::mem::take(&mut lp).finish());
+        }
+        lp.string(item);
+    }
+    if lp.count() > 0 {
+        nodes.push(lp.finish());
+    }
+    nodes
+}
+
+/// An intset blob: element width (2, 4 or 8 bytes, the narrowest that holds every member),
+/// count, then the members in ascending order, all little endian.
+fn intset_blob(members: &[i64]) -> Vec<u8> {
+    let width: usize = if members.iter().all(|&m| i16::try_from(m).is_ok()) {
+        2
+    } else if members.iter().all(|&m| i32::try_from(m).is_ok()) {
+        4
+    } else {
+        8
+    };
+    let mut sorted = members.to_vec();
+    sorted.sort_unstable();
+    let mut out = Vec::with_capacity(8 + width * sorted.len());
+    out.extend_from_slice(&(width as u32).to_le_bytes());
+    out.extend_from_slice(&(sorted.len() as u32).to_le_bytes());
+    for m in sorted {
+        out.extend_from_slice(&m.to_le_bytes()[..width]);
+    }
+    out
+}
+
+/// A score as Redis 7.0 puts it in a sorted set's listpack: integral values within half the
+/// i64 range as integers (-0 as 0), anything else in `%.17g` form (`inf`, `-inf`).
+fn listpack_score(score: f64) -> String {
+    const LIMIT: f64 = (i64::MAX / 2) as f64;
+    if score.is_infinite() {
+        return if score > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    if (-LIMIT..=LIMIT).contains(&score) && score == (score as i64) as f64 {
+        return (score as i64).to_string();
+    }
+    crate::resp::reply::format_double_g17(score)
 }
 
 /// A file written in pieces (a snapshot walked slot by slot): the opening, each database
@@ -257,7 +420,7 @@ impl PieceWriter {
         use crate::keyspace::snapshot::Piece;
         let bytes = match piece {
             Piece::Db { db, keys, expires } => {
-                let mut w = RdbWriter { out: Vec::new() };
+                let mut w = RdbWriter::onto(&mut Vec::new(), Options::default());
                 w.select_db(db, keys, expires);
                 w.out
             }
@@ -288,8 +451,9 @@ pub fn encode_dataset(
     now_ms: u64,
     aux: &[(&str, Vec<u8>)],
     functions: &[Bytes],
+    opts: Options,
 ) -> Vec<u8> {
-    let mut w = RdbWriter::new();
+    let mut w = RdbWriter::with_options(opts);
     for (key, value) in aux {
         w.aux(key, value);
     }
@@ -313,7 +477,7 @@ pub fn encode_dataset(
 /// FUNCTION DUMP's payload: one FUNCTION2 record per library, the RDB version (u16 little
 /// endian) and the CRC-64 of everything before it.
 pub fn functions_payload(functions: &[Bytes]) -> Vec<u8> {
-    let mut w = RdbWriter { out: Vec::new() };
+    let mut w = RdbWriter::onto(&mut Vec::new(), Options::default());
     for code in functions {
         w.function(code);
     }
@@ -346,8 +510,8 @@ mod tests {
             l.set_expire(1, b"key:1", 5000);
         }
         let aux = vec![("redis-ver", b"7.0.15".to_vec())];
-        let whole = encode_dataset(&mut ks.lock_all(), 1000, &aux, &[]);
-        let cut = ks.begin_snapshot(1000, encode_entry);
+        let whole = encode_dataset(&mut ks.lock_all(), 1000, &aux, &[], Options::default());
+        let cut = ks.begin_snapshot(1000, entry_encoder(Options::default()));
         let (mut w, mut out) = PieceWriter::start(&aux, &[]);
         assert!(cut.walk(&ks, &mut |p| {
             out.extend(w.piece(p));
@@ -356,6 +520,93 @@ mod tests {
         ks.snapshot().finish();
         out.extend(w.finish());
         assert_eq!(out, whole);
+    }
+
+    /// Writes `value` under key `k` with `opts` and reads it back.
+    fn round_trip(value: Value, opts: Options) -> (Vec<u8>, Value) {
+        let mut w = RdbWriter::with_options(opts);
+        w.select_db(0, 1, 0);
+        w.entry(b"k", &Entry::new(value, 0));
+        let bytes = w.finish();
+        let limits = super::super::decode::LoadLimits {
+            set_max_intset_entries: 512,
+            hash: crate::keyspace::hash::Limits {
+                max_entries: 128,
+                max_value: 64,
+            },
+            zset: crate::keyspace::zset::Limits {
+                entries: 128,
+                value: 64,
+            },
+            deep: true,
+        };
+        let mut got = Vec::new();
+        super::super::decode::decode(&bytes, limits, 0, |l| got.push(l)).unwrap();
+        (bytes, got.pop().unwrap().value)
+    }
+
+    #[test]
+    fn compact_encodings_are_written_as_redis_writes_them() {
+        let opts = Options::default();
+        // A list of several quicklist nodes (fill 4: at most four elements per node).
+        let items: Vec<String> = (0..10).map(|i| format!("e{i}")).collect();
+        let list = Value::List(Box::new(List::from_items(&items)));
+        let small = Options {
+            list_max_listpack_size: 4,
+            ..opts
+        };
+        let (bytes, back) = round_trip(list.clone(), small);
+        // Magic (9), SELECTDB (2), RESIZEDB (3), then the type byte and the key.
+        assert_eq!(bytes[14], TYPE_LIST_QUICKLIST_2);
+        assert_eq!(bytes[17], 3, "three nodes");
+        assert_eq!(back, list);
+        // An intset of 64-bit members.
+        let mut set = crate::keyspace::set::Set::new_for(b"1");
+        for m in ["-9223372036854775808", "5", "1099511627776"] {
+            set.insert(m.as_bytes(), 512);
+        }
+        assert!(set.is_intset());
+        let (bytes, back) = round_trip(Value::Set(Box::new(set.clone())), opts);
+        assert_eq!(bytes[14], TYPE_SET_INTSET);
+        assert_eq!(back, Value::Set(Box::new(set)));
+        // A listpack hash.
+        let mut hash = crate::keyspace::hash::Hash::new();
+        let limits = crate::keyspace::hash::Limits {
+            max_entries: 128,
+            max_value: 64,
+        };
+        hash.set(b"f", b"12", limits);
+        hash.set(b"g", b"text", limits);
+        let (bytes, back) = round_trip(Value::Hash(hash.clone()), opts);
+        assert_eq!(bytes[14], TYPE_HASH_LISTPACK);
+        assert_eq!(back, Value::Hash(hash));
+        // Long strings are compressed when it pays, and only then.
+        let text = Value::Str(StrValue::from_bytes("abcd".repeat(50).as_bytes()));
+        let (bytes, back) = round_trip(text.clone(), opts);
+        assert_eq!(bytes[17], ENC_LZF);
+        assert!(bytes.len() < 100);
+        assert_eq!(back, text);
+        let plain = Options {
+            compress: false,
+            ..opts
+        };
+        let (bytes, _) = round_trip(text, plain);
+        assert!(bytes.len() > 200);
+    }
+
+    #[test]
+    fn listpack_scores_follow_redis() {
+        assert_eq!(listpack_score(-0.0), "0");
+        assert_eq!(listpack_score(1.5), "1.5");
+        assert_eq!(listpack_score(-7.0), "-7");
+        assert_eq!(listpack_score(f64::INFINITY), "inf");
+        assert_eq!(listpack_score(f64::NEG_INFINITY), "-inf");
+        assert_eq!(listpack_score(0.1), "0.10000000000000001");
+        assert_eq!(listpack_score(1e300), "1.0000000000000001e+300");
+        assert_eq!(
+            intset_blob(&[3, -1]),
+            [2, 0, 0, 0, 2, 0, 0, 0, 0xff, 0xff, 3, 0]
+        );
     }
 
     #[test]
@@ -407,15 +658,27 @@ mod tests {
                 0,
                 0,
                 0,
-                TYPE_LIST,
+                TYPE_LIST_QUICKLIST_2,
                 1,
                 b'k',
-                2,
+                // One node, a listpack: 14 bytes, 2 elements, "a" and "bc", terminator.
                 1,
+                QUICKLIST_NODE_PACKED as u8,
+                14,
+                14,
+                0,
+                0,
+                0,
+                2,
+                0,
+                0x81,
                 b'a',
                 2,
+                0x82,
                 b'b',
-                b'c'
+                b'c',
+                3,
+                0xff
             ]
         );
     }

@@ -25,10 +25,32 @@ fn backlen_bytes(l: usize) -> ([u8; 5], usize) {
     (out, n)
 }
 
+/// Bytes `LpWriter::string` takes for `s`: encoding and payload, then the back-length.
+pub fn element_len(s: &[u8]) -> usize {
+    let body = match crate::util::parse_int(s).filter(|_| s.len() <= 20) {
+        Some(v) if (0..=127).contains(&v) => 1,
+        Some(v) if (-4096..=4095).contains(&v) => 2,
+        Some(v) if i16::try_from(v).is_ok() => 3,
+        Some(v) if (-(1 << 23)..(1 << 23)).contains(&v) => 4,
+        Some(v) if i32::try_from(v).is_ok() => 5,
+        Some(_) => 9,
+        None if s.len() < 64 => 1 + s.len(),
+        None if s.len() < 4096 => 2 + s.len(),
+        None => 5 + s.len(),
+    };
+    body + backlen_bytes(body).1
+}
+
 /// A listpack under construction.
 pub struct LpWriter {
     buf: Vec<u8>,
     count: usize,
+}
+
+impl Default for LpWriter {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl LpWriter {
@@ -92,6 +114,16 @@ impl LpWriter {
         let len = self.buf.len() - start;
         self.backlen(len);
         self.count += 1;
+    }
+
+    /// Elements written so far.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The size the listpack would have if finished now.
+    pub fn bytes(&self) -> usize {
+        self.buf.len() + 1
     }
 
     pub fn finish(mut self) -> Vec<u8> {
@@ -281,5 +313,28 @@ mod tests {
         assert_eq!(&*e[ints.len()].bytes(), b"abc");
         assert_eq!(e[ints.len() + 1].bytes().len(), 100);
         assert_eq!(&*e[ints.len() + 2].bytes(), &long[..]);
+    }
+
+    #[test]
+    fn element_len_is_what_the_writer_takes() {
+        let long = "y".repeat(5000);
+        let mid = "z".repeat(100);
+        for s in [
+            "0",
+            "127",
+            "128",
+            "-4096",
+            "40000",
+            "-9000000",
+            "3000000000",
+            "abc",
+            &mid,
+            &long,
+        ] {
+            let mut w = LpWriter::new();
+            let before = w.bytes();
+            w.string(s.as_bytes());
+            assert_eq!(w.bytes() - before, element_len(s.as_bytes()), "{s}");
+        }
     }
 }

@@ -4,6 +4,9 @@
 //! otherwise the top three bits give a match length (7 means an extra length byte follows)
 //! and the low five bits, with the next byte, a distance back into what was already output.
 //! Every length and distance is checked: bad input is an error, never a panic.
+//!
+//! `compress` writes the same format: a table remembers where each 3-byte sequence was last
+//! seen, a repeat within reach becomes a back reference, anything else a literal.
 
 /// Expands `input` into exactly `expected_len` bytes.
 pub fn decompress(input: &[u8], expected_len: usize) -> Result<Vec<u8>, String> {
@@ -57,9 +60,94 @@ pub fn decompress(input: &[u8], expected_len: usize) -> Result<Vec<u8>, String> 
     Ok(out)
 }
 
+/// Literal runs hold at most this many bytes.
+const MAX_LITERAL: usize = 32;
+/// Back references reach at most this far (13 bits of distance, minus one).
+const MAX_DISTANCE: usize = 1 << 13;
+/// The longest match one reference encodes: 2 + 7 + 255.
+const MAX_MATCH: usize = 264;
+const HASH_BITS: u32 = 14;
+
+/// Compresses `input`, or `None` when the result would be longer than `max_out` bytes (the
+/// caller then stores the bytes as they are).
+pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(max_out.min(input.len()));
+    let mut table = vec![usize::MAX; 1 << HASH_BITS];
+    let hash = |p: usize| {
+        let v = u32::from(input[p]) << 16 | u32::from(input[p + 1]) << 8 | u32::from(input[p + 2]);
+        (v.wrapping_mul(2654435761) >> (32 - HASH_BITS)) as usize
+    };
+    let mut literal_start = 0;
+    let mut i = 0;
+    let flush = |out: &mut Vec<u8>, from: usize, to: usize| {
+        for run in input[from..to].chunks(MAX_LITERAL) {
+            out.push((run.len() - 1) as u8);
+            out.extend_from_slice(run);
+        }
+    };
+    while i + 2 < input.len() {
+        let h = hash(i);
+        let candidate = table[h];
+        table[h] = i;
+        let reachable = candidate != usize::MAX && i - candidate <= MAX_DISTANCE;
+        if reachable && input[candidate..candidate + 3] == input[i..i + 3] {
+            let limit = (input.len() - i).min(MAX_MATCH);
+            let mut len = 3;
+            while len < limit && input[candidate + len] == input[i + len] {
+                len += 1;
+            }
+            flush(&mut out, literal_start, i);
+            let distance = i - candidate - 1;
+            let code = len - 2;
+            if code < 7 {
+                out.push(((code << 5) | (distance >> 8)) as u8);
+            } else {
+                out.push(((7 << 5) | (distance >> 8)) as u8);
+                out.push((code - 7) as u8);
+            }
+            out.push(distance as u8);
+            i += len;
+            literal_start = i;
+        } else {
+            i += 1;
+        }
+        if out.len() > max_out {
+            return None;
+        }
+    }
+    flush(&mut out, literal_start, input.len());
+    (out.len() <= max_out).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::decompress;
+    use super::{compress, decompress};
+
+    #[test]
+    fn compressed_bytes_expand_back() {
+        let mut inputs: Vec<Vec<u8>> = vec![
+            b"abcabcabcabcabcabcabcabcabcabcabcabc".to_vec(),
+            vec![b'x'; 10_000],
+            (0..5000u32).flat_map(|i| (i % 251).to_le_bytes()).collect(),
+            b"no repeats here".to_vec(),
+        ];
+        // Pseudo-random bytes with some repeated stretches.
+        let mut x = 12345u64;
+        let mut mixed = Vec::new();
+        for i in 0..20_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            mixed.push(if i % 700 < 300 { b'r' } else { (x >> 56) as u8 });
+        }
+        inputs.push(mixed);
+        for input in inputs {
+            let packed = compress(&input, usize::MAX).unwrap();
+            assert_eq!(decompress(&packed, input.len()).unwrap(), input);
+        }
+        assert!(compress(&[b'z'; 1000], 100).unwrap().len() < 100);
+        assert_eq!(compress(b"abcdefghijklmnopqrstuvwxyz", 20), None);
+    }
 
     #[test]
     fn literal_runs_are_copied() {
