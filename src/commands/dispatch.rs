@@ -542,8 +542,8 @@ fn admit_caller(
     Ok(())
 }
 
-/// Client eviction, OOM, NOREPLICAS, read-only replica, stale data, subscribed context: the
-/// gates after routing.
+/// Client eviction, OOM, NOREPLICAS, read-only replica, stale data, subscribed context,
+/// loading: the gates after routing.
 fn admit_resources(
     server: &ServerState,
     config: &Config,
@@ -602,6 +602,15 @@ fn admit_resources(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             cmd.fullname
         )));
+    }
+    // While a file loads only commands flagged `loading` run; EXEC too only when everything
+    // it queued is. The loader's own client (AOF replay) is let through.
+    if server.loading.load(Relaxed) && !client.is_master {
+        let refused = !has(flag::LOADING)
+            || (cmd.fullname == "exec" && queued_any(server, client, |s| !s.has(flag::LOADING)));
+        if refused {
+            return Err(errors::LOADING);
+        }
     }
     Ok(())
 }
