@@ -416,7 +416,6 @@ fn load_file(
     client.is_master = true;
     let mut pos = 0;
     let mut multi_start = None;
-    let delay = state.config().key_load_delay;
     let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::from_entropy();
     loop {
         match next_command(bytes, pos) {
@@ -442,7 +441,7 @@ fn load_file(
                 }
                 pos = next;
                 state.load_progress.set_loaded(base + pos as u64);
-                super::loading::key_delay(delay, &mut rng);
+                super::loading::key_delay(state.config().key_load_delay, &mut rng);
             }
             Ok(None) if multi_start.is_none() => return Ok(()),
             Ok(None) | Err(ReadError::Truncated) => {

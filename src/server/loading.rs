@@ -21,6 +21,9 @@ pub struct LoadProgress {
     rdb_used_mem: AtomicU64,
     /// How far into the files the load has come.
     loaded_bytes: AtomicU64,
+    /// Signalled when a load begins: startup serves clients from then on (with nothing to
+    /// load they are first served once startup is done, as with Redis).
+    pub began: tokio::sync::Notify,
 }
 
 /// What INFO persistence shows while loading.
@@ -97,6 +100,7 @@ pub fn begin(state: &ServerState, total_bytes: u64) -> Loading<'_> {
     state.load_progress.total_bytes.store(total_bytes, Relaxed);
     state.rdb.last_load_keys_loaded.store(0, Relaxed);
     state.rdb.last_load_keys_expired.store(0, Relaxed);
+    state.load_progress.began.notify_one();
     guard
 }
 
@@ -159,7 +163,6 @@ pub struct Inserter<'a> {
     base: u64,
     flushed_at: u64,
     interval: u64,
-    delay: i64,
     lru: u32,
     rng: rand::rngs::SmallRng,
     pub inserted: u64,
@@ -175,7 +178,6 @@ impl<'a> Inserter<'a> {
             base,
             flushed_at: base,
             interval: cfg.loading_process_events_interval_bytes.max(0) as u64,
-            delay: cfg.key_load_delay,
             lru,
             rng: rand::rngs::SmallRng::from_entropy(),
             inserted: 0,
@@ -192,11 +194,17 @@ impl<'a> Inserter<'a> {
         if self.pending.len() >= MAX_BATCH || crosses(self.flushed_at, at, self.interval) {
             self.flush(at);
         }
-        key_delay(self.delay, &mut self.rng);
+        // Read for every key, as Redis does: CONFIG SET during the load changes the pace.
+        key_delay(self.state.config().key_load_delay, &mut self.rng);
     }
 
     /// Puts every pending key into the keyspace; `at` is how far the load has come.
     pub fn flush(&mut self, at: u64) {
+        self.interval = self
+            .state
+            .config()
+            .loading_process_events_interval_bytes
+            .max(0) as u64;
         let mut batch = std::mem::take(&mut self.pending);
         batch.sort_by_key(|(shard, _)| *shard);
         let ks = &self.state.keyspace;

@@ -230,34 +230,39 @@ async fn serve(state: Arc<ServerState>) -> i32 {
         return 1;
     }
     drop(cfg);
-    // Clients are served while the dataset loads, as Redis serves them between its load's
-    // chunks: commands without the `loading` flag get -LOADING until it is done.
-    // Loading from the first client on until the dataset and the AOF are ready.
+    // Loading until the dataset and the AOF are ready.
     let loading = loading::hold(&state);
-    let listening = !listeners.is_empty();
-    for listener in listeners {
-        tokio::spawn(accept_loop(state.clone(), listener));
-    }
     let shutdown = wait_for_shutdown(&state);
     tokio::pin!(shutdown);
     let loader = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || load_data(&state))
     };
+    tokio::pin!(loader);
+    // Clients wait in the listen backlog until a load begins, then are served while it runs,
+    // as Redis serves them between its load's chunks: commands without the `loading` flag get
+    // -LOADING until it is done. With nothing to load they are served once startup is done.
+    let mut finished = None;
     tokio::select! {
-        loaded = loader => {
-            if !loaded.unwrap_or(false) {
-                return 1;
-            }
-            drop(loading);
-        }
-        () = &mut shutdown => {
-            // Shut down in the middle of the load: nothing was saved (the dataset is only
-            // partly there) and the loader is left behind, as Redis exits from its load.
-            finish_shutdown(&state);
-            std::process::exit(0);
-        }
+        loaded = &mut loader => finished = Some(loaded),
+        () = state.load_progress.began.notified() => {}
+        () = &mut shutdown => exit_during_load(&state),
     }
+    let listening = !listeners.is_empty();
+    for listener in listeners {
+        tokio::spawn(accept_loop(state.clone(), listener));
+    }
+    let loaded = match finished {
+        Some(loaded) => loaded,
+        None => tokio::select! {
+            loaded = &mut loader => loaded,
+            () = &mut shutdown => exit_during_load(&state),
+        },
+    };
+    if !loaded.unwrap_or(false) {
+        return 1;
+    }
+    drop(loading);
     if listening {
         log_at!(Notice, "Ready to accept connections");
     }
@@ -270,6 +275,13 @@ async fn serve(state: Arc<ServerState>) -> i32 {
     shutdown.await;
     finish_shutdown(&state);
     0
+}
+
+/// Shut down in the middle of the load: nothing was saved (the dataset is only partly there)
+/// and the loader is left behind, as Redis exits from within its load.
+fn exit_during_load(state: &ServerState) -> ! {
+    finish_shutdown(state);
+    std::process::exit(0);
 }
 
 /// Loads the dataset from disk (the AOF when `appendonly`, else the RDB file), in a thread of

@@ -2,7 +2,8 @@
 //! file means an empty dataset; a file that cannot be read or does not parse stops the server
 //! with Redis's log lines. Keys whose time has passed are dropped while loading on a primary
 //! and counted (`rdb_last_load_keys_expired`), as Redis does; a replica keeps them for its
-//! primary to expire.
+//! primary to expire. The load runs while clients are served: the server is `loading` (they
+//! get -LOADING) and the keys go into the keyspace in batches (`loading::Inserter`).
 
 use super::connection::unix_us;
 use super::state::ServerState;
