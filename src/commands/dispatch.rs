@@ -542,8 +542,8 @@ fn admit_caller(
     Ok(())
 }
 
-/// Client eviction, OOM, NOREPLICAS, read-only replica, stale data, subscribed context: the
-/// gates after routing.
+/// Client eviction, OOM, NOREPLICAS, read-only replica, stale data, subscribed context,
+/// loading: the gates after routing.
 fn admit_resources(
     server: &ServerState,
     config: &Config,
@@ -602,6 +602,15 @@ fn admit_resources(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             cmd.fullname
         )));
+    }
+    // While a file loads only commands flagged `loading` run; EXEC too only when everything
+    // it queued is. The loader's own client (AOF replay) is let through.
+    if server.loading.load(Relaxed) && !client.is_master {
+        let refused = !has(flag::LOADING)
+            || (cmd.fullname == "exec" && queued_any(server, client, |s| !s.has(flag::LOADING)));
+        if refused {
+            return Err(errors::LOADING);
+        }
     }
     Ok(())
 }
@@ -914,4 +923,72 @@ fn redirected(
         flag_transaction(client);
     }
     Outcome::rejected(Some(cmd), e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(server: &ServerState, c: &mut ClientState, argv: &[&str]) -> Reply {
+        let args: Vec<Bytes> = argv
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        execute(server, c, &args, 1_700_000_000_000_000, true).reply
+    }
+
+    fn loading_error() -> Reply {
+        Reply::Error(errors::LOADING)
+    }
+
+    #[test]
+    fn while_loading_only_loading_commands_run() {
+        let server = ServerState::for_tests();
+        let mut c = ClientState::new(1, "a:1".into(), "b:2".into(), 8, 0, true);
+        server.loading.store(true, Relaxed);
+        assert_eq!(run(&server, &mut c, &["get", "k"]), loading_error());
+        assert_eq!(run(&server, &mut c, &["ping"]), loading_error());
+        let info = run(&server, &mut c, &["info", "persistence"]);
+        assert!(!matches!(info, Reply::Error(_)), "{info:?}");
+        assert_eq!(run(&server, &mut c, &["select", "1"]), Reply::OK);
+        // CONFIG SET of a directive refused while loading answers -LOADING as well.
+        let e = run(&server, &mut c, &["config", "set", "appendonly", "yes"]);
+        assert!(matches!(e, Reply::Error(e) if e.text().starts_with("LOADING ")));
+        assert_eq!(
+            run(&server, &mut c, &["config", "set", "loglevel", "debug"]),
+            Reply::OK
+        );
+        // Inside MULTI the refusal aborts the transaction.
+        assert_eq!(run(&server, &mut c, &["multi"]), Reply::OK);
+        assert_eq!(run(&server, &mut c, &["set", "k", "v"]), loading_error());
+        assert_eq!(
+            run(&server, &mut c, &["exec"]),
+            Reply::Error(errors::EXECABORT)
+        );
+        // The loader's own client (AOF replay) is let through.
+        let mut replay = ClientState::new(0, String::new(), String::new(), 0, 0, true);
+        replay.is_master = true;
+        assert_eq!(run(&server, &mut replay, &["set", "k", "v"]), Reply::OK);
+        server.loading.store(false, Relaxed);
+        assert_eq!(run(&server, &mut c, &["select", "0"]), Reply::OK);
+        assert_eq!(
+            run(&server, &mut c, &["get", "k"]),
+            Reply::Bulk(Bytes::from_static(b"v"))
+        );
+    }
+
+    #[test]
+    fn exec_is_refused_when_a_queued_command_may_not_run_while_loading() {
+        let server = ServerState::for_tests();
+        let mut c = ClientState::new(1, "a:1".into(), "b:2".into(), 8, 0, true);
+        assert_eq!(run(&server, &mut c, &["multi"]), Reply::OK);
+        assert_eq!(run(&server, &mut c, &["set", "k", "v"]), Reply::QUEUED);
+        server.loading.store(true, Relaxed);
+        let reply = run(&server, &mut c, &["exec"]);
+        assert!(
+            matches!(&reply, Reply::Error(e) if e.text() == "EXECABORT Transaction discarded because of: LOADING Redis is loading the dataset in memory"),
+            "{reply:?}"
+        );
+        assert!(c.multi.is_none());
+    }
 }

@@ -68,6 +68,7 @@ errors! {
     SHUTDOWN_ERRORS = "ERR Errors trying to SHUTDOWN. Check logs.";
     DEBUG_COMMAND_NOT_ALLOWED = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
     OOM = "OOM command not allowed when used memory > 'maxmemory'.";
+    LOADING = "LOADING Redis is loading the dataset in memory";
     NOREPLICAS = "NOREPLICAS Not enough good replicas to write.";
     READONLY_REPLICA = "READONLY You can't write against a read only replica.";
     BGSAVE_ERR = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";

@@ -58,8 +58,8 @@ pub fn perform_evictions(
     used_memory: &dyn Fn() -> usize,
 ) -> Evicted {
     let config = server.config();
-    // While CLIENT PAUSE holds, the dataset stays as it is: no evictions.
-    if config.maxmemory == 0 || server.pause.holds(now_ms, true) {
+    // While CLIENT PAUSE holds, or a file loads, the dataset stays as it is: no evictions.
+    if config.maxmemory == 0 || server.pause.holds(now_ms, true) || server.loading.load(Relaxed) {
         return Evicted::Ok;
     }
     let used = used_memory() as u64;

@@ -1002,7 +1002,14 @@ fn config_set(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
         .map(|p| (p[0].as_ref(), p[1].as_ref()))
         .collect();
     let mut next = (**ctx.server.config()).clone();
-    let changed = next.set(&pairs).map_err(ErrorReply::owned)?;
+    let context = crate::config::SetContext {
+        loading: ctx
+            .server
+            .loading
+            .load(std::sync::atomic::Ordering::Relaxed),
+        ..Default::default()
+    };
+    let changed = next.set_with(&pairs, context).map_err(ErrorReply::owned)?;
     if changed.contains(&"requirepass") {
         let pass = next.requirepass.clone();
         ctx.server

@@ -355,15 +355,24 @@ pub fn load(state: &ServerState) -> Result<Loaded, String> {
         return Ok(Loaded::NotExist);
     }
     let started = std::time::Instant::now();
+    // Clients are told -LOADING from here on (Redis starts loading once it knows the files
+    // hold something).
+    let expected: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir.join(&f.name)).ok())
+        .map(|m| m.len())
+        .sum();
+    let _loading = (expected > 0).then(|| super::loading::begin(state, expected));
     let mut total = 0u64;
     for (i, f) in files.iter().enumerate() {
         let last = i + 1 == files.len();
         let file_path = dir.join(&f.name);
         let bytes = std::fs::read(&file_path)
             .map_err(|e| format!("The AOF file {} doesn't exist: {e}", file_path.display()))?;
+        let base = total;
         total += bytes.len() as u64;
         let t = std::time::Instant::now();
-        load_file(state, &f.name, &file_path, &bytes, last)?;
+        load_file(state, &f.name, &file_path, &bytes, last, base)?;
         let kind = if Some(f) == state.aof_files.lock().manifest.base.as_ref() {
             "base"
         } else {
@@ -395,10 +404,11 @@ fn load_file(
     path: &Path,
     bytes: &[u8],
     last: bool,
+    base: u64,
 ) -> Result<(), String> {
     if bytes.starts_with(b"REDIS") {
         log_at!(Notice, "Reading RDB base file on AOF loading...");
-        return load_rdb(state, bytes).map_err(|e| {
+        return load_rdb(state, bytes, base).map_err(|e| {
             format!("Error reading the RDB base file {name}, AOF loading aborted: {e}")
         });
     }
@@ -406,6 +416,7 @@ fn load_file(
     client.is_master = true;
     let mut pos = 0;
     let mut multi_start = None;
+    let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::from_entropy();
     loop {
         match next_command(bytes, pos) {
             Ok(Some((argv, next))) => {
@@ -429,6 +440,8 @@ fn load_file(
                     ));
                 }
                 pos = next;
+                state.load_progress.set_loaded(base + pos as u64);
+                super::loading::key_delay(state.config().key_load_delay, &mut rng);
             }
             Ok(None) if multi_start.is_none() => return Ok(()),
             Ok(None) | Err(ReadError::Truncated) => {
@@ -494,27 +507,28 @@ fn truncated(
 }
 
 /// A base image: every key, expired ones included (their DELs may follow in the incr files).
-fn load_rdb(state: &ServerState, bytes: &[u8]) -> Result<(), String> {
+/// `base` is where the file starts in the whole load.
+fn load_rdb(state: &ServerState, bytes: &[u8], base: u64) -> Result<(), String> {
     use crate::persistence::rdb::decode;
     let limits = decode::LoadLimits::from_config(&state.config());
     let lru = (now_ms() / 1000) as u32;
-    let mut ks = state.keyspace.lock_all();
+    let databases = state.keyspace.databases();
+    let mut inserter = super::loading::Inserter::new(state, base, lru);
     let mut functions = Vec::new();
-    decode::decode_all(
+    let decoded = decode::decode_all(
         bytes,
         limits,
         0,
         |_, _| {},
         |f| functions.push(f),
         |l| {
-            if l.db < ks.databases() {
-                let mut entry = crate::keyspace::Entry::new(l.value, lru);
-                entry.expire_at_ms = l.expire_at_ms;
-                ks.insert(l.db, &l.key, entry);
+            if l.db < databases {
+                inserter.push(l);
             }
         },
-    )
-    .map_err(|e| e.reason)?;
+    );
+    inserter.flush(base + bytes.len() as u64);
+    decoded.map_err(|e| e.reason)?;
     crate::commands::scripting::functions::load_sources(functions, true)
 }
 
@@ -582,9 +596,7 @@ pub fn debug_loadaof(state: &ServerState) -> Result<(), String> {
         }
     }
     let was_on = state.aof.on.swap(false, Relaxed);
-    state.loading.store(true, Relaxed);
     let result = load(state);
-    state.loading.store(false, Relaxed);
     state.aof.on.store(was_on, Relaxed);
     match result? {
         Loaded::NotExist => Err("The AOF manifest file doesn't exist".into()),

@@ -1136,7 +1136,17 @@ impl Connection {
                 }
             }
             Some(PersistenceRequest::LoadAof) => {
-                if let Err(e) = super::aof::debug_loadaof(&self.state) {
+                // Other clients are answered (-LOADING) meanwhile: this worker's other tasks
+                // move to another thread for the load.
+                let load = || super::aof::debug_loadaof(&self.state);
+                let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|h| {
+                    h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+                });
+                let loaded = match multi_thread {
+                    true => tokio::task::block_in_place(load),
+                    false => load(),
+                };
+                if let Err(e) = loaded {
                     // Redis exits rather than serve a partial dataset.
                     crate::log_at!(Warning, "{}", e);
                     std::process::exit(1);

@@ -320,8 +320,9 @@ fn persistence_section(state: &ServerState, o: &mut String) {
     let ok_err = |ok: bool| if ok { "ok" } else { "err" };
     let rdb = &state.rdb;
     let save = rdb.progress();
+    let loading = state.loading.load(Relaxed);
     fields!(o,
-        "loading" => 0,
+        "loading" => loading as u8,
         "async_loading" => 0,
         "current_cow_peak" => save.copied_bytes,
         "current_cow_size" => save.copied_bytes,
@@ -360,6 +361,18 @@ fn persistence_section(state: &ServerState, o: &mut String) {
             "aof_buffer_length" => state.aof_feed.lock().len(),
             "aof_pending_bio_fsync" => 0,
             "aof_delayed_fsync" => 0,
+        );
+    }
+    if loading {
+        let now_secs = (super::connection::unix_us() / 1_000_000) as i64;
+        let f = state.load_progress.figures(now_secs);
+        fields!(o,
+            "loading_start_time" => f.start_secs,
+            "loading_total_bytes" => f.total_bytes,
+            "loading_rdb_used_mem" => f.rdb_used_mem,
+            "loading_loaded_bytes" => f.loaded_bytes,
+            "loading_loaded_perc" => format!("{:.2}", f.percent),
+            "loading_eta_seconds" => f.eta_secs,
         );
     }
 }

@@ -8,6 +8,7 @@ pub mod cluster_driver;
 pub mod connection;
 pub mod info;
 pub mod latency;
+pub mod loading;
 pub mod logging;
 pub mod migrate;
 pub mod monitor;
@@ -110,6 +111,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         aof: Default::default(),
         rdb: Default::default(),
         loading: false.into(),
+        load_progress: Default::default(),
         ack_signal: Default::default(),
         tracking: Default::default(),
         topology: arc_swap::ArcSwapOption::empty(),
@@ -227,20 +229,42 @@ async fn serve(state: Arc<ServerState>) -> i32 {
         log_at!(Warning, "Critical error while loading ACLs. Exiting.");
         return 1;
     }
-    if cfg.appendonly {
-        if let Err(e) = aof::start(&state) {
-            log_at!(Warning, "{}", e);
-            return 1;
-        }
-    } else if !rdb_load::load_at_startup(&state) {
-        return 1;
-    }
-    if !listeners.is_empty() {
-        log_at!(Notice, "Ready to accept connections");
-    }
     drop(cfg);
+    // Loading until the dataset and the AOF are ready.
+    let loading = loading::hold(&state);
+    let shutdown = wait_for_shutdown(&state);
+    tokio::pin!(shutdown);
+    let loader = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || load_data(&state))
+    };
+    tokio::pin!(loader);
+    // Clients wait in the listen backlog until a load begins, then are served while it runs,
+    // as Redis serves them between its load's chunks: commands without the `loading` flag get
+    // -LOADING until it is done. With nothing to load they are served once startup is done.
+    let mut finished = None;
+    tokio::select! {
+        loaded = &mut loader => finished = Some(loaded),
+        () = state.load_progress.began.notified() => {}
+        () = &mut shutdown => exit_during_load(&state),
+    }
+    let listening = !listeners.is_empty();
     for listener in listeners {
         tokio::spawn(accept_loop(state.clone(), listener));
+    }
+    let loaded = match finished {
+        Some(loaded) => loaded,
+        None => tokio::select! {
+            loaded = &mut loader => loaded,
+            () = &mut shutdown => exit_during_load(&state),
+        },
+    };
+    if !loaded.unwrap_or(false) {
+        return 1;
+    }
+    drop(loading);
+    if listening {
+        log_at!(Notice, "Ready to accept connections");
     }
     tokio::spawn(cron(state.clone()));
     tokio::spawn(replica_driver::run(state.clone()));
@@ -248,9 +272,30 @@ async fn serve(state: Arc<ServerState>) -> i32 {
     if let Some(r) = replicaof {
         replica_driver::set_master(&state, Some((r.host, r.port)));
     }
-    wait_for_shutdown(&state).await;
+    shutdown.await;
     finish_shutdown(&state);
     0
+}
+
+/// Shut down in the middle of the load: nothing was saved (the dataset is only partly there)
+/// and the loader is left behind, as Redis exits from within its load.
+fn exit_during_load(state: &ServerState) -> ! {
+    finish_shutdown(state);
+    std::process::exit(0);
+}
+
+/// Loads the dataset from disk (the AOF when `appendonly`, else the RDB file), in a thread of
+/// its own. False when the server must stop; the reason has been logged.
+fn load_data(state: &Arc<ServerState>) -> bool {
+    if state.config().appendonly {
+        if let Err(e) = aof::start(state) {
+            log_at!(Warning, "{}", e);
+            return false;
+        }
+        true
+    } else {
+        rdb_load::load_at_startup(state)
+    }
 }
 
 async fn bind_all(binds: &[String], port: u16, backlog: i64) -> Option<Vec<TcpListener>> {
@@ -405,7 +450,8 @@ async fn cron(state: Arc<ServerState>) {
     loop {
         let hz = state.config().hz.clamp(1, 500) as u64;
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
-        if state.debug.pause_cron.load(Relaxed) {
+        // Nothing of the cron runs while a file loads (Redis's cron waits for the load).
+        if state.debug.pause_cron.load(Relaxed) || state.loading.load(Relaxed) {
             continue;
         }
         let now_ms = connection::unix_us() / 1000;
@@ -604,7 +650,14 @@ async fn wait_for_shutdown(state: &ServerState) {
             _ = int.recv() => ("SIGINT", state.config().shutdown_on_sigint),
             _ = SHUTDOWN.notified() => break,
         };
-        log_at!(Warning, "Received {} scheduling shutdown...", signal);
+        if state.loading.load(Relaxed) {
+            log_at!(
+                Warning,
+                "Received shutdown signal during loading, scheduling shutdown."
+            );
+        } else {
+            log_at!(Warning, "Received {} scheduling shutdown...", signal);
+        }
         use crate::config::values::ShutdownFlags as F;
         let save = if flags.0 & F::NOSAVE != 0 {
             Some(false)
@@ -631,6 +684,11 @@ async fn wait_for_shutdown(state: &ServerState) {
 /// (`save`: Some(true) SAVE, Some(false) NOSAVE, None when `save` points are set). False
 /// when that save failed and `force` was not given: the server keeps running.
 pub fn prepare_shutdown(state: &ServerState, save: Option<bool>, force: bool) -> bool {
+    // A half-loaded dataset is never saved over the file it comes from.
+    let save = match state.loading.load(Relaxed) {
+        true => Some(false),
+        false => save,
+    };
     log_at!(Warning, "User requested shutdown...");
     rdb_save::abort_for_shutdown(state);
     if state.aof.on.load(Relaxed) {

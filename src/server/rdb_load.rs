@@ -2,7 +2,8 @@
 //! file means an empty dataset; a file that cannot be read or does not parse stops the server
 //! with Redis's log lines. Keys whose time has passed are dropped while loading on a primary
 //! and counted (`rdb_last_load_keys_expired`), as Redis does; a replica keeps them for its
-//! primary to expire.
+//! primary to expire. The load runs while clients are served: the server is `loading` (they
+//! get -LOADING) and the keys go into the keyspace in batches (`loading::Inserter`).
 
 use super::connection::unix_us;
 use super::state::ServerState;
@@ -30,33 +31,39 @@ pub fn load_at_startup(state: &ServerState) -> bool {
     let primary = state.config().replicaof.is_none();
     let limits = decode::LoadLimits::from_config(&state.config());
     let lru = (now_ms / 1000) as u32;
-    let (mut loaded, mut expired) = (0u64, 0u64);
+    let databases = state.keyspace.databases();
+    let loading = super::loading::begin(state, bytes.len() as u64);
+    let mut expired = 0u64;
     let mut foreign_db = None;
     let mut functions = Vec::new();
-    let result = {
-        let mut ks = state.keyspace.lock_all();
-        decode::decode_all(
-            &bytes,
-            limits,
-            0,
-            |k, v| log_aux(k, v, now_ms),
-            |f| functions.push(f),
-            |l| {
-                if primary && l.expire_at_ms != 0 && l.expire_at_ms <= now_ms {
-                    expired += 1;
-                    return;
+    let mut inserter = super::loading::Inserter::new(state, 0, lru);
+    let result = decode::decode_all(
+        &bytes,
+        limits,
+        0,
+        |k, v| {
+            if k == b"used-mem" {
+                if let Some(n) = std::str::from_utf8(v).ok().and_then(|t| t.parse().ok()) {
+                    state.load_progress.set_rdb_used_mem(n);
                 }
-                if l.db >= ks.databases() {
-                    foreign_db = Some(ks.databases());
-                    return;
-                }
-                let mut entry = crate::keyspace::Entry::new(l.value, lru);
-                entry.expire_at_ms = l.expire_at_ms;
-                ks.insert(l.db, &l.key, entry);
-                loaded += 1;
-            },
-        )
-    };
+            }
+            log_aux(k, v, now_ms)
+        },
+        |f| functions.push(f),
+        |l| {
+            if primary && l.expire_at_ms != 0 && l.expire_at_ms <= now_ms {
+                expired += 1;
+                return;
+            }
+            if l.db >= databases {
+                foreign_db = Some(databases);
+                return;
+            }
+            inserter.push(l);
+        },
+    );
+    inserter.flush(bytes.len() as u64);
+    let loaded = inserter.inserted;
     let summary = match result {
         Ok(summary) => summary,
         Err(e) => {
@@ -119,6 +126,7 @@ pub fn load_at_startup(state: &ServerState) -> bool {
             expired
         );
     }
+    drop(loading);
     log_at!(
         Notice,
         "DB loaded from disk: {:.3} seconds",

@@ -311,8 +311,11 @@ pub struct ServerState {
     pub aof: super::aof::AofStatus,
     /// SAVE / BGSAVE: the snapshot in progress and INFO persistence's RDB figures.
     pub rdb: super::rdb_save::RdbStatus,
-    /// A file is being loaded (DEBUG LOADAOF): what it replays is not propagated again.
+    /// A file is being loaded (at startup, DEBUG LOADAOF): clients get -LOADING for commands
+    /// without the `loading` flag, and what the load replays is not propagated again.
     pub loading: AtomicBool,
+    /// How far the load in progress has come (INFO persistence's `loading_*` fields).
+    pub load_progress: super::loading::LoadProgress,
     /// CLIENT TRACKING: who may cache which keys.
     pub tracking: crate::commands::tracking::Tracking,
     /// Signalled whenever a replica acknowledges an offset (clients in WAIT).

@@ -62,8 +62,24 @@ impl Server {
     }
 
     /// Starts `program` (ferrodis, or a reference `redis-server` taking the same arguments)
-    /// in `dir` on a free loopback port.
+    /// in `dir` on a free loopback port, and waits until it has loaded its dataset.
     pub fn start_program(program: &std::path::Path, dir: PathBuf, extra: &[&str]) -> Server {
+        Server::launch(program, dir, extra, false)
+    }
+
+    /// Starts the built server in `dir` and returns as soon as it answers at all, possibly
+    /// still loading its dataset (-LOADING).
+    pub fn start_loading(dir: PathBuf, extra: &[&str]) -> Server {
+        let program = std::path::Path::new(env!("CARGO_BIN_EXE_ferrodis"));
+        Server::launch(program, dir, extra, true)
+    }
+
+    fn launch(
+        program: &std::path::Path,
+        dir: PathBuf,
+        extra: &[&str],
+        loading_is_up: bool,
+    ) -> Server {
         let port = free_port();
         std::fs::create_dir_all(&dir).unwrap();
         let mut args: Vec<String> = vec![
@@ -92,7 +108,7 @@ impl Server {
             dir,
             keep_dir: false,
         };
-        let up = wait_until(Duration::from_secs(10), || server.raw_ping());
+        let up = wait_until(Duration::from_secs(10), || server.raw_ping(loading_is_up));
         if !up {
             let log = server.log();
             panic!(
@@ -103,7 +119,7 @@ impl Server {
         server
     }
 
-    fn raw_ping(&mut self) -> bool {
+    fn raw_ping(&mut self, loading_is_up: bool) -> bool {
         if let Ok(Some(status)) = self.child.try_wait() {
             panic!("ferrodis exited early: {status}; log:\n{}", self.log());
         }
@@ -114,9 +130,17 @@ impl Server {
         if s.write_all(b"PING\r\n").is_err() {
             return false;
         }
-        // Like Redis's test runner: any status or error line means the server is up.
-        let mut buf = [0u8; 1];
-        s.read_exact(&mut buf).is_ok() && (buf[0] == b'+' || buf[0] == b'-')
+        // Like Redis's test runner: any status or error line means the server is up; -LOADING
+        // only when asked (the dataset is not there yet).
+        let mut line = String::new();
+        if BufReader::new(s).read_line(&mut line).is_err() {
+            return false;
+        }
+        match line.as_bytes().first() {
+            Some(b'+') => true,
+            Some(b'-') => loading_is_up || !line.starts_with("-LOADING"),
+            _ => false,
+        }
     }
 
     pub fn log(&self) -> String {

@@ -30,6 +30,10 @@ static WRITE_DIRTY: AtomicBool = AtomicBool::new(false);
 static STARTED_MS: AtomicU64 = AtomicU64::new(0);
 /// The running script was started by EVAL and friends (not by FCALL).
 static RUNNING_EVAL: AtomicBool = AtomicBool::new(false);
+/// `busy-reply-threshold` when the running script started (0: never slow), and its name for
+/// the one "Slow script detected" line logged once it has run that long.
+static SLOW_AFTER_MS: AtomicU64 = AtomicU64::new(0);
+static SLOW_NAME: parking_lot::Mutex<String> = parking_lot::Mutex::new(String::new());
 /// The running function's name and the command that called it (FUNCTION STATS).
 static RUNNING_FUNCTION: parking_lot::Mutex<Option<(String, Vec<Bytes>)>> =
     parking_lot::Mutex::new(None);
@@ -187,6 +191,7 @@ impl Engine {
             if KILL.load(Relaxed) {
                 return Err(mlua::Error::runtime(KILLED_MSG));
             }
+            log_if_slow();
             if let Some((clock, deadline)) = LOAD_DEADLINE.get() {
                 if clock() > deadline {
                     LOAD_TIMED_OUT.set(true);
@@ -362,6 +367,11 @@ impl Engine {
         WRITE_DIRTY.store(false, Relaxed);
         STARTED_MS.store(ctx.now_ms, Relaxed);
         RUNNING_EVAL.store(eval, Relaxed);
+        let threshold = ctx.server.config().busy_reply_threshold.max(0) as u64;
+        SLOW_AFTER_MS.store(threshold, Relaxed);
+        if threshold > 0 {
+            *SLOW_NAME.lock() = run.name.to_string();
+        }
         if !eval {
             *RUNNING_FUNCTION.lock() = Some((run.name.to_string(), run.command.to_vec()));
         }
@@ -417,6 +427,7 @@ impl Engine {
             ctx.in_script,
         ) = saved;
         RUNNING.store(false, Relaxed);
+        SLOW_AFTER_MS.store(0, Relaxed);
         *RUNNING_FUNCTION.lock() = None;
         RUN_USER.with(|u| *u.borrow_mut() = None);
         let killed = KILL.swap(false, Relaxed);
@@ -671,6 +682,31 @@ pub fn running_function(now_ms: u64) -> Option<(String, Vec<Bytes>, u64)> {
         command,
         now_ms.saturating_sub(STARTED_MS.load(Relaxed)),
     ))
+}
+
+/// Logs once per run, as Redis's `scriptInterrupt` does, that the running script has gone
+/// past `busy-reply-threshold` (from then on other clients get -BUSY).
+fn log_if_slow() {
+    let threshold = SLOW_AFTER_MS.load(Relaxed);
+    if threshold == 0 {
+        return;
+    }
+    let elapsed =
+        (crate::server::connection::unix_us() / 1000).saturating_sub(STARTED_MS.load(Relaxed));
+    if elapsed < threshold || SLOW_AFTER_MS.swap(0, Relaxed) == 0 {
+        return;
+    }
+    let kill = match RUNNING_EVAL.load(Relaxed) {
+        true => "SCRIPT KILL",
+        false => "FUNCTION KILL",
+    };
+    crate::log_at!(
+        Warning,
+        "Slow script detected: still in execution after {} milliseconds. You can try killing the script using the {} command. Script name is: {}.",
+        elapsed,
+        kill,
+        SLOW_NAME.lock()
+    );
 }
 
 /// The BUSY refusal other clients get while a script has run longer than

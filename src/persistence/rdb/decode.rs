@@ -124,6 +124,8 @@ pub struct Loaded {
     pub value: Value,
     /// Absolute expiry in Unix milliseconds, 0 for none.
     pub expire_at_ms: u64,
+    /// How far into the file this key's record ends (loading progress).
+    pub end: usize,
 }
 
 struct Reader<'a> {
@@ -390,6 +392,7 @@ pub fn decode_events(
                                 key,
                                 value,
                                 expire_at_ms: expiry,
+                                end: r.pos,
                             }),
                         ),
                         Ok(None) => visit(r.pos, Event::EmptyKey { db, key }),
