@@ -348,17 +348,7 @@ fn a_restart_loads_the_saved_file() {
     let n = bytes.len();
     bytes[n - 8..].copy_from_slice(b"foobar00");
     std::fs::write(&dump, bytes).unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
-        .args(["--port", &free_port().to_string(), "--save", ""])
-        .arg("--dir")
-        .arg(&dir)
-        .args(["--logfile", "log.txt"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(!status.success());
-    let log = std::fs::read_to_string(dir.join("log.txt")).unwrap();
+    let log = start_fails(&dir);
     assert!(log.contains("RDB CRC error"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -606,6 +596,21 @@ fn fifty_writers_during_a_bgsave_leave_the_counters_of_the_cut_in_the_file() {
     }
 }
 
+/// Starts the server on the files in `dir`, which must make it exit with an error: its log.
+fn start_fails(dir: &Path) -> String {
+    let status = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
+        .args(["--port", &free_port().to_string(), "--save", ""])
+        .arg("--dir")
+        .arg(dir)
+        .args(["--logfile", "log.txt"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    std::fs::read_to_string(dir.join("log.txt")).unwrap()
+}
+
 /// Runs `ferrodis-cli check-rdb` on a file: its exit status and report.
 fn check_rdb(path: &Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ferrodis-cli"))
@@ -653,17 +658,7 @@ fn check_rdb_and_startup_report_a_damaged_value_and_skip_empty_keys() {
         "{report}"
     );
 
-    let status = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
-        .args(["--port", &free_port().to_string(), "--save", ""])
-        .arg("--dir")
-        .arg(&dir)
-        .args(["--logfile", "log.txt"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(!status.success());
-    let log = std::fs::read_to_string(dir.join("log.txt")).unwrap();
+    let log = start_fails(&dir);
     // The fault, then the checker's report of it, then the end.
     assert_eq!(
         log.matches("Intset integrity check failed.").count(),

@@ -69,8 +69,7 @@ fn check_rdb(args: &[String]) -> i32 {
             return 1;
         }
     };
-    let limits =
-        crate::persistence::rdb::decode::LoadLimits::from_config(&crate::config::Config::default());
+    let limits = crate::persistence::rdb::decode::LoadLimits::default();
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);

@@ -11,11 +11,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn free_port() -> u16 {
-    // Keep below 55535 so port + 10000 (the cluster bus) stays valid.
+    // Keep below 55535 so port + 10000 (the cluster bus) stays valid, and take a port whose
+    // bus port is free too: a cluster node cannot start without both.
     loop {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
         let port = l.local_addr().unwrap().port();
-        if port < 55535 {
+        if port < 55535 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
             return port;
         }
     }
@@ -179,6 +180,18 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A server that already exited while the test failed: its log says why.
+        if std::thread::panicking() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = self.log();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                eprintln!(
+                    "server on port {} exited ({status}); its log ends:\n{}",
+                    self.port,
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if !self.keep_dir {

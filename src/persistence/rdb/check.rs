@@ -116,18 +116,7 @@ mod tests {
     use crate::keyspace::{Entry, StrValue, Value};
 
     fn limits() -> LoadLimits {
-        LoadLimits {
-            set_max_intset_entries: 512,
-            hash: crate::keyspace::hash::Limits {
-                max_entries: 128,
-                max_value: 64,
-            },
-            zset: crate::keyspace::zset::Limits {
-                entries: 128,
-                value: 64,
-            },
-            deep: true,
-        }
+        LoadLimits::default()
     }
 
     fn file() -> Vec<u8> {

@@ -98,6 +98,13 @@ pub struct LoadLimits {
     pub deep: bool,
 }
 
+impl Default for LoadLimits {
+    /// Redis's default limits, with the shallow check of its default `sanitize-dump-payload`.
+    fn default() -> LoadLimits {
+        LoadLimits::from_config(&crate::config::Config::default())
+    }
+}
+
 impl LoadLimits {
     /// The encoding limits the configuration sets (what a loaded value is converted to).
     pub fn from_config(config: &crate::config::Config) -> LoadLimits {
@@ -644,21 +651,11 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Option<Val
             Value::Hash(hash)
         }
         TYPE_HASH_LISTPACK | TYPE_HASH_ZIPLIST => {
-            let blob = r.string()?;
             let what = match kind {
                 TYPE_HASH_LISTPACK => "Hash listpack",
                 _ => "Hash ziplist",
             };
-            let items = match kind {
-                TYPE_HASH_LISTPACK => super::listpack::listpack_strings(&blob, limits.deep),
-                _ => super::ziplist::ziplist_strings(&blob),
-            };
-            let Ok(items) = items else {
-                return integrity(what);
-            };
-            if items.len() % 2 != 0 {
-                return integrity(what);
-            }
+            let items = compact_pairs(r, kind == TYPE_HASH_LISTPACK, limits.deep, what)?;
             let mut hash = Hash::new();
             for pair in items.chunks(2) {
                 if !hash.set(&pair[0], &pair[1], limits.hash) {
@@ -671,21 +668,11 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Option<Val
             Value::Hash(hash)
         }
         TYPE_ZSET_LISTPACK | TYPE_ZSET_ZIPLIST => {
-            let blob = r.string()?;
             let what = match kind {
                 TYPE_ZSET_LISTPACK => "Zset listpack",
                 _ => "Zset ziplist",
             };
-            let items = match kind {
-                TYPE_ZSET_LISTPACK => super::listpack::listpack_strings(&blob, limits.deep),
-                _ => super::ziplist::ziplist_strings(&blob),
-            };
-            let Ok(items) = items else {
-                return integrity(what);
-            };
-            if items.len() % 2 != 0 {
-                return integrity(what);
-            }
+            let items = compact_pairs(r, kind == TYPE_ZSET_LISTPACK, limits.deep, what)?;
             let mut seen = std::collections::HashSet::with_capacity(items.len() / 2);
             let mut out = Vec::with_capacity(items.len() / 2);
             for pair in items.chunks(2) {
@@ -765,6 +752,25 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Option<Val
     }))
 }
 
+/// The elements of a listpack or ziplist blob holding pairs (field/value, member/score): an
+/// even number of them, or `what`'s integrity error.
+fn compact_pairs(
+    r: &mut Reader,
+    listpack: bool,
+    deep: bool,
+    what: &str,
+) -> Result<Vec<Vec<u8>>, RdbError> {
+    let blob = r.string()?;
+    let items = match listpack {
+        true => super::listpack::listpack_strings(&blob, deep),
+        false => super::ziplist::ziplist_strings(&blob),
+    };
+    match items {
+        Ok(items) if items.len() % 2 == 0 => Ok(items),
+        _ => integrity(what),
+    }
+}
+
 /// The members of an intset blob: a little-endian header (element width 2, 4 or 8, then
 /// the count) followed by the elements, which must be strictly increasing and at least one.
 fn intset_members(blob: &[u8]) -> Option<Vec<i64>> {
@@ -796,16 +802,8 @@ mod tests {
 
     fn limits() -> LoadLimits {
         LoadLimits {
-            set_max_intset_entries: 512,
-            hash: hash::Limits {
-                max_entries: 128,
-                max_value: 64,
-            },
-            zset: zset::Limits {
-                entries: 128,
-                value: 64,
-            },
             deep: true,
+            ..LoadLimits::default()
         }
     }
 

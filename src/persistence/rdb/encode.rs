@@ -529,16 +529,8 @@ mod tests {
         w.entry(b"k", &Entry::new(value, 0));
         let bytes = w.finish();
         let limits = super::super::decode::LoadLimits {
-            set_max_intset_entries: 512,
-            hash: crate::keyspace::hash::Limits {
-                max_entries: 128,
-                max_value: 64,
-            },
-            zset: crate::keyspace::zset::Limits {
-                entries: 128,
-                value: 64,
-            },
             deep: true,
+            ..Default::default()
         };
         let mut got = Vec::new();
         super::super::decode::decode(&bytes, limits, 0, |l| got.push(l)).unwrap();
