@@ -25,6 +25,8 @@ use tokio::net::TcpStream;
 const READ_CHUNK: usize = 16 * 1024;
 /// An emptied reply buffer that grew past this is replaced by a small one.
 const SHRINK_OUT_BYTES: usize = 64 * 1024;
+/// Largest argument vector kept for the next requests (a bigger one is let go).
+const KEPT_ARGS: usize = 64;
 /// Waits in a row that found input at once, after which a connection yields its worker (as
 /// tokio's cooperative budget would make a read loop do).
 const READS_BEFORE_YIELD: u32 = 128;
@@ -153,6 +155,7 @@ pub async fn serve(
         pending_stats: Vec::new(),
         batch_commands: 0,
         batch_clock_us: None,
+        args: Vec::new(),
         state: state.clone(),
     };
     {
@@ -271,6 +274,8 @@ struct Connection {
     pending_stats: Vec<(usize, u64, bool)>,
     /// Commands run from the last read.
     batch_commands: usize,
+    /// The argument vector requests are decoded into, kept from one request to the next.
+    args: Vec<Bytes>,
     /// When the batch's last command ended (the next one's start time).
     batch_clock_us: Option<u64>,
 }
@@ -911,6 +916,22 @@ impl Connection {
         decoder: &mut RequestDecoder,
         stream: &TcpStream,
     ) {
+        let mut args = std::mem::take(&mut self.args);
+        self.run_requests(inbuf, decoder, stream, &mut args);
+        args.clear();
+        if args.capacity() <= KEPT_ARGS {
+            self.args = args;
+        }
+    }
+
+    /// Runs the complete requests in `inbuf`, each decoded into `args`.
+    fn run_requests(
+        &mut self,
+        inbuf: &mut BytesMut,
+        decoder: &mut RequestDecoder,
+        stream: &TcpStream,
+        args: &mut Vec<Bytes>,
+    ) {
         loop {
             // Replies piling up while a pipeline runs go out as they can: a peer that has gone
             // away is noticed here, before the rest of its pipeline inflates the buffer.
@@ -933,8 +954,12 @@ impl Connection {
                 proto_max_bulk_len: self.cfg().proto_max_bulk_len,
                 authenticated: self.client.authenticated || !self.state.acl.auth_required(),
             };
-            match decoder.decode(inbuf, limits) {
-                Ok(Some(req)) => self.run_command(&req.args),
+            match decoder.decode_into(inbuf, limits, args) {
+                Ok(Some(_)) => {
+                    self.run_command(args);
+                    // The arguments' hold on the query buffer ends with their command.
+                    args.clear();
+                }
                 Ok(None) => return,
                 Err(e) => {
                     log_at!(
@@ -1277,16 +1302,17 @@ impl Connection {
     /// Refreshes what CLIENT LIST shows about this connection to other clients.
     fn publish_view(&mut self, qbuf: usize, in_use: usize) {
         let c = &self.client;
-        let meta = (
-            c.name.clone(),
-            c.lib_name.clone(),
-            c.lib_ver.clone(),
-            c.monitor,
-            c.subscriptions.active(),
-            self.replica.is_some(),
-            std::sync::Arc::as_ptr(&c.user) as usize,
-        );
-        let meta_changed = self.published_meta.as_ref() != Some(&meta);
+        let user_id = std::sync::Arc::as_ptr(&c.user) as usize;
+        // Compared in place: the copy is made only when something changed.
+        let meta_changed = self.published_meta.as_ref().is_none_or(|m| {
+            m.0 != c.name
+                || m.1 != c.lib_name
+                || m.2 != c.lib_ver
+                || m.3 != c.monitor
+                || m.4 != c.subscriptions.active()
+                || m.5 != self.replica.is_some()
+                || m.6 != user_id
+        });
         let mut v = self.entry.view.lock();
         if meta_changed {
             let text = |b: &Option<Bytes>| {
@@ -1324,7 +1350,15 @@ impl Connection {
         v.resp = if c.resp3 { 3 } else { 2 };
         drop(v);
         if meta_changed {
-            self.published_meta = Some(meta);
+            self.published_meta = Some((
+                c.name.clone(),
+                c.lib_name.clone(),
+                c.lib_ver.clone(),
+                c.monitor,
+                c.subscriptions.active(),
+                self.replica.is_some(),
+                user_id,
+            ));
         }
     }
 }
