@@ -75,7 +75,7 @@ fn has_open_brace(key: &[u8]) -> bool {
             return true;
         }
     }
-    words.remainder().iter().any(|&b| b == b'{')
+    words.remainder().contains(&b'{')
 }
 
 /// The part of the key that is hashed.

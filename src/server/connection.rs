@@ -1113,7 +1113,8 @@ impl Connection {
                 return;
             }
         }
-        self.apply_effects(outcome, requests);
+        // The outcome stays where it is: only its one flag goes on.
+        self.apply_effects(outcome.effects.close_after_reply, requests);
     }
 
     /// MIGRATE's exchange with its target, outside every lock, then the command's second run,
@@ -1271,8 +1272,8 @@ impl Connection {
         }
     }
 
-    fn apply_effects(&mut self, outcome: Outcome, requests: Option<Box<Requests>>) {
-        if outcome.effects.close_after_reply {
+    fn apply_effects(&mut self, close_after_reply: bool, requests: Option<Box<Requests>>) {
+        if close_after_reply {
             self.close = true;
         }
         let Some(r) = requests else { return };
