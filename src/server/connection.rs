@@ -442,6 +442,12 @@ impl Connection {
                     return;
                 }
             }
+            // What CLIENT LIST shows is brought up to date before the replies go out: a
+            // client that read its reply (to CLIENT SETNAME, say) sees the change from any
+            // connection.
+            let in_use =
+                in_use.max(inbuf.len() + decoder.partial_bytes() + decoder.pending_bulk_len());
+            self.publish_view(inbuf.len(), in_use);
             let done = if self.close
                 || self.replica.is_some()
                 || self.blocked.is_some()
@@ -462,9 +468,6 @@ impl Connection {
             if !done {
                 return;
             }
-            let in_use =
-                in_use.max(inbuf.len() + decoder.partial_bytes() + decoder.pending_bulk_len());
-            self.publish_view(inbuf.len(), in_use);
             if let Some(kind) = self.replica.take() {
                 let ip = self
                     .client
