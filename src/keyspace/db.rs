@@ -399,9 +399,15 @@ impl<'a> Locked<'a> {
     /// expired, so the caller can count and propagate it.
     pub fn lookup(&mut self, db: usize, key: &[u8], now_ms: u64) -> (Option<&mut Entry>, bool) {
         let (sdb, local) = self.table_mut(db, key);
-        let Some(table) = sdb.table_mut(local) else {
-            return (None, false);
+        let no_ttl = match sdb.table_mut(local) {
+            None => return (None, false),
+            Some(table) => table.expires == 0,
         };
+        if no_ttl {
+            // No key of this slot has a time to live: nothing to expire, one probe.
+            return (sdb.table_mut(local).and_then(|t| t.get_mut(key)), false);
+        }
+        let table = sdb.table_mut(local).expect("table checked above");
         let expired = match table.get(key) {
             None => return (None, false),
             Some(e) => e.is_expired(now_ms),

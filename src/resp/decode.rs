@@ -76,6 +76,20 @@ impl RequestDecoder {
         buf: &mut BytesMut,
         limits: DecodeLimits,
     ) -> Result<Option<Request>, ProtocolError> {
+        let mut args = Vec::new();
+        Ok(self
+            .decode_into(buf, limits, &mut args)?
+            .map(|inline| Request { args, inline }))
+    }
+
+    /// `decode`, with the arguments put in `args` (whose allocation a caller decoding request
+    /// after request keeps using); `Some(inline)` once a request is complete.
+    pub fn decode_into(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: DecodeLimits,
+        args: &mut Vec<Bytes>,
+    ) -> Result<Option<bool>, ProtocolError> {
         loop {
             if self.pending.is_none() {
                 if buf.is_empty() {
@@ -84,15 +98,15 @@ impl RequestDecoder {
                 if buf[0] != b'*' {
                     match decode_inline(buf)? {
                         None => return Ok(None),
-                        Some(args) if args.is_empty() => continue,
-                        Some(args) => return Ok(Some(Request { args, inline: true })),
+                        Some(a) if a.is_empty() => continue,
+                        Some(a) => {
+                            *args = a;
+                            return Ok(Some(true));
+                        }
                     }
                 }
-                if let Some(args) = decode_complete(buf, limits) {
-                    return Ok(Some(Request {
-                        args,
-                        inline: false,
-                    }));
+                if decode_complete(buf, limits, args) {
+                    return Ok(Some(false));
                 }
                 let Some(n) = self.multibulk_header(buf, limits)? else {
                     return Ok(None);
@@ -107,11 +121,8 @@ impl RequestDecoder {
                 return Ok(None);
             }
             self.pending = None;
-            let args = std::mem::take(&mut self.args);
-            return Ok(Some(Request {
-                args,
-                inline: false,
-            }));
+            *args = std::mem::take(&mut self.args);
+            return Ok(Some(false));
         }
     }
 
@@ -201,8 +212,12 @@ const FAST_PATH_ARGS: usize = 16;
 /// The common case: a small multibulk request wholly in the buffer. Its extent is found on
 /// the bytes as they are, then cut out once and its arguments sliced from that piece. Anything
 /// unusual (partial input, a malformed or oversized header) returns None and is left to the
-/// general path, which gives the protocol errors.
-fn decode_complete(buf: &mut BytesMut, limits: DecodeLimits) -> Option<Vec<Bytes>> {
+/// general path, which gives the protocol errors. The arguments replace what `args` held.
+fn decode_complete(buf: &mut BytesMut, limits: DecodeLimits, args: &mut Vec<Bytes>) -> bool {
+    complete_into(buf, limits, args).is_some()
+}
+
+fn complete_into(buf: &mut BytesMut, limits: DecodeLimits, args: &mut Vec<Bytes>) -> Option<()> {
     let b = &buf[..];
     let cr = memchr(b'\r', b)?;
     let n = parse_i64(&b[1..cr])?;
@@ -233,12 +248,13 @@ fn decode_complete(buf: &mut BytesMut, limits: DecodeLimits) -> Option<Vec<Bytes
         pos = end + 2;
     }
     let frame = buf.split_to(pos).freeze();
-    Some(
+    args.clear();
+    args.extend(
         spans[..n as usize]
             .iter()
-            .map(|&(start, end)| frame.slice(start..end))
-            .collect(),
-    )
+            .map(|&(start, end)| frame.slice(start..end)),
+    );
+    Some(())
 }
 
 /// Convenience for tests and one-shot parsing: decode one request from a byte slice.

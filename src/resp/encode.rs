@@ -84,48 +84,52 @@ fn line(out: &mut BytesMut, prefix: u8, body: &[u8]) {
 }
 
 fn int_line(out: &mut BytesMut, prefix: u8, n: i64) {
-    let mut buf = itoa_buf(n);
-    out.put_u8(prefix);
-    out.put_slice(buf.as_bytes_mut());
-    out.put_slice(b"\r\n");
+    out.extend_from_slice(IntLine::new(prefix, n).as_bytes());
 }
 
 fn bulk(out: &mut BytesMut, body: &[u8]) {
-    int_line(out, b'$', body.len() as i64);
-    out.reserve(body.len() + 2);
-    out.put_slice(body);
-    out.put_slice(b"\r\n");
+    let head = IntLine::new(b'$', body.len() as i64);
+    let head = head.as_bytes();
+    out.reserve(head.len() + body.len() + 2);
+    out.extend_from_slice(head);
+    out.extend_from_slice(body);
+    out.extend_from_slice(b"\r\n");
 }
 
-struct Digits {
-    buf: [u8; 20],
+/// A whole `<prefix><decimal>\r\n` line, built on the stack so it is appended in one piece.
+struct IntLine {
+    buf: [u8; 24],
     start: usize,
 }
 
-impl Digits {
-    fn as_bytes_mut(&mut self) -> &[u8] {
+impl IntLine {
+    fn new(prefix: u8, n: i64) -> IntLine {
+        let mut buf = [0u8; 24];
+        buf[22] = b'\r';
+        buf[23] = b'\n';
+        // 19 digits, a sign and the prefix fit before the CRLF.
+        let mut pos = 22;
+        let mut v = n.unsigned_abs();
+        loop {
+            pos -= 1;
+            buf[pos] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            pos -= 1;
+            buf[pos] = b'-';
+        }
+        pos -= 1;
+        buf[pos] = prefix;
+        IntLine { buf, start: pos }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
         &self.buf[self.start..]
     }
-}
-
-fn itoa_buf(n: i64) -> Digits {
-    let mut buf = [0u8; 20];
-    let mut pos = buf.len();
-    let neg = n < 0;
-    let mut v = n.unsigned_abs();
-    loop {
-        pos -= 1;
-        buf[pos] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if neg {
-        pos -= 1;
-        buf[pos] = b'-';
-    }
-    Digits { buf, start: pos }
 }
 
 #[cfg(test)]

@@ -12,9 +12,12 @@ use crate::log_at;
 use crate::resp::decode::{DecodeLimits, RequestDecoder};
 use crate::resp::{encode, Reply};
 use bytes::{Bytes, BytesMut};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -22,6 +25,11 @@ use tokio::net::TcpStream;
 const READ_CHUNK: usize = 16 * 1024;
 /// An emptied reply buffer that grew past this is replaced by a small one.
 const SHRINK_OUT_BYTES: usize = 64 * 1024;
+/// Largest argument vector kept for the next requests (a bigger one is let go).
+const KEPT_ARGS: usize = 64;
+/// Waits in a row that found input at once, after which a connection yields its worker (as
+/// tokio's cooperative budget would make a read loop do).
+const READS_BEFORE_YIELD: u32 = 128;
 /// Pending reply bytes above which a pipeline's replies are written between its commands.
 const EARLY_WRITE_BYTES: usize = 64 * 1024;
 
@@ -121,7 +129,7 @@ pub async fn serve(
             view: parking_lot::Mutex::new(ClientView::default()),
             killed: Default::default(),
             release_buffer: Default::default(),
-            kill_signal: tokio::sync::Notify::new(),
+            kill_signal: super::signal::Signal::new(),
             blocked: Default::default(),
             unblock_request: Default::default(),
             mem: Default::default(),
@@ -141,12 +149,13 @@ pub async fn serve(
         postponed: None,
         input_mem: 0,
         published_meta: None,
-        mailbox_signal: Arc::new(tokio::sync::Notify::new()),
+        mailbox_signal: Arc::new(super::signal::Signal::new()),
         soft_limit_since_ms: None,
         config: CachedConfig::new(&state.config),
         pending_stats: Vec::new(),
         batch_commands: 0,
         batch_clock_us: None,
+        args: Vec::new(),
         state: state.clone(),
     };
     {
@@ -202,6 +211,22 @@ fn read_available(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usi
     }
 }
 
+/// What ended a connection's wait for input.
+enum Woken {
+    /// Bytes read (0 at end of stream), or the read's error.
+    Read(std::io::Result<usize>),
+    /// No input for `timeout` seconds.
+    Idle,
+    /// The socket takes more of the pending replies (false: it failed).
+    Writable(bool),
+    /// The kill signal, which also carries housekeeping requests.
+    Kill,
+    /// A line for a MONITOR client (None: the feed ended).
+    Monitor(Option<Bytes>),
+    /// Pub/Sub messages arrived.
+    Mailbox,
+}
+
 /// Name, library name, library version, monitor flag, Pub/Sub, replica link, and the identity
 /// of the ACL user object (a new one after AUTH or changes).
 type PublishedMeta = (
@@ -238,7 +263,7 @@ struct Connection {
     /// What the input buffers held at the last memory report.
     input_mem: usize,
     /// Woken when a message lands in the client's Pub/Sub mailbox.
-    mailbox_signal: Arc<tokio::sync::Notify>,
+    mailbox_signal: Arc<super::signal::Signal>,
     /// Since when the pending replies have been over the soft output limit.
     soft_limit_since_ms: Option<u64>,
     /// The configuration, refreshed when CONFIG SET changes it.
@@ -249,6 +274,8 @@ struct Connection {
     pending_stats: Vec<(usize, u64, bool)>,
     /// Commands run from the last read.
     batch_commands: usize,
+    /// The argument vector requests are decoded into, kept from one request to the next.
+    args: Vec<Bytes>,
     /// When the batch's last command ended (the next one's start time).
     batch_clock_us: Option<u64>,
 }
@@ -260,6 +287,9 @@ impl Connection {
     async fn run(&mut self, stream: &mut TcpStream) {
         let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
         let mut decoder = RequestDecoder::new();
+        // The `timeout` countdown while waiting for input, when one is configured.
+        let mut idle: Option<Pin<Box<tokio::time::Sleep>>> = None;
+        let mut ready_streak = 0u32;
         while !self.close {
             if self.entry.killed.load(Relaxed) {
                 return;
@@ -286,57 +316,97 @@ impl Connection {
                 inbuf.reserve(READ_CHUNK);
             }
             let timeout_secs = self.cfg().timeout;
+            if timeout_secs > 0 {
+                let deadline =
+                    tokio::time::Instant::now() + Duration::from_secs(timeout_secs as u64);
+                match idle.as_mut() {
+                    Some(sleep) => sleep.as_mut().reset(deadline),
+                    None => idle = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                }
+            } else {
+                idle = None;
+            }
             // Reading goes on while replies wait to be written, as with Redis: a client that
-            // pipelines without reading grows its output buffer (up to its limit).
-            let readable = async {
-                if timeout_secs > 0 {
-                    tokio::time::timeout(
-                        Duration::from_secs(timeout_secs as u64),
-                        stream.readable(),
-                    )
-                    .await
-                    .map_or(Ok(None), |r| r.map(Some))
-                } else {
-                    stream.readable().await.map(Some)
-                }
-            };
+            // pipelines without reading grows its output buffer (up to its limit). The wait is
+            // polled by hand, in this order, rather than through `select!`: a request costs
+            // one poll of each source, and nothing to set up or tear down around it.
             let pending_output = !self.out.is_empty();
-            let monitor_line = async {
-                match self.monitor_rx.as_mut() {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
+            let mut polls = 0u32;
+            let woken = std::future::poll_fn(|cx| {
+                polls += 1;
+                // The socket is read first: when the driver already saw input, that costs no
+                // registration (a read without known readiness fails at once, with no
+                // system call). Only then is the task registered for the next input.
+                loop {
+                    match read_available(stream, &mut inbuf) {
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        r => return Poll::Ready(Woken::Read(r)),
+                    }
+                    match stream.poll_read_ready(cx) {
+                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Woken::Read(Err(e))),
+                        Poll::Pending => break,
+                    }
                 }
-            };
-            let n = tokio::select! {
-                biased;
-                r = readable => match r {
-                    Ok(Some(())) => match read_available(stream, &mut inbuf) {
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                        other => other.map(Some),
-                    },
-                    other => other.map(|_| None),
-                },
-                w = stream.writable(), if pending_output => {
-                    if w.is_err() || !self.write_ready(stream) {
+                if let Some(sleep) = idle.as_mut() {
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Woken::Idle);
+                    }
+                }
+                if pending_output {
+                    if let Poll::Ready(w) = stream.poll_write_ready(cx) {
+                        return Poll::Ready(Woken::Writable(w.is_ok()));
+                    }
+                }
+                if self.entry.kill_signal.poll_notified(cx).is_ready() {
+                    return Poll::Ready(Woken::Kill);
+                }
+                if let Some(rx) = self.monitor_rx.as_mut() {
+                    if let Poll::Ready(line) = rx.poll_recv(cx) {
+                        return Poll::Ready(Woken::Monitor(line));
+                    }
+                }
+                if self.mailbox_signal.poll_notified(cx).is_ready() {
+                    return Poll::Ready(Woken::Mailbox);
+                }
+                Poll::Pending
+            })
+            .await;
+            // A client whose input never runs dry must still let the worker's other tasks
+            // run: after a long streak of reads that did not wait, the task yields.
+            if polls > 1 {
+                ready_streak = 0;
+            } else {
+                ready_streak += 1;
+                if ready_streak >= READS_BEFORE_YIELD {
+                    ready_streak = 0;
+                    tokio::task::yield_now().await;
+                }
+            }
+            let n = match woken {
+                Woken::Read(r) => r.map(Some),
+                Woken::Idle => Ok(None),
+                Woken::Writable(ok) => {
+                    if !ok || !self.write_ready(stream) {
                         return;
                     }
                     self.report_memory(inbuf.capacity() + decoder.partial_bytes());
                     continue;
                 }
-                _ = self.entry.kill_signal.notified() => {
+                Woken::Kill => {
                     if self.entry.release_buffer.swap(false, Relaxed) && inbuf.is_empty() {
                         inbuf = BytesMut::new();
                     }
                     continue;
                 }
-                line = monitor_line => {
+                Woken::Monitor(line) => {
                     let Some(line) = line else { return };
                     if stream.write_all(&line).await.is_err() {
                         return;
                     }
                     continue;
                 }
-                _ = self.mailbox_signal.notified() => {
+                Woken::Mailbox => {
                     if !self.take_mailbox() || !self.flush(stream).await {
                         return;
                     }
@@ -356,9 +426,10 @@ impl Connection {
                 .net_input_bytes
                 .fetch_add(n as u64, Relaxed);
             self.state.stats.total_reads_processed.fetch_add(1, Relaxed);
-            self.last_interaction_ms = unix_us() / 1000;
+            let read_us = unix_us();
+            self.last_interaction_ms = read_us / 1000;
             let in_use = inbuf.len() + decoder.partial_bytes() + decoder.pending_bulk_len();
-            self.process_input(&mut inbuf, &mut decoder, stream);
+            self.process_input_at(&mut inbuf, &mut decoder, stream, Some(read_us));
             self.report_memory(inbuf.capacity() + decoder.partial_bytes());
             if !self.close {
                 let limit = self.cfg().client_query_buffer_limit as usize;
@@ -371,6 +442,12 @@ impl Connection {
                     return;
                 }
             }
+            // What CLIENT LIST shows is brought up to date before the replies go out: a
+            // client that read its reply (to CLIENT SETNAME, say) sees the change from any
+            // connection.
+            let in_use =
+                in_use.max(inbuf.len() + decoder.partial_bytes() + decoder.pending_bulk_len());
+            self.publish_view(inbuf.len(), in_use);
             let done = if self.close
                 || self.replica.is_some()
                 || self.blocked.is_some()
@@ -391,9 +468,6 @@ impl Connection {
             if !done {
                 return;
             }
-            let in_use =
-                in_use.max(inbuf.len() + decoder.partial_bytes() + decoder.pending_bulk_len());
-            self.publish_view(inbuf.len(), in_use);
             if let Some(kind) = self.replica.take() {
                 let ip = self
                     .client
@@ -488,7 +562,12 @@ impl Connection {
             let stats = &self.state.stats;
             stats.net_output_bytes.fetch_add(written as u64, Relaxed);
             stats.total_writes_processed.fetch_add(1, Relaxed);
-            let _ = self.out.split_to(written);
+            if written == self.out.len() {
+                // All of it went: the buffer is reused as it is.
+                self.out.clear();
+            } else {
+                let _ = self.out.split_to(written);
+            }
             // Emptied, a grown buffer goes back to the allocator (what it still reports as
             // capacity is only the unwritten tail of its allocation).
             if self.out.is_empty() && written + self.out.capacity() > SHRINK_OUT_BYTES {
@@ -505,7 +584,12 @@ impl Connection {
     fn check_output_limit(&mut self) -> bool {
         let limit = self.cfg().client_output_buffer_limit.normal;
         let len = self.out.len() as u64;
-        let now_ms = unix_us() / 1000;
+        // The clock matters only while the replies are over the soft limit.
+        let now_ms = if limit.soft_limit_bytes != 0 && len >= limit.soft_limit_bytes {
+            unix_us() / 1000
+        } else {
+            0
+        };
         if !limit.exceeded(len, now_ms, &mut self.soft_limit_since_ms) {
             return true;
         }
@@ -811,8 +895,19 @@ impl Connection {
         decoder: &mut RequestDecoder,
         stream: &TcpStream,
     ) {
+        self.process_input_at(inbuf, decoder, stream, None);
+    }
+
+    /// `process_input` for input read at `read_us`, which is also the first command's start.
+    fn process_input_at(
+        &mut self,
+        inbuf: &mut BytesMut,
+        decoder: &mut RequestDecoder,
+        stream: &TcpStream,
+        read_us: Option<u64>,
+    ) {
         self.batch_commands = 0;
-        self.batch_clock_us = None;
+        self.batch_clock_us = read_us;
         self.run_input(inbuf, decoder, stream);
         self.batch_clock_us = None;
         self.publish_stats();
@@ -823,6 +918,22 @@ impl Connection {
         inbuf: &mut BytesMut,
         decoder: &mut RequestDecoder,
         stream: &TcpStream,
+    ) {
+        let mut args = std::mem::take(&mut self.args);
+        self.run_requests(inbuf, decoder, stream, &mut args);
+        args.clear();
+        if args.capacity() <= KEPT_ARGS {
+            self.args = args;
+        }
+    }
+
+    /// Runs the complete requests in `inbuf`, each decoded into `args`.
+    fn run_requests(
+        &mut self,
+        inbuf: &mut BytesMut,
+        decoder: &mut RequestDecoder,
+        stream: &TcpStream,
+        args: &mut Vec<Bytes>,
     ) {
         loop {
             // Replies piling up while a pipeline runs go out as they can: a peer that has gone
@@ -846,8 +957,12 @@ impl Connection {
                 proto_max_bulk_len: self.cfg().proto_max_bulk_len,
                 authenticated: self.client.authenticated || !self.state.acl.auth_required(),
             };
-            match decoder.decode(inbuf, limits) {
-                Ok(Some(req)) => self.run_command(&req.args),
+            match decoder.decode_into(inbuf, limits, args) {
+                Ok(Some(_)) => {
+                    self.run_command(args);
+                    // The arguments' hold on the query buffer ends with their command.
+                    args.clear();
+                }
                 Ok(None) => return,
                 Err(e) => {
                     log_at!(
@@ -1001,7 +1116,8 @@ impl Connection {
                 return;
             }
         }
-        self.apply_effects(outcome, requests);
+        // The outcome stays where it is: only its one flag goes on.
+        self.apply_effects(outcome.effects.close_after_reply, requests);
     }
 
     /// MIGRATE's exchange with its target, outside every lock, then the command's second run,
@@ -1169,8 +1285,8 @@ impl Connection {
         }
     }
 
-    fn apply_effects(&mut self, outcome: Outcome, requests: Option<Box<Requests>>) {
-        if outcome.effects.close_after_reply {
+    fn apply_effects(&mut self, close_after_reply: bool, requests: Option<Box<Requests>>) {
+        if close_after_reply {
             self.close = true;
         }
         let Some(r) = requests else { return };
@@ -1200,16 +1316,17 @@ impl Connection {
     /// Refreshes what CLIENT LIST shows about this connection to other clients.
     fn publish_view(&mut self, qbuf: usize, in_use: usize) {
         let c = &self.client;
-        let meta = (
-            c.name.clone(),
-            c.lib_name.clone(),
-            c.lib_ver.clone(),
-            c.monitor,
-            c.subscriptions.active(),
-            self.replica.is_some(),
-            std::sync::Arc::as_ptr(&c.user) as usize,
-        );
-        let meta_changed = self.published_meta.as_ref() != Some(&meta);
+        let user_id = std::sync::Arc::as_ptr(&c.user) as usize;
+        // Compared in place: the copy is made only when something changed.
+        let meta_changed = self.published_meta.as_ref().is_none_or(|m| {
+            m.0 != c.name
+                || m.1 != c.lib_name
+                || m.2 != c.lib_ver
+                || m.3 != c.monitor
+                || m.4 != c.subscriptions.active()
+                || m.5 != self.replica.is_some()
+                || m.6 != user_id
+        });
         let mut v = self.entry.view.lock();
         if meta_changed {
             let text = |b: &Option<Bytes>| {
@@ -1247,7 +1364,15 @@ impl Connection {
         v.resp = if c.resp3 { 3 } else { 2 };
         drop(v);
         if meta_changed {
-            self.published_meta = Some(meta);
+            self.published_meta = Some((
+                c.name.clone(),
+                c.lib_name.clone(),
+                c.lib_ver.clone(),
+                c.monitor,
+                c.subscriptions.active(),
+                self.replica.is_some(),
+                user_id,
+            ));
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod rdb_load;
 pub mod rdb_save;
 pub mod replica_driver;
 pub mod replication_driver;
+pub mod signal;
 pub mod slowlog;
 pub mod state;
 

@@ -98,7 +98,7 @@ pub struct ClientEntry {
     pub view: Mutex<ClientView>,
     pub killed: AtomicBool,
     pub release_buffer: AtomicBool,
-    pub kill_signal: tokio::sync::Notify,
+    pub kill_signal: super::signal::Signal,
     /// Blocked in BLPOP and friends.
     pub blocked: AtomicBool,
     /// CLIENT UNBLOCK asked to end the wait: 1 as a timeout, 2 with an error.
@@ -378,6 +378,7 @@ impl ConfigCell {
         self.generation.fetch_add(1, Release);
     }
 
+    #[inline]
     pub fn generation(&self) -> u64 {
         self.generation.load(Acquire)
     }
@@ -410,13 +411,21 @@ impl CachedConfig {
         }
     }
 
+    /// Asked several times per command: inlined, with the rare refresh kept apart.
+    #[inline]
     pub fn get(&mut self, cell: &ConfigCell) -> &Config {
         let generation = cell.generation();
         if generation != self.generation {
-            self.generation = generation;
-            self.config = cell.load_full();
+            self.refresh(cell, generation);
         }
         &self.config
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refresh(&mut self, cell: &ConfigCell, generation: u64) {
+        self.generation = generation;
+        self.config = cell.load_full();
     }
 }
 
