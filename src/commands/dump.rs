@@ -120,21 +120,26 @@ fn restore(ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
     };
     drop(config);
     let skip_checksum = ctx.server.debug.skip_checksum_validation.load(Relaxed);
-    let value = decode_dump(&args[3], limits, skip_checksum).map_err(|e| match e {
-        DumpError::VersionOrChecksum => errors::DUMP_VERSION_OR_CHECKSUM,
-        DumpError::BadData(reason) => {
-            if let Some(e) = reason {
-                // Redis logs a refused payload's fault at verbose level, as its loader words it.
-                crate::log_at!(
-                    Verbose,
-                    "Internal error in RDB reading offset {}, function at rdb.c:0 -> {}",
-                    e.offset,
-                    e.reason
-                );
+    let (value, deep_checked) =
+        decode_dump(&args[3], limits, skip_checksum).map_err(|e| match e {
+            DumpError::VersionOrChecksum => errors::DUMP_VERSION_OR_CHECKSUM,
+            DumpError::BadData(reason) => {
+                if let Some(e) = reason {
+                    // Redis logs a refused payload's fault at verbose level, as its loader words it.
+                    crate::log_at!(
+                        Verbose,
+                        "Internal error in RDB reading offset {}, function at rdb.c:0 -> {}",
+                        e.offset,
+                        e.reason
+                    );
+                }
+                errors::BAD_DATA_FORMAT
             }
-            errors::BAD_DATA_FORMAT
-        }
-    })?;
+        })?;
+    ctx.server
+        .stats
+        .dump_payload_sanitizations
+        .fetch_add(deep_checked, Relaxed);
     let deleted = opts.replace && ctx.delete(key);
     let expire_at = match (ttl, opts.absttl) {
         (0, _) => 0,

@@ -1043,6 +1043,7 @@ fn config_resetstat(ctx: &mut ExecCtx, _args: &[Bytes]) -> CmdResult {
         &st.client_output_buffer_limit_disconnections,
         &st.total_reads_processed,
         &st.total_writes_processed,
+        &st.dump_payload_sanitizations,
     ] {
         a.store(0, Relaxed);
     }

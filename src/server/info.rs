@@ -424,7 +424,7 @@ fn stats_section(state: &ServerState, o: &mut String) {
         "tracking_total_prefixes" => 0,
         "unexpected_error_replies" => g(&s.unexpected_error_replies),
         "total_error_replies" => g(&s.total_error_replies),
-        "dump_payload_sanitizations" => 0,
+        "dump_payload_sanitizations" => g(&s.dump_payload_sanitizations),
         "total_reads_processed" => g(&s.total_reads_processed),
         "total_writes_processed" => g(&s.total_writes_processed),
         "io_threaded_reads_processed" => 0,

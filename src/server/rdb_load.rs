@@ -85,6 +85,10 @@ pub fn load_at_startup(state: &ServerState) -> bool {
             return false;
         }
     };
+    state
+        .stats
+        .dump_payload_sanitizations
+        .fetch_add(summary.deep_checked, Relaxed);
     for key in &summary.first_empty_keys {
         log_at!(
             Warning,

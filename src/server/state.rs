@@ -43,6 +43,8 @@ pub struct Stats {
     pub sync_full: Counter,
     pub sync_partial_ok: Counter,
     pub sync_partial_err: Counter,
+    /// Compact blobs of RESTORE payloads and loaded files given the deep integrity check.
+    pub dump_payload_sanitizations: Counter,
 }
 
 /// Per-command statistics (INFO commandstats), indexed like the command table.

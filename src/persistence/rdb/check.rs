@@ -70,7 +70,7 @@ pub fn check(name: &str, bytes: &[u8], limits: LoadLimits, now_ms: u64) -> Repor
         Event::Checksum { disabled: false } => lines.push(format!("[offset {offset}] Checksum OK")),
     });
     let ok = match result {
-        Ok(()) => {
+        Ok(_) => {
             let end = bytes.len();
             lines.push(format!("[offset {end}] \\o/ RDB looks OK! \\o/"));
             true

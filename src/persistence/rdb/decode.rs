@@ -138,6 +138,8 @@ pub struct Loaded {
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Compact blobs given the deep check so far (INFO `dump_payload_sanitizations`).
+    deep_checked: u64,
 }
 
 impl<'a> Reader<'a> {
@@ -253,6 +255,8 @@ pub struct Summary {
     /// first few of them (Redis names up to ten in its log).
     pub empty_keys: u64,
     pub first_empty_keys: Vec<Vec<u8>>,
+    /// Compact blobs given the deep check (`sanitize-dump-payload yes`).
+    pub deep_checked: u64,
 }
 
 /// One step of reading a file, in file order.
@@ -308,7 +312,7 @@ pub fn decode_all(
     mut sink: impl FnMut(Loaded),
 ) -> Result<Summary, RdbError> {
     let mut summary = Summary::default();
-    decode_events(bytes, limits, &mut |_, event| match event {
+    let deep_checked = decode_events(bytes, limits, &mut |_, event| match event {
         Event::Aux(k, v) => aux(k, v),
         Event::Function(f) => functions(f),
         Event::Key(l) => {
@@ -324,6 +328,7 @@ pub fn decode_all(
         }
         Event::SelectDb(_) | Event::Checksum { .. } => {}
     })?;
+    summary.deep_checked = deep_checked;
     Ok(summary)
 }
 
@@ -332,12 +337,13 @@ pub fn decode_all(
 const MAX_FILE_VERSION: u32 = 11;
 
 /// Reads a whole file step by step, handing `visit` each event with the offset it ends at.
-/// Errors carry the offset, and the key and type being read when they happened.
+/// Errors carry the offset, and the key and type being read when they happened. Returns how
+/// many compact blobs were given the deep check.
 pub fn decode_events(
     bytes: &[u8],
     limits: LoadLimits,
     visit: &mut dyn FnMut(usize, Event<'_>),
-) -> Result<(), RdbError> {
+) -> Result<u64, RdbError> {
     if bytes.len() < 9 || &bytes[..5] != b"REDIS" {
         return err("Wrong signature trying to load DB from file");
     }
@@ -348,7 +354,11 @@ pub fn decode_events(
     if !(1..=MAX_FILE_VERSION).contains(&version) {
         return err(format!("Can't handle RDB format version {version}"));
     }
-    let mut r = Reader { buf: bytes, pos: 9 };
+    let mut r = Reader {
+        buf: bytes,
+        pos: 9,
+        deep_checked: 0,
+    };
     let mut db = 0usize;
     let mut expire_at_ms = 0u64;
     loop {
@@ -432,7 +442,7 @@ pub fn decode_events(
             },
         );
     }
-    Ok(())
+    Ok(r.deep_checked)
 }
 
 /// Why RESTORE refused a payload: its footer (the two errors Redis tells apart).
@@ -449,12 +459,13 @@ pub enum DumpError {
 /// little endian) and the CRC-64 of everything before it. Bytes after the value and before the
 /// footer are ignored, as Redis does. `skip_checksum` is DEBUG SET-SKIP-CHECKSUM-VALIDATION.
 /// The value is always checked in full (Redis's `sanitize-dump-payload yes`): ferrodis keeps
-/// no compact blob it has not walked.
+/// no compact blob it has not walked. With the value, how many compact blobs were given the
+/// deep check.
 pub fn decode_dump(
     payload: &[u8],
     limits: LoadLimits,
     skip_checksum: bool,
-) -> Result<Value, DumpError> {
+) -> Result<(Value, u64), DumpError> {
     if payload.len() < 10 {
         return Err(DumpError::VersionOrChecksum);
     }
@@ -467,10 +478,14 @@ pub fn decode_dump(
         return Err(DumpError::VersionOrChecksum);
     }
     let body = &payload[..footer];
-    let mut r = Reader { buf: body, pos: 0 };
+    let mut r = Reader {
+        buf: body,
+        pos: 0,
+        deep_checked: 0,
+    };
     let kind = r.byte().map_err(|_| DumpError::BadData(None))?;
     match read_value(&mut r, kind, limits) {
-        Ok(Some(value)) => Ok(value),
+        Ok(Some(value)) => Ok((value, r.deep_checked)),
         Ok(None) => Err(DumpError::BadData(None)),
         Err(e) => Err(DumpError::BadData(Some(e.at(r.pos)))),
     }
@@ -494,6 +509,7 @@ pub fn decode_functions(payload: &[u8], skip_checksum: bool) -> Result<Vec<Vec<u
     let mut r = Reader {
         buf: &payload[..footer],
         pos: 0,
+        deep_checked: 0,
     };
     let mut out = Vec::new();
     while r.pos < footer {
@@ -600,6 +616,9 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Option<Val
                 },
             )
             .map_err(RdbError::new)?;
+            if limits.deep {
+                cell.into_inner().deep_checked += stream.nodes().len() as u64;
+            }
             Value::Stream(Box::new(stream))
         }
         TYPE_SET_INTSET => {
@@ -607,6 +626,7 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Option<Val
             let Some(members) = intset_members(&blob) else {
                 return integrity("Intset");
             };
+            r.deep_checked += u64::from(limits.deep);
             let mut set: Option<Set> = None;
             for m in members {
                 let m = m.to_string().into_bytes();
@@ -713,6 +733,7 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Option<Val
                     let Ok(node) = super::listpack::listpack_strings(&blob, limits.deep) else {
                         return integrity("Listpack");
                     };
+                    r.deep_checked += u64::from(limits.deep);
                     items.extend(node);
                 }
             }
@@ -761,6 +782,7 @@ fn compact_pairs(
     what: &str,
 ) -> Result<Vec<Vec<u8>>, RdbError> {
     let blob = r.string()?;
+    r.deep_checked += u64::from(listpack && deep);
     let items = match listpack {
         true => super::listpack::listpack_strings(&blob, deep),
         false => super::ziplist::ziplist_strings(&blob),
@@ -904,7 +926,7 @@ mod tests {
         let good = payload(TYPE_HASH_LISTPACK, &hash_listpack());
         assert!(matches!(
             decode_dump(&good, deep(true), false),
-            Ok(Value::Hash(_))
+            Ok((Value::Hash(_), 1))
         ));
         // A wrong back-length fails only the deep check; a broken element fails both.
         let mut body = hash_listpack();
