@@ -929,13 +929,7 @@ fn redirected(
 mod tests {
     use super::*;
 
-    fn run(server: &ServerState, c: &mut ClientState, argv: &[&str]) -> Reply {
-        let args: Vec<Bytes> = argv
-            .iter()
-            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-            .collect();
-        execute(server, c, &args, 1_700_000_000_000_000, true).reply
-    }
+    use crate::commands::test_support::dispatch as run;
 
     fn loading_error() -> Reply {
         Reply::Error(errors::LOADING)

@@ -202,16 +202,8 @@ fn evict_key(
 mod tests {
     use super::*;
     use crate::commands::context::ClientState;
-    use crate::commands::dispatch::execute;
-    use crate::resp::Reply;
 
-    fn run(server: &ServerState, c: &mut ClientState, argv: &[&str]) -> Reply {
-        let args: Vec<Bytes> = argv
-            .iter()
-            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-            .collect();
-        execute(server, c, &args, 1_700_000_000_000_000, true).reply
-    }
+    use crate::commands::test_support::dispatch as run;
 
     fn setup(policy: &str) -> (ServerState, ClientState) {
         let server = ServerState::for_tests();

@@ -1039,7 +1039,6 @@ fn pubsub_help(_ctx: &mut ExecCtx, args: &[Bytes]) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::dispatch::execute;
     use crate::server::state::ServerState;
 
     fn message(mailbox: &Mailbox, text: &str) {
@@ -1097,13 +1096,7 @@ mod tests {
         )
     }
 
-    fn run(server: &ServerState, c: &mut ClientState, argv: &[&str]) -> Reply {
-        let args: Vec<Bytes> = argv
-            .iter()
-            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-            .collect();
-        execute(server, c, &args, 1_700_000_000_000_000, true).reply
-    }
+    use crate::commands::test_support::dispatch as run;
 
     fn drained(c: &ClientState) -> Vec<u8> {
         let mut out = BytesMut::new();

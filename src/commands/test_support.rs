@@ -23,6 +23,16 @@ impl Default for Harness {
     }
 }
 
+/// Runs one command through the whole dispatch path (ACL, MULTI, LOADING and pause gates
+/// included) for `client`, at a fixed clock.
+pub fn dispatch(server: &ServerState, client: &mut ClientState, argv: &[&str]) -> Reply {
+    let args: Vec<Bytes> = argv
+        .iter()
+        .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+        .collect();
+    super::dispatch::execute(server, client, &args, 1_700_000_000_000_000, true).reply
+}
+
 /// The client every handler test runs as: id 1, from loopback, created at `now_ms`.
 pub fn test_client(now_ms: u64) -> ClientState {
     ClientState::new(
