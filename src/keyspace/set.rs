@@ -93,6 +93,14 @@ impl Set {
         matches!(self.repr, Repr::Intset(_))
     }
 
+    /// The members of an `intset`, ascending; `None` for a hashtable.
+    pub fn intset_members(&self) -> Option<&[i64]> {
+        match &self.repr {
+            Repr::Intset(v) => Some(v),
+            Repr::Hashtable(_) => None,
+        }
+    }
+
     pub fn contains(&self, member: &[u8]) -> bool {
         match &self.repr {
             Repr::Intset(v) => as_int(member).is_some_and(|i| v.binary_search(&i).is_ok()),

@@ -544,17 +544,10 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Option<Val
         }
         TYPE_SET => {
             let n = r.count(1)?;
-            let mut set: Option<Set> = None;
-            for _ in 0..n {
-                let m = r.string()?;
-                let s = set.get_or_insert_with(|| Set::new_for(&m));
-                if !s.insert(&m, limits.set_max_intset_entries) {
-                    return err("Duplicate set members detected");
-                }
-            }
-            match set {
-                Some(set) => Value::Set(Box::new(set)),
-                None => return Ok(None),
+            let members = (0..n).map(|_| r.string()).collect::<Result<Vec<_>, _>>()?;
+            match collect_set(members, limits) {
+                Some(set) => return Ok(set),
+                None => return err("Duplicate set members detected"),
             }
         }
         TYPE_HASH => {
@@ -627,31 +620,21 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Option<Val
                 return integrity("Intset");
             };
             r.deep_checked += u64::from(limits.deep);
-            let mut set: Option<Set> = None;
-            for m in members {
-                let m = m.to_string().into_bytes();
-                let s = set.get_or_insert_with(|| Set::new_for(&m));
-                s.insert(&m, limits.set_max_intset_entries);
+            // Strictly ascending, so no duplicates; never empty either.
+            let members = members.iter().map(|m| m.to_string().into_bytes());
+            match collect_set(members, limits) {
+                Some(set) => return Ok(set),
+                None => return integrity("Intset"),
             }
-            Value::Set(Box::new(
-                set.ok_or_else(|| RdbError::new("Intset integrity check failed."))?,
-            ))
         }
         TYPE_SET_LISTPACK => {
             let blob = r.string()?;
             let Ok(members) = super::listpack::listpack_strings(&blob, limits.deep) else {
                 return integrity("Set listpack");
             };
-            let mut set: Option<Set> = None;
-            for m in members {
-                let s = set.get_or_insert_with(|| Set::new_for(&m));
-                if !s.insert(&m, limits.set_max_intset_entries) {
-                    return integrity("Set listpack");
-                }
-            }
-            match set {
-                Some(set) => Value::Set(Box::new(set)),
-                None => return Ok(None),
+            match collect_set(members, limits) {
+                Some(set) => return Ok(set),
+                None => return integrity("Set listpack"),
             }
         }
         TYPE_HASH_ZIPMAP => {
@@ -771,6 +754,22 @@ fn read_value(r: &mut Reader, kind: u8, limits: LoadLimits) -> Result<Option<Val
         }
         other => return err(format!("Unknown RDB encoding type {other}")),
     }))
+}
+
+/// A set of `members`, stored as `set-max-intset-entries` decides: `Some(None)` when there
+/// are none (an empty key), `None` when a member repeats.
+fn collect_set(
+    members: impl IntoIterator<Item = Vec<u8>>,
+    limits: LoadLimits,
+) -> Option<Option<Value>> {
+    let mut set: Option<Set> = None;
+    for m in members {
+        let s = set.get_or_insert_with(|| Set::new_for(&m));
+        if !s.insert(&m, limits.set_max_intset_entries) {
+            return None;
+        }
+    }
+    Some(set.map(|s| Value::Set(Box::new(s))))
 }
 
 /// The elements of a listpack or ziplist blob holding pairs (field/value, member/score): an

@@ -160,11 +160,7 @@ impl RdbWriter {
             }
             Value::Set(set) if set.is_intset() => {
                 key_then(self, TYPE_SET_INTSET);
-                let members: Vec<i64> = set
-                    .iter()
-                    .filter_map(|m| crate::util::parse_int(&m))
-                    .collect();
-                self.string(&intset_blob(&members));
+                self.string(&intset_blob(set.intset_members().unwrap_or_default()));
             }
             Value::Set(set) => {
                 key_then(self, TYPE_SET);
@@ -360,8 +356,8 @@ fn quicklist_nodes(list: &crate::keyspace::list::List, fill: i64) -> Vec<Vec<u8>
     nodes
 }
 
-/// An intset blob: element width (2, 4 or 8 bytes, the narrowest that holds every member),
-/// count, then the members in ascending order, all little endian.
+/// An intset blob of `members` (ascending): element width (2, 4 or 8 bytes, the narrowest
+/// that holds every member), count, then the members, all little endian.
 fn intset_blob(members: &[i64]) -> Vec<u8> {
     let width: usize = if members.iter().all(|&m| i16::try_from(m).is_ok()) {
         2
@@ -370,12 +366,10 @@ fn intset_blob(members: &[i64]) -> Vec<u8> {
     } else {
         8
     };
-    let mut sorted = members.to_vec();
-    sorted.sort_unstable();
-    let mut out = Vec::with_capacity(8 + width * sorted.len());
+    let mut out = Vec::with_capacity(8 + width * members.len());
     out.extend_from_slice(&(width as u32).to_le_bytes());
-    out.extend_from_slice(&(sorted.len() as u32).to_le_bytes());
-    for m in sorted {
+    out.extend_from_slice(&(members.len() as u32).to_le_bytes());
+    for m in members {
         out.extend_from_slice(&m.to_le_bytes()[..width]);
     }
     out
@@ -596,7 +590,7 @@ mod tests {
         assert_eq!(listpack_score(0.1), "0.10000000000000001");
         assert_eq!(listpack_score(1e300), "1.0000000000000001e+300");
         assert_eq!(
-            intset_blob(&[3, -1]),
+            intset_blob(&[-1, 3]),
             [2, 0, 0, 0, 2, 0, 0, 0, 0xff, 0xff, 3, 0]
         );
     }
