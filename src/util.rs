@@ -2,10 +2,12 @@
 //! glob matching), shared by the command families and the config system.
 
 use crate::resp::decode::parse_i64;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Stripes per `Counter`: threads beyond this many share stripes.
-const STRIPES: usize = 16;
+/// Stripes per `Counter`. All but the last are owned by one thread at a time; the last is
+/// shared by the threads that found none free.
+const STRIPES: usize = 32;
+const SHARED_STRIPE: usize = STRIPES - 1;
 
 /// One stripe on a cache line of its own.
 #[derive(Default, Debug)]
@@ -13,26 +15,68 @@ const STRIPES: usize = 16;
 struct Stripe(AtomicU64);
 
 /// A statistics counter that many threads add to: each thread adds to its own stripe, so no
-/// cache line moves between cores on the hot path; reading sums the stripes. The interface
-/// mirrors `AtomicU64`'s (the ordering arguments are accepted for that; counts are relaxed).
+/// cache line moves between cores on the hot path; reading sums the stripes. A thread that
+/// owns its stripe adds with a plain load and store (no locked instruction: nobody else writes
+/// there); one that shares the last stripe adds atomically. The interface mirrors
+/// `AtomicU64`'s (the ordering arguments are accepted for that; counts are relaxed).
 #[derive(Default, Debug)]
 pub struct Counter {
     stripes: [Stripe; STRIPES],
 }
 
-fn stripe_index() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+/// Which stripes threads own, a bit each.
+static CLAIMED: AtomicU64 = AtomicU64::new(0);
+
+/// A thread's hold on a stripe, given back when the thread ends.
+struct StripeClaim(usize);
+
+impl StripeClaim {
+    fn take() -> StripeClaim {
+        let mut claimed = CLAIMED.load(Ordering::Relaxed);
+        loop {
+            let free = !claimed & ((1u64 << SHARED_STRIPE) - 1);
+            if free == 0 {
+                return StripeClaim(SHARED_STRIPE);
+            }
+            let bit = free.trailing_zeros() as usize;
+            match CLAIMED.compare_exchange_weak(
+                claimed,
+                claimed | 1 << bit,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return StripeClaim(bit),
+                Err(now) => claimed = now,
+            }
+        }
     }
-    INDEX.with(|i| *i)
+}
+
+impl Drop for StripeClaim {
+    fn drop(&mut self) {
+        if self.0 != SHARED_STRIPE {
+            CLAIMED.fetch_and(!(1u64 << self.0), Ordering::Release);
+        }
+    }
+}
+
+fn stripe_index() -> usize {
+    thread_local! {
+        static CLAIM: StripeClaim = StripeClaim::take();
+    }
+    // A thread that is ending (its claim already given back) uses the shared stripe.
+    CLAIM.try_with(|c| c.0).unwrap_or(SHARED_STRIPE)
 }
 
 impl Counter {
     pub fn fetch_add(&self, n: u64, _: Ordering) {
-        self.stripes[stripe_index()]
-            .0
-            .fetch_add(n, Ordering::Relaxed);
+        let i = stripe_index();
+        let s = &self.stripes[i].0;
+        if i == SHARED_STRIPE {
+            s.fetch_add(n, Ordering::Relaxed);
+        } else {
+            s.store(s.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        }
     }
 
     /// The total. Stripes may individually wrap below zero (`saturating_sub` takes from the
@@ -48,14 +92,12 @@ impl Counter {
         if n >= self.load(Ordering::Relaxed) {
             self.store(0, Ordering::Relaxed);
         } else {
-            self.stripes[stripe_index()]
-                .0
-                .fetch_sub(n, Ordering::Relaxed);
+            self.fetch_add(n.wrapping_neg(), Ordering::Relaxed);
         }
     }
 
-    /// Sets the total (CONFIG RESETSTAT): adds racing with it may be lost, as with a plain
-    /// store.
+    /// Sets the total (CONFIG RESETSTAT): an add racing with it may be lost, or may bring
+    /// back the count it was adding to, as with a plain store.
     pub fn store(&self, v: u64, _: Ordering) {
         for s in &self.stripes[1..] {
             s.0.store(0, Ordering::Relaxed);
@@ -263,6 +305,30 @@ mod tests {
         c.fetch_add(7, Ordering::Relaxed);
         c.store(3, Ordering::Relaxed);
         assert_eq!(c.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn counter_is_exact_with_more_threads_than_stripes() {
+        // Twice as many live threads as stripes: the ones left without a stripe of their own
+        // share the last one, and no add is lost either way.
+        let live = 2 * STRIPES;
+        let c = std::sync::Arc::new(Counter::default());
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(live));
+        let threads: Vec<_> = (0..live)
+            .map(|_| {
+                let (c, barrier) = (c.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    c.fetch_add(1, Ordering::Relaxed);
+                    barrier.wait();
+                    (0..999).for_each(|_| c.fetch_add(1, Ordering::Relaxed))
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(c.load(Ordering::Relaxed), live as u64 * 1000);
+        // Ended threads gave their stripes back: a new thread owns one again.
+        let own = std::thread::spawn(stripe_index).join().unwrap();
+        assert_ne!(own, SHARED_STRIPE);
     }
 
     #[test]
