@@ -156,6 +156,10 @@ pub async fn serve(
         batch_commands: 0,
         batch_clock_us: None,
         args: Vec::new(),
+        relocate: None,
+        on_loop: state.pool.get().is_some()
+            && tokio::runtime::Handle::current().runtime_flavor()
+                == tokio::runtime::RuntimeFlavor::CurrentThread,
         state: state.clone(),
     };
     {
@@ -170,22 +174,55 @@ pub async fn serve(
     conn.publish_view(0, 0);
     state.clients.lock().insert(id, conn.entry.clone());
     state.connected_clients.fetch_add(1, Relaxed);
-    conn.run(&mut stream).await;
-    if conn.monitor_rx.is_some() {
-        super::monitor::unregister(&state, id);
+    let mut input = Input {
+        buf: BytesMut::with_capacity(READ_CHUNK),
+        decoder: RequestDecoder::new(),
+    };
+    if conn.run(&mut stream, &mut input).await == Ended::Relocate {
+        if let Some(pool) = state.pool.get() {
+            match stream.into_std() {
+                Ok(stream) => {
+                    conn.on_loop = false;
+                    pool.spawn(async move {
+                        if let Ok(mut stream) = TcpStream::from_std(stream) {
+                            conn.run(&mut stream, &mut input).await;
+                        }
+                        conn.end();
+                    });
+                    return;
+                }
+                Err(e) => log_at!(Verbose, "Moving client id={}: {}", conn.client.id, e),
+            }
+        }
     }
-    crate::commands::tx::unwatch_all(&mut conn.client, &state);
-    state.pubsub.forget_client(&mut conn.client);
-    let _ = conn.client.mailbox.drain_into(&mut BytesMut::new());
-    state
-        .client_memory
-        .fetch_sub(conn.entry.mem.swap(0, Relaxed), Relaxed);
-    state
-        .dying_client_memory
-        .fetch_sub(conn.entry.dying_mem.swap(0, Relaxed), Relaxed);
-    state.clients.lock().remove(&id);
-    state.tracking.disable(id);
-    state.connected_clients.fetch_sub(1, Relaxed);
+    conn.end();
+}
+
+/// A connection's unparsed input, kept with it when it moves between runtimes.
+struct Input {
+    buf: BytesMut,
+    decoder: RequestDecoder,
+}
+
+/// How `Connection::run` ended.
+#[derive(PartialEq)]
+enum Ended {
+    Closed,
+    /// A command must run on the multi-thread runtime: `Connection::relocate` holds it.
+    Relocate,
+}
+
+/// Whether a command may block its thread for long, or wait on one that does, so that it
+/// must run on the multi-thread runtime rather than on a client loop: a script (which other
+/// clients must still reach with BUSY, SCRIPT KILL or FUNCTION KILL), anything arriving while a
+/// script runs (it waits for the script's shards), and DEBUG LOADAOF (others get -LOADING
+/// meanwhile).
+fn needs_pool(args: &[Bytes]) -> bool {
+    crate::commands::scripting::may_run_long(args)
+        || crate::commands::scripting::script_running()
+        || (args.len() == 2
+            && args[0].eq_ignore_ascii_case(b"debug")
+            && args[1].eq_ignore_ascii_case(b"loadaof"))
 }
 
 /// Reads what the socket holds into `buf`. A read that leaves room in the buffer drained the
@@ -272,6 +309,11 @@ struct Connection {
     /// microseconds, failed): a pipeline's counts go out together, so the shared counters'
     /// cache lines move between cores once per batch rather than once per command.
     pending_stats: Vec<(usize, u64, bool)>,
+    /// A command that must run on the multi-thread runtime (see `needs_pool`), set on a
+    /// client loop: the connection moves there, and runs it first.
+    relocate: Option<Vec<Bytes>>,
+    /// Whether this connection is served by a client loop (`loops.rs`).
+    on_loop: bool,
     /// Commands run from the last read.
     batch_commands: usize,
     /// The argument vector requests are decoded into, kept from one request to the next.
@@ -284,31 +326,68 @@ struct Connection {
 const PENDING_STATS_MAX: usize = 64;
 
 impl Connection {
-    async fn run(&mut self, stream: &mut TcpStream) {
-        let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
-        let mut decoder = RequestDecoder::new();
+    /// Forgets the client everywhere the server keeps track of it.
+    fn end(mut self) {
+        let (state, id) = (self.state.clone(), self.client.id);
+        if self.monitor_rx.is_some() {
+            super::monitor::unregister(&state, id);
+        }
+        crate::commands::tx::unwatch_all(&mut self.client, &state);
+        state.pubsub.forget_client(&mut self.client);
+        let _ = self.client.mailbox.drain_into(&mut BytesMut::new());
+        state
+            .client_memory
+            .fetch_sub(self.entry.mem.swap(0, Relaxed), Relaxed);
+        state
+            .dying_client_memory
+            .fetch_sub(self.entry.dying_mem.swap(0, Relaxed), Relaxed);
+        state.clients.lock().remove(&id);
+        state.tracking.disable(id);
+        state.connected_clients.fetch_sub(1, Relaxed);
+    }
+
+    async fn run(&mut self, stream: &mut TcpStream, input: &mut Input) -> Ended {
+        let Input {
+            buf: inbuf,
+            decoder,
+        } = input;
+        if let Some(args) = self.relocate.take() {
+            // The command that moved this connection to the multi-thread runtime, then the
+            // rest of its pipeline.
+            self.run_command(&args);
+            self.process_input(inbuf, decoder, stream);
+            if !self.flush(stream).await {
+                return Ended::Closed;
+            }
+        }
         // The `timeout` countdown while waiting for input, when one is configured.
         let mut idle: Option<Pin<Box<tokio::time::Sleep>>> = None;
         let mut ready_streak = 0u32;
         while !self.close {
             if self.entry.killed.load(Relaxed) {
-                return;
+                return Ended::Closed;
+            }
+            if self.relocate.is_some() {
+                return match self.flush(stream).await {
+                    true => Ended::Relocate,
+                    false => Ended::Closed,
+                };
             }
             if self.blocked.is_some() || self.waiting.is_some() || self.postponed.is_some() {
                 let waited = if self.waiting.is_some() {
-                    self.flush(stream).await && self.wait_acks(stream, &mut inbuf).await
+                    self.flush(stream).await && self.wait_acks(stream, inbuf).await
                 } else if self.postponed.is_some() {
-                    self.flush(stream).await && self.wait_postponed(stream, &mut inbuf).await
+                    self.flush(stream).await && self.wait_postponed(stream, inbuf).await
                 } else {
-                    self.flush(stream).await && self.wait_blocked(stream, &mut inbuf).await
+                    self.flush(stream).await && self.wait_blocked(stream, inbuf).await
                 };
                 if !waited {
-                    return;
+                    return Ended::Closed;
                 }
                 // Commands that arrived while blocked run now.
-                self.process_input(&mut inbuf, &mut decoder, stream);
+                self.process_input(inbuf, decoder, stream);
                 if !self.flush(stream).await {
-                    return;
+                    return Ended::Closed;
                 }
                 continue;
             }
@@ -338,7 +417,7 @@ impl Connection {
                 // registration (a read without known readiness fails at once, with no
                 // system call). Only then is the task registered for the next input.
                 loop {
-                    match read_available(stream, &mut inbuf) {
+                    match read_available(stream, inbuf) {
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                         r => return Poll::Ready(Woken::Read(r)),
                     }
@@ -388,37 +467,39 @@ impl Connection {
                 Woken::Idle => Ok(None),
                 Woken::Writable(ok) => {
                     if !ok || !self.write_ready(stream) {
-                        return;
+                        return Ended::Closed;
                     }
                     self.report_memory(inbuf.capacity() + decoder.partial_bytes());
                     continue;
                 }
                 Woken::Kill => {
                     if self.entry.release_buffer.swap(false, Relaxed) && inbuf.is_empty() {
-                        inbuf = BytesMut::new();
+                        *inbuf = BytesMut::new();
                     }
                     continue;
                 }
                 Woken::Monitor(line) => {
-                    let Some(line) = line else { return };
+                    let Some(line) = line else {
+                        return Ended::Closed;
+                    };
                     if stream.write_all(&line).await.is_err() {
-                        return;
+                        return Ended::Closed;
                     }
                     continue;
                 }
                 Woken::Mailbox => {
                     if !self.take_mailbox() || !self.flush(stream).await {
-                        return;
+                        return Ended::Closed;
                     }
                     continue;
                 }
             };
             let n = match n {
-                Ok(Some(0)) | Err(_) => return,
+                Ok(Some(0)) | Err(_) => return Ended::Closed,
                 Ok(Some(n)) => n,
                 Ok(None) => {
                     log_at!(Verbose, "Closing idle client");
-                    return;
+                    return Ended::Closed;
                 }
             };
             self.state
@@ -429,7 +510,7 @@ impl Connection {
             let read_us = unix_us();
             self.last_interaction_ms = read_us / 1000;
             let in_use = inbuf.len() + decoder.partial_bytes() + decoder.pending_bulk_len();
-            self.process_input_at(&mut inbuf, &mut decoder, stream, Some(read_us));
+            self.process_input_at(inbuf, decoder, stream, Some(read_us));
             self.report_memory(inbuf.capacity() + decoder.partial_bytes());
             if !self.close {
                 let limit = self.cfg().client_query_buffer_limit as usize;
@@ -439,7 +520,7 @@ impl Connection {
                         .stats
                         .client_query_buffer_limit_disconnections
                         .fetch_add(1, Relaxed);
-                    return;
+                    return Ended::Closed;
                 }
             }
             // What CLIENT LIST shows is brought up to date before the replies go out: a
@@ -453,6 +534,7 @@ impl Connection {
                 || self.blocked.is_some()
                 || self.waiting.is_some()
                 || self.postponed.is_some()
+                || self.relocate.is_some()
             {
                 self.flush(stream).await
             } else {
@@ -466,7 +548,7 @@ impl Connection {
                 self.write_ready(stream) && self.check_output_limit()
             };
             if !done {
-                return;
+                return Ended::Closed;
             }
             if let Some(kind) = self.replica.take() {
                 let ip = self
@@ -484,9 +566,10 @@ impl Connection {
                     &self.entry,
                 )
                 .await;
-                return;
+                return Ended::Closed;
             }
         }
+        Ended::Closed
     }
 
     fn cfg(&mut self) -> &crate::config::Config {
@@ -921,6 +1004,7 @@ impl Connection {
     ) {
         let mut args = std::mem::take(&mut self.args);
         self.run_requests(inbuf, decoder, stream, &mut args);
+        self.report_memory(inbuf.capacity() + decoder.partial_bytes());
         args.clear();
         if args.capacity() <= KEPT_ARGS {
             self.args = args;
@@ -935,6 +1019,7 @@ impl Connection {
         stream: &TcpStream,
         args: &mut Vec<Bytes>,
     ) {
+        let evicting = self.state.client_eviction_limit() != 0;
         loop {
             // Replies piling up while a pipeline runs go out as they can: a peer that has gone
             // away is noticed here, before the rest of its pipeline inflates the buffer.
@@ -942,13 +1027,17 @@ impl Connection {
                 self.close = true;
                 return;
             }
-            // Client eviction must see the buffers grow command by command.
-            self.report_memory(inbuf.capacity() + decoder.partial_bytes());
+            // Client eviction must see the buffers grow command by command; otherwise the
+            // figure is brought up to date once the batch is done.
+            if evicting {
+                self.report_memory(inbuf.capacity() + decoder.partial_bytes());
+            }
             if self.close
                 || self.replica.is_some()
                 || self.blocked.is_some()
                 || self.waiting.is_some()
                 || self.postponed.is_some()
+                || self.relocate.is_some()
                 || self.entry.killed.load(Relaxed)
             {
                 return;
@@ -996,21 +1085,31 @@ impl Connection {
             .stats
             .total_commands_processed
             .fetch_add(self.pending_stats.len() as u64, Relaxed);
-        // A pipeline repeats one command with near-identical timings: runs of equal samples
-        // are added at once.
-        for run in self.pending_stats.chunk_by(|a, b| a == b) {
-            let (id, usec, failed) = run[0];
-            let n = run.len() as u64;
-            let cs = &state.command_stats[id];
-            cs.calls.fetch_add(n, Relaxed);
-            cs.usec.fetch_add(usec * n, Relaxed);
-            if failed {
-                cs.failed_calls.fetch_add(n, Relaxed);
+        // A pipeline repeats one command: its samples are summed per command, and the latency
+        // histogram takes each run of equal durations at once.
+        for run in self.pending_stats.chunk_by(|a, b| a.0 == b.0) {
+            let cs = &state.command_stats[run[0].0];
+            cs.calls.fetch_add(run.len() as u64, Relaxed);
+            cs.usec.fetch_add(run.iter().map(|s| s.1).sum(), Relaxed);
+            let failed = run.iter().filter(|s| s.2).count() as u64;
+            if failed > 0 {
+                cs.failed_calls.fetch_add(failed, Relaxed);
             }
             if latency_tracking {
-                state.latency[id]
-                    .get_or_init(Default::default)
-                    .record_n(usec * 1000, n);
+                // Most commands take 0 to 3 microseconds: those are counted here first.
+                let histogram = state.latency[run[0].0].get_or_init(Default::default);
+                let mut short = [0u64; 4];
+                for &(_, usec, _) in run {
+                    match short.get_mut(usec as usize) {
+                        Some(n) => *n += 1,
+                        None => histogram.record_n(usec * 1000, 1),
+                    }
+                }
+                for (usec, &n) in short.iter().enumerate() {
+                    if n > 0 {
+                        histogram.record_n(usec as u64 * 1000, n);
+                    }
+                }
             }
         }
         self.pending_stats.clear();
@@ -1035,6 +1134,10 @@ impl Connection {
     }
 
     fn run_command(&mut self, args: &[Bytes]) {
+        if self.on_loop && needs_pool(args) {
+            self.relocate = Some(args.to_vec());
+            return;
+        }
         self.batch_commands += 1;
         self.publish_stats_before(args);
         if self.client.reply_mode == ReplyMode::SkipNext {

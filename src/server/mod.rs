@@ -10,6 +10,7 @@ pub mod info;
 pub mod latency;
 pub mod loading;
 pub mod logging;
+pub mod loops;
 pub mod migrate;
 pub mod monitor;
 pub mod rdb_load;
@@ -118,6 +119,7 @@ pub fn new_state(config: Config, config_file: Option<String>) -> ServerState {
         topology: arc_swap::ArcSwapOption::empty(),
         routing: false.into(),
         cluster: std::sync::OnceLock::new(),
+        pool: std::sync::OnceLock::new(),
         migrate: Default::default(),
     }
 }
@@ -250,8 +252,10 @@ async fn serve(state: Arc<ServerState>) -> i32 {
         () = &mut shutdown => exit_during_load(&state),
     }
     let listening = !listeners.is_empty();
+    let _ = state.pool.set(tokio::runtime::Handle::current());
+    let loops = Arc::new(loops::ClientLoops::start(&state, client_loop_count()));
     for listener in listeners {
-        tokio::spawn(accept_loop(state.clone(), listener));
+        tokio::spawn(accept_loop(state.clone(), listener, loops.clone()));
     }
     let loaded = match finished {
         Some(loaded) => loaded,
@@ -378,13 +382,19 @@ fn io_text(e: &std::io::Error) -> String {
     }
 }
 
-async fn accept_loop(state: Arc<ServerState>, listener: TcpListener) {
+/// One client loop per core (`loops.rs`).
+fn client_loop_count() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+async fn accept_loop(
+    state: Arc<ServerState>,
+    listener: TcpListener,
+    loops: Arc<loops::ClientLoops>,
+) {
     loop {
         match listener.accept().await {
-            Ok((stream, peer)) => {
-                let local = stream.local_addr().unwrap_or(peer);
-                tokio::spawn(connection::serve(state.clone(), stream, peer, local));
-            }
+            Ok((stream, peer)) => loops.serve(&state, stream, peer),
             Err(e) => {
                 log_at!(Warning, "Accepting client connection: {}", io_text(&e));
                 tokio::time::sleep(Duration::from_millis(10)).await;

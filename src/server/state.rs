@@ -330,6 +330,8 @@ pub struct ServerState {
     pub routing: AtomicBool,
     /// Cluster mode: the cluster machine and its bus links (set once at startup).
     pub cluster: std::sync::OnceLock<Arc<super::cluster_driver::ClusterHandle>>,
+    /// The multi-thread runtime, where connections that must block move (see `loops.rs`).
+    pub pool: std::sync::OnceLock<tokio::runtime::Handle>,
     /// MIGRATE's cached connections and the keys held while their exchange runs.
     pub migrate: super::migrate::MigrateState,
 }
