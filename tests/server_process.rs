@@ -242,3 +242,41 @@ fn watch_fails_exec_when_another_client_writes() {
     let result: Option<Vec<i64>> = redis::cmd("EXEC").query(&mut c).unwrap();
     assert_eq!(result, Some(vec![21]));
 }
+
+/// Connections are spread over per-core event loops; a script blocks its thread. Every other
+/// client, on whichever loop, must still get BUSY, and SCRIPT KILL must reach the script.
+#[test]
+fn a_busy_script_leaves_every_client_loop_serving() {
+    let server = Server::start(&["--busy-reply-threshold", "100"]);
+    let mut runner = support::Raw::connect(server.port);
+    runner.send(b"*3\r\n$4\r\nEVAL\r\n$17\r\nwhile true do end\r\n$1\r\n0\r\n");
+    // More connections than loops: some share the runner's loop whichever it is.
+    let loops = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut others: Vec<_> = (0..2 * loops + 2)
+        .map(|_| support::Raw::connect(server.port))
+        .collect();
+    assert!(wait_until(Duration::from_secs(10), || {
+        others[0].text(&["PING"]).starts_with("-BUSY")
+    }));
+    for c in others.iter_mut() {
+        let reply = c.text(&["GET", "k"]);
+        assert!(
+            reply.starts_with("-BUSY Redis is busy running a script."),
+            "{reply}"
+        );
+    }
+    assert_eq!(
+        others.last_mut().unwrap().text(&["SCRIPT", "KILL"]),
+        "+OK\r\n"
+    );
+    let mut out = Vec::new();
+    runner.read_reply(&mut out);
+    let killed = String::from_utf8_lossy(&out);
+    assert!(
+        killed.contains("Script killed by user with SCRIPT KILL"),
+        "{killed}"
+    );
+    for c in others.iter_mut().chain(std::iter::once(&mut runner)) {
+        assert_eq!(c.text(&["PING"]), "+PONG\r\n");
+    }
+}

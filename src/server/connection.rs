@@ -214,15 +214,20 @@ enum Ended {
 
 /// Whether a command may block its thread for long, or wait on one that does, so that it
 /// must run on the multi-thread runtime rather than on a client loop: a script (which other
-/// clients must still reach with BUSY, SCRIPT KILL or FUNCTION KILL), anything arriving while a
-/// script runs (it waits for the script's shards), and DEBUG LOADAOF (others get -LOADING
-/// meanwhile).
-fn needs_pool(args: &[Bytes]) -> bool {
-    crate::commands::scripting::may_run_long(args)
-        || crate::commands::scripting::script_running()
-        || (args.len() == 2
-            && args[0].eq_ignore_ascii_case(b"debug")
-            && args[1].eq_ignore_ascii_case(b"loadaof"))
+/// clients must still reach with BUSY, SCRIPT KILL or FUNCTION KILL), an EXEC whose
+/// transaction holds one, anything arriving while a script runs (it waits for the script's
+/// shards), and DEBUG LOADAOF (others get -LOADING meanwhile).
+fn needs_pool(client: &ClientState, args: &[Bytes]) -> bool {
+    use crate::commands::scripting::{may_run_long, script_running};
+    let is = |i: usize, name: &[u8]| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(name));
+    may_run_long(args)
+        || script_running()
+        || (is(0, b"exec")
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|m| m.queued.iter().any(|q| may_run_long(q))))
+        || (args.len() == 2 && is(0, b"debug") && is(1, b"loadaof"))
 }
 
 /// Reads what the socket holds into `buf`. A read that leaves room in the buffer drained the
@@ -1134,7 +1139,7 @@ impl Connection {
     }
 
     fn run_command(&mut self, args: &[Bytes]) {
-        if self.on_loop && needs_pool(args) {
+        if self.on_loop && needs_pool(&self.client, args) {
             self.relocate = Some(args.to_vec());
             return;
         }
@@ -1149,8 +1154,9 @@ impl Connection {
             Some(t) => t,
             None => unix_us(),
         };
-        let mut outcome = if (crate::commands::scripting::may_run_long(args)
-            || crate::commands::scripting::script_running())
+        // (On a client loop such a command never gets here: the connection moved first.)
+        let mut outcome = if !self.on_loop
+            && needs_pool(&self.client, args)
             && tokio::runtime::Handle::current().runtime_flavor()
                 == tokio::runtime::RuntimeFlavor::MultiThread
         {

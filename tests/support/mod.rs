@@ -241,6 +241,11 @@ impl Raw {
         }
     }
 
+    /// Writes bytes as they are, without waiting for a reply.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.reader.get_mut().write_all(bytes).unwrap();
+    }
+
     pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Vec<u8> {
         let mut req = format!("*{}\r\n", args.len()).into_bytes();
         for a in args {
