@@ -13,7 +13,7 @@ use std::sync::Arc;
 const CHUNK: usize = 64;
 
 /// The tables of 64 consecutive slots.
-type Chunk = [Option<Box<SlotTable>>; CHUNK];
+type Chunk = [Option<SlotTable>; CHUNK];
 
 /// A shard's slot tables for one database, as a sparse two-level array: the index grows by
 /// chunks of 64 slots as slots get their first keys, so an unused database costs a few
@@ -42,11 +42,11 @@ impl SlotTables {
     }
 
     pub fn get(&self, local: usize) -> Option<&SlotTable> {
-        self.chunks.get(local / CHUNK)?.as_ref()?[local % CHUNK].as_deref()
+        self.chunks.get(local / CHUNK)?.as_ref()?[local % CHUNK].as_ref()
     }
 
     pub fn get_mut(&mut self, local: usize) -> Option<&mut SlotTable> {
-        self.chunks.get_mut(local / CHUNK)?.as_mut()?[local % CHUNK].as_deref_mut()
+        self.chunks.get_mut(local / CHUNK)?.as_mut()?[local % CHUNK].as_mut()
     }
 
     pub fn get_or_create(&mut self, local: usize) -> &mut SlotTable {

@@ -361,6 +361,8 @@ impl Connection {
             // rest of its pipeline.
             self.run_command(&args);
             self.process_input(inbuf, decoder, stream);
+            let in_use = inbuf.len() + decoder.partial_bytes() + decoder.pending_bulk_len();
+            self.publish_view(inbuf.len(), in_use);
             if !self.flush(stream).await {
                 return Ended::Closed;
             }

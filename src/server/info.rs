@@ -221,7 +221,7 @@ fn server_section(state: &ServerState, o: &mut String) {
         "lru_clock" => (now_us / 1_000_000) & ((1 << 24) - 1),
         "executable" => state.executable,
         "config_file" => state.config_file.as_deref().unwrap_or(""),
-        "io_threads_active" => 0,
+        "io_threads_active" => u8::from(cfg.io_threads > 1),
     );
 }
 

@@ -1,12 +1,15 @@
-//! Client event loops: one thread per core, each driving a single-threaded tokio runtime with
-//! its own poller. An accepted connection is handed to the loop serving the fewest clients and
-//! stays there, so its socket, buffers and task never move between cores, and no worker has
-//! to steal work from, or wake, another: on a busy machine with few cores, the work-stealing
-//! runtime spent more time on that than on the commands. The server's own tasks (accepting,
-//! cron, the cluster bus, replication links) keep running on the multi-thread runtime, and so
-//! does a connection that must block its thread for long (see `connection::needs_pool`): it
-//! moves there before running that command, where a blocked worker hands its other tasks away
-//! and the clients of its loop go on being served.
+//! Client event loops: `io-threads` threads, each driving a single-threaded tokio runtime
+//! with its own poller. An accepted connection is handed to the loop serving the fewest
+//! clients and stays there, so its socket, buffers and task never move between cores, and no
+//! worker has to steal work from, or wake, another: on a busy machine with few cores, the
+//! work-stealing runtime spent more time on that than on the commands. With one loop (the
+//! default, as Redis's `io-threads 1`) commands from different connections run in the order
+//! they arrive, as in Redis; with more, connections on different loops run in parallel and
+//! that order holds only per loop. The server's own tasks (accepting, cron, the cluster bus,
+//! replication links) keep running on the multi-thread runtime, and so does a connection that
+//! must block its thread for long (see `connection::needs_pool`): it moves there before
+//! running that command, where a blocked worker hands its other tasks away and the clients of
+//! its loop go on being served.
 
 use super::state::ServerState;
 use crate::log_at;

@@ -253,7 +253,10 @@ async fn serve(state: Arc<ServerState>) -> i32 {
     }
     let listening = !listeners.is_empty();
     let _ = state.pool.set(tokio::runtime::Handle::current());
-    let loops = Arc::new(loops::ClientLoops::start(&state, client_loop_count()));
+    // `io-threads` client loops (`loops.rs`): one by default, so that commands from different
+    // connections run in the order they arrive, as in Redis.
+    let loop_count = state.config().io_threads.max(1);
+    let loops = Arc::new(loops::ClientLoops::start(&state, loop_count));
     for listener in listeners {
         tokio::spawn(accept_loop(state.clone(), listener, loops.clone()));
     }
@@ -380,11 +383,6 @@ fn io_text(e: &std::io::Error) -> String {
         Some(i) => s[..i].to_string(),
         None => s,
     }
-}
-
-/// One client loop per core (`loops.rs`).
-fn client_loop_count() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 async fn accept_loop(
