@@ -10,7 +10,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
-use support::{find_redis_server, free_port, wait_until};
+use support::{find_redis_server, free_port, free_ports, wait_until};
 
 const CLI: &str = env!("CARGO_BIN_EXE_ferrodis-cli");
 
@@ -28,30 +28,6 @@ fn redis_cli(server: &Path) -> PathBuf {
         next_to
     } else {
         PathBuf::from("/usr/bin/redis-cli")
-    }
-}
-
-fn bindable(port: u16) -> bool {
-    TcpListener::bind(("127.0.0.1", port)).is_ok()
-}
-
-/// A free port whose cluster bus port (+10000) is free too.
-fn free_cluster_port() -> u16 {
-    loop {
-        let p = free_port();
-        if bindable(p + 10000) {
-            return p;
-        }
-    }
-}
-
-/// A base port with `n` consecutive free ports, bus ports included.
-fn free_port_run(n: u16) -> u16 {
-    loop {
-        let p = free_port();
-        if (0..n).all(|i| bindable(p + i) && bindable(p + i + 10000)) {
-            return p;
-        }
     }
 }
 
@@ -92,7 +68,7 @@ struct RedisNode {
 
 impl RedisNode {
     fn start(bin: &Path) -> RedisNode {
-        let port = free_cluster_port();
+        let port = free_port();
         let dir = temp_dir(&format!("node{port}"));
         let child = Command::new(bin)
             .args([
@@ -409,7 +385,7 @@ fn launcher_output(dir: &Path) -> String {
 fn start_forms_a_cluster_and_stops_every_node_on_sigterm() {
     let Some(server) = redis_server() else { return };
     let rcli = redis_cli(&server);
-    let base = free_port_run(3);
+    let base = free_ports(3);
     let dir = temp_dir("start");
     let mut launcher = spawn_launcher(&server, base, &dir);
 
@@ -473,7 +449,7 @@ fn start_forms_a_cluster_and_stops_every_node_on_sigterm() {
 #[test]
 fn start_reports_a_busy_port_and_stops_the_nodes_it_started() {
     let Some(server) = redis_server() else { return };
-    let base = free_port_run(3);
+    let base = free_ports(3);
     let _held = TcpListener::bind(("127.0.0.1", base + 1)).unwrap();
     let dir = temp_dir("busy");
     let mut launcher = spawn_launcher(&server, base, &dir);

@@ -4,17 +4,16 @@
 //! RESP2 and RESP3 once ids, ports, timestamps and message counters are normalised and the
 //! entries whose order follows Redis's hash table (NODES lines, SHARDS, LINKS) are sorted.
 //! Skipped with a note when redis-server or redis-cli is not installed. Ports come from
-//! 23000-23999 (bus ports 33000-33999); every process is killed by its pid on drop.
+//! `support::free_ports`; every process is killed by its pid on drop.
 
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
-use support::{find_redis_server, wait_until};
+use support::{find_redis_server, free_ports, wait_until};
 
 /// Node processes killed (by pid, through their handles) when dropped, also on failure.
 struct Nodes {
@@ -33,25 +32,6 @@ impl Drop for Nodes {
     }
 }
 
-fn bindable(port: u16) -> bool {
-    TcpListener::bind(("127.0.0.1", port)).is_ok()
-}
-
-static NEXT_BASE: Mutex<u16> = Mutex::new(23000);
-
-/// `n` consecutive free ports (bus ports too) in 23000-23999.
-pub fn port_block(n: u16) -> u16 {
-    let mut next = NEXT_BASE.lock().unwrap();
-    loop {
-        let base = *next;
-        assert!(base + n <= 24000, "no free port block left in 23000-23999");
-        *next += n;
-        if (0..n).all(|i| bindable(base + i) && bindable(base + i + 10000)) {
-            return base;
-        }
-    }
-}
-
 fn start_nodes(program: &Path, n: u16, extra: &[&str]) -> Nodes {
     start_mixed(&vec![(program, extra); n as usize])
 }
@@ -59,7 +39,7 @@ fn start_nodes(program: &Path, n: u16, extra: &[&str]) -> Nodes {
 /// One node per entry (program, extra arguments) on consecutive ports.
 fn start_mixed(specs: &[(&Path, &[&str])]) -> Nodes {
     let n = specs.len() as u16;
-    let base = port_block(n);
+    let base = free_ports(n);
     let dir = std::env::temp_dir().join(format!("ferrodis-views-{}-{base}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut nodes = Nodes {
@@ -88,12 +68,16 @@ fn start_mixed(specs: &[(&Path, &[&str])]) -> Nodes {
         let up = wait_until(Duration::from_secs(10), || {
             TcpStream::connect(("127.0.0.1", base + i)).is_ok()
         });
-        assert!(
-            up,
-            "{} never listened on {}",
-            specs[i as usize].0.display(),
-            base + i
-        );
+        if !up {
+            let log = dir.join((base + i).to_string()).join("log.txt");
+            let exit = nodes.children[i as usize].try_wait();
+            panic!(
+                "{} never listened on {} (exit: {exit:?}); its log:\n{}",
+                specs[i as usize].0.display(),
+                base + i,
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
     }
     nodes
 }
@@ -485,7 +469,7 @@ fn ferrodis_cli_c_follows_moved_and_ask_as_redis_cli_does() {
     assert!(src.call(&["get", "newkey"]).text().starts_with("ASK 1683 "));
 
     // Nobody listening: the same message.
-    let closed = port_block(1);
+    let closed = free_ports(1);
     assert_eq!(
         same(closed, true, "ping"),
         format!("Could not connect to Redis at 127.0.0.1:{closed}: Connection refused\n")

@@ -10,16 +10,39 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Test servers take ports in 15000-21999 (cluster bus ports 25000-31999), below the kernel's
+/// ephemeral range (32768 and up by default): an outgoing connection of another test cannot be
+/// given one of them between the check here and the server's bind.
+const TEST_PORTS: std::ops::Range<u32> = 15000..22000;
+
+pub fn bindable(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// A free port whose cluster bus port (+10000) is free too: a cluster node needs both.
 pub fn free_port() -> u16 {
-    // Keep below 55535 so port + 10000 (the cluster bus) stays valid, and take a port whose
-    // bus port is free too: a cluster node cannot start without both.
-    loop {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-        let port = l.local_addr().unwrap().port();
-        if port < 55535 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
-            return port;
+    free_ports(1)
+}
+
+/// The first of `n` consecutive free ports, bus ports free too, none handed out before by
+/// this process. Each process starts where its id points, so that a server a previous test
+/// binary left behind is unlikely to be met.
+pub fn free_ports(n: u16) -> u16 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let span = TEST_PORTS.end - TEST_PORTS.start;
+    let offset = std::process::id() % span;
+    for _ in 0..span {
+        let i = NEXT.fetch_add(n as u32, std::sync::atomic::Ordering::Relaxed);
+        let at = (offset + i) % span;
+        if at + n as u32 > span {
+            continue;
+        }
+        let base = (TEST_PORTS.start + at) as u16;
+        if (0..n).all(|k| bindable(base + k) && bindable(base + k + 10000)) {
+            return base;
         }
     }
+    panic!("no {n} free consecutive ports left in {TEST_PORTS:?}");
 }
 
 /// Polls `cond` until it holds or `timeout` passes; returns whether it held.
