@@ -212,22 +212,30 @@ enum Ended {
     Relocate,
 }
 
-/// Whether a command may block its thread for long, or wait on one that does, so that it
-/// must run on the multi-thread runtime rather than on a client loop: a script (which other
-/// clients must still reach with BUSY, SCRIPT KILL or FUNCTION KILL), an EXEC whose
-/// transaction holds one, anything arriving while a script runs (it waits for the script's
-/// shards), and DEBUG LOADAOF (others get -LOADING meanwhile).
-fn needs_pool(client: &ClientState, args: &[Bytes]) -> bool {
-    use crate::commands::scripting::{may_run_long, script_running};
+/// Whether a command may hold its thread for long: a script (which other clients must still
+/// reach with BUSY, SCRIPT KILL or FUNCTION KILL), MIGRATE (a network exchange, up to its
+/// timeout) and DEBUG LOADAOF (others get -LOADING meanwhile).
+fn may_block(args: &[Bytes]) -> bool {
     let is = |i: usize, name: &[u8]| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(name));
-    may_run_long(args)
-        || script_running()
-        || (is(0, b"exec")
+    crate::commands::scripting::may_run_long(args)
+        || is(0, b"migrate")
+        || (args.len() == 2 && is(0, b"debug") && is(1, b"loadaof"))
+}
+
+/// Whether a command must run on the multi-thread runtime rather than on a client loop: one
+/// that may hold its thread for long, an EXEC whose transaction holds one, and anything
+/// arriving while a script runs or a MIGRATE holds keys (it may wait for them).
+fn needs_pool(state: &ServerState, client: &ClientState, args: &[Bytes]) -> bool {
+    may_block(args)
+        || crate::commands::scripting::script_running()
+        || state.migrate.holds_any()
+        || (args
+            .first()
+            .is_some_and(|a| a.eq_ignore_ascii_case(b"exec"))
             && client
                 .multi
                 .as_ref()
-                .is_some_and(|m| m.queued.iter().any(|q| may_run_long(q))))
-        || (args.len() == 2 && is(0, b"debug") && is(1, b"loadaof"))
+                .is_some_and(|m| m.queued.iter().any(|q| may_block(q))))
 }
 
 /// Reads what the socket holds into `buf`. A read that leaves room in the buffer drained the
@@ -1141,7 +1149,7 @@ impl Connection {
     }
 
     fn run_command(&mut self, args: &[Bytes]) {
-        if self.on_loop && needs_pool(&self.client, args) {
+        if self.on_loop && needs_pool(&self.state, &self.client, args) {
             self.relocate = Some(args.to_vec());
             return;
         }
@@ -1158,7 +1166,7 @@ impl Connection {
         };
         // (On a client loop such a command never gets here: the connection moved first.)
         let mut outcome = if !self.on_loop
-            && needs_pool(&self.client, args)
+            && needs_pool(&self.state, &self.client, args)
             && tokio::runtime::Handle::current().runtime_flavor()
                 == tokio::runtime::RuntimeFlavor::MultiThread
         {
