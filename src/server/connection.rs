@@ -785,6 +785,14 @@ impl Connection {
         let mut keep = true;
         let mut blocked_cmd = None;
         let reply = 'wait: loop {
+            // While a script runs or a MIGRATE holds keys, the retry waits for it to end (Redis
+            // serves blocked clients only between commands): on a client loop, waiting on
+            // their shards would hold up every client of the loop, the one ending it included.
+            while self.on_loop
+                && (crate::commands::scripting::script_running() || self.state.migrate.holds_any())
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
             // Something may have arrived between the first try and the registration.
             let saved_db = self.client.db;
             self.client.db = block.db;
