@@ -120,12 +120,8 @@ fn sigterm_during_the_load_exits_without_saving() {
     assert_eq!(info_field(&mut c, "loading").as_deref(), Some("1"));
     // SAFETY: SIGTERM to the server this test spawned.
     unsafe { libc::kill(server.pid() as i32, libc::SIGTERM) };
-    let mut status = None;
-    let exited = wait_until(Duration::from_secs(30), || {
-        status = server.child.try_wait().unwrap();
-        status.is_some()
-    });
-    assert!(exited, "still running 30 s after SIGTERM");
+    let status = server.wait_exit(Duration::from_secs(30));
+    assert!(status.is_some(), "still running 30 s after SIGTERM");
     assert_eq!(status.unwrap().code(), Some(0));
     let log = server.log();
     assert!(

@@ -440,9 +440,7 @@ fn shutdown_saves_with_save_points_and_stays_up_when_it_cannot() {
         .contains("Error trying to save the DB, can't exit."));
     std::fs::remove_dir(&dump).unwrap();
     let _ = redis::cmd("SHUTDOWN").query::<()>(&mut c);
-    let exited = wait_until(Duration::from_secs(20), || {
-        matches!(server.child.try_wait(), Ok(Some(_)))
-    });
+    let exited = server.wait_exit(Duration::from_secs(20)).is_some();
     assert!(
         exited,
         "still running after SHUTDOWN; log:\n{}",

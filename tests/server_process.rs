@@ -118,10 +118,7 @@ fn sigterm_shuts_down_with_redis_log_lines() {
     assert!(server.log().contains("Ready to accept connections"));
     // SAFETY: signalling the child we spawned, by its pid.
     unsafe { libc::kill(server.pid() as i32, libc::SIGTERM) };
-    let exited = wait_until(Duration::from_secs(10), || {
-        matches!(server.child.try_wait(), Ok(Some(_)))
-    });
-    assert!(exited);
+    assert!(server.wait_exit(Duration::from_secs(10)).is_some());
     let log = server.log();
     assert!(
         log.contains("Received SIGTERM scheduling shutdown..."),

@@ -204,6 +204,12 @@ struct Input {
     decoder: RequestDecoder,
 }
 
+/// Bytes of input a connection holds: unparsed, parsed into a request not yet complete, and
+/// announced by the bulk being read (what CLIENT LIST reports the query buffer from).
+fn input_held(inbuf: &BytesMut, decoder: &RequestDecoder) -> usize {
+    inbuf.len() + decoder.partial_bytes() + decoder.pending_bulk_len()
+}
+
 /// How `Connection::run` ended.
 #[derive(PartialEq)]
 enum Ended {
@@ -369,8 +375,7 @@ impl Connection {
             // rest of its pipeline.
             self.run_command(&args);
             self.process_input(inbuf, decoder, stream);
-            let in_use = inbuf.len() + decoder.partial_bytes() + decoder.pending_bulk_len();
-            self.publish_view(inbuf.len(), in_use);
+            self.publish_view(inbuf.len(), input_held(inbuf, decoder));
             if !self.flush(stream).await {
                 return Ended::Closed;
             }
@@ -524,7 +529,7 @@ impl Connection {
             self.state.stats.total_reads_processed.fetch_add(1, Relaxed);
             let read_us = unix_us();
             self.last_interaction_ms = read_us / 1000;
-            let in_use = inbuf.len() + decoder.partial_bytes() + decoder.pending_bulk_len();
+            let in_use = input_held(inbuf, decoder);
             self.process_input_at(inbuf, decoder, stream, Some(read_us));
             self.report_memory(inbuf.capacity() + decoder.partial_bytes());
             if !self.close {
@@ -541,8 +546,7 @@ impl Connection {
             // What CLIENT LIST shows is brought up to date before the replies go out: a
             // client that read its reply (to CLIENT SETNAME, say) sees the change from any
             // connection.
-            let in_use =
-                in_use.max(inbuf.len() + decoder.partial_bytes() + decoder.pending_bulk_len());
+            let in_use = in_use.max(input_held(inbuf, decoder));
             self.publish_view(inbuf.len(), in_use);
             let done = if self.close
                 || self.replica.is_some()

@@ -143,6 +143,16 @@ impl Server {
         server
     }
 
+    /// Waits up to `timeout` for the server to exit; its exit status if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let mut status = None;
+        wait_until(timeout, || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
+    }
+
     fn raw_ping(&mut self, loading_is_up: bool) -> bool {
         if let Ok(Some(status)) = self.child.try_wait() {
             panic!("ferrodis exited early: {status}; log:\n{}", self.log());
